@@ -1,0 +1,392 @@
+//! The breaker's configuration and its builder.
+
+use super::CircuitBreaker;
+use crate::clock::ClockHandle;
+use crate::error::ConfigError;
+use crate::outcome::DefaultClassifier;
+use crate::telemetry::{Event, EventMask, Listeners};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The largest count window: counts are packed 21 bits to a field with
+/// headroom for transient negatives (see `window.rs`).
+pub const MAX_COUNT_WINDOW: u32 = 1 << 19;
+/// The longest time window, in seconds (one bucket per second).
+pub const MAX_TIME_WINDOW_SECS: u64 = 3600;
+/// The most probes a half-open breaker may admit (10 bits of the state word).
+pub const MAX_HALF_OPEN_CALLS: u32 = 1023;
+
+/// How the breaker judges the dependency's recent health.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SlidingWindow {
+    /// The last `n` recorded calls.
+    Count(u32),
+    /// The calls of the last `n` seconds, kept in one-second buckets.
+    Time(Duration),
+    /// Open after `k` failures in a row; any success resets the run. In
+    /// half-open, any failed probe re-opens.
+    ConsecutiveFailures(u32),
+}
+
+impl SlidingWindow {
+    /// A count-based window over the last `n` calls.
+    pub fn count(n: u32) -> Self {
+        SlidingWindow::Count(n)
+    }
+    /// A time-based window over the last `duration` (whole seconds).
+    pub fn time(duration: Duration) -> Self {
+        SlidingWindow::Time(duration)
+    }
+    /// The consecutive-failures model: open after `k` failures in a row.
+    pub fn consecutive_failures(k: u32) -> Self {
+        SlidingWindow::ConsecutiveFailures(k)
+    }
+}
+
+/// How long the breaker stays open before it lets probes through.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum WaitDuration {
+    /// Always the same.
+    Fixed(Duration),
+    /// `initial · multiplier^(k-1)` for the k-th opening in a row (reset when
+    /// the breaker closes), capped at `max`.
+    Exponential {
+        /// The first wait.
+        initial: Duration,
+        /// Growth per consecutive opening, ≥ 1.
+        multiplier: f64,
+        /// The longest wait.
+        max: Duration,
+    },
+}
+
+impl WaitDuration {
+    /// The wait for the `openings`-th opening in a row (1-based).
+    pub(crate) fn for_opening(&self, openings: u32) -> Duration {
+        match *self {
+            WaitDuration::Fixed(d) => d,
+            WaitDuration::Exponential {
+                initial,
+                multiplier,
+                max,
+            } => {
+                let factor = multiplier.powi(openings.saturating_sub(1).min(1024) as i32);
+                let secs = initial.as_secs_f64() * factor;
+                if secs.is_finite() && secs < max.as_secs_f64() {
+                    Duration::from_secs_f64(secs)
+                } else {
+                    max
+                }
+            }
+        }
+    }
+}
+
+/// The validated configuration a breaker runs with.
+#[derive(Debug, Clone)]
+pub(crate) struct Config {
+    pub(crate) window: SlidingWindow,
+    pub(crate) minimum_number_of_calls: u32,
+    pub(crate) failure_rate_threshold: f64,
+    pub(crate) slow_call_rate_threshold: f64,
+    /// Nanoseconds; `None` turns slow-call detection (and its clock reads) off.
+    pub(crate) slow_call_duration_threshold: Option<u64>,
+    pub(crate) wait_duration_in_open_state: WaitDuration,
+    pub(crate) permitted_number_of_calls_in_half_open_state: u32,
+    /// Nanoseconds; 0 waits for the probes forever.
+    pub(crate) max_wait_duration_in_half_open_state: u64,
+    pub(crate) automatic_transition_from_open_to_half_open: bool,
+}
+
+impl Config {
+    /// Whether the breaker should open for these window counts.
+    #[inline]
+    pub(crate) fn should_open(&self, calls: u64, failures: u64, slow: u64) -> bool {
+        calls >= u64::from(self.minimum_number_of_calls)
+            && self.rates_exceeded(calls, failures, slow)
+    }
+
+    /// Whether the failure or slow-call rate of `calls` reaches its threshold.
+    #[inline]
+    pub(crate) fn rates_exceeded(&self, calls: u64, failures: u64, slow: u64) -> bool {
+        calls > 0
+            && (failures as f64 * 100.0 >= self.failure_rate_threshold * calls as f64
+                || (self.slow_call_duration_threshold.is_some()
+                    && slow as f64 * 100.0 >= self.slow_call_rate_threshold * calls as f64))
+    }
+}
+
+/// Builds a [`CircuitBreaker`]; made by [`CircuitBreaker::builder`].
+///
+/// Defaults follow resilience4j: a count window of 100 calls, opening at a
+/// 50% failure rate once 100 calls are recorded, open for 60 s, 10 probes in
+/// half-open. One difference: slow-call detection is off until
+/// [`slow_call_duration_threshold`](Self::slow_call_duration_threshold) is
+/// set, so a count window needs no clock read per call.
+#[derive(Debug)]
+#[must_use]
+pub struct CircuitBreakerBuilder<C = DefaultClassifier> {
+    pub(crate) name: Arc<str>,
+    window: SlidingWindow,
+    minimum_number_of_calls: u32,
+    failure_rate_threshold: f32,
+    slow_call_rate_threshold: f32,
+    slow_call_duration_threshold: Option<Duration>,
+    wait: WaitDuration,
+    permitted_half_open: u32,
+    max_wait_half_open: Duration,
+    automatic: bool,
+    pub(crate) clock: ClockHandle,
+    pub(crate) listeners: Listeners,
+    classifier: C,
+}
+
+impl CircuitBreakerBuilder<DefaultClassifier> {
+    pub(crate) fn new(name: &str) -> Self {
+        Self {
+            name: Arc::from(name),
+            window: SlidingWindow::Count(100),
+            minimum_number_of_calls: 100,
+            failure_rate_threshold: 50.0,
+            slow_call_rate_threshold: 100.0,
+            slow_call_duration_threshold: None,
+            wait: WaitDuration::Fixed(Duration::from_secs(60)),
+            permitted_half_open: 10,
+            max_wait_half_open: Duration::ZERO,
+            automatic: false,
+            clock: ClockHandle::default(),
+            listeners: Listeners::default(),
+            classifier: DefaultClassifier,
+        }
+    }
+}
+
+impl<C> CircuitBreakerBuilder<C> {
+    /// The window the failure and slow-call rates are computed over.
+    pub fn sliding_window(mut self, window: SlidingWindow) -> Self {
+        self.window = window;
+        self
+    }
+
+    /// Calls the window must hold before a rate can open the breaker
+    /// (capped at the size of a count window). Default 100.
+    pub fn minimum_number_of_calls(mut self, n: u32) -> Self {
+        self.minimum_number_of_calls = n;
+        self
+    }
+
+    /// Failure rate, in percent (0, 100], at or above which the breaker opens.
+    pub fn failure_rate_threshold(mut self, percent: f32) -> Self {
+        self.failure_rate_threshold = percent;
+        self
+    }
+
+    /// Slow-call rate, in percent (0, 100], at or above which it opens.
+    pub fn slow_call_rate_threshold(mut self, percent: f32) -> Self {
+        self.slow_call_rate_threshold = percent;
+        self
+    }
+
+    /// A call running at least this long is slow, successful or not; a call
+    /// cancelled after running this long counts as slow too. Turns on
+    /// slow-call detection (two clock reads per call).
+    pub fn slow_call_duration_threshold(mut self, d: Duration) -> Self {
+        self.slow_call_duration_threshold = Some(d);
+        self
+    }
+
+    /// How long the breaker stays open before admitting probes.
+    pub fn wait_duration_in_open_state(mut self, d: Duration) -> Self {
+        self.wait = WaitDuration::Fixed(d);
+        self
+    }
+
+    /// A wait that grows with consecutive openings (see [`WaitDuration`]).
+    pub fn wait_duration_in_open_state_backoff(mut self, wait: WaitDuration) -> Self {
+        self.wait = wait;
+        self
+    }
+
+    /// Probes admitted in half-open, 1..=1023. Their outcomes decide.
+    pub fn permitted_number_of_calls_in_half_open_state(mut self, n: u32) -> Self {
+        self.permitted_half_open = n;
+        self
+    }
+
+    /// Re-open if the probes have not all finished this long after entering
+    /// half-open. Zero (the default) waits forever.
+    pub fn max_wait_duration_in_half_open_state(mut self, d: Duration) -> Self {
+        self.max_wait_half_open = d;
+        self
+    }
+
+    /// Move Open → HalfOpen when the wait ends even if no call arrives (a
+    /// tokio task when built inside a runtime; `state()` also observes it).
+    pub fn automatic_transition_from_open_to_half_open(mut self, enabled: bool) -> Self {
+        self.automatic = enabled;
+        self
+    }
+
+    /// The clock to read time from (default: [`TokioClock`](crate::clock::TokioClock)).
+    pub fn clock(mut self, clock: impl Into<ClockHandle>) -> Self {
+        self.clock = clock.into();
+        self
+    }
+
+    /// Calls `f` for every event: transitions, rejections and per-call events.
+    pub fn on_event(self, f: impl Fn(&Event) + Send + Sync + 'static) -> Self {
+        self.on_events(EventMask::ALL, f)
+    }
+
+    /// Calls `f` for the kinds of event in `mask` only. Per-call events are
+    /// not even built unless some listener asks for them.
+    pub fn on_events(
+        mut self,
+        mask: EventMask,
+        f: impl Fn(&Event) + Send + Sync + 'static,
+    ) -> Self {
+        self.listeners.push(mask, Arc::new(f));
+        self
+    }
+
+    /// The classifier the breaker's layer uses on each typed result. It is
+    /// cloned per call: keep it cheap (a closure capturing nothing or `Arc`s).
+    pub fn classify<C2>(self, classifier: C2) -> CircuitBreakerBuilder<C2> {
+        CircuitBreakerBuilder {
+            name: self.name,
+            window: self.window,
+            minimum_number_of_calls: self.minimum_number_of_calls,
+            failure_rate_threshold: self.failure_rate_threshold,
+            slow_call_rate_threshold: self.slow_call_rate_threshold,
+            slow_call_duration_threshold: self.slow_call_duration_threshold,
+            wait: self.wait,
+            permitted_half_open: self.permitted_half_open,
+            max_wait_half_open: self.max_wait_half_open,
+            automatic: self.automatic,
+            clock: self.clock,
+            listeners: self.listeners,
+            classifier,
+        }
+    }
+
+    /// Validates the configuration and builds the breaker.
+    pub fn build(self) -> Result<CircuitBreaker<C>, ConfigError> {
+        let config = self.validate()?;
+        Ok(CircuitBreaker::from_parts(
+            self.name,
+            config,
+            self.clock,
+            self.listeners,
+            self.classifier,
+        ))
+    }
+
+    fn validate(&self) -> Result<Config, ConfigError> {
+        let err = |field, msg: String| ConfigError::new(&self.name, field, msg);
+        let percent = |field, v: f32| {
+            if v.is_finite() && v > 0.0 && v <= 100.0 {
+                Ok(f64::from(v))
+            } else {
+                Err(err(field, format!("must be in (0, 100], got {v}")))
+            }
+        };
+        let failure_rate_threshold =
+            percent("failure_rate_threshold", self.failure_rate_threshold)?;
+        let slow_call_rate_threshold =
+            percent("slow_call_rate_threshold", self.slow_call_rate_threshold)?;
+        let mut minimum = self.minimum_number_of_calls;
+        if minimum == 0 {
+            return Err(err(
+                "minimum_number_of_calls",
+                "must be at least 1, got 0".into(),
+            ));
+        }
+        match self.window {
+            SlidingWindow::Count(n) if n == 0 || n > MAX_COUNT_WINDOW => {
+                return Err(err(
+                    "sliding_window",
+                    format!("count must be in 1..={MAX_COUNT_WINDOW}, got {n}"),
+                ))
+            }
+            SlidingWindow::Count(n) => minimum = minimum.min(n),
+            SlidingWindow::Time(d)
+                if d.as_secs() == 0
+                    || d.as_secs() > MAX_TIME_WINDOW_SECS
+                    || d.subsec_nanos() != 0 =>
+            {
+                return Err(err(
+                    "sliding_window",
+                    format!("time must be whole seconds in 1..={MAX_TIME_WINDOW_SECS}, got {d:?}"),
+                ))
+            }
+            SlidingWindow::ConsecutiveFailures(0) => {
+                return Err(err(
+                    "sliding_window",
+                    "consecutive failures must be at least 1, got 0".into(),
+                ))
+            }
+            _ => {}
+        }
+        if let Some(d) = self.slow_call_duration_threshold {
+            if d.is_zero() {
+                return Err(err(
+                    "slow_call_duration_threshold",
+                    "must be positive, got 0".into(),
+                ));
+            }
+        }
+        match self.wait {
+            WaitDuration::Fixed(d) if d.is_zero() => {
+                return Err(err(
+                    "wait_duration_in_open_state",
+                    "must be positive, got 0".into(),
+                ))
+            }
+            WaitDuration::Exponential {
+                initial,
+                multiplier,
+                max,
+            } => {
+                if initial.is_zero() {
+                    return Err(err(
+                        "wait_duration_in_open_state",
+                        "initial must be positive, got 0".into(),
+                    ));
+                }
+                if !(multiplier.is_finite() && multiplier >= 1.0) {
+                    return Err(err(
+                        "wait_duration_in_open_state",
+                        format!("multiplier must be finite and >= 1, got {multiplier}"),
+                    ));
+                }
+                if max < initial {
+                    return Err(err(
+                        "wait_duration_in_open_state",
+                        format!("max ({max:?}) must be >= initial ({initial:?})"),
+                    ));
+                }
+            }
+            WaitDuration::Fixed(_) => {}
+        }
+        let permitted = self.permitted_half_open;
+        if permitted == 0 || permitted > MAX_HALF_OPEN_CALLS {
+            return Err(err(
+                "permitted_number_of_calls_in_half_open_state",
+                format!("must be in 1..={MAX_HALF_OPEN_CALLS}, got {permitted}"),
+            ));
+        }
+        Ok(Config {
+            window: self.window,
+            minimum_number_of_calls: minimum,
+            failure_rate_threshold,
+            slow_call_rate_threshold,
+            slow_call_duration_threshold: self
+                .slow_call_duration_threshold
+                .map(crate::clock::nanos),
+            wait_duration_in_open_state: self.wait,
+            permitted_number_of_calls_in_half_open_state: permitted,
+            max_wait_duration_in_half_open_state: crate::clock::nanos(self.max_wait_half_open),
+            automatic_transition_from_open_to_half_open: self.automatic,
+        })
+    }
+}

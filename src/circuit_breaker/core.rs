@@ -1,0 +1,489 @@
+//! The breaker's shared state and its state machine.
+
+use super::config::{Config, SlidingWindow};
+use super::state::{CircuitState, Word};
+use super::window::{Counts, Window};
+use crate::clock::{nanos, ClockHandle};
+use crate::error::CircuitOpen;
+use crate::outcome::Outcome;
+use crate::stripes::Striped;
+use crate::sync::{AtomicU32, AtomicU64, CachePadded, Mutex, Ordering};
+use crate::telemetry::{Event, EventKind, EventMask, Listeners, Pattern};
+use std::sync::Arc;
+use std::time::Duration;
+
+// Lifetime per-call counters (for metrics), indices into `Core::calls`.
+pub(crate) const SUCCESS: usize = 0;
+pub(crate) const FAILURE: usize = 1;
+pub(crate) const IGNORED: usize = 2;
+pub(crate) const CANCELLED: usize = 3;
+pub(crate) const SLOW: usize = 4;
+
+/// What a permit is entitled to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TicketKind {
+    /// Closed or metrics-only: the outcome goes to the window.
+    Counted,
+    /// Half-open: holds one of the probe slots.
+    Probe,
+    /// Disabled: nothing is recorded.
+    Passthrough,
+}
+
+/// The part of a permit that is plain data.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Ticket {
+    pub(crate) generation: u32,
+    pub(crate) kind: TicketKind,
+    /// Clock time at admission; read only when slow-call detection is on.
+    pub(crate) start: u64,
+}
+
+pub(crate) struct Core {
+    // The `Arc` refcount sits in the line before: `CachePadded` aligns the
+    // whole struct to 128 bytes, so `word` starts a fresh line.
+    word: CachePadded<AtomicU64>,
+    pub(crate) window: Window,
+    pub(crate) calls: Striped<5>,
+    pub(crate) not_permitted: CachePadded<std::sync::atomic::AtomicU64>,
+    pub(crate) transitions: [std::sync::atomic::AtomicU64; 6],
+    open_until: AtomicU64,
+    half_open_since: AtomicU64,
+    consecutive_openings: AtomicU32,
+    lock: Mutex<()>,
+    pub(crate) config: Config,
+    pub(crate) clock: ClockHandle,
+    listeners: Listeners,
+    pub(crate) name: Arc<str>,
+    /// Slow-call detection is on: read the clock at admission.
+    needs_start: bool,
+    /// Recording needs the time (slow-call detection or a time window).
+    needs_end: bool,
+}
+
+impl Core {
+    pub(crate) fn new(
+        name: Arc<str>,
+        config: Config,
+        clock: ClockHandle,
+        listeners: Listeners,
+    ) -> Self {
+        let window = Window::new(config.window);
+        let needs_start = config.slow_call_duration_threshold.is_some();
+        let needs_end = needs_start || window.needs_time();
+        Self {
+            word: CachePadded(AtomicU64::new(Word::new(CircuitState::Closed, 0).0)),
+            window,
+            calls: Striped::new(),
+            not_permitted: CachePadded(Default::default()),
+            transitions: Default::default(),
+            open_until: AtomicU64::new(0),
+            half_open_since: AtomicU64::new(0),
+            consecutive_openings: AtomicU32::new(0),
+            lock: Mutex::new(()),
+            config,
+            clock,
+            listeners,
+            name,
+            needs_start,
+            needs_end,
+        }
+    }
+
+    #[inline]
+    pub(crate) fn word(&self) -> Word {
+        Word(self.word.load(Ordering::Acquire))
+    }
+
+    // ---- admission ------------------------------------------------------
+
+    #[inline]
+    pub(crate) fn try_acquire(self: &Arc<Self>) -> Result<Ticket, CircuitOpen> {
+        loop {
+            let w = self.word();
+            let generation = w.generation();
+            match w.state() {
+                CircuitState::Closed | CircuitState::MetricsOnly => {
+                    let start = if self.needs_start {
+                        self.clock.now()
+                    } else {
+                        0
+                    };
+                    return Ok(Ticket {
+                        generation,
+                        kind: TicketKind::Counted,
+                        start,
+                    });
+                }
+                CircuitState::Disabled => {
+                    return Ok(Ticket {
+                        generation,
+                        kind: TicketKind::Passthrough,
+                        start: 0,
+                    })
+                }
+                CircuitState::HalfOpen => {
+                    if w.admitted() < self.config.permitted_number_of_calls_in_half_open_state {
+                        if self.cas(w, w.admit()) {
+                            let start = if self.needs_start {
+                                self.clock.now()
+                            } else {
+                                0
+                            };
+                            return Ok(Ticket {
+                                generation,
+                                kind: TicketKind::Probe,
+                                start,
+                            });
+                        }
+                        continue;
+                    }
+                    let max_wait = self.config.max_wait_duration_in_half_open_state;
+                    if max_wait > 0 {
+                        let now = self.clock.now();
+                        let since = self.half_open_since.load(Ordering::Acquire);
+                        if now.saturating_sub(since) >= max_wait {
+                            self.transition(generation, CircuitState::HalfOpen, CircuitState::Open);
+                            continue;
+                        }
+                    }
+                    return Err(self.reject(None));
+                }
+                CircuitState::Open => {
+                    let now = self.clock.now();
+                    let until = self.open_until.load(Ordering::Acquire);
+                    if now >= until {
+                        self.transition(generation, CircuitState::Open, CircuitState::HalfOpen);
+                        continue;
+                    }
+                    return Err(self.reject(Some(Duration::from_nanos(until - now))));
+                }
+                CircuitState::ForcedOpen => return Err(self.reject(None)),
+            }
+        }
+    }
+
+    fn cas(&self, from: Word, to: Word) -> bool {
+        self.word
+            .compare_exchange(from.0, to.0, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    }
+
+    #[cold]
+    fn reject(&self, retry_after: Option<Duration>) -> CircuitOpen {
+        self.not_permitted.fetch_add(1, Ordering::Relaxed);
+        if self.listeners.wants(EventMask::REJECTIONS) || tracing_wants_rejections() {
+            self.emit(EventKind::CallRejected { retry_after });
+        }
+        CircuitOpen::new(self.name.clone(), retry_after)
+    }
+
+    // ---- recording ------------------------------------------------------
+
+    /// Records `outcome` for a permit. `duration` is the call's run time when
+    /// the caller measured it; otherwise it is measured here if needed.
+    #[inline]
+    pub(crate) fn record(self: &Arc<Self>, t: Ticket, outcome: Outcome, duration: Option<u64>) {
+        if t.kind == TicketKind::Passthrough {
+            return;
+        }
+        let now = if self.needs_end { self.clock.now() } else { 0 };
+        let duration = match duration {
+            Some(d) => Some(d),
+            None if self.needs_start => Some(now.saturating_sub(t.start)),
+            None => None,
+        };
+        let slow = matches!(
+            (self.config.slow_call_duration_threshold, duration),
+            (Some(limit), Some(d)) if d >= limit
+        );
+        let field = match outcome {
+            Outcome::Success => SUCCESS,
+            Outcome::Failure => FAILURE,
+            Outcome::Ignored => IGNORED,
+        };
+        self.calls.incr(field);
+        if slow {
+            self.calls.incr(SLOW);
+        }
+        self.per_call_events(outcome, duration, slow);
+        match outcome {
+            Outcome::Ignored => {
+                if t.kind == TicketKind::Probe {
+                    // An ignored probe says nothing: give its slot back.
+                    self.release_probe(t.generation);
+                }
+            }
+            _ => self.count(t, outcome == Outcome::Failure, slow, now),
+        }
+    }
+
+    /// A permit dropped unrecorded: the call was cancelled. It counts only if
+    /// it had already run past the slow-call threshold (a hung dependency
+    /// behind an outer timeout must still trip the breaker).
+    pub(crate) fn cancel(self: &Arc<Self>, t: Ticket) {
+        if t.kind == TicketKind::Passthrough {
+            return;
+        }
+        self.calls.incr(CANCELLED);
+        if let Some(limit) = self.config.slow_call_duration_threshold {
+            let now = self.clock.now();
+            let ran = now.saturating_sub(t.start);
+            if ran >= limit {
+                self.calls.incr(SLOW);
+                if self.listeners.wants(EventMask::SLOW_CALLS) {
+                    self.emit(EventKind::SlowCall {
+                        duration: Duration::from_nanos(ran),
+                    });
+                }
+                return self.count(t, false, true, now);
+            }
+        }
+        if t.kind == TicketKind::Probe {
+            self.release_probe(t.generation);
+        }
+    }
+
+    fn per_call_events(&self, outcome: Outcome, duration: Option<u64>, slow: bool) {
+        let d = duration.map(Duration::from_nanos);
+        let kind = match outcome {
+            Outcome::Success => EventMask::SUCCESSES,
+            Outcome::Failure => EventMask::ERRORS,
+            Outcome::Ignored => EventMask::IGNORED,
+        };
+        if self.listeners.wants(kind) {
+            self.emit(match outcome {
+                Outcome::Success => EventKind::Success { duration: d },
+                Outcome::Failure => EventKind::Error { duration: d },
+                Outcome::Ignored => EventKind::Ignored,
+            });
+        }
+        if slow && self.listeners.wants(EventMask::SLOW_CALLS) {
+            self.emit(EventKind::SlowCall {
+                duration: d.unwrap_or_default(),
+            });
+        }
+    }
+
+    /// Counts a failure/slow verdict toward the window or the probes.
+    #[inline]
+    fn count(self: &Arc<Self>, t: Ticket, failure: bool, slow: bool, now: u64) {
+        if t.kind == TicketKind::Probe {
+            return self.record_probe(t.generation, failure, slow);
+        }
+        let w = self.word();
+        if w.generation() != t.generation {
+            return; // from an earlier phase: it no longer counts
+        }
+        let open = self.window.record(&self.config, failure, slow, now);
+        if open && w.state() == CircuitState::Closed {
+            self.transition(t.generation, CircuitState::Closed, CircuitState::Open);
+        }
+    }
+
+    fn release_probe(&self, generation: u32) {
+        loop {
+            let w = self.word();
+            if w.generation() != generation || w.state() != CircuitState::HalfOpen {
+                return;
+            }
+            if self.cas(w, w.release()) {
+                return;
+            }
+        }
+    }
+
+    fn record_probe(self: &Arc<Self>, generation: u32, failure: bool, slow: bool) {
+        let permitted = self.config.permitted_number_of_calls_in_half_open_state;
+        let done = loop {
+            let w = self.word();
+            if w.generation() != generation || w.state() != CircuitState::HalfOpen {
+                return;
+            }
+            let next = w.record(failure, slow);
+            if self.cas(w, next) {
+                break next;
+            }
+        };
+        if done.recorded() < permitted {
+            return;
+        }
+        let (calls, failed, slow) = (
+            u64::from(done.recorded()),
+            u64::from(done.failed()),
+            u64::from(done.slow()),
+        );
+        let reopen = match self.config.window {
+            SlidingWindow::ConsecutiveFailures(_) => failed > 0,
+            _ => self.config.rates_exceeded(calls, failed, slow),
+        };
+        let to = if reopen {
+            CircuitState::Open
+        } else {
+            CircuitState::Closed
+        };
+        self.transition(generation, CircuitState::HalfOpen, to);
+    }
+
+    // ---- transitions (cold) ----------------------------------------------
+
+    /// Moves `from` (in `generation`) to `to`; false if another transition
+    /// got there first. Serialised by `lock`; listeners run after it.
+    #[cold]
+    pub(crate) fn transition(
+        self: &Arc<Self>,
+        generation: u32,
+        from: CircuitState,
+        to: CircuitState,
+    ) -> bool {
+        let now = self.clock.now();
+        {
+            let _guard = self.lock.lock();
+            let w = self.word();
+            if w.generation() != generation || w.state() != from {
+                return false;
+            }
+            self.enter(to, now);
+            self.publish(to);
+        }
+        self.after_transition(from, to, now);
+        true
+    }
+
+    /// Moves to `to` from whatever state the breaker is in (manual control).
+    /// With `reset`, the window and the opening count are cleared too.
+    #[cold]
+    pub(crate) fn force(self: &Arc<Self>, to: CircuitState, reset: bool) {
+        let now = self.clock.now();
+        let from = {
+            let _guard = self.lock.lock();
+            let from = self.word().state();
+            if from == to && !reset {
+                return;
+            }
+            if reset {
+                self.consecutive_openings.store(0, Ordering::Release);
+                self.window.clear();
+            }
+            self.enter(to, now);
+            self.publish(to);
+            from
+        };
+        if reset {
+            self.emit(EventKind::Reset);
+        }
+        if from != to {
+            self.after_transition(from, to, now);
+        }
+    }
+
+    /// Prepares the side data of state `to` before the word publishes it.
+    fn enter(&self, to: CircuitState, now: u64) {
+        match to {
+            CircuitState::Open => {
+                let openings = self
+                    .consecutive_openings
+                    .fetch_add(1, Ordering::AcqRel)
+                    .saturating_add(1);
+                let wait = self
+                    .config
+                    .wait_duration_in_open_state
+                    .for_opening(openings);
+                self.open_until
+                    .store(now.saturating_add(nanos(wait)), Ordering::Release);
+            }
+            CircuitState::HalfOpen => self.half_open_since.store(now, Ordering::Release),
+            CircuitState::Closed => {
+                self.consecutive_openings.store(0, Ordering::Release);
+                self.window.clear();
+            }
+            CircuitState::MetricsOnly => self.window.clear(),
+            CircuitState::ForcedOpen | CircuitState::Disabled => {}
+        }
+    }
+
+    /// Installs the next phase's word. Under the lock only probe counters can
+    /// change the word concurrently, so the CAS loop ends quickly.
+    fn publish(&self, to: CircuitState) {
+        loop {
+            let w = self.word();
+            if self.cas(w, w.next(to)) {
+                return;
+            }
+        }
+    }
+
+    fn after_transition(self: &Arc<Self>, from: CircuitState, to: CircuitState, now: u64) {
+        self.transitions[to.index()].fetch_add(1, Ordering::Relaxed);
+        self.emit(EventKind::StateTransition { from, to });
+        if to == CircuitState::Open && self.config.automatic_transition_from_open_to_half_open {
+            self.schedule_half_open(now);
+        }
+    }
+
+    fn schedule_half_open(self: &Arc<Self>, now: u64) {
+        let w = self.word();
+        let wait = self.open_until.load(Ordering::Acquire).saturating_sub(now);
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            let weak = Arc::downgrade(self);
+            rt.spawn(async move {
+                tokio::time::sleep(Duration::from_nanos(wait)).await;
+                if let Some(core) = weak.upgrade() {
+                    core.automatic_half_open(w.generation());
+                }
+            });
+        }
+    }
+
+    /// The automatic Open → HalfOpen move, if its time has come.
+    pub(crate) fn automatic_half_open(self: &Arc<Self>, generation: u32) {
+        let w = self.word();
+        if w.state() == CircuitState::Open
+            && w.generation() == generation
+            && self.clock.now() >= self.open_until.load(Ordering::Acquire)
+        {
+            self.transition(generation, CircuitState::Open, CircuitState::HalfOpen);
+        }
+    }
+
+    // ---- telemetry --------------------------------------------------------
+
+    pub(crate) fn emit(&self, kind: EventKind) {
+        self.listeners.emit(Event {
+            pattern: Pattern::CircuitBreaker,
+            name: self.name.clone(),
+            at: Duration::from_nanos(self.clock.now()),
+            kind,
+        });
+    }
+
+    /// The counts a snapshot reports: the window's in closed states, the
+    /// probes' in half-open.
+    pub(crate) fn counts(&self) -> Counts {
+        let w = self.word();
+        if w.state() == CircuitState::HalfOpen {
+            return Counts {
+                calls: u64::from(w.recorded()),
+                failures: u64::from(w.failed()),
+                slow: u64::from(w.slow()),
+            };
+        }
+        self.window.counts(self.clock.now())
+    }
+
+    /// Remaining time in the open state, if open.
+    pub(crate) fn remaining_open(&self) -> Option<Duration> {
+        (self.word().state() == CircuitState::Open).then(|| {
+            let until = self.open_until.load(Ordering::Acquire);
+            Duration::from_nanos(until.saturating_sub(self.clock.now()))
+        })
+    }
+}
+
+#[inline]
+fn tracing_wants_rejections() -> bool {
+    #[cfg(feature = "tracing")]
+    return tracing::enabled!(target: "seawall", tracing::Level::DEBUG);
+    #[cfg(not(feature = "tracing"))]
+    return false;
+}

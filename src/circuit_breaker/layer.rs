@@ -1,0 +1,149 @@
+//! The breaker as tower middleware.
+
+use super::future::ResponseFuture;
+use super::CircuitBreaker;
+use crate::outcome::Classify;
+use std::fmt;
+use std::task::{Context, Poll};
+use tower::BoxError;
+use tower_layer::Layer;
+use tower_service::Service;
+
+/// Wraps services with a [`CircuitBreaker`]; every service it makes shares
+/// the one breaker.
+///
+/// Admission is decided in `call`, not `poll_ready` (which only forwards to
+/// the inner service): a rejection is a ready [`CircuitOpen`](crate::CircuitOpen)
+/// error, an admission calls the inner service at once. Errors are boxed,
+/// like tower's own middleware; the classifier sees the typed result first.
+///
+/// ```
+/// use seawall::prelude::*;
+/// use tower::{service_fn, Service, ServiceBuilder, ServiceExt};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), BoxError> {
+/// let breaker = CircuitBreaker::builder("inventory")
+///     .classify(|r: &Result<u16, std::io::Error>| match r {
+///         Ok(status) if *status >= 500 => Outcome::Failure,
+///         Ok(_) => Outcome::Success,
+///         Err(_) => Outcome::Failure,
+///     })
+///     .build()?;
+/// let mut svc = ServiceBuilder::new()
+///     .layer(breaker.layer())
+///     .service(service_fn(|_req: ()| async { Ok::<u16, std::io::Error>(200) }));
+/// assert_eq!(svc.ready().await?.call(()).await?, 200);
+/// # Ok(()) }
+/// ```
+pub struct CircuitBreakerLayer<C> {
+    breaker: CircuitBreaker<C>,
+}
+
+impl<C> CircuitBreakerLayer<C> {
+    /// A layer sharing `breaker`.
+    pub fn new(breaker: CircuitBreaker<C>) -> Self {
+        Self { breaker }
+    }
+
+    /// The shared breaker, for inspection and control.
+    pub fn handle(&self) -> &CircuitBreaker<C> {
+        &self.breaker
+    }
+}
+
+impl<C: Clone> Clone for CircuitBreakerLayer<C> {
+    fn clone(&self) -> Self {
+        Self {
+            breaker: self.breaker.clone(),
+        }
+    }
+}
+
+impl<C> fmt::Debug for CircuitBreakerLayer<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("CircuitBreakerLayer")
+            .field(&self.breaker)
+            .finish()
+    }
+}
+
+impl<S, C: Clone> Layer<S> for CircuitBreakerLayer<C> {
+    type Service = CircuitBreakerService<S, C>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        CircuitBreakerService {
+            inner,
+            breaker: self.breaker.clone(),
+        }
+    }
+}
+
+/// A service guarded by a circuit breaker; made by [`CircuitBreakerLayer`].
+pub struct CircuitBreakerService<S, C> {
+    inner: S,
+    breaker: CircuitBreaker<C>,
+}
+
+impl<S, C> CircuitBreakerService<S, C> {
+    /// The shared breaker, for inspection and control.
+    pub fn handle(&self) -> &CircuitBreaker<C> {
+        &self.breaker
+    }
+
+    /// The wrapped service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// Unwraps the inner service.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+impl<S: Clone, C: Clone> Clone for CircuitBreakerService<S, C> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            breaker: self.breaker.clone(),
+        }
+    }
+}
+
+impl<S: fmt::Debug, C> fmt::Debug for CircuitBreakerService<S, C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CircuitBreakerService")
+            .field("inner", &self.inner)
+            .field("breaker", &self.breaker)
+            .finish()
+    }
+}
+
+impl<S, C, Req> Service<Req> for CircuitBreakerService<S, C>
+where
+    S: Service<Req>,
+    S::Error: Into<BoxError>,
+    C: Classify<S::Response, S::Error> + Clone,
+{
+    type Response = S::Response;
+    type Error = BoxError;
+    type Future = ResponseFuture<S::Future, C>;
+
+    #[inline]
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    #[inline]
+    fn call(&mut self, req: Req) -> Self::Future {
+        match self.breaker.try_acquire() {
+            Ok(permit) => ResponseFuture::called(
+                self.inner.call(req),
+                permit,
+                self.breaker.classifier.clone(),
+            ),
+            Err(open) => ResponseFuture::rejected(open),
+        }
+    }
+}

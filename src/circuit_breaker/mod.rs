@@ -1,0 +1,354 @@
+//! A circuit breaker: stop calling a dependency that is failing, give it
+//! time, probe it, and resume when it has recovered.
+//!
+//! ```
+//! use seawall::prelude::*;
+//! use std::time::Duration;
+//!
+//! # fn main() -> Result<(), seawall::ConfigError> {
+//! let clock = ManualClock::new();
+//! let breaker = CircuitBreaker::builder("payments")
+//!     .sliding_window(SlidingWindow::count(10))
+//!     .minimum_number_of_calls(4)
+//!     .failure_rate_threshold(50.0)
+//!     .wait_duration_in_open_state(Duration::from_secs(30))
+//!     .permitted_number_of_calls_in_half_open_state(1)
+//!     .clock(clock.clone())
+//!     .build()?;
+//!
+//! for outcome in [Outcome::Success, Outcome::Failure, Outcome::Success, Outcome::Failure] {
+//!     breaker.try_acquire().expect("closed").record(outcome);
+//! }
+//! assert_eq!(breaker.state(), CircuitState::Open);           // 2 of 4 failed: 50%
+//! let open = breaker.try_acquire().unwrap_err();
+//! assert_eq!(open.retry_after(), Some(Duration::from_secs(30)));
+//!
+//! clock.advance(Duration::from_secs(30));
+//! let probe = breaker.try_acquire().expect("half-open probe");
+//! assert_eq!(breaker.state(), CircuitState::HalfOpen);
+//! probe.record(Outcome::Success);
+//! assert_eq!(breaker.state(), CircuitState::Closed);
+//! # Ok(()) }
+//! ```
+//!
+//! As a tower layer every service made from [`CircuitBreaker::layer`] shares
+//! the one breaker (one per downstream, like a resilience4j instance);
+//! see [`CircuitBreakerLayer`].
+//!
+//! **Hot path.** In the closed state a call is one load of the state word at
+//! admission and, at completion, a load of the window aggregate (plus, when
+//! the window holds anything but successes, one `fetch_add` on the ring
+//! cursor, one `swap` of a slot and one `fetch_add` of the aggregate) and a
+//! striped counter increment. No lock, no allocation. Clock reads: none for a
+//! count window without slow-call detection, one per call for a time window,
+//! two (start and end: a duration needs both) with slow-call detection.
+
+mod config;
+mod core;
+mod future;
+mod layer;
+mod state;
+mod window;
+
+pub use self::config::{
+    CircuitBreakerBuilder, SlidingWindow, WaitDuration, MAX_COUNT_WINDOW, MAX_HALF_OPEN_CALLS,
+    MAX_TIME_WINDOW_SECS,
+};
+pub use self::future::ResponseFuture;
+pub use self::layer::{CircuitBreakerLayer, CircuitBreakerService};
+pub use self::state::CircuitState;
+
+use self::config::Config;
+use self::core::{Core, Ticket, CANCELLED, FAILURE, IGNORED, SLOW, SUCCESS};
+use crate::clock::{nanos, ClockHandle};
+use crate::error::CircuitOpen;
+use crate::outcome::{Classify, DefaultClassifier, Outcome};
+use crate::sync::Ordering;
+use crate::telemetry::Listeners;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A circuit breaker: a cheap `Clone` handle to one shared breaker.
+///
+/// `C` is the classifier its layer applies to typed results.
+pub struct CircuitBreaker<C = DefaultClassifier> {
+    pub(crate) core: Arc<Core>,
+    pub(crate) classifier: C,
+}
+
+impl CircuitBreaker {
+    /// Starts configuring a breaker; `name` labels its metrics and events.
+    pub fn builder(name: &str) -> CircuitBreakerBuilder {
+        CircuitBreakerBuilder::new(name)
+    }
+}
+
+impl<C> CircuitBreaker<C> {
+    pub(crate) fn from_parts(
+        name: Arc<str>,
+        config: Config,
+        clock: ClockHandle,
+        listeners: Listeners,
+        classifier: C,
+    ) -> Self {
+        let core = Arc::new(Core::new(name, config, clock, listeners));
+        #[cfg(feature = "metrics")]
+        {
+            let weak: std::sync::Weak<dyn crate::telemetry::ExportMetrics> =
+                Arc::downgrade(&core) as _;
+            crate::telemetry::register(weak);
+        }
+        Self { core, classifier }
+    }
+
+    /// Asks to make a call. On `Ok`, make it and [`record`](Permit::record)
+    /// its outcome; a permit dropped unrecorded counts as cancelled.
+    #[inline]
+    pub fn try_acquire(&self) -> Result<Permit, CircuitOpen> {
+        let ticket = self.core.try_acquire()?;
+        Ok(Permit {
+            core: self.core.clone(),
+            ticket,
+            armed: true,
+        })
+    }
+
+    /// The breaker's name.
+    pub fn name(&self) -> &str {
+        &self.core.name
+    }
+
+    /// The current state. With automatic half-open, an elapsed open wait is
+    /// observed (and the transition made) here too.
+    pub fn state(&self) -> CircuitState {
+        let w = self.core.word();
+        if w.state() == CircuitState::Open
+            && self.core.config.automatic_transition_from_open_to_half_open
+        {
+            self.core.automatic_half_open(w.generation());
+            return self.core.word().state();
+        }
+        w.state()
+    }
+
+    /// A snapshot of the breaker's counts and rates.
+    pub fn metrics(&self) -> CircuitBreakerMetrics {
+        metrics_of(&self.core)
+    }
+
+    /// Rejects every call until another manual transition.
+    pub fn force_open(&self) {
+        self.core.force(CircuitState::ForcedOpen, false);
+    }
+
+    /// Lets every call through and records nothing.
+    pub fn disable(&self) {
+        self.core.force(CircuitState::Disabled, false);
+    }
+
+    /// Records calls (for metrics) but never opens.
+    pub fn metrics_only(&self) {
+        self.core.force(CircuitState::MetricsOnly, false);
+    }
+
+    /// Closes the breaker with an empty window.
+    pub fn close(&self) {
+        self.core.force(CircuitState::Closed, false);
+    }
+
+    /// Opens the breaker as if its window had tripped it (the wait starts now).
+    pub fn open(&self) {
+        self.core.force(CircuitState::Open, false);
+    }
+
+    /// Moves to half-open: the next calls are probes.
+    pub fn half_open(&self) {
+        self.core.force(CircuitState::HalfOpen, false);
+    }
+
+    /// Back to a fresh closed breaker: window and opening backoff cleared.
+    /// Lifetime counters (exported as monotonic metrics) are kept.
+    pub fn reset(&self) {
+        self.core.force(CircuitState::Closed, true);
+    }
+
+    /// The classifier's verdict on `result`, for code recording by hand.
+    pub fn classify<Res, E>(&self, result: &Result<Res, E>) -> Outcome
+    where
+        C: Classify<Res, E>,
+    {
+        self.classifier.classify(result)
+    }
+
+    /// A tower layer whose services all share this breaker.
+    pub fn layer(&self) -> CircuitBreakerLayer<C>
+    where
+        C: Clone,
+    {
+        CircuitBreakerLayer::new(self.clone())
+    }
+}
+
+impl<C: Clone> Clone for CircuitBreaker<C> {
+    fn clone(&self) -> Self {
+        Self {
+            core: self.core.clone(),
+            classifier: self.classifier.clone(),
+        }
+    }
+}
+
+impl<C> fmt::Debug for CircuitBreaker<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CircuitBreaker")
+            .field("name", &self.core.name)
+            .field("state", &self.core.word().state())
+            .finish()
+    }
+}
+
+/// Permission for one call. Record its outcome; dropping it unrecorded
+/// counts as a cancelled call and returns any half-open slot it held.
+#[must_use = "record the call's outcome; a dropped permit counts as cancelled"]
+pub struct Permit {
+    core: Arc<Core>,
+    ticket: Ticket,
+    armed: bool,
+}
+
+impl Permit {
+    /// Records the call's outcome, measuring its duration if the breaker
+    /// detects slow calls.
+    #[inline]
+    pub fn record(mut self, outcome: Outcome) {
+        self.armed = false;
+        self.core.record(self.ticket, outcome, None);
+    }
+
+    /// Records the call's outcome with a duration the caller measured.
+    pub fn record_with_duration(mut self, outcome: Outcome, duration: Duration) {
+        self.armed = false;
+        self.core
+            .record(self.ticket, outcome, Some(nanos(duration)));
+    }
+}
+
+impl Drop for Permit {
+    #[inline]
+    fn drop(&mut self) {
+        if self.armed {
+            self.core.cancel(self.ticket);
+        }
+    }
+}
+
+impl fmt::Debug for Permit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Permit")
+            .field("breaker", &self.core.name)
+            .finish()
+    }
+}
+
+/// A snapshot of a breaker's state and counts.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct CircuitBreakerMetrics {
+    /// The state.
+    pub state: CircuitState,
+    /// Failure rate in percent over the window (the probes, in half-open);
+    /// `None` until the window holds the minimum number of calls.
+    pub failure_rate: Option<f32>,
+    /// Slow-call rate in percent, like `failure_rate`.
+    pub slow_call_rate: Option<f32>,
+    /// Calls in the window (recorded probes, in half-open).
+    pub buffered_calls: u64,
+    /// Failed calls in the window.
+    pub failed_calls: u64,
+    /// Successful calls in the window.
+    pub successful_calls: u64,
+    /// Slow calls in the window.
+    pub slow_calls: u64,
+    /// Calls rejected since the breaker was built.
+    pub not_permitted_calls: u64,
+    /// Remaining time in the open state, when open.
+    pub remaining_open: Option<Duration>,
+    /// Lifetime totals: successes, failures, ignored, cancelled, slow.
+    pub total_successes: u64,
+    /// Lifetime failures.
+    pub total_failures: u64,
+    /// Lifetime ignored outcomes.
+    pub total_ignored: u64,
+    /// Lifetime cancelled calls (permits dropped unrecorded).
+    pub total_cancelled: u64,
+    /// Lifetime slow calls.
+    pub total_slow: u64,
+}
+
+fn metrics_of(core: &Core) -> CircuitBreakerMetrics {
+    let state = core.word().state();
+    let c = core.counts();
+    let minimum = match state {
+        CircuitState::HalfOpen => {
+            u64::from(core.config.permitted_number_of_calls_in_half_open_state)
+        }
+        _ => u64::from(core.config.minimum_number_of_calls),
+    };
+    let rate = |n: u64| {
+        (c.calls >= minimum && c.calls > 0).then(|| (n as f64 * 100.0 / c.calls as f64) as f32)
+    };
+    CircuitBreakerMetrics {
+        state,
+        failure_rate: rate(c.failures),
+        slow_call_rate: rate(c.slow),
+        buffered_calls: c.calls,
+        failed_calls: c.failures,
+        successful_calls: c.calls - c.failures,
+        slow_calls: c.slow,
+        not_permitted_calls: core.not_permitted.load(Ordering::Relaxed),
+        remaining_open: core.remaining_open(),
+        total_successes: core.calls.sum(SUCCESS),
+        total_failures: core.calls.sum(FAILURE),
+        total_ignored: core.calls.sum(IGNORED),
+        total_cancelled: core.calls.sum(CANCELLED),
+        total_slow: core.calls.sum(SLOW),
+    }
+}
+
+#[cfg(feature = "metrics")]
+impl crate::telemetry::ExportMetrics for Core {
+    fn export(&self) {
+        use metrics::{counter, gauge};
+        let m = metrics_of(self);
+        let name = self.name.to_string();
+        for (outcome, v) in [
+            ("success", m.total_successes),
+            ("failure", m.total_failures),
+            ("ignored", m.total_ignored),
+            ("cancelled", m.total_cancelled),
+        ] {
+            counter!("seawall_circuit_breaker_calls_total", "name" => name.clone(), "outcome" => outcome)
+                .absolute(v);
+        }
+        counter!("seawall_circuit_breaker_slow_calls_total", "name" => name.clone())
+            .absolute(m.total_slow);
+        counter!("seawall_circuit_breaker_not_permitted_calls_total", "name" => name.clone())
+            .absolute(m.not_permitted_calls);
+        for s in CircuitState::all() {
+            let entered = self.transitions[s.index()].load(Ordering::Relaxed);
+            counter!("seawall_circuit_breaker_transitions_total", "name" => name.clone(), "state" => s.as_str())
+                .absolute(entered);
+            gauge!("seawall_circuit_breaker_state", "name" => name.clone(), "state" => s.as_str())
+                .set(if s == m.state { 1.0 } else { 0.0 });
+        }
+        gauge!("seawall_circuit_breaker_failure_rate", "name" => name.clone())
+            .set(m.failure_rate.map_or(-1.0, f64::from));
+        gauge!("seawall_circuit_breaker_slow_call_rate", "name" => name.clone())
+            .set(m.slow_call_rate.map_or(-1.0, f64::from));
+        gauge!("seawall_circuit_breaker_buffered_calls", "name" => name, "kind" => "failed")
+            .set(m.failed_calls as f64);
+        gauge!("seawall_circuit_breaker_buffered_calls", "name" => self.name.to_string(), "kind" => "successful")
+            .set(m.successful_calls as f64);
+    }
+}

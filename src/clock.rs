@@ -1,0 +1,244 @@
+//! Time, read through one cheap handle.
+//!
+//! Every primitive reads time as nanoseconds since a fixed origin (so a
+//! timestamp fits in an `AtomicU64`). The default [`TokioClock`] follows
+//! `tokio::time::Instant`, so `tokio::time::pause()` makes a whole stack
+//! deterministic; [`ManualClock`] is stepped by hand in tests. Each clock has
+//! its own origin, so tests running in parallel never share time.
+//!
+//! ```
+//! use seawall::clock::{Clock, ManualClock};
+//! use std::time::Duration;
+//!
+//! let clock = ManualClock::new();
+//! assert_eq!(clock.now(), 0);
+//! clock.advance(Duration::from_millis(1500));
+//! assert_eq!(clock.now(), 1_500_000_000);
+//! ```
+
+use crate::sync::{AtomicU64, Ordering};
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+/// A source of time for seawall's primitives.
+pub trait Clock: Send + Sync + 'static {
+    /// Nanoseconds elapsed since this clock's origin. Never goes backwards.
+    fn now(&self) -> u64;
+
+    /// Wall-clock time, used to read HTTP-date `Retry-After` values.
+    fn wall(&self) -> SystemTime {
+        SystemTime::now()
+    }
+}
+
+/// Converts a duration to nanoseconds, saturating at `u64::MAX` (584 years).
+pub(crate) fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// The default clock: follows `tokio::time::Instant`, so paused tokio time
+/// (`tokio::time::pause()`, `#[tokio::test(start_paused = true)]`) drives it.
+/// Outside a paused runtime it is the monotonic system clock.
+#[derive(Clone, Copy, Debug)]
+pub struct TokioClock {
+    origin: tokio::time::Instant,
+}
+
+impl TokioClock {
+    /// A clock whose origin is now.
+    pub fn new() -> Self {
+        Self {
+            origin: tokio::time::Instant::now(),
+        }
+    }
+}
+
+impl Default for TokioClock {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Clock for TokioClock {
+    fn now(&self) -> u64 {
+        nanos(tokio::time::Instant::now().saturating_duration_since(self.origin))
+    }
+}
+
+/// A clock that only moves when told to. Starts at 0; clones share the time.
+#[derive(Clone)]
+pub struct ManualClock {
+    inner: Arc<ManualInner>,
+}
+
+struct ManualInner {
+    nanos: AtomicU64,
+    wall_origin: SystemTime,
+}
+
+impl ManualClock {
+    /// A clock at 0 whose wall time starts at the current system time.
+    pub fn new() -> Self {
+        Self {
+            inner: Arc::new(ManualInner {
+                nanos: AtomicU64::new(0),
+                wall_origin: SystemTime::now(),
+            }),
+        }
+    }
+
+    /// Moves time forward by `by` (saturating).
+    pub fn advance(&self, by: Duration) {
+        let by = nanos(by);
+        let _ = self
+            .inner
+            .nanos
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |t| {
+                Some(t.saturating_add(by))
+            });
+    }
+
+    /// Sets the time to `at` since the origin, if that is not in the past:
+    /// a clock never goes backwards.
+    pub fn set(&self, at: Duration) {
+        self.inner.nanos.fetch_max(nanos(at), Ordering::AcqRel);
+    }
+
+    /// The time since the origin.
+    pub fn elapsed(&self) -> Duration {
+        Duration::from_nanos(self.now())
+    }
+}
+
+impl Default for ManualClock {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Debug for ManualClock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ManualClock")
+            .field("now", &self.now())
+            .finish()
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> u64 {
+        self.inner.nanos.load(Ordering::Acquire)
+    }
+
+    fn wall(&self) -> SystemTime {
+        self.inner.wall_origin + Duration::from_nanos(self.now())
+    }
+}
+
+/// The clock handle every primitive holds: an enum rather than a generic
+/// parameter, so the clock does not leak into every type, and the common
+/// case (tokio) is a predictable branch rather than a virtual call.
+#[derive(Clone)]
+pub struct ClockHandle(Kind);
+
+#[derive(Clone)]
+enum Kind {
+    Tokio(TokioClock),
+    Manual(ManualClock),
+    Custom(Arc<dyn Clock>),
+}
+
+impl ClockHandle {
+    /// A handle to a user's own clock.
+    pub fn custom(clock: Arc<dyn Clock>) -> Self {
+        Self(Kind::Custom(clock))
+    }
+
+    /// Nanoseconds since this clock's origin.
+    #[inline]
+    pub fn now(&self) -> u64 {
+        match &self.0 {
+            Kind::Tokio(c) => c.now(),
+            Kind::Manual(c) => c.now(),
+            Kind::Custom(c) => c.now(),
+        }
+    }
+
+    /// Wall-clock time.
+    pub fn wall(&self) -> SystemTime {
+        match &self.0 {
+            Kind::Tokio(c) => c.wall(),
+            Kind::Manual(c) => c.wall(),
+            Kind::Custom(c) => c.wall(),
+        }
+    }
+}
+
+impl Default for ClockHandle {
+    /// A [`TokioClock`] whose origin is now.
+    fn default() -> Self {
+        Self(Kind::Tokio(TokioClock::new()))
+    }
+}
+
+impl fmt::Debug for ClockHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0 {
+            Kind::Tokio(_) => f.write_str("ClockHandle(tokio)"),
+            Kind::Manual(c) => write!(f, "ClockHandle({c:?})"),
+            Kind::Custom(_) => f.write_str("ClockHandle(custom)"),
+        }
+    }
+}
+
+impl From<TokioClock> for ClockHandle {
+    fn from(c: TokioClock) -> Self {
+        Self(Kind::Tokio(c))
+    }
+}
+
+impl From<ManualClock> for ClockHandle {
+    fn from(c: ManualClock) -> Self {
+        Self(Kind::Manual(c))
+    }
+}
+
+impl From<Arc<dyn Clock>> for ClockHandle {
+    fn from(c: Arc<dyn Clock>) -> Self {
+        Self(Kind::Custom(c))
+    }
+}
+
+#[cfg(all(test, not(seawall_loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn manual_clock_never_goes_backwards() {
+        let c = ManualClock::new();
+        c.set(Duration::from_secs(5));
+        c.set(Duration::from_secs(1));
+        assert_eq!(c.elapsed(), Duration::from_secs(5));
+        c.advance(Duration::MAX);
+        assert_eq!(c.now(), u64::MAX);
+    }
+
+    #[test]
+    fn manual_wall_time_follows_manual_time() {
+        let c = ManualClock::new();
+        let before = c.wall();
+        c.advance(Duration::from_secs(3));
+        assert_eq!(
+            c.wall().duration_since(before).unwrap(),
+            Duration::from_secs(3)
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn tokio_clock_follows_paused_time() {
+        let h = ClockHandle::default();
+        let t0 = h.now();
+        tokio::time::advance(Duration::from_millis(250)).await;
+        assert_eq!(h.now() - t0, 250_000_000);
+    }
+}

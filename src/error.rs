@@ -1,0 +1,189 @@
+//! The errors seawall returns: one public type per rejection, a common
+//! [`Rejection`] view of them, and [`ConfigError`] for invalid configuration.
+//!
+//! Layers return `tower::BoxError`, like tower's own middleware; find out
+//! whether (and why) seawall rejected a call with [`rejection`]:
+//!
+//! ```
+//! use seawall::{rejection, RejectionKind};
+//! # let err: tower::BoxError = Box::new(seawall::CircuitOpen::new("payments".into(), None));
+//! if let Some(r) = rejection(&err) {
+//!     assert_eq!(r.kind(), RejectionKind::CircuitOpen);
+//!     assert_eq!(r.name(), "payments");
+//! }
+//! ```
+
+use std::error::Error;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// What kind of rejection a [`Rejection`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum RejectionKind {
+    /// A circuit breaker refused the call ([`CircuitOpen`]).
+    CircuitOpen,
+}
+
+/// The view common to every rejection seawall produces.
+pub trait Rejection: Error + Send + Sync + 'static {
+    /// Which pattern rejected the call.
+    fn kind(&self) -> RejectionKind;
+    /// The name of the instance that rejected it.
+    fn name(&self) -> &str;
+    /// How long to wait before trying again, when known.
+    fn retry_after(&self) -> Option<Duration> {
+        None
+    }
+    /// Whether this rejection says the dependency itself failed (a timeout
+    /// does) rather than a local decision (an open breaker, a full bulkhead).
+    /// Decides the default classification in an enclosing layer.
+    fn is_dependency_failure(&self) -> bool {
+        false
+    }
+}
+
+/// Finds seawall's rejection in a `BoxError`, walking its source chain.
+pub fn rejection(error: &tower::BoxError) -> Option<&dyn Rejection> {
+    find_rejection(&**error)
+}
+
+/// Like [`rejection`], for any `dyn Error`.
+pub fn find_rejection<'a>(error: &'a (dyn Error + 'static)) -> Option<&'a dyn Rejection> {
+    let mut current = Some(error);
+    while let Some(e) = current {
+        // A `dyn Error` cannot be downcast to a trait, so try each type.
+        if let Some(r) = e.downcast_ref::<CircuitOpen>() {
+            return Some(r);
+        }
+        current = e.source();
+    }
+    None
+}
+
+/// A circuit breaker rejected the call: it is open (or forced open, or
+/// half-open with every probe slot taken).
+#[derive(Debug, Clone)]
+pub struct CircuitOpen {
+    name: Arc<str>,
+    retry_after: Option<Duration>,
+}
+
+impl CircuitOpen {
+    /// A rejection by the breaker `name`, open for `retry_after` more.
+    pub fn new(name: Arc<str>, retry_after: Option<Duration>) -> Self {
+        Self { name, retry_after }
+    }
+}
+
+impl fmt::Display for CircuitOpen {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "circuit breaker `{}` is open", self.name)?;
+        if let Some(d) = self.retry_after {
+            write!(f, "; retry after {d:?}")?;
+        }
+        Ok(())
+    }
+}
+
+impl Error for CircuitOpen {}
+
+impl Rejection for CircuitOpen {
+    fn kind(&self) -> RejectionKind {
+        RejectionKind::CircuitOpen
+    }
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn retry_after(&self) -> Option<Duration> {
+        self.retry_after
+    }
+}
+
+/// Invalid configuration: names the instance, the field and the bound it broke.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    instance: Arc<str>,
+    field: &'static str,
+    message: String,
+}
+
+impl ConfigError {
+    pub(crate) fn new(
+        instance: &Arc<str>,
+        field: &'static str,
+        message: impl Into<String>,
+    ) -> Self {
+        Self {
+            instance: instance.clone(),
+            field,
+            message: message.into(),
+        }
+    }
+
+    /// The configuration field at fault, e.g. `"failure_rate_threshold"`.
+    pub fn field(&self) -> &'static str {
+        self.field
+    }
+
+    /// The name of the instance being built.
+    pub fn instance(&self) -> &str {
+        &self.instance
+    }
+
+    /// The bound the value broke, with the value.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "invalid configuration for `{}`: {} {}",
+            self.instance, self.field, self.message
+        )
+    }
+}
+
+impl Error for ConfigError {}
+
+#[cfg(all(test, not(seawall_loom)))]
+mod tests {
+    use super::*;
+
+    #[derive(Debug)]
+    struct Wrapper(CircuitOpen);
+    impl fmt::Display for Wrapper {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("wrapped")
+        }
+    }
+    impl Error for Wrapper {
+        fn source(&self) -> Option<&(dyn Error + 'static)> {
+            Some(&self.0)
+        }
+    }
+
+    #[test]
+    fn rejection_is_found_through_the_source_chain() {
+        let open = CircuitOpen::new("db".into(), Some(Duration::from_secs(3)));
+        let err: tower::BoxError = Box::new(Wrapper(open));
+        let r = rejection(&err).expect("found");
+        assert_eq!(r.kind(), RejectionKind::CircuitOpen);
+        assert_eq!(r.name(), "db");
+        assert_eq!(r.retry_after(), Some(Duration::from_secs(3)));
+        assert_eq!(
+            r.to_string(),
+            "circuit breaker `db` is open; retry after 3s"
+        );
+    }
+
+    #[test]
+    fn other_errors_are_not_rejections() {
+        let err: tower::BoxError = "boom".into();
+        assert!(rejection(&err).is_none());
+    }
+}

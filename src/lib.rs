@@ -1,0 +1,92 @@
+//! # seawall
+//!
+//! Resilience for Rust services: circuit breakers (and, as the crate grows,
+//! rate limiters, bulkheads, retries, timeouts and fallbacks), each a plain
+//! primitive and a [`tower`] layer, all on one lock-light hot path, one notion
+//! of time ([`clock`]), one error model ([`error`]) and one telemetry model
+//! ([`telemetry`]).
+//!
+//! ## Quick start
+//!
+//! ```
+//! use seawall::prelude::*;
+//! use std::time::Duration;
+//! use tower::{service_fn, Service, ServiceBuilder, ServiceExt};
+//!
+//! #[tokio::main(flavor = "current_thread")]
+//! async fn main() -> Result<(), BoxError> {
+//!     // One breaker per downstream dependency; its name labels metrics and events.
+//!     let breaker = CircuitBreaker::builder("payments")
+//!         .sliding_window(SlidingWindow::count(20))
+//!         .minimum_number_of_calls(5)
+//!         .failure_rate_threshold(50.0)
+//!         .wait_duration_in_open_state(Duration::from_secs(30))
+//!         .on_event(|e| println!("{}: {:?}", e.name, e.kind))
+//!         .build()?;
+//!
+//!     // A dependency that always fails.
+//!     let payments = service_fn(|_req: &'static str| async {
+//!         Err::<&'static str, _>(std::io::Error::other("payments are down"))
+//!     });
+//!     let mut svc = ServiceBuilder::new().layer(breaker.layer()).service(payments);
+//!
+//!     for _ in 0..5 {
+//!         let err = svc.ready().await?.call("charge").await.unwrap_err();
+//!         assert!(seawall::rejection(&err).is_none()); // the dependency's own error
+//!     }
+//!     assert_eq!(breaker.state(), CircuitState::Open);
+//!
+//!     // Now calls fail fast, without reaching the dependency.
+//!     let err = svc.ready().await?.call("charge").await.unwrap_err();
+//!     let rejection = seawall::rejection(&err).expect("rejected by the breaker");
+//!     assert_eq!(rejection.kind(), RejectionKind::CircuitOpen);
+//!     assert!(rejection.retry_after().unwrap() <= Duration::from_secs(30));
+//!     Ok(())
+//! }
+//! ```
+//!
+//! ## Shape of every pattern
+//!
+//! A builder named `builder(name)` whose setters take plain values and whose
+//! `build()` validates them (`Result<_, ConfigError>`, naming the field); a
+//! built instance is a cheap `Clone` handle usable from any code; `.layer()`
+//! gives its tower layer, whose services all share the instance.
+//!
+//! ## Features
+//!
+//! - `metrics` (default): [`telemetry::export_metrics`] publishes every
+//!   instance's counters and gauges to the `metrics` facade.
+//! - `tracing` (default): `tracing` events on transitions and rejections.
+
+#![deny(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+pub mod circuit_breaker;
+pub mod clock;
+pub mod error;
+pub mod outcome;
+mod stripes;
+mod sync;
+pub mod telemetry;
+
+pub use circuit_breaker::{
+    CircuitBreaker, CircuitBreakerBuilder, CircuitBreakerLayer, CircuitBreakerMetrics,
+    CircuitState, Permit, SlidingWindow, WaitDuration,
+};
+pub use clock::{Clock, ClockHandle, ManualClock, TokioClock};
+pub use error::{rejection, CircuitOpen, ConfigError, Rejection, RejectionKind};
+pub use outcome::{Classify, DefaultClassifier, Outcome};
+pub use tower::BoxError;
+
+/// Everything a typical user needs, in one import.
+pub mod prelude {
+    pub use crate::circuit_breaker::{
+        CircuitBreaker, CircuitBreakerLayer, CircuitState, SlidingWindow, WaitDuration,
+    };
+    pub use crate::clock::{Clock, ManualClock};
+    pub use crate::error::{CircuitOpen, ConfigError, Rejection, RejectionKind};
+    pub use crate::outcome::{Classify, Outcome};
+    pub use crate::telemetry::{Event, EventKind};
+    pub use std::time::Duration;
+    pub use tower::BoxError;
+}

@@ -1,0 +1,253 @@
+//! Events, listeners, and publishing to `metrics`.
+//!
+//! **Events** go to closures a user registers on a builder (`on_event`);
+//! transitions and rejections are always built, per-call events (a recorded
+//! success or error) only when a listener asked for that kind. Listeners run
+//! after any internal lock is released, so a listener may call back into the
+//! instance (e.g. `force_open()`); this is also the hook for escalation to a
+//! human ("page when the breaker has been open for 5 minutes").
+//!
+//! **Metrics** (feature `metrics`): each instance keeps its per-call counts in
+//! its own atomics; [`export_metrics`] publishes every live instance to the
+//! `metrics` facade (`Counter::absolute`, gauges), and
+//! [`spawn_metrics_exporter`] does so on an interval. The hot path never
+//! touches the facade, and a recorder installed after the instances were built
+//! still gets everything. Names follow `seawall_<pattern>_<what>` with label
+//! `name`; the catalogue is in the README.
+//!
+//! **Tracing** (feature `tracing`): an `info` event on every state transition,
+//! a `debug` event on every rejection, target `seawall`.
+
+use crate::circuit_breaker::CircuitState;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The pattern an event comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Pattern {
+    /// A circuit breaker.
+    CircuitBreaker,
+}
+
+impl Pattern {
+    /// The name used in metric names and logs, e.g. `circuit_breaker`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Pattern::CircuitBreaker => "circuit_breaker",
+        }
+    }
+}
+
+/// Something that happened to an instance.
+#[derive(Debug, Clone)]
+pub struct Event {
+    /// The pattern of the instance.
+    pub pattern: Pattern,
+    /// The instance's name.
+    pub name: Arc<str>,
+    /// When, on the instance's clock (time since the clock's origin).
+    pub at: Duration,
+    /// What happened.
+    pub kind: EventKind,
+}
+
+/// What happened, per pattern.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum EventKind {
+    /// A circuit breaker changed state.
+    StateTransition {
+        /// The state it left.
+        from: CircuitState,
+        /// The state it entered.
+        to: CircuitState,
+    },
+    /// A call was refused.
+    CallRejected {
+        /// How long until the instance might admit calls again, if known.
+        retry_after: Option<Duration>,
+    },
+    /// A call succeeded (sent only to listeners that asked for it).
+    Success {
+        /// How long it ran, when measured.
+        duration: Option<Duration>,
+    },
+    /// A call failed (sent only to listeners that asked for it).
+    Error {
+        /// How long it ran, when measured.
+        duration: Option<Duration>,
+    },
+    /// A call's outcome was classified as ignored.
+    Ignored,
+    /// A call ran longer than the slow-call threshold (successful, failed or
+    /// cancelled).
+    SlowCall {
+        /// How long it ran.
+        duration: Duration,
+    },
+    /// The instance was reset by hand: state and windows cleared.
+    Reset,
+}
+
+impl EventKind {
+    fn mask(&self) -> EventMask {
+        match self {
+            EventKind::StateTransition { .. } | EventKind::Reset => EventMask::TRANSITIONS,
+            EventKind::CallRejected { .. } => EventMask::REJECTIONS,
+            EventKind::Success { .. } => EventMask::SUCCESSES,
+            EventKind::Error { .. } => EventMask::ERRORS,
+            EventKind::Ignored => EventMask::IGNORED,
+            EventKind::SlowCall { .. } => EventMask::SLOW_CALLS,
+        }
+    }
+}
+
+/// Which kinds of event a listener wants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventMask(u8);
+
+impl EventMask {
+    /// State transitions and resets.
+    pub const TRANSITIONS: EventMask = EventMask(1);
+    /// Rejected calls.
+    pub const REJECTIONS: EventMask = EventMask(2);
+    /// Successful calls (per call).
+    pub const SUCCESSES: EventMask = EventMask(4);
+    /// Failed calls (per call).
+    pub const ERRORS: EventMask = EventMask(8);
+    /// Ignored calls (per call).
+    pub const IGNORED: EventMask = EventMask(16);
+    /// Slow calls (per call).
+    pub const SLOW_CALLS: EventMask = EventMask(32);
+    /// Every kind.
+    pub const ALL: EventMask = EventMask(63);
+    /// No kind.
+    pub const NONE: EventMask = EventMask(0);
+
+    /// Whether `self` includes every kind in `other`.
+    pub fn contains(self, other: EventMask) -> bool {
+        self.0 & other.0 == other.0 && other.0 != 0
+    }
+}
+
+impl std::ops::BitOr for EventMask {
+    type Output = EventMask;
+    fn bitor(self, rhs: EventMask) -> EventMask {
+        EventMask(self.0 | rhs.0)
+    }
+}
+
+type Listener = Arc<dyn Fn(&Event) + Send + Sync>;
+
+/// The listeners of one instance, fixed at build time.
+#[derive(Clone, Default)]
+pub(crate) struct Listeners {
+    list: Vec<(EventMask, Listener)>,
+    wanted: EventMask,
+}
+
+impl Default for EventMask {
+    fn default() -> Self {
+        EventMask::NONE
+    }
+}
+
+impl Listeners {
+    pub(crate) fn push(&mut self, mask: EventMask, f: Listener) {
+        self.wanted = self.wanted | mask;
+        self.list.push((mask, f));
+    }
+
+    /// Whether any listener wants `kind`: per-call events are built only then.
+    #[inline]
+    pub(crate) fn wants(&self, kind: EventMask) -> bool {
+        self.wanted.0 & kind.0 != 0
+    }
+
+    pub(crate) fn emit(&self, event: Event) {
+        #[cfg(feature = "tracing")]
+        trace_event(&event);
+        let mask = event.kind.mask();
+        for (wanted, f) in &self.list {
+            if wanted.0 & mask.0 != 0 {
+                f(&event);
+            }
+        }
+    }
+}
+
+impl fmt::Debug for Listeners {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Listeners({})", self.list.len())
+    }
+}
+
+#[cfg(feature = "tracing")]
+fn trace_event(event: &Event) {
+    let (pattern, name) = (event.pattern.as_str(), &*event.name);
+    match &event.kind {
+        EventKind::StateTransition { from, to } => {
+            tracing::info!(target: "seawall", pattern, name, from = ?from, to = ?to, "state transition")
+        }
+        EventKind::Reset => tracing::info!(target: "seawall", pattern, name, "reset"),
+        EventKind::CallRejected { retry_after } => {
+            tracing::debug!(target: "seawall", pattern, name, retry_after = ?retry_after, "call rejected")
+        }
+        _ => {}
+    }
+}
+
+#[cfg(feature = "metrics")]
+pub use exporter::{export_metrics, spawn_metrics_exporter};
+
+#[cfg(feature = "metrics")]
+mod exporter {
+    use std::sync::{Mutex, Weak};
+    use std::time::Duration;
+
+    /// An instance that can publish its counts to the `metrics` facade.
+    pub(crate) trait ExportMetrics: Send + Sync {
+        fn export(&self);
+    }
+
+    // Cold path only: registration at build time, a walk per export.
+    static REGISTRY: Mutex<Vec<Weak<dyn ExportMetrics>>> = Mutex::new(Vec::new());
+
+    pub(crate) fn register(instance: Weak<dyn ExportMetrics>) {
+        let mut list = REGISTRY.lock().unwrap_or_else(|e| e.into_inner());
+        list.retain(|w| w.strong_count() > 0);
+        list.push(instance);
+    }
+
+    /// Publishes the current counts and gauges of every live seawall instance
+    /// to the installed `metrics` recorder. Cheap enough to call per scrape.
+    pub fn export_metrics() {
+        let live: Vec<_> = {
+            let mut list = REGISTRY.lock().unwrap_or_else(|e| e.into_inner());
+            list.retain(|w| w.strong_count() > 0);
+            list.iter().filter_map(Weak::upgrade).collect()
+        };
+        // Exported outside the registry lock: a recorder may be slow.
+        for instance in live {
+            instance.export();
+        }
+    }
+
+    /// Spawns a tokio task that calls [`export_metrics`] every `interval`.
+    /// Must be called from within a tokio runtime.
+    pub fn spawn_metrics_exporter(interval: Duration) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(interval.max(Duration::from_millis(1)));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                export_metrics();
+            }
+        })
+    }
+}
+
+#[cfg(feature = "metrics")]
+pub(crate) use exporter::{register, ExportMetrics};
