@@ -71,7 +71,7 @@ pub mod telemetry;
 
 pub use circuit_breaker::{
     CircuitBreaker, CircuitBreakerBuilder, CircuitBreakerLayer, CircuitBreakerMetrics,
-    CircuitState, Permit, SlidingWindow, WaitDuration,
+    CircuitState, OwnedPermit, Permit, SlidingWindow, WaitDuration,
 };
 pub use clock::{Clock, ClockHandle, ManualClock, TokioClock};
 pub use error::{rejection, CircuitOpen, ConfigError, Rejection, RejectionKind};

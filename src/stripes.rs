@@ -1,38 +1,66 @@
-//! Per-call counters that two threads never write on the same cache line.
+//! Per-call counters that cost a plain load and store, not a locked RMW.
 //!
-//! Each thread is given a stripe index once (round robin); a counter is the
-//! sum over its stripes. Writes are a relaxed `fetch_add` on a line that, with
-//! fewer threads than stripes, no other thread writes; reads (exports,
-//! snapshots) sum all stripes and are off the hot path.
+//! A thread takes one of `STRIPES` slots the first time it counts anything
+//! and gives it back when it exits. While it holds slot `i`, it is the only
+//! writer of stripe `i` of every counter set, so an increment is a relaxed
+//! load and store on a line no other thread writes (about 1 ns, against ~6 ns
+//! for an uncontended `fetch_add` and far more when contended). Threads
+//! beyond `STRIPES` share an overflow stripe written with `fetch_add`. A
+//! total is the sum over the stripes, read off the hot path.
 
 use crate::sync::CachePadded;
 use std::cell::Cell;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
 
-const STRIPES: usize = 8;
+const STRIPES: usize = 16;
+const OVERFLOW: usize = STRIPES;
 
-static NEXT_STRIPE: AtomicUsize = AtomicUsize::new(0);
+/// Which slots are taken (cold path: first count on a thread, thread exit).
+static SLOTS: Mutex<[bool; STRIPES]> = Mutex::new([false; STRIPES]);
+
+struct SlotGuard(Cell<usize>);
+
+impl Drop for SlotGuard {
+    fn drop(&mut self) {
+        let i = self.0.get();
+        if i < STRIPES {
+            // Writes made under this slot happen-before the next owner's
+            // through the mutex's release/acquire.
+            SLOTS.lock().unwrap_or_else(|e| e.into_inner())[i] = false;
+        }
+    }
+}
 
 thread_local! {
-    static STRIPE: Cell<usize> = const { Cell::new(usize::MAX) };
+    static SLOT: SlotGuard = const { SlotGuard(Cell::new(usize::MAX)) };
 }
 
 #[inline]
-fn stripe_index() -> usize {
-    STRIPE.with(|s| {
-        let i = s.get();
+fn slot() -> usize {
+    SLOT.try_with(|s| {
+        let i = s.0.get();
         if i != usize::MAX {
             return i;
         }
-        let i = NEXT_STRIPE.fetch_add(1, Ordering::Relaxed) % STRIPES;
-        s.set(i);
+        let mut taken = SLOTS.lock().unwrap_or_else(|e| e.into_inner());
+        let i = match taken.iter().position(|t| !t) {
+            Some(i) => {
+                taken[i] = true;
+                i
+            }
+            None => OVERFLOW,
+        };
+        s.0.set(i);
         i
     })
+    // During thread-local destruction: count through the shared stripe.
+    .unwrap_or(OVERFLOW)
 }
 
-/// `N` monotonic counters, striped across cache lines.
+/// `N` monotonic counters, one stripe per thread slot plus an overflow.
 pub(crate) struct Striped<const N: usize> {
-    stripes: [CachePadded<[AtomicU64; N]>; STRIPES],
+    stripes: [CachePadded<[AtomicU64; N]>; STRIPES + 1],
 }
 
 impl<const N: usize> Striped<N> {
@@ -47,7 +75,14 @@ impl<const N: usize> Striped<N> {
     /// Adds one to counter `field`.
     #[inline]
     pub(crate) fn incr(&self, field: usize) {
-        self.stripes[stripe_index()].0[field].fetch_add(1, Ordering::Relaxed);
+        let i = slot();
+        let c = &self.stripes[i].0[field];
+        if i == OVERFLOW {
+            c.fetch_add(1, Ordering::Relaxed);
+        } else {
+            // Sole writer of this stripe: no read-modify-write needed.
+            c.store(c.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed);
+        }
     }
 
     /// The current total of counter `field`.
@@ -65,22 +100,26 @@ mod tests {
     use std::sync::Arc;
 
     #[test]
-    fn counts_from_many_threads_add_up_exactly() {
+    fn counts_from_more_threads_than_stripes_add_up_exactly() {
         let c = Arc::new(Striped::<2>::new());
-        let handles: Vec<_> = (0..12)
-            .map(|t| {
-                let c = c.clone();
-                std::thread::spawn(move || {
-                    for _ in 0..10_000 {
-                        c.incr(t % 2);
-                    }
+        // 40 threads, more than there are slots, several rounds so slots are
+        // reused by new threads after others exit.
+        for _round in 0..2 {
+            let handles: Vec<_> = (0..40)
+                .map(|t| {
+                    let c = c.clone();
+                    std::thread::spawn(move || {
+                        for _ in 0..5_000 {
+                            c.incr(t % 2);
+                        }
+                    })
                 })
-            })
-            .collect();
-        for h in handles {
-            h.join().unwrap();
+                .collect();
+            for h in handles {
+                h.join().unwrap();
+            }
         }
-        assert_eq!(c.sum(0), 60_000);
-        assert_eq!(c.sum(1), 60_000);
+        assert_eq!(c.sum(0), 200_000);
+        assert_eq!(c.sum(1), 200_000);
     }
 }

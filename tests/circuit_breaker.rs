@@ -30,19 +30,47 @@ fn open_it(b: &CircuitBreaker) {
 #[test]
 fn invalid_config_names_the_field() {
     let cases: Vec<(seawall::CircuitBreakerBuilder, &str)> = vec![
-        (CircuitBreaker::builder("x").failure_rate_threshold(0.0), "failure_rate_threshold"),
-        (CircuitBreaker::builder("x").failure_rate_threshold(100.1), "failure_rate_threshold"),
-        (CircuitBreaker::builder("x").failure_rate_threshold(f32::NAN), "failure_rate_threshold"),
-        (CircuitBreaker::builder("x").slow_call_rate_threshold(-1.0), "slow_call_rate_threshold"),
-        (CircuitBreaker::builder("x").sliding_window(SlidingWindow::count(0)), "sliding_window"),
-        (CircuitBreaker::builder("x").sliding_window(SlidingWindow::count(u32::MAX)), "sliding_window"),
-        (CircuitBreaker::builder("x").sliding_window(SlidingWindow::time(Duration::ZERO)), "sliding_window"),
         (
-            CircuitBreaker::builder("x").sliding_window(SlidingWindow::time(Duration::from_millis(1500))),
+            CircuitBreaker::builder("x").failure_rate_threshold(0.0),
+            "failure_rate_threshold",
+        ),
+        (
+            CircuitBreaker::builder("x").failure_rate_threshold(100.1),
+            "failure_rate_threshold",
+        ),
+        (
+            CircuitBreaker::builder("x").failure_rate_threshold(f32::NAN),
+            "failure_rate_threshold",
+        ),
+        (
+            CircuitBreaker::builder("x").slow_call_rate_threshold(-1.0),
+            "slow_call_rate_threshold",
+        ),
+        (
+            CircuitBreaker::builder("x").sliding_window(SlidingWindow::count(0)),
             "sliding_window",
         ),
-        (CircuitBreaker::builder("x").sliding_window(SlidingWindow::consecutive_failures(0)), "sliding_window"),
-        (CircuitBreaker::builder("x").minimum_number_of_calls(0), "minimum_number_of_calls"),
+        (
+            CircuitBreaker::builder("x").sliding_window(SlidingWindow::count(u32::MAX)),
+            "sliding_window",
+        ),
+        (
+            CircuitBreaker::builder("x").sliding_window(SlidingWindow::time(Duration::ZERO)),
+            "sliding_window",
+        ),
+        (
+            CircuitBreaker::builder("x")
+                .sliding_window(SlidingWindow::time(Duration::from_millis(1500))),
+            "sliding_window",
+        ),
+        (
+            CircuitBreaker::builder("x").sliding_window(SlidingWindow::consecutive_failures(0)),
+            "sliding_window",
+        ),
+        (
+            CircuitBreaker::builder("x").minimum_number_of_calls(0),
+            "minimum_number_of_calls",
+        ),
         (
             CircuitBreaker::builder("x").permitted_number_of_calls_in_half_open_state(0),
             "permitted_number_of_calls_in_half_open_state",
@@ -51,21 +79,28 @@ fn invalid_config_names_the_field() {
             CircuitBreaker::builder("x").permitted_number_of_calls_in_half_open_state(5000),
             "permitted_number_of_calls_in_half_open_state",
         ),
-        (CircuitBreaker::builder("x").wait_duration_in_open_state(Duration::ZERO), "wait_duration_in_open_state"),
         (
-            CircuitBreaker::builder("x").wait_duration_in_open_state_backoff(WaitDuration::Exponential {
-                initial: Duration::from_secs(2),
-                multiplier: 0.5,
-                max: Duration::from_secs(60),
-            }),
+            CircuitBreaker::builder("x").wait_duration_in_open_state(Duration::ZERO),
             "wait_duration_in_open_state",
         ),
         (
-            CircuitBreaker::builder("x").wait_duration_in_open_state_backoff(WaitDuration::Exponential {
-                initial: Duration::from_secs(2),
-                multiplier: 2.0,
-                max: Duration::from_secs(1),
-            }),
+            CircuitBreaker::builder("x").wait_duration_in_open_state_backoff(
+                WaitDuration::Exponential {
+                    initial: Duration::from_secs(2),
+                    multiplier: 0.5,
+                    max: Duration::from_secs(60),
+                },
+            ),
+            "wait_duration_in_open_state",
+        ),
+        (
+            CircuitBreaker::builder("x").wait_duration_in_open_state_backoff(
+                WaitDuration::Exponential {
+                    initial: Duration::from_secs(2),
+                    multiplier: 2.0,
+                    max: Duration::from_secs(1),
+                },
+            ),
             "wait_duration_in_open_state",
         ),
         (
@@ -162,7 +197,10 @@ fn a_cancelled_call_that_ran_past_the_slow_threshold_counts_as_slow() {
     let m = b.metrics();
     assert_eq!((m.total_cancelled, m.total_slow), (4, 4));
     // A quick cancellation is not slow and does not count.
-    let b = breaker(&clock).slow_call_duration_threshold(Duration::from_secs(1)).build().unwrap();
+    let b = breaker(&clock)
+        .slow_call_duration_threshold(Duration::from_secs(1))
+        .build()
+        .unwrap();
     for _ in 0..10 {
         drop(b.try_acquire().unwrap());
     }
@@ -178,7 +216,9 @@ fn recorded_durations_decide_slowness_without_the_clock() {
         .build()
         .unwrap();
     for _ in 0..4 {
-        b.try_acquire().unwrap().record_with_duration(S, Duration::from_millis(10));
+        b.try_acquire()
+            .unwrap()
+            .record_with_duration(S, Duration::from_millis(10));
     }
     assert_eq!(b.state(), CircuitState::Open);
 }
@@ -192,7 +232,10 @@ fn open_rejects_with_the_remaining_wait_then_half_opens() {
     assert_eq!(err.retry_after(), Some(Duration::from_secs(10)));
     assert_eq!(err.name(), "dep");
     clock.advance(Duration::from_secs(4));
-    assert_eq!(b.try_acquire().unwrap_err().retry_after(), Some(Duration::from_secs(6)));
+    assert_eq!(
+        b.try_acquire().unwrap_err().retry_after(),
+        Some(Duration::from_secs(6))
+    );
     assert_eq!(b.metrics().not_permitted_calls, 2);
     clock.advance(Duration::from_nanos(6_000_000_000 - 1));
     assert!(b.try_acquire().is_err(), "not a nanosecond early");
@@ -216,7 +259,11 @@ fn half_open_admits_exactly_the_permitted_probes_and_closes_on_success() {
     assert!(b.try_acquire().is_err(), "a recorded probe keeps its slot");
     p2.record(S);
     assert_eq!(b.state(), CircuitState::Closed);
-    assert_eq!(b.metrics().buffered_calls, 0, "closed starts with an empty window");
+    assert_eq!(
+        b.metrics().buffered_calls,
+        0,
+        "closed starts with an empty window"
+    );
 }
 
 #[test]
@@ -228,7 +275,10 @@ fn failing_probes_reopen_with_a_fresh_wait() {
     b.try_acquire().unwrap().record(S);
     b.try_acquire().unwrap().record(F); // 1 of 2 = 50%
     assert_eq!(b.state(), CircuitState::Open);
-    assert_eq!(b.try_acquire().unwrap_err().retry_after(), Some(Duration::from_secs(10)));
+    assert_eq!(
+        b.try_acquire().unwrap_err().retry_after(),
+        Some(Duration::from_secs(10))
+    );
 }
 
 #[test]
@@ -318,7 +368,10 @@ fn exponential_wait_grows_with_consecutive_openings_and_resets_on_close() {
     b.try_acquire().unwrap().record(S);
     assert_eq!(b.state(), CircuitState::Closed);
     open_it(&b);
-    assert_eq!(b.try_acquire().unwrap_err().retry_after(), Some(Duration::from_secs(1)));
+    assert_eq!(
+        b.try_acquire().unwrap_err().retry_after(),
+        Some(Duration::from_secs(1))
+    );
 }
 
 #[test]
@@ -344,7 +397,10 @@ fn manual_states() {
     b.close();
     assert_eq!(b.metrics().buffered_calls, 0);
     b.open();
-    assert_eq!(b.try_acquire().unwrap_err().retry_after(), Some(Duration::from_secs(10)));
+    assert_eq!(
+        b.try_acquire().unwrap_err().retry_after(),
+        Some(Duration::from_secs(10))
+    );
     b.half_open();
     assert!(b.try_acquire().is_ok());
     b.reset();
@@ -382,7 +438,11 @@ fn time_window_forgets_calls_older_than_the_window() {
     record(&b, &[F, F, F]);
     clock.advance(Duration::from_secs(5));
     record(&b, &[F]);
-    assert_eq!(b.state(), CircuitState::Closed, "the first three are out of the window");
+    assert_eq!(
+        b.state(),
+        CircuitState::Closed,
+        "the first three are out of the window"
+    );
     assert_eq!(b.metrics().buffered_calls, 1);
     clock.advance(Duration::from_secs(4));
     record(&b, &[S, F, S]);
@@ -400,7 +460,12 @@ fn events_report_transitions_and_rejections_and_listeners_may_call_back() {
         .on_events(EventMask::TRANSITIONS | EventMask::REJECTIONS, move |e| {
             seen2.lock().unwrap().push((e.at, e.kind.clone()));
             // A listener that escalates: force the breaker open once it half-opens.
-            if e.kind == (EventKind::StateTransition { from: CircuitState::Open, to: CircuitState::HalfOpen }) {
+            if e.kind
+                == (EventKind::StateTransition {
+                    from: CircuitState::Open,
+                    to: CircuitState::HalfOpen,
+                })
+            {
                 if let Some(b) = slot2.lock().unwrap().as_ref() {
                     b.force_open();
                 }
@@ -420,10 +485,33 @@ fn events_report_transitions_and_rejections_and_listeners_may_call_back() {
     assert_eq!(
         *seen,
         vec![
-            (s(1), EventKind::StateTransition { from: CircuitState::Closed, to: CircuitState::Open }),
-            (s(1), EventKind::CallRejected { retry_after: Some(s(10)) }),
-            (s(11), EventKind::StateTransition { from: CircuitState::Open, to: CircuitState::HalfOpen }),
-            (s(11), EventKind::StateTransition { from: CircuitState::HalfOpen, to: CircuitState::ForcedOpen }),
+            (
+                s(1),
+                EventKind::StateTransition {
+                    from: CircuitState::Closed,
+                    to: CircuitState::Open
+                }
+            ),
+            (
+                s(1),
+                EventKind::CallRejected {
+                    retry_after: Some(s(10))
+                }
+            ),
+            (
+                s(11),
+                EventKind::StateTransition {
+                    from: CircuitState::Open,
+                    to: CircuitState::HalfOpen
+                }
+            ),
+            (
+                s(11),
+                EventKind::StateTransition {
+                    from: CircuitState::HalfOpen,
+                    to: CircuitState::ForcedOpen
+                }
+            ),
             (s(11), EventKind::CallRejected { retry_after: None }),
         ]
     );

@@ -1,7 +1,7 @@
 //! The breaker's shared state and its state machine.
 
 use super::config::{Config, SlidingWindow};
-use super::state::{CircuitState, Word};
+use super::state::{CircuitState, Word, GENERATION_MASK};
 use super::window::{Counts, Window};
 use crate::clock::{nanos, ClockHandle};
 use crate::error::CircuitOpen;
@@ -23,20 +23,58 @@ pub(crate) const SLOW: usize = 4;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum TicketKind {
     /// Closed or metrics-only: the outcome goes to the window.
-    Counted,
+    Counted = 0,
     /// Half-open: holds one of the probe slots.
-    Probe,
+    Probe = 1,
     /// Disabled: nothing is recorded.
-    Passthrough,
+    Passthrough = 2,
 }
 
-/// The part of a permit that is plain data.
+/// The part of a permit that is plain data, packed into one word so it
+/// moves in a register (a multi-field struct is copied through the stack
+/// with wide loads that stall on store forwarding):
+///
+/// ```text
+///  63                      23 22          2 1    0
+/// +--------------------------+-------------+------+
+/// | start, µs (41 bits, wraps)| generation  | kind |
+/// +--------------------------+-------------+------+
+/// ```
+///
+/// The start time wraps every 2^41 µs (25 days); elapsed times are taken
+/// modulo that, so calls shorter than 25 days are measured exactly to the µs.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Ticket {
-    pub(crate) generation: u32,
-    pub(crate) kind: TicketKind,
-    /// Clock time at admission; read only when slow-call detection is on.
-    pub(crate) start: u64,
+pub(crate) struct Ticket(u64);
+
+const START_SHIFT: u32 = 23;
+const START_MASK: u64 = (1 << (64 - START_SHIFT)) - 1;
+
+impl Ticket {
+    #[inline(always)]
+    fn new(kind: TicketKind, generation: u32, start_nanos: u64) -> Self {
+        let start = (start_nanos / 1000) & START_MASK;
+        Ticket(kind as u64 | u64::from(generation & GENERATION_MASK) << 2 | start << START_SHIFT)
+    }
+
+    #[inline(always)]
+    pub(crate) fn kind(self) -> TicketKind {
+        match self.0 & 0b11 {
+            0 => TicketKind::Counted,
+            1 => TicketKind::Probe,
+            _ => TicketKind::Passthrough,
+        }
+    }
+
+    #[inline(always)]
+    pub(crate) fn generation(self) -> u32 {
+        ((self.0 >> 2) as u32) & GENERATION_MASK
+    }
+
+    /// Nanoseconds from admission to `now_nanos`, to the microsecond.
+    fn elapsed(self, now_nanos: u64) -> u64 {
+        let now = (now_nanos / 1000) & START_MASK;
+        (now.wrapping_sub(self.0 >> START_SHIFT) & START_MASK) * 1000
+    }
 }
 
 pub(crate) struct Core {
@@ -59,6 +97,8 @@ pub(crate) struct Core {
     needs_start: bool,
     /// Recording needs the time (slow-call detection or a time window).
     needs_end: bool,
+    /// A success needs no clock read and no event.
+    quiet_success: bool,
 }
 
 impl Core {
@@ -71,6 +111,7 @@ impl Core {
         let window = Window::new(config.window);
         let needs_start = config.slow_call_duration_threshold.is_some();
         let needs_end = needs_start || window.needs_time();
+        let quiet_success = !needs_end && !listeners.wants(EventMask::SUCCESSES);
         Self {
             word: CachePadded(AtomicU64::new(Word::new(CircuitState::Closed, 0).0)),
             window,
@@ -87,6 +128,7 @@ impl Core {
             name,
             needs_start,
             needs_end,
+            quiet_success,
         }
     }
 
@@ -97,8 +139,18 @@ impl Core {
 
     // ---- admission ------------------------------------------------------
 
-    #[inline]
+    #[inline(always)]
     pub(crate) fn try_acquire(self: &Arc<Self>) -> Result<Ticket, CircuitOpen> {
+        // Fast path, inlined into the caller: closed, no clock needed.
+        let w = self.word();
+        if w.state() == CircuitState::Closed && !self.needs_start {
+            return Ok(Ticket::new(TicketKind::Counted, w.generation(), 0));
+        }
+        self.try_acquire_slow()
+    }
+
+    #[inline(never)]
+    fn try_acquire_slow(self: &Arc<Self>) -> Result<Ticket, CircuitOpen> {
         loop {
             let w = self.word();
             let generation = w.generation();
@@ -109,18 +161,10 @@ impl Core {
                     } else {
                         0
                     };
-                    return Ok(Ticket {
-                        generation,
-                        kind: TicketKind::Counted,
-                        start,
-                    });
+                    return Ok(Ticket::new(TicketKind::Counted, generation, start));
                 }
                 CircuitState::Disabled => {
-                    return Ok(Ticket {
-                        generation,
-                        kind: TicketKind::Passthrough,
-                        start: 0,
-                    })
+                    return Ok(Ticket::new(TicketKind::Passthrough, generation, 0))
                 }
                 CircuitState::HalfOpen => {
                     if w.admitted() < self.config.permitted_number_of_calls_in_half_open_state {
@@ -130,11 +174,7 @@ impl Core {
                             } else {
                                 0
                             };
-                            return Ok(Ticket {
-                                generation,
-                                kind: TicketKind::Probe,
-                                start,
-                            });
+                            return Ok(Ticket::new(TicketKind::Probe, generation, start));
                         }
                         continue;
                     }
@@ -182,15 +222,35 @@ impl Core {
 
     /// Records `outcome` for a permit. `duration` is the call's run time when
     /// the caller measured it; otherwise it is measured here if needed.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn record(self: &Arc<Self>, t: Ticket, outcome: Outcome, duration: Option<u64>) {
-        if t.kind == TicketKind::Passthrough {
+        // Fast path, inlined into the caller: a success that needs no clock
+        // and no event, into a count window holding nothing but successes,
+        // changes nothing but the lifetime counter.
+        if self.quiet_success
+            && outcome == Outcome::Success
+            && t.kind() == TicketKind::Counted
+            && duration.is_none()
+        {
+            if let Window::Count(w) = &self.window {
+                if w.is_full_of_successes() {
+                    self.calls.incr(SUCCESS);
+                    return;
+                }
+            }
+        }
+        self.record_slow(t, outcome, duration)
+    }
+
+    #[inline(never)]
+    fn record_slow(self: &Arc<Self>, t: Ticket, outcome: Outcome, duration: Option<u64>) {
+        if t.kind() == TicketKind::Passthrough {
             return;
         }
         let now = if self.needs_end { self.clock.now() } else { 0 };
         let duration = match duration {
             Some(d) => Some(d),
-            None if self.needs_start => Some(now.saturating_sub(t.start)),
+            None if self.needs_start => Some(t.elapsed(now)),
             None => None,
         };
         let slow = matches!(
@@ -209,9 +269,9 @@ impl Core {
         self.per_call_events(outcome, duration, slow);
         match outcome {
             Outcome::Ignored => {
-                if t.kind == TicketKind::Probe {
+                if t.kind() == TicketKind::Probe {
                     // An ignored probe says nothing: give its slot back.
-                    self.release_probe(t.generation);
+                    self.release_probe(t.generation());
                 }
             }
             _ => self.count(t, outcome == Outcome::Failure, slow, now),
@@ -222,13 +282,13 @@ impl Core {
     /// it had already run past the slow-call threshold (a hung dependency
     /// behind an outer timeout must still trip the breaker).
     pub(crate) fn cancel(self: &Arc<Self>, t: Ticket) {
-        if t.kind == TicketKind::Passthrough {
+        if t.kind() == TicketKind::Passthrough {
             return;
         }
         self.calls.incr(CANCELLED);
         if let Some(limit) = self.config.slow_call_duration_threshold {
             let now = self.clock.now();
-            let ran = now.saturating_sub(t.start);
+            let ran = t.elapsed(now);
             if ran >= limit {
                 self.calls.incr(SLOW);
                 if self.listeners.wants(EventMask::SLOW_CALLS) {
@@ -239,8 +299,8 @@ impl Core {
                 return self.count(t, false, true, now);
             }
         }
-        if t.kind == TicketKind::Probe {
-            self.release_probe(t.generation);
+        if t.kind() == TicketKind::Probe {
+            self.release_probe(t.generation());
         }
     }
 
@@ -268,16 +328,16 @@ impl Core {
     /// Counts a failure/slow verdict toward the window or the probes.
     #[inline]
     fn count(self: &Arc<Self>, t: Ticket, failure: bool, slow: bool, now: u64) {
-        if t.kind == TicketKind::Probe {
-            return self.record_probe(t.generation, failure, slow);
+        if t.kind() == TicketKind::Probe {
+            return self.record_probe(t.generation(), failure, slow);
         }
         let w = self.word();
-        if w.generation() != t.generation {
+        if w.generation() != t.generation() {
             return; // from an earlier phase: it no longer counts
         }
         let open = self.window.record(&self.config, failure, slow, now);
         if open && w.state() == CircuitState::Closed {
-            self.transition(t.generation, CircuitState::Closed, CircuitState::Open);
+            self.transition(t.generation(), CircuitState::Closed, CircuitState::Open);
         }
     }
 

@@ -1,6 +1,6 @@
 //! The breaker layer's response future.
 
-use super::Permit;
+use super::OwnedPermit;
 use crate::error::CircuitOpen;
 use crate::outcome::Classify;
 use pin_project_lite::pin_project;
@@ -26,7 +26,7 @@ pin_project! {
         Called {
             #[pin]
             future: F,
-            permit: Option<Permit>,
+            permit: Option<OwnedPermit>,
             classifier: C,
         },
         Rejected {
@@ -36,7 +36,7 @@ pin_project! {
 }
 
 impl<F, C> ResponseFuture<F, C> {
-    pub(crate) fn called(future: F, permit: Permit, classifier: C) -> Self {
+    pub(crate) fn called(future: F, permit: OwnedPermit, classifier: C) -> Self {
         Self {
             kind: Kind::Called {
                 future,

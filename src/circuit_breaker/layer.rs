@@ -137,7 +137,7 @@ where
 
     #[inline]
     fn call(&mut self, req: Req) -> Self::Future {
-        match self.breaker.try_acquire() {
+        match self.breaker.try_acquire_owned() {
             Ok(permit) => ResponseFuture::called(
                 self.inner.call(req),
                 permit,

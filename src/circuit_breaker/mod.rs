@@ -66,6 +66,7 @@ use crate::outcome::{Classify, DefaultClassifier, Outcome};
 use crate::sync::Ordering;
 use crate::telemetry::Listeners;
 use std::fmt;
+use std::mem::ManuallyDrop;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -105,12 +106,22 @@ impl<C> CircuitBreaker<C> {
     /// Asks to make a call. On `Ok`, make it and [`record`](Permit::record)
     /// its outcome; a permit dropped unrecorded counts as cancelled.
     #[inline]
-    pub fn try_acquire(&self) -> Result<Permit, CircuitOpen> {
+    pub fn try_acquire(&self) -> Result<Permit<'_>, CircuitOpen> {
         let ticket = self.core.try_acquire()?;
         Ok(Permit {
-            core: self.core.clone(),
+            core: &self.core,
             ticket,
-            armed: true,
+        })
+    }
+
+    /// Like [`try_acquire`](Self::try_acquire), with a permit that owns a
+    /// handle to the breaker, to move into a task or a future.
+    #[inline]
+    pub fn try_acquire_owned(&self) -> Result<OwnedPermit, CircuitOpen> {
+        let ticket = self.core.try_acquire()?;
+        Ok(OwnedPermit {
+            core: Some(self.core.clone()),
+            ticket,
         })
     }
 
@@ -208,45 +219,88 @@ impl<C> fmt::Debug for CircuitBreaker<C> {
     }
 }
 
-/// Permission for one call. Record its outcome; dropping it unrecorded
-/// counts as a cancelled call and returns any half-open slot it held.
+/// Permission for one call, borrowing the breaker. Record its outcome;
+/// dropping it unrecorded counts as a cancelled call and returns any
+/// half-open slot it held. See [`OwnedPermit`] to move one into a task.
 #[must_use = "record the call's outcome; a dropped permit counts as cancelled"]
-pub struct Permit {
-    core: Arc<Core>,
+pub struct Permit<'a> {
+    core: &'a Arc<Core>,
     ticket: Ticket,
-    armed: bool,
 }
 
-impl Permit {
+impl Permit<'_> {
     /// Records the call's outcome, measuring its duration if the breaker
     /// detects slow calls.
-    #[inline]
+    #[inline(always)]
+    pub fn record(self, outcome: Outcome) {
+        // Recorded, so not cancelled: skip `Drop` (which also keeps the
+        // permit in registers on the hot path).
+        let this = ManuallyDrop::new(self);
+        this.core.record(this.ticket, outcome, None);
+    }
+
+    /// Records the call's outcome with a duration the caller measured.
+    pub fn record_with_duration(self, outcome: Outcome, duration: Duration) {
+        let this = ManuallyDrop::new(self);
+        this.core
+            .record(this.ticket, outcome, Some(nanos(duration)));
+    }
+}
+
+impl Drop for Permit<'_> {
+    fn drop(&mut self) {
+        self.core.cancel(self.ticket);
+    }
+}
+
+impl fmt::Debug for Permit<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Permit")
+            .field("breaker", &self.core.name)
+            .finish()
+    }
+}
+
+/// A [`Permit`] that owns a handle to its breaker (`'static`, `Send`), from
+/// [`CircuitBreaker::try_acquire_owned`]. Costs a reference-count update.
+#[must_use = "record the call's outcome; a dropped permit counts as cancelled"]
+pub struct OwnedPermit {
+    /// `None` once recorded.
+    core: Option<Arc<Core>>,
+    ticket: Ticket,
+}
+
+impl OwnedPermit {
+    /// Records the call's outcome, measuring its duration if the breaker
+    /// detects slow calls.
+    #[inline(always)]
     pub fn record(mut self, outcome: Outcome) {
-        self.armed = false;
-        self.core.record(self.ticket, outcome, None);
+        if let Some(core) = self.core.take() {
+            core.record(self.ticket, outcome, None);
+        }
     }
 
     /// Records the call's outcome with a duration the caller measured.
     pub fn record_with_duration(mut self, outcome: Outcome, duration: Duration) {
-        self.armed = false;
-        self.core
-            .record(self.ticket, outcome, Some(nanos(duration)));
-    }
-}
-
-impl Drop for Permit {
-    #[inline]
-    fn drop(&mut self) {
-        if self.armed {
-            self.core.cancel(self.ticket);
+        if let Some(core) = self.core.take() {
+            core.record(self.ticket, outcome, Some(nanos(duration)));
         }
     }
 }
 
-impl fmt::Debug for Permit {
+impl Drop for OwnedPermit {
+    fn drop(&mut self) {
+        if let Some(core) = self.core.take() {
+            core.cancel(self.ticket);
+        }
+    }
+}
+
+impl fmt::Debug for OwnedPermit {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Permit")
-            .field("breaker", &self.core.name)
+        let name = self.core.as_ref().map(|c| &*c.name);
+        f.debug_struct("OwnedPermit")
+            .field("breaker", &name)
             .finish()
     }
 }

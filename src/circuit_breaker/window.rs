@@ -158,13 +158,20 @@ impl CountWindow {
         }
     }
 
+    /// Whether every slot holds a plain success (so recording another
+    /// success would change nothing).
+    #[inline]
+    pub(crate) fn is_full_of_successes(&self) -> bool {
+        self.agg.load(Ordering::Relaxed) == self.full_of_successes
+    }
+
     /// Returns the counts after recording, or `None` when nothing changed.
     #[inline]
     fn record(&self, failure: bool, slow: bool) -> Option<Counts> {
         let new = encode(failure, slow);
         // Replacing a success in a window of nothing but successes changes
         // nothing: skip every write, so a healthy dependency costs one load.
-        if new == SUCCESS_SLOT && self.agg.load(Ordering::Relaxed) == self.full_of_successes {
+        if new == SUCCESS_SLOT && self.is_full_of_successes() {
             return None;
         }
         let i = self.cursor.fetch_add(1, Ordering::Relaxed) % self.slots.len();
