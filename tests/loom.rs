@@ -81,7 +81,10 @@ fn concurrent_probes_decide_exactly_once() {
             .build()
             .unwrap();
         b.half_open();
-        let permits = [b.try_acquire().unwrap(), b.try_acquire().unwrap()];
+        let permits = [
+            b.try_acquire_owned().unwrap(),
+            b.try_acquire_owned().unwrap(),
+        ];
         let handles: Vec<_> = permits
             .into_iter()
             .map(|p| thread::spawn(move || p.record(Outcome::Success)))
@@ -121,7 +124,10 @@ fn concurrent_failures_open_once_and_the_window_stays_exact() {
             .unwrap();
         b.metrics_only();
         b.close();
-        let permits = [b.try_acquire().unwrap(), b.try_acquire().unwrap()];
+        let permits = [
+            b.try_acquire_owned().unwrap(),
+            b.try_acquire_owned().unwrap(),
+        ];
         let handles: Vec<_> = permits
             .into_iter()
             .map(|p| thread::spawn(move || p.record(Outcome::Failure)))
@@ -149,7 +155,10 @@ fn evictions_racing_additions_conserve_the_window_count() {
             .unwrap();
         b.metrics_only();
         let outcomes = [Outcome::Failure, Outcome::Success];
-        let permits = [b.try_acquire().unwrap(), b.try_acquire().unwrap()];
+        let permits = [
+            b.try_acquire_owned().unwrap(),
+            b.try_acquire_owned().unwrap(),
+        ];
         let handles: Vec<_> = permits
             .into_iter()
             .zip(outcomes)

@@ -1,0 +1,270 @@
+//! seawall demo: a real HTTP backend on 127.0.0.1 that goes down for a
+//! stretch, driven by the same load through a bare hyper client and through
+//! a client guarded by a circuit breaker.
+//!
+//! `cargo run --release --example demo` (about 20 seconds, no set-up).
+
+use bytes::Bytes;
+use http::{Request, Response, StatusCode};
+use http_body_util::{BodyExt, Empty, Full};
+use hyper::body::Incoming;
+use hyper_util::client::legacy::{connect::HttpConnector, Client};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use seawall::prelude::*;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use tokio::time::Instant;
+use tower::{BoxError, Layer, Service, ServiceExt};
+
+/// The backend's script: healthy, then down (slow 503s), then healthy again.
+const HEALTHY_UNTIL: Duration = Duration::from_secs(2);
+const DOWN_UNTIL: Duration = Duration::from_secs(6);
+const RUN_FOR: Duration = Duration::from_secs(9);
+/// Offered load: 500 requests per second.
+const REQUEST_EVERY: Duration = Duration::from_millis(2);
+
+struct Backend {
+    started: Instant,
+    served: AtomicU64,
+    failed: AtomicU64,
+}
+
+async fn start_backend() -> (SocketAddr, Arc<Backend>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let backend = Arc::new(Backend {
+        started: Instant::now(),
+        served: AtomicU64::new(0),
+        failed: AtomicU64::new(0),
+    });
+    let b = backend.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let b = b.clone();
+            tokio::spawn(async move {
+                let svc = hyper::service::service_fn(move |_req: Request<Incoming>| {
+                    let b = b.clone();
+                    async move {
+                        b.served.fetch_add(1, Ordering::Relaxed);
+                        let t = b.started.elapsed();
+                        let down = t >= HEALTHY_UNTIL && t < DOWN_UNTIL;
+                        let status = if down {
+                            // A struggling dependency: slow, then an error.
+                            b.failed.fetch_add(1, Ordering::Relaxed);
+                            tokio::time::sleep(Duration::from_millis(100)).await;
+                            StatusCode::SERVICE_UNAVAILABLE
+                        } else {
+                            tokio::time::sleep(Duration::from_millis(2)).await;
+                            StatusCode::OK
+                        };
+                        let mut res = Response::new(Full::new(Bytes::from_static(b"ok")));
+                        *res.status_mut() = status;
+                        Ok::<_, std::convert::Infallible>(res)
+                    }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), svc)
+                    .await;
+            });
+        }
+    });
+    (addr, backend)
+}
+
+#[derive(Default)]
+struct Tally {
+    requests: u64,
+    successes: u64,
+    rejected_fast: u64,
+    errors: u64,
+    latencies: Vec<Duration>,
+}
+
+struct Report {
+    tally: Tally,
+    reached_backend: u64,
+    failures_at_backend: u64,
+    transitions: Vec<(Duration, CircuitState, CircuitState)>,
+}
+
+type HttpClient = Client<HttpConnector, Empty<Bytes>>;
+
+/// Drives an open-loop load through `svc` for the script's length: one
+/// request every `REQUEST_EVERY`, whether or not earlier ones finished, so
+/// both clients face exactly the same demand.
+async fn drive<S>(svc: S, addr: SocketAddr) -> Tally
+where
+    S: Service<Request<Empty<Bytes>>, Response = Response<Incoming>> + Clone + Send + 'static,
+    S::Error: Into<BoxError>,
+    S::Future: Send,
+{
+    let tally = Arc::new(Mutex::new(Tally::default()));
+    let start = Instant::now();
+    let mut tick = tokio::time::interval(REQUEST_EVERY);
+    let mut in_flight = tokio::task::JoinSet::new();
+    while start.elapsed() < RUN_FOR {
+        tick.tick().await;
+        let (mut svc, tally) = (svc.clone(), tally.clone());
+        in_flight.spawn(async move {
+            let req = Request::get(format!("http://{addr}/"))
+                .body(Empty::new())
+                .unwrap();
+            let t0 = Instant::now();
+            let result = async {
+                let res = svc
+                    .ready()
+                    .await
+                    .map_err(Into::into)?
+                    .call(req)
+                    .await
+                    .map_err(Into::into)?;
+                let status = res.status();
+                res.into_body().collect().await?;
+                Ok::<_, BoxError>(status)
+            }
+            .await;
+            let mut t = tally.lock().unwrap();
+            t.requests += 1;
+            t.latencies.push(t0.elapsed());
+            match result {
+                Ok(s) if s.is_success() => t.successes += 1,
+                Err(e) if seawall::rejection(&e).is_some() => t.rejected_fast += 1,
+                _ => t.errors += 1,
+            }
+        });
+    }
+    while in_flight.join_next().await.is_some() {}
+    Arc::try_unwrap(tally).ok().unwrap().into_inner().unwrap()
+}
+
+async fn run_bare() -> Report {
+    let (addr, backend) = start_backend().await;
+    let client: HttpClient = Client::builder(TokioExecutor::new()).build_http();
+    let tally = drive(client, addr).await;
+    Report {
+        tally,
+        reached_backend: backend.served.load(Ordering::Relaxed),
+        failures_at_backend: backend.failed.load(Ordering::Relaxed),
+        transitions: Vec::new(),
+    }
+}
+
+async fn run_guarded() -> Result<Report, ConfigError> {
+    let (addr, backend) = start_backend().await;
+    let transitions = Arc::new(Mutex::new(Vec::new()));
+    let (log, started) = (transitions.clone(), backend.started);
+    let breaker = CircuitBreaker::builder("backend")
+        .sliding_window(SlidingWindow::count(20))
+        .minimum_number_of_calls(10)
+        .failure_rate_threshold(50.0)
+        .wait_duration_in_open_state(Duration::from_millis(500))
+        .permitted_number_of_calls_in_half_open_state(3)
+        .classify(
+            |r: &Result<Response<Incoming>, hyper_util::client::legacy::Error>| match r {
+                Ok(res) if res.status().is_server_error() => Outcome::Failure,
+                Ok(_) => Outcome::Success,
+                Err(_) => Outcome::Failure,
+            },
+        )
+        .on_event(move |e| {
+            if let EventKind::StateTransition { from, to } = e.kind {
+                log.lock().unwrap().push((started.elapsed(), from, to));
+            }
+        })
+        .build()?;
+    let client: HttpClient = Client::builder(TokioExecutor::new()).build_http();
+    let tally = drive(breaker.layer().layer(client), addr).await;
+    let transitions = transitions.lock().unwrap().clone();
+    Ok(Report {
+        tally,
+        reached_backend: backend.served.load(Ordering::Relaxed),
+        failures_at_backend: backend.failed.load(Ordering::Relaxed),
+        transitions,
+    })
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let i = ((sorted.len() - 1) as f64 * p).round() as usize;
+    sorted[i]
+}
+
+const ROWS: [&str; 9] = [
+    "requests",
+    "successes",
+    "availability",
+    "fast rejections (breaker open)",
+    "errors after waiting on the backend",
+    "requests that reached the backend",
+    "failures that reached the backend",
+    "p50 latency",
+    "p99 latency",
+];
+
+/// One column of the table, in the order of `ROWS`.
+fn column(r: &mut Report) -> [String; 9] {
+    r.tally.latencies.sort();
+    let t = &r.tally;
+    let ms = |d: Duration| format!("{:.1} ms", d.as_secs_f64() * 1e3);
+    [
+        t.requests.to_string(),
+        t.successes.to_string(),
+        format!(
+            "{:.1}%",
+            100.0 * t.successes as f64 / t.requests.max(1) as f64
+        ),
+        t.rejected_fast.to_string(),
+        t.errors.to_string(),
+        r.reached_backend.to_string(),
+        r.failures_at_backend.to_string(),
+        ms(percentile(&t.latencies, 0.50)),
+        ms(percentile(&t.latencies, 0.99)),
+    ]
+}
+
+fn print_table(bare: &mut Report, guarded: &mut Report) {
+    let (left, right) = (column(bare), column(guarded));
+    println!("\n{:<36} {:>14} {:>16}", "", "bare client", "with breaker");
+    println!("{}", "-".repeat(68));
+    for (i, label) in ROWS.iter().enumerate() {
+        println!("{:<36} {:>14} {:>16}", label, left[i], right[i]);
+    }
+}
+
+#[tokio::main]
+async fn main() -> Result<(), ConfigError> {
+    println!(
+        "Backend script: healthy 0–{}s, down {}–{}s (100 ms then 503), healthy until {}s; \
+         one request every {:?} through each client.",
+        HEALTHY_UNTIL.as_secs(),
+        HEALTHY_UNTIL.as_secs(),
+        DOWN_UNTIL.as_secs(),
+        RUN_FOR.as_secs(),
+        REQUEST_EVERY
+    );
+    println!("Running the bare client...");
+    let mut bare = run_bare().await;
+    println!("Running the client with a circuit breaker...");
+    let mut guarded = run_guarded().await?;
+    print_table(&mut bare, &mut guarded);
+
+    println!("\nBreaker timeline (time since the backend started):");
+    for (at, from, to) in &guarded.transitions {
+        println!("  {:>6.2}s  {:?} -> {:?}", at.as_secs_f64(), from, to);
+    }
+    let spared = bare
+        .failures_at_backend
+        .saturating_sub(guarded.failures_at_backend);
+    println!(
+        "\nThe breaker spared the struggling backend {spared} failing requests and answered \
+         {} calls in microseconds instead of waiting on it.",
+        guarded.tally.rejected_fast
+    );
+    Ok(())
+}
