@@ -550,3 +550,41 @@ async fn automatic_transition_to_half_open_without_calls() {
     tokio::task::yield_now().await;
     assert_eq!(b.state(), CircuitState::HalfOpen);
 }
+
+#[test]
+fn counts_are_exact_under_concurrent_load() {
+    // 8 threads × 20,000 calls with a fixed mix; in metrics-only mode nothing
+    // opens, so every outcome must be counted exactly once.
+    let b = CircuitBreaker::builder("stress")
+        .sliding_window(SlidingWindow::count(1000))
+        .build()
+        .unwrap();
+    b.metrics_only();
+    std::thread::scope(|s| {
+        for t in 0..8 {
+            let b = &b;
+            s.spawn(move || {
+                for i in 0..20_000u32 {
+                    let p = b.try_acquire().unwrap();
+                    match (i + t) % 10 {
+                        0..=5 => p.record(S),
+                        6 | 7 => p.record(F),
+                        8 => p.record(I),
+                        _ => drop(p),
+                    }
+                }
+            });
+        }
+    });
+    let m = b.metrics();
+    assert_eq!(m.total_successes, 8 * 12_000);
+    assert_eq!(m.total_failures, 8 * 4_000);
+    assert_eq!(m.total_ignored, 8 * 2_000);
+    assert_eq!(m.total_cancelled, 8 * 2_000);
+    assert_eq!(m.buffered_calls, 1000);
+    // The packed aggregate did not drift under racing evictions: a thousand
+    // successes flush the window to exactly (1000 calls, 0 failed).
+    record(&b, &[S; 1000]);
+    let m = b.metrics();
+    assert_eq!((m.buffered_calls, m.failed_calls), (1000, 0));
+}

@@ -324,3 +324,82 @@ proptest! {
         run(ops)?;
     }
 }
+
+fn any_f32() -> impl Strategy<Value = f32> {
+    prop_oneof![
+        Just(f32::NAN),
+        Just(f32::INFINITY),
+        Just(f32::NEG_INFINITY),
+        Just(0.0f32),
+        Just(100.0f32),
+        -1000.0f32..1000.0,
+    ]
+}
+
+fn any_duration() -> impl Strategy<Value = Duration> {
+    prop_oneof![
+        Just(Duration::ZERO),
+        Just(Duration::MAX),
+        (0u64..u64::MAX, 0u32..1_000_000_000).prop_map(|(s, n)| Duration::new(s, n)),
+        (0u64..10_000).prop_map(Duration::from_millis),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 2_000, ..ProptestConfig::default() })]
+
+    /// Any configuration either builds or is a `ConfigError`; a built
+    /// breaker survives calls and time steps without panicking.
+    #[test]
+    fn no_configuration_panics(
+        window in prop_oneof![
+            any::<u32>().prop_map(SlidingWindow::count),
+            any_duration().prop_map(SlidingWindow::time),
+            any::<u32>().prop_map(SlidingWindow::consecutive_failures),
+        ],
+        minimum in any::<u32>(),
+        failure in any_f32(),
+        slow_rate in any_f32(),
+        slow in proptest::option::of(any_duration()),
+        wait in any_duration(),
+        multiplier in prop_oneof![Just(f64::NAN), Just(f64::INFINITY), -10.0f64..1e6],
+        backoff in any::<bool>(),
+        permitted in any::<u32>(),
+        max_wait in any_duration(),
+        steps in proptest::collection::vec((any::<bool>(), any_duration()), 0..20),
+    ) {
+        let clock = ManualClock::new();
+        let mut b = CircuitBreaker::builder("fuzz")
+            .sliding_window(window)
+            .minimum_number_of_calls(minimum)
+            .failure_rate_threshold(failure)
+            .slow_call_rate_threshold(slow_rate)
+            .wait_duration_in_open_state(wait)
+            .permitted_number_of_calls_in_half_open_state(permitted)
+            .max_wait_duration_in_half_open_state(max_wait)
+            .clock(clock.clone());
+        if let Some(d) = slow {
+            b = b.slow_call_duration_threshold(d);
+        }
+        if backoff {
+            b = b.wait_duration_in_open_state_backoff(WaitDuration::Exponential {
+                initial: wait,
+                multiplier,
+                max: max_wait,
+            });
+        }
+        match b.build() {
+            Err(e) => prop_assert!(!e.field().is_empty()),
+            Ok(b) => {
+                for (fail, step) in steps {
+                    if let Ok(p) = b.try_acquire() {
+                        clock.advance(step.min(Duration::from_secs(86_400)));
+                        p.record(if fail { Outcome::Failure } else { Outcome::Success });
+                    }
+                    clock.advance(step);
+                    let _ = b.metrics();
+                }
+            }
+        }
+    }
+}
