@@ -24,6 +24,11 @@ use std::time::Duration;
 pub enum RejectionKind {
     /// A circuit breaker refused the call ([`CircuitOpen`]).
     CircuitOpen,
+    /// A rate limiter refused the call ([`RateLimited`]).
+    RateLimited,
+    /// A keyed limiter tracks as many keys as it may and none can be
+    /// evicted ([`KeyLimitReached`]).
+    KeyLimitReached,
 }
 
 /// The view common to every rejection seawall produces.
@@ -55,6 +60,12 @@ pub fn find_rejection<'a>(error: &'a (dyn Error + 'static)) -> Option<&'a dyn Re
     while let Some(e) = current {
         // A `dyn Error` cannot be downcast to a trait, so try each type.
         if let Some(r) = e.downcast_ref::<CircuitOpen>() {
+            return Some(r);
+        }
+        if let Some(r) = e.downcast_ref::<RateLimited>() {
+            return Some(r);
+        }
+        if let Some(r) = e.downcast_ref::<KeyLimitReached>() {
             return Some(r);
         }
         current = e.source();
@@ -100,6 +111,103 @@ impl Rejection for CircuitOpen {
         self.retry_after
     }
 }
+
+/// A rate limiter rejected the call: it would fit in `retry_after`.
+#[derive(Debug, Clone)]
+pub struct RateLimited {
+    name: Arc<str>,
+    retry_after: Duration,
+}
+
+impl RateLimited {
+    /// A rejection by the limiter `name`; the call would fit after `retry_after`.
+    pub fn new(name: Arc<str>, retry_after: Duration) -> Self {
+        Self { name, retry_after }
+    }
+}
+
+impl fmt::Display for RateLimited {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "rate limiter `{}` rejected the call; retry after {:?}",
+            self.name, self.retry_after
+        )
+    }
+}
+
+impl Error for RateLimited {}
+
+impl Rejection for RateLimited {
+    fn kind(&self) -> RejectionKind {
+        RejectionKind::RateLimited
+    }
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn retry_after(&self) -> Option<Duration> {
+        Some(self.retry_after)
+    }
+}
+
+/// A keyed limiter already tracks `max_keys` keys, none of which has
+/// returned to full (evicting one would hand it a free burst), so a new key
+/// is refused.
+#[derive(Debug, Clone)]
+pub struct KeyLimitReached {
+    name: Arc<str>,
+    max_keys: usize,
+}
+
+impl KeyLimitReached {
+    /// A refusal by the keyed limiter `name`, full at `max_keys`.
+    pub fn new(name: Arc<str>, max_keys: usize) -> Self {
+        Self { name, max_keys }
+    }
+}
+
+impl fmt::Display for KeyLimitReached {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "rate limiter `{}` tracks its maximum of {} keys and none is idle",
+            self.name, self.max_keys
+        )
+    }
+}
+
+impl Error for KeyLimitReached {}
+
+impl Rejection for KeyLimitReached {
+    fn kind(&self) -> RejectionKind {
+        RejectionKind::KeyLimitReached
+    }
+    fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+/// A request for more tokens than the limiter's burst can ever hold: it
+/// could never be admitted, so it fails at once instead of waiting forever.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InsufficientCapacity {
+    /// Tokens requested.
+    pub requested: u32,
+    /// The most one call can ever take (the burst, or the window's limit).
+    pub capacity: u32,
+}
+
+impl fmt::Display for InsufficientCapacity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "requested {} tokens but at most {} fit at once",
+            self.requested, self.capacity
+        )
+    }
+}
+
+impl Error for InsufficientCapacity {}
 
 /// Invalid configuration: names the instance, the field and the bound it broke.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -65,6 +65,7 @@ pub mod circuit_breaker;
 pub mod clock;
 pub mod error;
 pub mod outcome;
+pub mod rate_limit;
 mod stripes;
 mod sync;
 pub mod telemetry;
@@ -74,7 +75,10 @@ pub use circuit_breaker::{
     CircuitState, OwnedPermit, Permit, SlidingWindow, WaitDuration,
 };
 pub use clock::{Clock, ClockHandle, ManualClock, TokioClock};
-pub use error::{rejection, CircuitOpen, ConfigError, Rejection, RejectionKind};
+pub use error::{
+    rejection, CircuitOpen, ConfigError, InsufficientCapacity, KeyLimitReached, RateLimited,
+    Rejection, RejectionKind,
+};
 pub use outcome::{Classify, DefaultClassifier, Outcome};
 pub use tower::BoxError;
 
@@ -84,8 +88,9 @@ pub mod prelude {
         CircuitBreaker, CircuitBreakerLayer, CircuitState, SlidingWindow, WaitDuration,
     };
     pub use crate::clock::{Clock, ManualClock};
-    pub use crate::error::{CircuitOpen, ConfigError, Rejection, RejectionKind};
+    pub use crate::error::{CircuitOpen, ConfigError, RateLimited, Rejection, RejectionKind};
     pub use crate::outcome::{Classify, Outcome};
+    pub use crate::rate_limit::{KeyedRateLimiter, RateLimiter};
     pub use crate::telemetry::{Event, EventKind};
     pub use std::time::Duration;
     pub use tower::BoxError;

@@ -29,6 +29,8 @@ use std::time::Duration;
 pub enum Pattern {
     /// A circuit breaker.
     CircuitBreaker,
+    /// A rate limiter (direct or keyed).
+    RateLimiter,
 }
 
 impl Pattern {
@@ -36,6 +38,7 @@ impl Pattern {
     pub fn as_str(self) -> &'static str {
         match self {
             Pattern::CircuitBreaker => "circuit_breaker",
+            Pattern::RateLimiter => "rate_limiter",
         }
     }
 }
@@ -89,14 +92,29 @@ pub enum EventKind {
     },
     /// The instance was reset by hand: state and windows cleared.
     Reset,
+    /// A call was admitted (sent only to listeners that asked for it).
+    CallPermitted {
+        /// How long it waited for its slot, if it had to.
+        waited: Option<Duration>,
+    },
+    /// A keyed instance evicted idle keys.
+    KeysEvicted {
+        /// How many.
+        count: usize,
+    },
+    /// A limit was changed at runtime.
+    LimitChanged,
 }
 
 impl EventKind {
     fn mask(&self) -> EventMask {
         match self {
-            EventKind::StateTransition { .. } | EventKind::Reset => EventMask::TRANSITIONS,
+            EventKind::StateTransition { .. }
+            | EventKind::Reset
+            | EventKind::KeysEvicted { .. }
+            | EventKind::LimitChanged => EventMask::TRANSITIONS,
             EventKind::CallRejected { .. } => EventMask::REJECTIONS,
-            EventKind::Success { .. } => EventMask::SUCCESSES,
+            EventKind::Success { .. } | EventKind::CallPermitted { .. } => EventMask::SUCCESSES,
             EventKind::Error { .. } => EventMask::ERRORS,
             EventKind::Ignored => EventMask::IGNORED,
             EventKind::SlowCall { .. } => EventMask::SLOW_CALLS,
@@ -109,11 +127,11 @@ impl EventKind {
 pub struct EventMask(u8);
 
 impl EventMask {
-    /// State transitions and resets.
+    /// State transitions, resets, limit changes and evictions.
     pub const TRANSITIONS: EventMask = EventMask(1);
     /// Rejected calls.
     pub const REJECTIONS: EventMask = EventMask(2);
-    /// Successful calls (per call).
+    /// Successful (breaker) or permitted (limiter) calls, per call.
     pub const SUCCESSES: EventMask = EventMask(4);
     /// Failed calls (per call).
     pub const ERRORS: EventMask = EventMask(8);

@@ -1,0 +1,494 @@
+//! One limit per key, over a sharded map with bounded memory.
+//!
+//! Each key's whole state is one `AtomicU64` (the GCRA's TAT or the sliding
+//! window's packed counts). The map is split into 64 shards, each a
+//! `parking_lot::RwLock<HashMap>`; a known key costs one hash and a shard
+//! read lock, a new key the shard's write lock once. The key's hash is
+//! computed once: the shard map stores it beside the key and hashes with it
+//! directly.
+//!
+//! Memory is bounded by `max_keys`. A key is evicted only when its state has
+//! returned to full (GCRA: TAT <= now; window: nothing counted in the last
+//! two windows), so churning keys never earns a free burst. When the map is
+//! full and nothing can be evicted, a new key is refused with
+//! [`KeyLimitReached`]. Call [`KeyedRateLimiter::evict_idle`] periodically
+//! to give memory back early.
+
+use super::future::ResponseFuture;
+use super::{LimitError, RateLimiterMetrics, Shared};
+use crate::error::KeyLimitReached;
+use crate::sync::{AtomicU64, CachePadded, Ordering};
+use crate::telemetry::EventKind;
+use parking_lot::RwLock;
+use std::borrow::Borrow;
+use std::collections::HashMap;
+use std::fmt;
+use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher, RandomState};
+use std::sync::atomic::AtomicUsize;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tower::BoxError;
+use tower_layer::Layer;
+use tower_service::Service;
+
+const SHARDS: usize = 64;
+
+/// A key with its precomputed hash.
+struct Hashed<K> {
+    hash: u64,
+    key: K,
+}
+
+/// Lets the map be probed with `(hash, &key)` without building a `Hashed<K>`.
+trait Lookup<K> {
+    fn hash(&self) -> u64;
+    fn key(&self) -> &K;
+}
+
+impl<K> Lookup<K> for Hashed<K> {
+    fn hash(&self) -> u64 {
+        self.hash
+    }
+    fn key(&self) -> &K {
+        &self.key
+    }
+}
+
+impl<K> Lookup<K> for (u64, &K) {
+    fn hash(&self) -> u64 {
+        self.0
+    }
+    fn key(&self) -> &K {
+        self.1
+    }
+}
+
+impl<'a, K: 'a> Borrow<dyn Lookup<K> + 'a> for Hashed<K> {
+    fn borrow(&self) -> &(dyn Lookup<K> + 'a) {
+        self
+    }
+}
+
+impl<K> Hash for dyn Lookup<K> + '_ {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        h.write_u64(Lookup::hash(self));
+    }
+}
+
+impl<K: Eq> PartialEq for dyn Lookup<K> + '_ {
+    fn eq(&self, other: &Self) -> bool {
+        self.key() == other.key()
+    }
+}
+
+impl<K: Eq> Eq for dyn Lookup<K> + '_ {}
+
+impl<K> Hash for Hashed<K> {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        h.write_u64(self.hash);
+    }
+}
+
+impl<K: Eq> PartialEq for Hashed<K> {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+    }
+}
+
+impl<K: Eq> Eq for Hashed<K> {}
+
+/// Hands the precomputed hash straight to the map.
+#[derive(Default)]
+struct PassThrough(u64);
+
+impl Hasher for PassThrough {
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `write_u64` is used; fold anything else in for safety.
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = v;
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type Shard<K> = CachePadded<RwLock<HashMap<Hashed<K>, AtomicU64, BuildHasherDefault<PassThrough>>>>;
+
+pub(crate) struct Keyed<K, S> {
+    shared: Shared,
+    shards: Box<[Shard<K>]>,
+    hasher: S,
+    keys: CachePadded<AtomicUsize>,
+    max_keys: usize,
+}
+
+/// A rate limiter with one independent limit per key. A cheap `Clone`
+/// handle; build with [`RateLimiterBuilder::build_keyed`](super::RateLimiterBuilder::build_keyed).
+///
+/// ```
+/// use seawall::prelude::*;
+/// use seawall::rate_limit::RateLimiter;
+///
+/// # fn main() -> Result<(), seawall::ConfigError> {
+/// let per_client = RateLimiter::builder("per-client")
+///     .rate(1, Duration::from_secs(1))
+///     .burst(2)
+///     .max_keys(10_000)
+///     .build_keyed::<String>()?;
+/// assert!(per_client.try_acquire(&"alice".to_string()).is_ok());
+/// assert!(per_client.try_acquire(&"alice".to_string()).is_ok());
+/// assert!(per_client.try_acquire(&"alice".to_string()).is_err());
+/// assert!(per_client.try_acquire(&"bob".to_string()).is_ok()); // independent
+/// # Ok(()) }
+/// ```
+pub struct KeyedRateLimiter<K, S = RandomState> {
+    inner: Arc<Keyed<K, S>>,
+}
+
+impl<K, S> Clone for KeyedRateLimiter<K, S> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+impl<K, S> fmt::Debug for KeyedRateLimiter<K, S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeyedRateLimiter")
+            .field("name", &self.inner.shared.name)
+            .field("keys", &self.inner.keys.load(Ordering::Relaxed))
+            .finish()
+    }
+}
+
+/// Why a keyed call was refused.
+#[derive(Debug, Clone)]
+pub enum KeyedLimitError {
+    /// The key is over its limit, or asked for more than its burst.
+    Limit(LimitError),
+    /// The key is new and the map is full of keys that are not idle.
+    KeyLimitReached(KeyLimitReached),
+}
+
+impl fmt::Display for KeyedLimitError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KeyedLimitError::Limit(e) => e.fmt(f),
+            KeyedLimitError::KeyLimitReached(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for KeyedLimitError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            KeyedLimitError::Limit(e) => Some(e),
+            KeyedLimitError::KeyLimitReached(e) => Some(e),
+        }
+    }
+}
+
+impl KeyedLimitError {
+    fn boxed(self) -> BoxError {
+        match self {
+            KeyedLimitError::Limit(e) => e.boxed(),
+            KeyedLimitError::KeyLimitReached(e) => Box::new(e),
+        }
+    }
+}
+
+impl<K, S> KeyedRateLimiter<K, S>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    S: BuildHasher + Clone + Send + Sync + 'static,
+{
+    pub(crate) fn from_shared(shared: Shared, max_keys: usize, hasher: S) -> Self {
+        let shards = (0..SHARDS)
+            .map(|_| CachePadded(RwLock::new(HashMap::default())))
+            .collect();
+        let inner = Arc::new(Keyed {
+            shared,
+            shards,
+            hasher,
+            keys: CachePadded(AtomicUsize::new(0)),
+            max_keys,
+        });
+        #[cfg(feature = "metrics")]
+        crate::telemetry::register(Arc::downgrade(&inner) as _);
+        Self { inner }
+    }
+
+    /// Takes one token for `key` now, or says why not.
+    #[inline]
+    pub fn try_acquire(&self, key: &K) -> Result<(), KeyedLimitError> {
+        self.try_acquire_n(key, 1)
+    }
+
+    /// Takes `n` tokens for `key` now.
+    pub fn try_acquire_n(&self, key: &K, n: u32) -> Result<(), KeyedLimitError> {
+        let inner = &*self.inner;
+        let hash = inner.hasher.hash_one(key);
+        // Shard by a remix of the hash, so keys within a shard still spread
+        // over all of the map's hash bits.
+        let shard = &inner.shards[(hash.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 58) as usize];
+        let probe = (hash, key);
+        {
+            let map = shard.read();
+            if let Some(cell) = map.get(&probe as &dyn Lookup<K>) {
+                return self.decide(cell, n);
+            }
+        }
+        self.insert_and_acquire(shard, hash, key, n)
+    }
+
+    fn decide(&self, cell: &AtomicU64, n: u32) -> Result<(), KeyedLimitError> {
+        let shared = &self.inner.shared;
+        shared
+            .try_acquire(cell, n)
+            .map_err(|d| KeyedLimitError::Limit(shared.limited(d).with_requested(n)))
+    }
+
+    #[cold]
+    fn insert_and_acquire(
+        &self,
+        shard: &Shard<K>,
+        hash: u64,
+        key: &K,
+        n: u32,
+    ) -> Result<(), KeyedLimitError> {
+        let inner = &*self.inner;
+        let probe = (hash, key);
+        if inner.reserve_key().is_err() {
+            // Full: make room from idle keys (never from limited ones).
+            self.evict_idle();
+            if inner.reserve_key().is_err() {
+                // Another thread may have inserted this very key meanwhile.
+                if let Some(cell) = shard.read().get(&probe as &dyn Lookup<K>) {
+                    return self.decide(cell, n);
+                }
+                inner
+                    .shared
+                    .emit(EventKind::CallRejected { retry_after: None });
+                return Err(KeyedLimitError::KeyLimitReached(KeyLimitReached::new(
+                    inner.shared.name.clone(),
+                    inner.max_keys,
+                )));
+            }
+        }
+        let mut map = shard.write();
+        if map.get(&probe as &dyn Lookup<K>).is_some() {
+            inner.keys.fetch_sub(1, Ordering::AcqRel); // raced: return the reservation
+        } else {
+            map.insert(
+                Hashed {
+                    hash,
+                    key: key.clone(),
+                },
+                AtomicU64::new(0),
+            );
+        }
+        let cell = map
+            .get(&probe as &dyn Lookup<K>)
+            .expect("present: inserted under this lock");
+        self.decide(cell, n)
+    }
+
+    /// Forgets every key whose state has returned to full. Returns how many
+    /// were evicted. Cheap to call periodically (one write lock per shard).
+    pub fn evict_idle(&self) -> usize {
+        let inner = &*self.inner;
+        let now = inner.shared.clock.now();
+        let mut evicted = 0;
+        for shard in inner.shards.iter() {
+            let mut map = shard.write();
+            let before = map.len();
+            map.retain(|_, cell| !inner.shared.is_idle(cell, now));
+            evicted += before - map.len();
+        }
+        if evicted > 0 {
+            inner.keys.fetch_sub(evicted, Ordering::AcqRel);
+            inner
+                .shared
+                .evicted
+                .fetch_add(evicted as u64, Ordering::Relaxed);
+            inner.shared.emit(EventKind::KeysEvicted { count: evicted });
+        }
+        evicted
+    }
+
+    /// Keys tracked now.
+    pub fn len(&self) -> usize {
+        self.inner.keys.load(Ordering::Acquire)
+    }
+
+    /// Whether no key is tracked.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The heap the key map occupies now, in bytes: for each shard, its
+    /// bucket capacity times (key + hash + 8-byte state + 1 control byte).
+    pub fn memory_bytes(&self) -> usize {
+        let bucket = std::mem::size_of::<(Hashed<K>, AtomicU64)>() + 1;
+        self.inner
+            .shards
+            .iter()
+            .map(|s| s.read().capacity() * bucket)
+            .sum()
+    }
+
+    /// Changes every key's rate at runtime without losing state (see
+    /// [`RateLimiter::set_rate`](super::RateLimiter::set_rate)).
+    pub fn set_rate(
+        &self,
+        count: u32,
+        per: Duration,
+        burst: Option<u32>,
+    ) -> Result<(), crate::ConfigError> {
+        let shards = &self.inner.shards;
+        self.inner.shared.set_rate(count, per, burst, &mut |f| {
+            for shard in shards.iter() {
+                for cell in shard.read().values() {
+                    f(cell);
+                }
+            }
+        })
+    }
+
+    /// The limiter's name.
+    pub fn name(&self) -> &str {
+        &self.inner.shared.name
+    }
+
+    /// Counts since the limiter was built.
+    pub fn metrics(&self) -> RateLimiterMetrics {
+        let (permitted_calls, rejected_calls, waited_calls) = self.inner.shared.counts();
+        RateLimiterMetrics {
+            permitted_calls,
+            rejected_calls,
+            waited_calls,
+            keys: self.len(),
+            evicted_keys: self.inner.shared.evicted.load(Ordering::Relaxed),
+        }
+    }
+
+    /// A tower layer limiting each request by the key `key_of` extracts
+    /// from it (a client id, an API key, the peer address...).
+    pub fn layer<F>(&self, key_of: F) -> KeyedRateLimitLayer<K, S, F> {
+        KeyedRateLimitLayer {
+            limiter: self.clone(),
+            key_of,
+        }
+    }
+}
+
+impl<K, S> Keyed<K, S> {
+    /// Counts one more key if under `max_keys`.
+    fn reserve_key(&self) -> Result<usize, usize> {
+        self.keys
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |k| {
+                (k < self.max_keys).then_some(k + 1)
+            })
+    }
+}
+
+#[cfg(feature = "metrics")]
+impl<K: Send + Sync, S: Send + Sync> crate::telemetry::ExportMetrics for Keyed<K, S> {
+    fn export(&self) {
+        self.shared.export(Some(self.keys.load(Ordering::Relaxed)));
+    }
+}
+
+/// Limits each request by its key; made by [`KeyedRateLimiter::layer`].
+/// Over-limit calls are rejected at once with
+/// [`RateLimited`](crate::error::RateLimited) (or
+/// [`KeyLimitReached`]).
+pub struct KeyedRateLimitLayer<K, S, F> {
+    limiter: KeyedRateLimiter<K, S>,
+    key_of: F,
+}
+
+impl<K, S, F: Clone> Clone for KeyedRateLimitLayer<K, S, F> {
+    fn clone(&self) -> Self {
+        Self {
+            limiter: self.limiter.clone(),
+            key_of: self.key_of.clone(),
+        }
+    }
+}
+
+impl<K, S, F> fmt::Debug for KeyedRateLimitLayer<K, S, F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("KeyedRateLimitLayer")
+            .field(&self.limiter)
+            .finish()
+    }
+}
+
+impl<Svc, K, S, F: Clone> Layer<Svc> for KeyedRateLimitLayer<K, S, F> {
+    type Service = KeyedRateLimitService<Svc, K, S, F>;
+    fn layer(&self, inner: Svc) -> Self::Service {
+        KeyedRateLimitService {
+            inner,
+            limiter: self.limiter.clone(),
+            key_of: self.key_of.clone(),
+        }
+    }
+}
+
+/// A service limited per key; made by [`KeyedRateLimitLayer`].
+pub struct KeyedRateLimitService<Svc, K, S, F> {
+    inner: Svc,
+    limiter: KeyedRateLimiter<K, S>,
+    key_of: F,
+}
+
+impl<Svc: Clone, K, S, F: Clone> Clone for KeyedRateLimitService<Svc, K, S, F> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            limiter: self.limiter.clone(),
+            key_of: self.key_of.clone(),
+        }
+    }
+}
+
+impl<Svc: fmt::Debug, K, S, F> fmt::Debug for KeyedRateLimitService<Svc, K, S, F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeyedRateLimitService")
+            .field("inner", &self.inner)
+            .field("limiter", &self.limiter)
+            .finish()
+    }
+}
+
+impl<Svc, K, S, F, Req> Service<Req> for KeyedRateLimitService<Svc, K, S, F>
+where
+    Svc: Service<Req>,
+    Svc::Error: Into<BoxError>,
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    S: BuildHasher + Clone + Send + Sync + 'static,
+    F: Fn(&Req) -> K,
+{
+    type Response = Svc::Response;
+    type Error = BoxError;
+    type Future = ResponseFuture<Svc::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, req: Req) -> Self::Future {
+        let key = (self.key_of)(&req);
+        match self.limiter.try_acquire(&key) {
+            Ok(()) => ResponseFuture::called(self.inner.call(req)),
+            Err(e) => ResponseFuture::rejected(e.boxed()),
+        }
+    }
+}

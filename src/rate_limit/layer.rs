@@ -1,0 +1,146 @@
+//! The direct limiter as tower middleware.
+
+use super::future::{ResponseFuture, WaitingResponseFuture};
+use super::RateLimiter;
+use std::fmt;
+use std::task::{Context, Poll};
+use tower::BoxError;
+use tower_layer::Layer;
+use tower_service::Service;
+
+/// Rejects calls over the limit at once with
+/// [`RateLimited`](crate::error::RateLimited) (its `retry_after` says when
+/// one would fit). Every service it makes shares the one limiter.
+///
+/// ```
+/// use seawall::prelude::*;
+/// use seawall::rate_limit::RateLimiter;
+/// use tower::{service_fn, Service, ServiceBuilder, ServiceExt};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), BoxError> {
+/// let limiter = RateLimiter::builder("outbound").rate(100, Duration::from_secs(1)).burst(1).build()?;
+/// let mut svc = ServiceBuilder::new()
+///     .layer(limiter.layer())
+///     .service(service_fn(|x: u32| async move { Ok::<_, std::io::Error>(x) }));
+/// assert_eq!(svc.ready().await?.call(1).await?, 1);
+/// let err = svc.ready().await?.call(2).await.unwrap_err();
+/// assert_eq!(seawall::rejection(&err).unwrap().kind(), RejectionKind::RateLimited);
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Debug)]
+pub struct RateLimitLayer {
+    limiter: RateLimiter,
+}
+
+impl RateLimitLayer {
+    /// A layer sharing `limiter`.
+    pub fn new(limiter: RateLimiter) -> Self {
+        Self { limiter }
+    }
+
+    /// The shared limiter.
+    pub fn handle(&self) -> &RateLimiter {
+        &self.limiter
+    }
+}
+
+impl<S> Layer<S> for RateLimitLayer {
+    type Service = RateLimitService<S>;
+    fn layer(&self, inner: S) -> Self::Service {
+        RateLimitService {
+            inner,
+            limiter: self.limiter.clone(),
+        }
+    }
+}
+
+/// A service behind a rejecting rate limit; made by [`RateLimitLayer`].
+#[derive(Clone, Debug)]
+pub struct RateLimitService<S> {
+    inner: S,
+    limiter: RateLimiter,
+}
+
+impl<S, Req> Service<Req> for RateLimitService<S>
+where
+    S: Service<Req>,
+    S::Error: Into<BoxError>,
+{
+    type Response = S::Response;
+    type Error = BoxError;
+    type Future = ResponseFuture<S::Future>;
+
+    #[inline]
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    #[inline]
+    fn call(&mut self, req: Req) -> Self::Future {
+        match self.limiter.try_acquire() {
+            Ok(()) => ResponseFuture::called(self.inner.call(req)),
+            Err(e) => ResponseFuture::rejected(Box::new(e)),
+        }
+    }
+}
+
+/// Waits up to the limiter's `max_wait` for a slot, then calls; rejects
+/// with [`RateLimited`](crate::error::RateLimited) when the slot is further
+/// off than that. Nothing downstream is reserved while waiting: `poll_ready`
+/// is always ready, and the response future drives its own clone of the
+/// inner service to readiness after the wait (so `S: Clone`).
+#[derive(Clone, Debug)]
+pub struct WaitingRateLimitLayer {
+    limiter: RateLimiter,
+}
+
+impl WaitingRateLimitLayer {
+    /// A layer sharing `limiter`.
+    pub fn new(limiter: RateLimiter) -> Self {
+        Self { limiter }
+    }
+}
+
+impl<S> Layer<S> for WaitingRateLimitLayer {
+    type Service = WaitingRateLimitService<S>;
+    fn layer(&self, inner: S) -> Self::Service {
+        WaitingRateLimitService {
+            inner,
+            limiter: self.limiter.clone(),
+        }
+    }
+}
+
+/// A service behind a waiting rate limit; made by [`WaitingRateLimitLayer`].
+#[derive(Clone)]
+pub struct WaitingRateLimitService<S> {
+    inner: S,
+    limiter: RateLimiter,
+}
+
+impl<S: fmt::Debug> fmt::Debug for WaitingRateLimitService<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WaitingRateLimitService")
+            .field("inner", &self.inner)
+            .finish()
+    }
+}
+
+impl<S, Req> Service<Req> for WaitingRateLimitService<S>
+where
+    S: Service<Req> + Clone,
+    S::Error: Into<BoxError>,
+{
+    type Response = S::Response;
+    type Error = BoxError;
+    type Future = WaitingResponseFuture<S, Req>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Req) -> Self::Future {
+        WaitingResponseFuture::new(self.limiter.clone(), self.inner.clone(), req)
+    }
+}

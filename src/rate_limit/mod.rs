@@ -1,0 +1,465 @@
+//! Rate limiting: a GCRA token bucket or a sliding-window counter, direct or
+//! keyed (one limit per client, API key or peer), rejecting at once or
+//! waiting up to `max_wait`; as primitives and as tower layers.
+//!
+//! ```
+//! use seawall::prelude::*;
+//! use seawall::rate_limit::RateLimiter;
+//!
+//! # fn main() -> Result<(), seawall::ConfigError> {
+//! let clock = ManualClock::new();
+//! let limiter = RateLimiter::builder("api")
+//!     .rate(10, Duration::from_secs(1))   // a token every 100 ms
+//!     .burst(3)                            // up to 3 at once
+//!     .clock(clock.clone())
+//!     .build()?;
+//! for _ in 0..3 {
+//!     limiter.try_acquire().expect("within the burst");
+//! }
+//! let limited = limiter.try_acquire().unwrap_err();
+//! assert_eq!(limited.retry_after(), Some(Duration::from_millis(100)));
+//! clock.advance(Duration::from_millis(100));
+//! assert!(limiter.try_acquire().is_ok());
+//! # Ok(()) }
+//! ```
+//!
+//! **Hot path** (direct limiter): one clock read, one load of the packed
+//! parameters, one CAS on the state word, one thread-owned counter store.
+//! No lock, no allocation. A keyed limiter adds one hash of the key and a
+//! shard read lock (the map is sharded 64 ways); a new key takes the shard's
+//! write lock once.
+
+mod config;
+mod future;
+mod gcra;
+mod keyed;
+mod layer;
+mod sliding_window;
+
+pub use self::config::{RateLimiterBuilder, MAX_WAIT_LIMIT};
+pub use self::future::{ResponseFuture, WaitingResponseFuture};
+pub use self::keyed::{
+    KeyedLimitError, KeyedRateLimitLayer, KeyedRateLimitService, KeyedRateLimiter,
+};
+pub use self::layer::{
+    RateLimitLayer, RateLimitService, WaitingRateLimitLayer, WaitingRateLimitService,
+};
+
+use self::config::{gcra_params, sliding_params};
+use self::gcra::Gcra;
+use self::sliding_window::SlidingWindowCounter;
+use crate::clock::ClockHandle;
+use crate::error::{ConfigError, InsufficientCapacity, RateLimited};
+use crate::stripes::Striped;
+use crate::sync::{AtomicU64, CachePadded, Ordering};
+use crate::telemetry::{Event, EventKind, EventMask, Listeners, Pattern};
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Why a request does not conform now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Denied {
+    /// It would conform after this many nanoseconds.
+    Wait(u64),
+    /// It can never conform: more than this capacity.
+    Never(u32),
+}
+
+/// The algorithm and its parameters, shared by every cell of a limiter.
+pub(crate) enum Limit {
+    Gcra(Gcra),
+    SlidingWindow(SlidingWindowCounter),
+}
+
+impl Limit {
+    #[inline]
+    fn acquire(&self, cell: &AtomicU64, now: u64, n: u32) -> Result<(), Denied> {
+        match self {
+            Limit::Gcra(g) => g.acquire(cell, now, n),
+            Limit::SlidingWindow(s) => s.acquire(cell, now, n),
+        }
+    }
+
+    fn is_idle(&self, cell: &AtomicU64, now: u64) -> bool {
+        match self {
+            Limit::Gcra(g) => g.is_idle(cell, now),
+            Limit::SlidingWindow(s) => s.is_idle(cell, now),
+        }
+    }
+}
+
+// Striped per-call counters.
+const PERMITTED: usize = 0;
+const REJECTED: usize = 1;
+const WAITED: usize = 2;
+
+/// Visits every cell of a limiter with the given function.
+type ForEachCell<'a> = dyn FnMut(&mut dyn FnMut(&AtomicU64)) + 'a;
+
+/// What direct and keyed limiters share: name, limit, clock, telemetry.
+pub(crate) struct Shared {
+    pub(crate) name: Arc<str>,
+    limit: Limit,
+    pub(crate) max_wait: u64,
+    pub(crate) clock: ClockHandle,
+    listeners: Listeners,
+    counts: Striped<3>,
+    pub(crate) evicted: std::sync::atomic::AtomicU64,
+}
+
+impl Shared {
+    pub(crate) fn new(
+        name: Arc<str>,
+        limit: Limit,
+        max_wait: u64,
+        clock: ClockHandle,
+        listeners: Listeners,
+    ) -> Self {
+        Self {
+            name,
+            limit,
+            max_wait,
+            clock,
+            listeners,
+            counts: Striped::new(),
+            evicted: Default::default(),
+        }
+    }
+
+    /// One decision, counted, with one clock read.
+    #[inline]
+    pub(crate) fn try_acquire(&self, cell: &AtomicU64, n: u32) -> Result<(), Denied> {
+        let now = self.clock.now();
+        match self.limit.acquire(cell, now, n) {
+            Ok(()) => {
+                self.permitted(None);
+                Ok(())
+            }
+            Err(d) => {
+                if let Denied::Wait(w) = d {
+                    self.rejected(w);
+                }
+                Err(d)
+            }
+        }
+    }
+
+    /// Waits (on tokio's timer) until `n` tokens conform or `max_wait` would
+    /// be exceeded. Consumes nothing unless it returns `Ok`, so dropping the
+    /// future mid-wait is free.
+    pub(crate) async fn acquire(&self, cell: &AtomicU64, n: u32) -> Result<(), Denied> {
+        let start = self.clock.now();
+        loop {
+            let now = self.clock.now();
+            match self.limit.acquire(cell, now, n) {
+                Ok(()) => {
+                    let waited = now.saturating_sub(start);
+                    self.permitted((waited > 0).then_some(waited));
+                    return Ok(());
+                }
+                Err(Denied::Wait(w))
+                    if now.saturating_add(w) <= start.saturating_add(self.max_wait) =>
+                {
+                    tokio::time::sleep(Duration::from_nanos(w)).await;
+                }
+                Err(d) => {
+                    if let Denied::Wait(w) = d {
+                        self.rejected(w);
+                    }
+                    return Err(d);
+                }
+            }
+        }
+    }
+
+    #[inline]
+    pub(crate) fn permitted(&self, waited: Option<u64>) {
+        self.counts.incr(PERMITTED);
+        if let Some(w) = waited {
+            self.counts.incr(WAITED);
+            #[cfg(feature = "metrics")]
+            metrics::histogram!("seawall_rate_limiter_wait_seconds", "name" => self.name.to_string())
+                .record(w as f64 / 1e9);
+        }
+        if self.listeners.wants(EventMask::SUCCESSES) {
+            self.emit(EventKind::CallPermitted {
+                waited: waited.map(Duration::from_nanos),
+            });
+        }
+    }
+
+    #[cold]
+    fn rejected(&self, wait: u64) {
+        self.counts.incr(REJECTED);
+        if self.listeners.wants(EventMask::REJECTIONS) {
+            self.emit(EventKind::CallRejected {
+                retry_after: Some(Duration::from_nanos(wait)),
+            });
+        }
+    }
+
+    pub(crate) fn emit(&self, kind: EventKind) {
+        self.listeners.emit(Event {
+            pattern: Pattern::RateLimiter,
+            name: self.name.clone(),
+            at: Duration::from_nanos(self.clock.now()),
+            kind,
+        });
+    }
+
+    pub(crate) fn limited(&self, d: Denied) -> LimitError {
+        match d {
+            Denied::Wait(w) => {
+                LimitError::Limited(RateLimited::new(self.name.clone(), Duration::from_nanos(w)))
+            }
+            Denied::Never(capacity) => LimitError::Capacity(InsufficientCapacity {
+                requested: 0,
+                capacity,
+            }),
+        }
+    }
+
+    /// Changes the rate (and burst) of a token bucket, or the limit and
+    /// window of a sliding window; `convert` re-expresses each cell.
+    fn set_rate(
+        &self,
+        count: u32,
+        per: Duration,
+        burst: Option<u32>,
+        cells: &mut ForEachCell<'_>,
+    ) -> Result<(), ConfigError> {
+        let err = |(f, m): (&'static str, String)| ConfigError::new(&self.name, f, m);
+        let now = self.clock.now();
+        match &self.limit {
+            Limit::Gcra(g) => {
+                let burst = burst.unwrap_or(g.params().1);
+                let (t, burst) = gcra_params(count, per, Some(burst)).map_err(err)?;
+                let old = g.set(t, burst);
+                cells(&mut |cell| Gcra::convert(cell, now, old, t));
+            }
+            Limit::SlidingWindow(s) => {
+                let window = sliding_params(count, per).map_err(err)?;
+                let old = s.set(count, window);
+                cells(&mut |cell| SlidingWindowCounter::convert(cell, now, old, window));
+            }
+        }
+        self.emit(EventKind::LimitChanged);
+        Ok(())
+    }
+
+    pub(crate) fn is_idle(&self, cell: &AtomicU64, now: u64) -> bool {
+        self.limit.is_idle(cell, now)
+    }
+
+    #[cfg(feature = "metrics")]
+    pub(crate) fn export(&self, keys: Option<usize>) {
+        use metrics::{counter, gauge};
+        let name = self.name.to_string();
+        counter!("seawall_rate_limiter_permitted_calls_total", "name" => name.clone())
+            .absolute(self.counts.sum(PERMITTED));
+        counter!("seawall_rate_limiter_rejected_calls_total", "name" => name.clone())
+            .absolute(self.counts.sum(REJECTED));
+        counter!("seawall_rate_limiter_waited_calls_total", "name" => name.clone())
+            .absolute(self.counts.sum(WAITED));
+        if let Some(keys) = keys {
+            gauge!("seawall_rate_limiter_keys", "name" => name.clone()).set(keys as f64);
+            counter!("seawall_rate_limiter_evicted_keys_total", "name" => name)
+                .absolute(self.evicted.load(Ordering::Relaxed));
+        }
+    }
+
+    pub(crate) fn counts(&self) -> (u64, u64, u64) {
+        (
+            self.counts.sum(PERMITTED),
+            self.counts.sum(REJECTED),
+            self.counts.sum(WAITED),
+        )
+    }
+}
+
+/// Either a rejection (try later) or a request that can never fit.
+#[derive(Debug, Clone)]
+pub enum LimitError {
+    /// Over the limit now; fits after `retry_after`.
+    Limited(RateLimited),
+    /// Larger than the burst (or window limit): will never fit.
+    Capacity(InsufficientCapacity),
+}
+
+impl LimitError {
+    fn with_requested(self, n: u32) -> Self {
+        match self {
+            LimitError::Capacity(c) => {
+                LimitError::Capacity(InsufficientCapacity { requested: n, ..c })
+            }
+            other => other,
+        }
+    }
+
+    /// Boxes the inner error, for layers.
+    pub(crate) fn boxed(self) -> tower::BoxError {
+        match self {
+            LimitError::Limited(e) => Box::new(e),
+            LimitError::Capacity(e) => Box::new(e),
+        }
+    }
+}
+
+impl fmt::Display for LimitError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LimitError::Limited(e) => e.fmt(f),
+            LimitError::Capacity(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for LimitError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            LimitError::Limited(e) => Some(e),
+            LimitError::Capacity(e) => Some(e),
+        }
+    }
+}
+
+/// Counts a limiter has kept since it was built.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RateLimiterMetrics {
+    /// Calls admitted.
+    pub permitted_calls: u64,
+    /// Calls refused.
+    pub rejected_calls: u64,
+    /// Admitted calls that had to wait for their slot.
+    pub waited_calls: u64,
+    /// Keys tracked now (keyed limiters).
+    pub keys: usize,
+    /// Idle keys evicted (keyed limiters).
+    pub evicted_keys: u64,
+}
+
+pub(crate) struct Direct {
+    cell: CachePadded<AtomicU64>,
+    pub(crate) shared: Shared,
+}
+
+/// A direct (unkeyed) rate limiter: a cheap `Clone` handle to one shared
+/// limit. Build with [`RateLimiter::builder`].
+#[derive(Clone)]
+pub struct RateLimiter {
+    pub(crate) inner: Arc<Direct>,
+}
+
+impl RateLimiter {
+    /// Starts configuring a limiter; `name` labels its metrics and events.
+    pub fn builder(name: &str) -> RateLimiterBuilder {
+        RateLimiterBuilder::new(name)
+    }
+
+    pub(crate) fn from_shared(shared: Shared) -> Self {
+        let inner = Arc::new(Direct {
+            cell: CachePadded(AtomicU64::new(0)),
+            shared,
+        });
+        #[cfg(feature = "metrics")]
+        crate::telemetry::register(Arc::downgrade(&inner) as _);
+        Self { inner }
+    }
+
+    /// Takes one token now, or says when it would be available.
+    #[inline]
+    pub fn try_acquire(&self) -> Result<(), RateLimited> {
+        match self.inner.shared.try_acquire(&self.inner.cell, 1) {
+            Ok(()) => Ok(()),
+            Err(d) => match self.inner.shared.limited(d) {
+                LimitError::Limited(e) => Err(e),
+                // Validation keeps the burst at least 1, so this cannot
+                // happen; answer "never" rather than panic.
+                LimitError::Capacity(_) => Err(RateLimited::new(
+                    self.inner.shared.name.clone(),
+                    Duration::MAX,
+                )),
+            },
+        }
+    }
+
+    /// Takes `n` tokens now (a weighted call). `n` larger than the burst is
+    /// [`LimitError::Capacity`]: it could never fit, so it fails at once.
+    pub fn try_acquire_n(&self, n: u32) -> Result<(), LimitError> {
+        self.inner
+            .shared
+            .try_acquire(&self.inner.cell, n)
+            .map_err(|d| self.inner.shared.limited(d).with_requested(n))
+    }
+
+    /// Waits for `n` tokens, up to the configured `max_wait` (an exact sleep
+    /// to when they will be available, on tokio's timer). Dropping the
+    /// future consumes nothing.
+    pub async fn acquire_n(&self, n: u32) -> Result<(), LimitError> {
+        self.inner
+            .shared
+            .acquire(&self.inner.cell, n)
+            .await
+            .map_err(|d| self.inner.shared.limited(d).with_requested(n))
+    }
+
+    /// The limiter's name.
+    pub fn name(&self) -> &str {
+        &self.inner.shared.name
+    }
+
+    /// Changes the rate at runtime without losing state: tokens already
+    /// taken stay taken. For a token bucket `count` per `per` (burst kept
+    /// unless given); for a sliding window the limit and window.
+    pub fn set_rate(
+        &self,
+        count: u32,
+        per: Duration,
+        burst: Option<u32>,
+    ) -> Result<(), ConfigError> {
+        let cell = &self.inner.cell;
+        self.inner
+            .shared
+            .set_rate(count, per, burst, &mut |f| f(cell))
+    }
+
+    /// Counts since the limiter was built.
+    pub fn metrics(&self) -> RateLimiterMetrics {
+        let (permitted_calls, rejected_calls, waited_calls) = self.inner.shared.counts();
+        RateLimiterMetrics {
+            permitted_calls,
+            rejected_calls,
+            waited_calls,
+            keys: 0,
+            evicted_keys: 0,
+        }
+    }
+
+    /// A tower layer that rejects over-limit calls at once.
+    pub fn layer(&self) -> RateLimitLayer {
+        RateLimitLayer::new(self.clone())
+    }
+
+    /// A tower layer that waits up to `max_wait` for a slot (requires the
+    /// inner service to be `Clone`).
+    pub fn waiting_layer(&self) -> WaitingRateLimitLayer {
+        WaitingRateLimitLayer::new(self.clone())
+    }
+}
+
+impl fmt::Debug for RateLimiter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RateLimiter")
+            .field("name", &self.inner.shared.name)
+            .finish()
+    }
+}
+
+#[cfg(feature = "metrics")]
+impl crate::telemetry::ExportMetrics for Direct {
+    fn export(&self) {
+        self.shared.export(None);
+    }
+}

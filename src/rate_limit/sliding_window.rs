@@ -1,0 +1,177 @@
+//! A sliding-window counter: at most `limit` calls per `window`, estimated
+//! from the counts of the current and the previous fixed window.
+//!
+//! At time `now`, in fixed window `w = now / window` at fraction
+//! `f = (now mod window) / window`, the estimate of calls in the last
+//! `window` is `prev·(1 - f) + cur` (the previous window's calls assumed
+//! spread evenly). A request for `n` conforms when
+//! `prev·(1 - f) + cur + n <= limit`, compared exactly in integers as
+//! `prev·(window - elapsed) + (cur + n)·window <= limit·window`.
+//!
+//! **Error bound against an exact sliding log.** Each fixed window admits at
+//! most `limit`. In any interval of length `window` the counter admits at
+//! most `limit + prev·f < 2·limit` — i.e. at most `2·limit - 1` — the excess
+//! over an exact log coming from previous-window calls clustered at its end.
+//! Conversely it may refuse while an exact log has room (previous-window
+//! calls clustered at its start), by at most `prev·(1 - f)` calls. Tests
+//! check both fixed-window and sliding bounds over random arrivals.
+//!
+//! State, one `AtomicU64`: `epoch` (the fixed window's number mod 2^24) |
+//! `prev` (20 bits) | `cur` (20 bits). A state untouched for 2^24 windows
+//! would alias; at one-second windows that is 194 days.
+
+use super::Denied;
+use crate::sync::{AtomicU64, Ordering};
+
+const COUNT_BITS: u32 = 20;
+const COUNT_MASK: u64 = (1 << COUNT_BITS) - 1;
+const EPOCH_MASK: u64 = (1 << 24) - 1;
+pub(crate) const MAX_LIMIT: u32 = COUNT_MASK as u32;
+const WINDOW_BITS: u32 = 44;
+pub(crate) const MAX_WINDOW_NANOS: u64 = (1 << WINDOW_BITS) - 1;
+
+pub(crate) struct SlidingWindowCounter {
+    /// limit (20 bits) << 44 | window in ns (44 bits).
+    params: AtomicU64,
+}
+
+#[inline]
+fn unpack_state(s: u64) -> (u64, u64, u64) {
+    (
+        s >> (2 * COUNT_BITS),
+        (s >> COUNT_BITS) & COUNT_MASK,
+        s & COUNT_MASK,
+    )
+}
+
+#[inline]
+fn pack_state(epoch: u64, prev: u64, cur: u64) -> u64 {
+    (epoch & EPOCH_MASK) << (2 * COUNT_BITS) | prev << COUNT_BITS | cur
+}
+
+impl SlidingWindowCounter {
+    pub(crate) fn new(limit: u32, window_nanos: u64) -> Self {
+        Self {
+            params: AtomicU64::new(Self::pack(limit, window_nanos)),
+        }
+    }
+
+    fn pack(limit: u32, window: u64) -> u64 {
+        u64::from(limit) << WINDOW_BITS | window
+    }
+
+    /// (limit, window in ns).
+    pub(crate) fn params(&self) -> (u32, u64) {
+        let p = self.params.load(Ordering::Acquire);
+        ((p >> WINDOW_BITS) as u32, p & MAX_WINDOW_NANOS)
+    }
+
+    /// The (prev, cur) counts as seen from fixed window `w`.
+    #[inline]
+    fn view(state: u64, w: u64) -> (u64, u64) {
+        let (epoch, prev, cur) = unpack_state(state);
+        if epoch == w & EPOCH_MASK {
+            (prev, cur)
+        } else if epoch == w.wrapping_sub(1) & EPOCH_MASK {
+            (cur, 0)
+        } else {
+            (0, 0)
+        }
+    }
+
+    #[inline]
+    pub(crate) fn acquire(&self, cell: &AtomicU64, now: u64, n: u32) -> Result<(), Denied> {
+        let (limit, window) = self.params();
+        if n > limit {
+            return Err(Denied::Never(limit));
+        }
+        let (w, elapsed) = (now / window, now % window);
+        let (limit, n) = (u64::from(limit), u64::from(n));
+        let mut state = cell.load(Ordering::Acquire);
+        loop {
+            let (prev, cur) = Self::view(state, w);
+            let weighted = u128::from(prev) * u128::from(window - elapsed);
+            if weighted + u128::from(cur + n) * u128::from(window)
+                > u128::from(limit) * u128::from(window)
+            {
+                return Err(Denied::Wait(Self::wait(
+                    limit, window, elapsed, prev, cur, n,
+                )));
+            }
+            let next = pack_state(w, prev, cur + n);
+            match cell.compare_exchange_weak(state, next, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => return Ok(()),
+                Err(actual) => state = actual,
+            }
+        }
+    }
+
+    /// Nanoseconds until `n` more would conform, given the current view.
+    fn wait(limit: u64, window: u64, elapsed: u64, prev: u64, cur: u64, n: u64) -> u64 {
+        // Smallest x in [0, window] with weight·(window - x) <= room·window.
+        let fit_at = |weight: u64, room: u64| -> u64 {
+            if weight == 0 {
+                return 0;
+            }
+            let keep = u128::from(room) * u128::from(window) / u128::from(weight);
+            window - u64::try_from(keep).unwrap_or(window).min(window)
+        };
+        if cur + n <= limit {
+            // Room this window once enough of the previous one has slid out.
+            fit_at(prev, limit - cur - n).saturating_sub(elapsed).max(1)
+        } else {
+            // Next window: this window's calls become the sliding part.
+            (window - elapsed) + fit_at(cur, limit - n)
+        }
+    }
+
+    /// Nothing counted in the current or previous window.
+    pub(crate) fn is_idle(&self, cell: &AtomicU64, now: u64) -> bool {
+        let (_, window) = self.params();
+        Self::view(cell.load(Ordering::Acquire), now / window) == (0, 0)
+    }
+
+    /// Installs new parameters; returns the old window so cells can be
+    /// re-stamped with [`convert`](Self::convert).
+    pub(crate) fn set(&self, limit: u32, window: u64) -> u64 {
+        (self
+            .params
+            .swap(Self::pack(limit, window), Ordering::AcqRel))
+            & MAX_WINDOW_NANOS
+    }
+
+    /// Keeps a cell's counts across a change of window length: they are
+    /// re-stamped into the windows `now` falls in under the new length.
+    pub(crate) fn convert(cell: &AtomicU64, now: u64, old_window: u64, new_window: u64) {
+        let _ = cell.fetch_update(Ordering::AcqRel, Ordering::Acquire, |s| {
+            let (prev, cur) = Self::view(s, now / old_window);
+            Some(pack_state(now / new_window, prev, cur))
+        });
+    }
+}
+
+#[cfg(all(test, not(seawall_loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn previous_window_slides_out_linearly() {
+        // 10 per 1000 ns.
+        let s = SlidingWindowCounter::new(10, 1000);
+        let cell = AtomicU64::new(0);
+        for _ in 0..10 {
+            assert_eq!(s.acquire(&cell, 500, 1), Ok(()));
+        }
+        assert_eq!(s.acquire(&cell, 999, 1), Err(Denied::Wait(1 + 100)));
+        // At 1500 the previous window weighs half: 5 estimated, 5 free.
+        for _ in 0..5 {
+            assert_eq!(s.acquire(&cell, 1500, 1), Ok(()));
+        }
+        // prev 10, cur 5: the sixth fits once prev·(1-f) <= 4, at f = 0.6.
+        assert_eq!(s.acquire(&cell, 1500, 1), Err(Denied::Wait(100)));
+        assert_eq!(s.acquire(&cell, 1600, 1), Ok(()));
+        assert!(!s.is_idle(&cell, 2999));
+        assert!(s.is_idle(&cell, 3000));
+        assert_eq!(s.acquire(&cell, 0, 11), Err(Denied::Never(10)));
+    }
+}
