@@ -34,6 +34,29 @@ fn catalogue(prefix: &str) -> BTreeSet<Row> {
         .collect()
 }
 
+/// What a snapshot holds for the instance `name`, as catalogue rows.
+fn emitted(snapshotter: &metrics_util::debugging::Snapshotter, name: &str) -> BTreeSet<Row> {
+    snapshotter
+        .snapshot()
+        .into_vec()
+        .into_iter()
+        .filter_map(|(key, _, _, _)| {
+            let (kind, key) = key.into_parts();
+            if !key.labels().any(|l| l.key() == "name" && l.value() == name) {
+                return None;
+            }
+            let kind = match kind {
+                MetricKind::Counter => "counter",
+                MetricKind::Gauge => "gauge",
+                MetricKind::Histogram => "histogram",
+            };
+            let mut labels: Vec<String> = key.labels().map(|l| l.key().to_string()).collect();
+            labels.sort();
+            Some((key.name().to_string(), kind, labels))
+        })
+        .collect()
+}
+
 #[test]
 fn circuit_breaker_metrics_match_the_readme_catalogue() {
     let breaker = CircuitBreaker::builder("catalogue")
@@ -50,31 +73,57 @@ fn circuit_breaker_metrics_match_the_readme_catalogue() {
     let snapshotter = recorder.snapshotter();
     metrics::with_local_recorder(&recorder, seawall::telemetry::export_metrics);
 
-    let mut emitted = BTreeSet::new();
-    let mut rejected = None;
-    for (key, _, _, value) in snapshotter.snapshot().into_vec() {
-        let (kind, key) = key.into_parts();
-        if !key
-            .labels()
-            .any(|l| l.key() == "name" && l.value() == "catalogue")
-        {
-            continue;
-        }
-        let kind = match kind {
-            MetricKind::Counter => "counter",
-            MetricKind::Gauge => "gauge",
-            MetricKind::Histogram => "histogram",
-        };
-        let mut labels: Vec<String> = key.labels().map(|l| l.key().to_string()).collect();
-        labels.sort();
-        if key.name() == "seawall_circuit_breaker_not_permitted_calls_total" {
-            rejected = Some(value);
-        }
-        emitted.insert((key.name().to_string(), kind, labels));
-    }
-    assert_eq!(emitted, catalogue("seawall_circuit_breaker_"));
+    let rejected = snapshotter
+        .snapshot()
+        .into_vec()
+        .into_iter()
+        .find_map(|(key, _, _, value)| {
+            let key = key.key();
+            (key.name() == "seawall_circuit_breaker_not_permitted_calls_total"
+                && key.labels().any(|l| l.value() == "catalogue"))
+            .then_some(value)
+        });
+    assert_eq!(
+        emitted(&snapshotter, "catalogue"),
+        catalogue("seawall_circuit_breaker_")
+    );
     assert_eq!(
         rejected,
         Some(metrics_util::debugging::DebugValue::Counter(1))
+    );
+}
+
+#[test]
+fn rate_limiter_metrics_match_the_readme_catalogue() {
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    let keyed = RateLimiter::builder("catalogue-rl")
+        .rate(1, Duration::from_secs(1))
+        .burst(1)
+        .build_keyed::<u8>()
+        .unwrap();
+    let direct = RateLimiter::builder("catalogue-rl")
+        .rate(1, Duration::from_secs(1))
+        .burst(1)
+        .max_wait(Duration::from_secs(2))
+        .build()
+        .unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .unwrap();
+    metrics::with_local_recorder(&recorder, || {
+        keyed.try_acquire(&1).unwrap();
+        assert!(keyed.try_acquire(&1).is_err());
+        rt.block_on(async {
+            direct.acquire_n(1).await.unwrap();
+            direct.acquire_n(1).await.unwrap(); // waits 1 s
+        });
+        seawall::telemetry::export_metrics();
+    });
+    assert_eq!(
+        emitted(&snapshotter, "catalogue-rl"),
+        catalogue("seawall_rate_limiter_")
     );
 }

@@ -11,7 +11,12 @@ use tower::{service_fn, Layer, Service, ServiceExt};
 const MS: Duration = Duration::from_millis(1);
 
 fn gcra(clock: &ManualClock, count: u32, per: Duration, burst: u32) -> RateLimiter {
-    RateLimiter::builder("gcra").rate(count, per).burst(burst).clock(clock.clone()).build().unwrap()
+    RateLimiter::builder("gcra")
+        .rate(count, per)
+        .burst(burst)
+        .clock(clock.clone())
+        .build()
+        .unwrap()
 }
 
 #[test]
@@ -24,9 +29,15 @@ fn invalid_config_names_the_field() {
         (b().rate(1, Duration::from_secs(1_000_000)), "rate"),
         (b().burst(0), "burst"),
         (b().burst(u32::MAX), "burst"),
-        (b().sliding_window(0, Duration::from_secs(1)), "sliding_window"),
+        (
+            b().sliding_window(0, Duration::from_secs(1)),
+            "sliding_window",
+        ),
         (b().sliding_window(10, Duration::ZERO), "sliding_window"),
-        (b().sliding_window(u32::MAX, Duration::from_secs(1)), "sliding_window"),
+        (
+            b().sliding_window(u32::MAX, Duration::from_secs(1)),
+            "sliding_window",
+        ),
         (b().max_wait(Duration::from_secs(86_401)), "max_wait"),
     ];
     for (builder, field) in cases {
@@ -85,7 +96,12 @@ fn set_rate_keeps_tokens_already_taken() {
         l.try_acquire().unwrap();
     }
     assert!(l.try_acquire().is_err(), "burst kept at 4");
-    assert_eq!(l.set_rate(0, Duration::from_secs(1), None).unwrap_err().field(), "rate");
+    assert_eq!(
+        l.set_rate(0, Duration::from_secs(1), None)
+            .unwrap_err()
+            .field(),
+        "rate"
+    );
 }
 
 #[test]
@@ -217,7 +233,10 @@ fn keyed_limits_are_independent_per_key() {
         .unwrap();
     l.try_acquire(&"a").unwrap();
     l.try_acquire(&"a").unwrap();
-    assert!(matches!(l.try_acquire(&"a"), Err(KeyedLimitError::Limit(LimitError::Limited(_)))));
+    assert!(matches!(
+        l.try_acquire(&"a"),
+        Err(KeyedLimitError::Limit(LimitError::Limited(_)))
+    ));
     l.try_acquire(&"b").unwrap();
     l.try_acquire(&"b").unwrap();
     assert_eq!(l.len(), 2);
@@ -240,7 +259,10 @@ fn eviction_never_frees_a_key_that_is_still_limited() {
     // Full of limited keys: a new key is refused rather than evicting one.
     let err = l.try_acquire(&3).unwrap_err();
     assert!(matches!(err, KeyedLimitError::KeyLimitReached(_)), "{err}");
-    assert!(l.try_acquire(&1).is_err(), "key 1 was not reset by the churn");
+    assert!(
+        l.try_acquire(&1).is_err(),
+        "key 1 was not reset by the churn"
+    );
     // Key 1 and 2 refill fully after 2 s; then they are idle and evictable.
     clock.advance(Duration::from_millis(1999));
     assert!(l.try_acquire(&3).is_err());
@@ -254,9 +276,15 @@ fn eviction_never_frees_a_key_that_is_still_limited() {
     // free slot goes to key 10, then new keys are refused, not made room for.
     l.try_acquire(&10).unwrap();
     for key in 11..20 {
-        assert!(matches!(l.try_acquire(&key), Err(KeyedLimitError::KeyLimitReached(_))));
+        assert!(matches!(
+            l.try_acquire(&key),
+            Err(KeyedLimitError::KeyLimitReached(_))
+        ));
     }
-    assert!(matches!(l.try_acquire(&3), Err(KeyedLimitError::Limit(_))), "still limited after churn");
+    assert!(
+        matches!(l.try_acquire(&3), Err(KeyedLimitError::Limit(_))),
+        "still limited after churn"
+    );
 }
 
 #[test]
@@ -272,7 +300,10 @@ fn keyed_sliding_window_and_set_rate() {
     assert!(l.try_acquire(&1).is_err());
     l.set_rate(3, Duration::from_secs(1), None).unwrap();
     l.try_acquire(&1).unwrap();
-    assert!(l.try_acquire(&1).is_err(), "the two already counted stay counted");
+    assert!(
+        l.try_acquire(&1).is_err(),
+        "the two already counted stay counted"
+    );
 }
 
 #[test]
@@ -289,7 +320,11 @@ fn keyed_footprint_is_reported() {
 
 #[tokio::test(start_paused = true)]
 async fn rejecting_layer_answers_rate_limited() {
-    let l = RateLimiter::builder("layer").rate(1, Duration::from_secs(1)).burst(1).build().unwrap();
+    let l = RateLimiter::builder("layer")
+        .rate(1, Duration::from_secs(1))
+        .burst(1)
+        .build()
+        .unwrap();
     let hits = Arc::new(AtomicUsize::new(0));
     let h = hits.clone();
     let mut svc = l.layer().layer(service_fn(move |()| {
@@ -316,20 +351,35 @@ async fn waiting_layer_sleeps_exactly_to_the_slot_and_gives_up_beyond_max_wait()
         Ok::<_, std::io::Error>(tokio::time::Instant::now())
     }));
     let start = tokio::time::Instant::now();
-    let calls: Vec<_> = (0..4).map(|_| tokio::spawn(svc.clone().oneshot(()))).collect();
+    let calls: Vec<_> = (0..4)
+        .map(|_| tokio::spawn(svc.clone().oneshot(())))
+        .collect();
     let mut results = Vec::new();
     for c in calls {
         results.push(c.await.unwrap());
     }
     // Three go at 0, 100 and 200 ms; the fourth would need 300 ms > 250 ms
     // and is refused.
-    let mut times: Vec<_> = results.iter().filter_map(|r| r.as_ref().ok()).map(|t| *t - start).collect();
+    let mut times: Vec<_> = results
+        .iter()
+        .filter_map(|r| r.as_ref().ok())
+        .map(|t| *t - start)
+        .collect();
     times.sort();
     assert_eq!(times, vec![Duration::ZERO, 100 * MS, 200 * MS]);
-    let err = results.into_iter().find_map(Result::err).expect("one refused");
-    assert_eq!(seawall::rejection(&err).unwrap().kind(), RejectionKind::RateLimited);
+    let err = results
+        .into_iter()
+        .find_map(Result::err)
+        .expect("one refused");
+    assert_eq!(
+        seawall::rejection(&err).unwrap().kind(),
+        RejectionKind::RateLimited
+    );
     let m = l.metrics();
-    assert_eq!((m.permitted_calls, m.waited_calls, m.rejected_calls), (3, 2, 1));
+    assert_eq!(
+        (m.permitted_calls, m.waited_calls, m.rejected_calls),
+        (3, 2, 1)
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -340,11 +390,15 @@ async fn a_dropped_waiter_consumes_nothing() {
         .max_wait(Duration::from_secs(1))
         .build()
         .unwrap();
-    let mut svc = l.waiting_layer().layer(service_fn(|()| async { Ok::<_, std::io::Error>(()) }));
+    let mut svc = l
+        .waiting_layer()
+        .layer(service_fn(|()| async { Ok::<_, std::io::Error>(()) }));
     svc.ready().await.unwrap().call(()).await.unwrap();
     {
         let waiter = svc.ready().await.unwrap().call(());
-        let _ = tokio::time::timeout(50 * MS, waiter).await.expect_err("still waiting");
+        let _ = tokio::time::timeout(50 * MS, waiter)
+            .await
+            .expect_err("still waiting");
     }
     // At 100 ms exactly one token is back, and it is ours, not the dropped waiter's.
     tokio::time::sleep(50 * MS).await;
