@@ -66,6 +66,42 @@ impl Clock for TokioClock {
     }
 }
 
+/// A clock reading the CPU's time-stamp counter through `quanta` (feature
+/// `quanta`): about 7 ns a read against ~20 ns for the OS monotonic clock on
+/// a typical VM. It does not follow paused tokio time; use it in production
+/// and [`TokioClock`] or [`ManualClock`] in tests.
+#[cfg(feature = "quanta")]
+#[derive(Clone, Debug)]
+pub struct QuantaClock {
+    clock: quanta::Clock,
+    origin: u64,
+}
+
+#[cfg(feature = "quanta")]
+impl QuantaClock {
+    /// A clock whose origin is now.
+    pub fn new() -> Self {
+        let clock = quanta::Clock::new();
+        let origin = clock.raw();
+        Self { clock, origin }
+    }
+}
+
+#[cfg(feature = "quanta")]
+impl Default for QuantaClock {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[cfg(feature = "quanta")]
+impl Clock for QuantaClock {
+    #[inline]
+    fn now(&self) -> u64 {
+        self.clock.delta_as_nanos(self.origin, self.clock.raw())
+    }
+}
+
 /// A clock that only moves when told to. Starts at 0; clones share the time.
 #[derive(Clone)]
 pub struct ManualClock {
@@ -145,6 +181,8 @@ pub struct ClockHandle(Kind);
 enum Kind {
     Tokio(TokioClock),
     Manual(ManualClock),
+    #[cfg(feature = "quanta")]
+    Quanta(QuantaClock),
     Custom(Arc<dyn Clock>),
 }
 
@@ -160,6 +198,8 @@ impl ClockHandle {
         match &self.0 {
             Kind::Tokio(c) => c.now(),
             Kind::Manual(c) => c.now(),
+            #[cfg(feature = "quanta")]
+            Kind::Quanta(c) => c.now(),
             Kind::Custom(c) => c.now(),
         }
     }
@@ -169,6 +209,8 @@ impl ClockHandle {
         match &self.0 {
             Kind::Tokio(c) => c.wall(),
             Kind::Manual(c) => c.wall(),
+            #[cfg(feature = "quanta")]
+            Kind::Quanta(c) => c.wall(),
             Kind::Custom(c) => c.wall(),
         }
     }
@@ -186,6 +228,8 @@ impl fmt::Debug for ClockHandle {
         match &self.0 {
             Kind::Tokio(_) => f.write_str("ClockHandle(tokio)"),
             Kind::Manual(c) => write!(f, "ClockHandle({c:?})"),
+            #[cfg(feature = "quanta")]
+            Kind::Quanta(_) => f.write_str("ClockHandle(quanta)"),
             Kind::Custom(_) => f.write_str("ClockHandle(custom)"),
         }
     }
@@ -200,6 +244,13 @@ impl From<TokioClock> for ClockHandle {
 impl From<ManualClock> for ClockHandle {
     fn from(c: ManualClock) -> Self {
         Self(Kind::Manual(c))
+    }
+}
+
+#[cfg(feature = "quanta")]
+impl From<QuantaClock> for ClockHandle {
+    fn from(c: QuantaClock) -> Self {
+        Self(Kind::Quanta(c))
     }
 }
 

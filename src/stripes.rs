@@ -19,43 +19,52 @@ const OVERFLOW: usize = STRIPES;
 /// Which slots are taken (cold path: first count on a thread, thread exit).
 static SLOTS: Mutex<[bool; STRIPES]> = Mutex::new([false; STRIPES]);
 
-struct SlotGuard(Cell<usize>);
+/// Frees this thread's slot when the thread exits.
+struct SlotGuard(usize);
 
 impl Drop for SlotGuard {
     fn drop(&mut self) {
-        let i = self.0.get();
-        if i < STRIPES {
-            // Writes made under this slot happen-before the next owner's
-            // through the mutex's release/acquire.
-            SLOTS.lock().unwrap_or_else(|e| e.into_inner())[i] = false;
-        }
+        // Later thread-local destructors count through the shared stripe.
+        let _ = SLOT.try_with(|s| s.set(OVERFLOW));
+        // Writes made under this slot happen-before the next owner's through
+        // the mutex's release/acquire.
+        SLOTS.lock().unwrap_or_else(|e| e.into_inner())[self.0] = false;
     }
 }
 
 thread_local! {
-    static SLOT: SlotGuard = const { SlotGuard(Cell::new(usize::MAX)) };
+    // No destructor, so reading it is a plain thread-local load; the guard
+    // that frees the slot lives in a second thread-local.
+    static SLOT: Cell<usize> = const { Cell::new(usize::MAX) };
+    static GUARD: Cell<Option<SlotGuard>> = const { Cell::new(None) };
 }
 
 #[inline]
 fn slot() -> usize {
-    SLOT.try_with(|s| {
-        let i = s.0.get();
-        if i != usize::MAX {
-            return i;
-        }
-        let mut taken = SLOTS.lock().unwrap_or_else(|e| e.into_inner());
-        let i = match taken.iter().position(|t| !t) {
-            Some(i) => {
-                taken[i] = true;
-                i
+    let i = SLOT.with(Cell::get);
+    if i != usize::MAX {
+        return i;
+    }
+    take_slot()
+}
+
+#[cold]
+fn take_slot() -> usize {
+    let mut taken = SLOTS.lock().unwrap_or_else(|e| e.into_inner());
+    let i = match taken.iter().position(|t| !t) {
+        Some(i) => {
+            // Register the guard first: if this thread is already tearing
+            // down its thread-locals, use the shared stripe instead.
+            if GUARD.try_with(|g| g.set(Some(SlotGuard(i)))).is_err() {
+                return OVERFLOW;
             }
-            None => OVERFLOW,
-        };
-        s.0.set(i);
-        i
-    })
-    // During thread-local destruction: count through the shared stripe.
-    .unwrap_or(OVERFLOW)
+            taken[i] = true;
+            i
+        }
+        None => OVERFLOW,
+    };
+    SLOT.with(|s| s.set(i));
+    i
 }
 
 /// `N` monotonic counters, one stripe per thread slot plus an overflow.

@@ -125,8 +125,8 @@ where
                     let started = *this.started.get_or_insert(now);
                     let waited = now.saturating_sub(started);
                     let (service, request) = (service.take(), request.take());
-                    let cell = &this.limiter.inner.cell;
-                    match shared.limit.acquire(cell, now, 1) {
+                    let cell = this.limiter.inner.cell();
+                    match shared.limit().acquire(cell, now, 1) {
                         Ok(()) => {
                             shared.permitted((waited > 0).then_some(waited));
                             let service = service.expect("polled after completion");

@@ -97,10 +97,18 @@ const WAITED: usize = 2;
 /// Visits every cell of a limiter with the given function.
 type ForEachCell<'a> = dyn FnMut(&mut dyn FnMut(&AtomicU64)) + 'a;
 
+struct Hot {
+    limit: Limit,
+    /// A direct limiter's state (unused by keyed limiters).
+    cell: AtomicU64,
+}
+
 /// What direct and keyed limiters share: name, limit, clock, telemetry.
 pub(crate) struct Shared {
+    /// The parameters and, for a direct limiter, its one cell: on one cache
+    /// line, so a decision touches a single line.
+    hot: CachePadded<Hot>,
     pub(crate) name: Arc<str>,
-    limit: Limit,
     pub(crate) max_wait: u64,
     pub(crate) clock: ClockHandle,
     listeners: Listeners,
@@ -117,8 +125,11 @@ impl Shared {
         listeners: Listeners,
     ) -> Self {
         Self {
+            hot: CachePadded(Hot {
+                limit,
+                cell: AtomicU64::new(0),
+            }),
             name,
-            limit,
             max_wait,
             clock,
             listeners,
@@ -127,13 +138,20 @@ impl Shared {
         }
     }
 
+    pub(crate) fn limit(&self) -> &Limit {
+        &self.hot.limit
+    }
+
     /// One decision, counted, with one clock read.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn try_acquire(&self, cell: &AtomicU64, n: u32) -> Result<(), Denied> {
         let now = self.clock.now();
-        match self.limit.acquire(cell, now, n) {
+        match self.hot.limit.acquire(cell, now, n) {
             Ok(()) => {
-                self.permitted(None);
+                self.counts.incr(PERMITTED);
+                if self.listeners.wants(EventMask::SUCCESSES) {
+                    self.permitted_event(None);
+                }
                 Ok(())
             }
             Err(d) => {
@@ -152,7 +170,7 @@ impl Shared {
         let start = self.clock.now();
         loop {
             let now = self.clock.now();
-            match self.limit.acquire(cell, now, n) {
+            match self.hot.limit.acquire(cell, now, n) {
                 Ok(()) => {
                     let waited = now.saturating_sub(start);
                     self.permitted((waited > 0).then_some(waited));
@@ -173,7 +191,6 @@ impl Shared {
         }
     }
 
-    #[inline]
     pub(crate) fn permitted(&self, waited: Option<u64>) {
         self.counts.incr(PERMITTED);
         if let Some(w) = waited {
@@ -183,10 +200,15 @@ impl Shared {
                 .record(w as f64 / 1e9);
         }
         if self.listeners.wants(EventMask::SUCCESSES) {
-            self.emit(EventKind::CallPermitted {
-                waited: waited.map(Duration::from_nanos),
-            });
+            self.permitted_event(waited);
         }
+    }
+
+    #[cold]
+    fn permitted_event(&self, waited: Option<u64>) {
+        self.emit(EventKind::CallPermitted {
+            waited: waited.map(Duration::from_nanos),
+        });
     }
 
     #[cold]
@@ -231,7 +253,7 @@ impl Shared {
     ) -> Result<(), ConfigError> {
         let err = |(f, m): (&'static str, String)| ConfigError::new(&self.name, f, m);
         let now = self.clock.now();
-        match &self.limit {
+        match &self.hot.limit {
             Limit::Gcra(g) => {
                 let burst = burst.unwrap_or(g.params().1);
                 let (t, burst) = gcra_params(count, per, Some(burst)).map_err(err)?;
@@ -249,7 +271,7 @@ impl Shared {
     }
 
     pub(crate) fn is_idle(&self, cell: &AtomicU64, now: u64) -> bool {
-        self.limit.is_idle(cell, now)
+        self.hot.limit.is_idle(cell, now)
     }
 
     #[cfg(feature = "metrics")]
@@ -341,8 +363,14 @@ pub struct RateLimiterMetrics {
 }
 
 pub(crate) struct Direct {
-    cell: CachePadded<AtomicU64>,
     pub(crate) shared: Shared,
+}
+
+impl Direct {
+    #[inline]
+    pub(crate) fn cell(&self) -> &AtomicU64 {
+        &self.shared.hot.cell
+    }
 }
 
 /// A direct (unkeyed) rate limiter: a cheap `Clone` handle to one shared
@@ -359,19 +387,16 @@ impl RateLimiter {
     }
 
     pub(crate) fn from_shared(shared: Shared) -> Self {
-        let inner = Arc::new(Direct {
-            cell: CachePadded(AtomicU64::new(0)),
-            shared,
-        });
+        let inner = Arc::new(Direct { shared });
         #[cfg(feature = "metrics")]
         crate::telemetry::register(Arc::downgrade(&inner) as _);
         Self { inner }
     }
 
     /// Takes one token now, or says when it would be available.
-    #[inline]
+    #[inline(always)]
     pub fn try_acquire(&self) -> Result<(), RateLimited> {
-        match self.inner.shared.try_acquire(&self.inner.cell, 1) {
+        match self.inner.shared.try_acquire(self.inner.cell(), 1) {
             Ok(()) => Ok(()),
             Err(d) => match self.inner.shared.limited(d) {
                 LimitError::Limited(e) => Err(e),
@@ -390,7 +415,7 @@ impl RateLimiter {
     pub fn try_acquire_n(&self, n: u32) -> Result<(), LimitError> {
         self.inner
             .shared
-            .try_acquire(&self.inner.cell, n)
+            .try_acquire(self.inner.cell(), n)
             .map_err(|d| self.inner.shared.limited(d).with_requested(n))
     }
 
@@ -400,7 +425,7 @@ impl RateLimiter {
     pub async fn acquire_n(&self, n: u32) -> Result<(), LimitError> {
         self.inner
             .shared
-            .acquire(&self.inner.cell, n)
+            .acquire(self.inner.cell(), n)
             .await
             .map_err(|d| self.inner.shared.limited(d).with_requested(n))
     }
@@ -419,7 +444,7 @@ impl RateLimiter {
         per: Duration,
         burst: Option<u32>,
     ) -> Result<(), ConfigError> {
-        let cell = &self.inner.cell;
+        let cell = self.inner.cell();
         self.inner
             .shared
             .set_rate(count, per, burst, &mut |f| f(cell))

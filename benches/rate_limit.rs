@@ -1,0 +1,181 @@
+//! Rate limiters against governor (direct and keyed, 1,000 and 1,000,000
+//! keys) and, as tower layers, against tower's `RateLimit` and
+//! tower-resilience's rate limiter; one thread and two threads.
+//! `cargo bench --bench rate_limit`. Every limit is set high enough that no
+//! call is refused: this is the cost of saying yes.
+
+mod support;
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
+use governor::{Quota, RateLimiter as Governor};
+use seawall::prelude::*;
+use std::convert::Infallible;
+use std::future::{ready, Ready};
+use std::hint::black_box;
+use std::num::NonZeroU32;
+use std::task::Context;
+use support::{call, run_threads, thread_waker};
+use tower::{service_fn, Layer};
+
+const PER_SECOND: u32 = 1_000_000_000;
+const BURST: u32 = 1_000_000;
+
+fn seawall_direct(clock: impl Into<seawall::ClockHandle>) -> RateLimiter {
+    RateLimiter::builder("bench")
+        .rate(PER_SECOND, Duration::from_secs(1))
+        .burst(BURST)
+        .clock(clock)
+        .build()
+        .unwrap()
+}
+
+fn quota() -> Quota {
+    Quota::per_second(NonZeroU32::new(PER_SECOND).unwrap())
+        .allow_burst(NonZeroU32::new(BURST).unwrap())
+}
+
+/// Runs `check` in the one- and two-thread shapes under `name`.
+fn both<G: Sync>(
+    c: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    name: &str,
+    guard: &G,
+    check: impl Fn(&G, u64) -> bool + Sync,
+) {
+    c.bench_function(BenchmarkId::new(name, "1 thread"), |b| {
+        let mut i = 0u64;
+        b.iter(|| {
+            i = i.wrapping_add(1);
+            black_box(check(guard, black_box(i)))
+        })
+    });
+    c.bench_function(BenchmarkId::new(name, "2 threads"), |b| {
+        b.iter_custom(|iters| {
+            run_threads(2, iters, || {
+                let check = &check;
+                move |iters| {
+                    for i in 0..iters {
+                        black_box(check(guard, black_box(i)));
+                    }
+                }
+            })
+        })
+    });
+}
+
+fn direct(c: &mut Criterion) {
+    let mut g = c.benchmark_group("rate_limit/direct");
+    let quanta = seawall_direct(seawall::QuantaClock::new());
+    both(&mut g, "seawall (quanta clock)", &quanta, |l, _| {
+        l.try_acquire().is_ok()
+    });
+    both(
+        &mut g,
+        "governor (quanta clock)",
+        &Governor::direct(quota()),
+        |l, _| l.check().is_ok(),
+    );
+    let tokio_clock = seawall_direct(seawall::TokioClock::new());
+    both(&mut g, "seawall (tokio clock)", &tokio_clock, |l, _| {
+        l.try_acquire().is_ok()
+    });
+    let mono = Governor::direct_with_clock(quota(), governor::clock::MonotonicClock);
+    both(&mut g, "governor (std clock)", &mono, |l, _| {
+        l.check().is_ok()
+    });
+    g.finish();
+}
+
+fn keyed(c: &mut Criterion) {
+    for keys in [1_000u64, 1_000_000] {
+        let mut g = c.benchmark_group(format!("rate_limit/keyed {keys} keys"));
+        let ours = RateLimiter::builder("bench")
+            .rate(PER_SECOND, Duration::from_secs(1))
+            .burst(BURST)
+            .max_keys(2 * keys as usize)
+            .clock(seawall::QuantaClock::new())
+            .build_keyed::<u64>()
+            .unwrap();
+        let theirs = Governor::keyed(quota());
+        for k in 0..keys {
+            ours.try_acquire(&k).unwrap();
+            theirs.check_key(&k).unwrap();
+        }
+        // Keys visited in a scattered order, as client ids arrive.
+        let key = move |i: u64| i.wrapping_mul(0x9E37_79B9_7F4A_7C15) % keys;
+        both(&mut g, "seawall (quanta clock)", &ours, |l, i| {
+            l.try_acquire(&key(i)).is_ok()
+        });
+        both(&mut g, "governor (quanta clock)", &theirs, |l, i| {
+            l.check_key(&key(i)).is_ok()
+        });
+        g.finish();
+        println!(
+            "seawall keyed limiter, {keys} keys: {:.1} bytes per key",
+            ours.memory_bytes() as f64 / keys as f64
+        );
+    }
+}
+
+type Bare = tower::util::ServiceFn<fn(u64) -> Ready<Result<u64, Infallible>>>;
+
+fn bare() -> Bare {
+    service_fn(|x: u64| ready(Ok::<u64, Infallible>(x)))
+}
+
+fn layers(c: &mut Criterion) {
+    // tower's RateLimit builds a tokio `Sleep` up front, so enter a runtime.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let _guard = rt.enter();
+    let mut g = c.benchmark_group("rate_limit/layer");
+    let waker = thread_waker();
+
+    macro_rules! contender {
+        ($name:expr, $make:expr) => {{
+            let make = $make;
+            let mut svc = make();
+            let mut cx = Context::from_waker(&waker);
+            g.bench_function(BenchmarkId::new($name, "1 thread"), |b| {
+                b.iter(|| black_box(call(&mut svc, black_box(7), &mut cx).ok()))
+            });
+            g.bench_function(BenchmarkId::new($name, "2 threads"), |b| {
+                b.iter_custom(|iters| {
+                    run_threads(2, iters, || {
+                        let mut svc = svc.clone();
+                        let handle = rt.handle().clone();
+                        move |iters| {
+                            let _guard = handle.enter();
+                            let waker = thread_waker();
+                            let mut cx = Context::from_waker(&waker);
+                            for i in 0..iters {
+                                black_box(call(&mut svc, black_box(i), &mut cx).ok());
+                            }
+                        }
+                    })
+                })
+            });
+        }};
+    }
+
+    contender!("bare", || bare());
+    let limiter = seawall_direct(seawall::QuantaClock::new());
+    contender!("seawall (quanta clock)", || limiter.layer().layer(bare()));
+    let limiter = seawall_direct(seawall::TokioClock::new());
+    contender!("seawall (tokio clock)", || limiter.layer().layer(bare()));
+    // tower's RateLimit is per service (not shared), and not Clone: one
+    // thread only, via a Buffer-free single instance.
+    let mut tower_rl =
+        tower::limit::RateLimitLayer::new(u64::MAX / 2, Duration::from_secs(1)).layer(bare());
+    let mut cx = Context::from_waker(&waker);
+    g.bench_function(BenchmarkId::new("tower RateLimit", "1 thread"), |b| {
+        b.iter(|| black_box(call(&mut tower_rl, black_box(7), &mut cx).ok()))
+    });
+    let tr =
+        tower_resilience::ratelimiter::RateLimiterLayer::burst(PER_SECOND as usize, BURST as usize)
+            .build()
+            .unwrap();
+    contender!("tower-resilience", || tr.layer(bare()));
+    g.finish();
+}
+
+criterion_group!(benches, direct, keyed, layers);
+criterion_main!(benches);
