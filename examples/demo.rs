@@ -30,11 +30,11 @@ struct Backend {
     failed: AtomicU64,
 }
 
-async fn start_backend() -> (SocketAddr, Arc<Backend>) {
+async fn start_backend(started: Instant) -> (SocketAddr, Arc<Backend>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let backend = Arc::new(Backend {
-        started: Instant::now(),
+        started,
         served: AtomicU64::new(0),
         failed: AtomicU64::new(0),
     });
@@ -142,7 +142,7 @@ where
 }
 
 async fn run_bare() -> Report {
-    let (addr, backend) = start_backend().await;
+    let (addr, backend) = start_backend(Instant::now()).await;
     let client: HttpClient = Client::builder(TokioExecutor::new()).build_http();
     let tally = drive(client, addr).await;
     Report {
@@ -154,7 +154,7 @@ async fn run_bare() -> Report {
 }
 
 async fn run_guarded() -> Result<Report, ConfigError> {
-    let (addr, backend) = start_backend().await;
+    let (addr, backend) = start_backend(Instant::now()).await;
     let transitions = Arc::new(Mutex::new(Vec::new()));
     let (log, started) = (transitions.clone(), backend.started);
     let breaker = CircuitBreaker::builder("backend")
@@ -266,5 +266,72 @@ async fn main() -> Result<(), ConfigError> {
          {} calls in microseconds instead of waiting on it.",
         guarded.tally.rejected_fast
     );
+
+    rate_limit_scene().await?;
     Ok(())
+}
+
+/// A burst of requests arrives at once; a rate limiter (20 per second,
+/// burst 5) in front of the backend either rejects the excess, telling each
+/// client when to come back, or smooths it by making calls wait up to 1 s.
+async fn rate_limit_scene() -> Result<(), ConfigError> {
+    const BURST_OF: usize = 100;
+    println!("\n== Rate limiting: {BURST_OF} requests at once, limit 20/s with a burst of 5 ==");
+    let (addr, backend) = start_backend_healthy().await;
+    let client: HttpClient = Client::builder(TokioExecutor::new()).build_http();
+    for waiting in [false, true] {
+        let limiter = RateLimiter::builder(if waiting { "smoothing" } else { "rejecting" })
+            .rate(20, Duration::from_secs(1))
+            .burst(5)
+            .max_wait(Duration::from_secs(1))
+            .build()?;
+        let before = backend.served.load(Ordering::Relaxed);
+        let start = Instant::now();
+        let mut calls = tokio::task::JoinSet::new();
+        for _ in 0..BURST_OF {
+            let req = Request::get(format!("http://{addr}/")).body(Empty::new()).unwrap();
+            let (limiter, client) = (limiter.clone(), client.clone());
+            calls.spawn(async move {
+                let result = if waiting {
+                    limiter.waiting_layer().layer(client).oneshot(req).await
+                } else {
+                    limiter.layer().layer(client).oneshot(req).await
+                };
+                (result.map(|res| res.status()), start.elapsed())
+            });
+        }
+        let (mut admitted, mut told) = (Vec::new(), Vec::new());
+        while let Some(done) = calls.join_next().await {
+            match done.unwrap() {
+                (Ok(_), at) => admitted.push(at),
+                (Err(e), _) => told.extend(seawall::rejection(&e).and_then(|r| r.retry_after())),
+            }
+        }
+        admitted.sort();
+        told.sort();
+        let reached = backend.served.load(Ordering::Relaxed) - before;
+        let span = admitted.last().copied().unwrap_or_default();
+        println!(
+            "  {:<22} admitted {:>3} (reached the backend: {reached}, last one after {:>4.0} ms), rejected {:>3}",
+            if waiting { "wait up to 1 s:" } else { "reject at once:" },
+            admitted.len(),
+            span.as_secs_f64() * 1e3,
+            told.len()
+        );
+        if let (Some(first), Some(last)) = (told.first(), told.last()) {
+            println!(
+                "  {:<22} rejected clients were told to retry after {:.0} ms to {:.0} ms",
+                "",
+                first.as_secs_f64() * 1e3,
+                last.as_secs_f64() * 1e3
+            );
+        }
+    }
+    Ok(())
+}
+
+/// A backend that stays healthy (its outage script is already over).
+async fn start_backend_healthy() -> (SocketAddr, Arc<Backend>) {
+    let now = Instant::now();
+    start_backend(now.checked_sub(DOWN_UNTIL).unwrap_or(now)).await
 }
