@@ -289,7 +289,9 @@ async fn rate_limit_scene() -> Result<(), ConfigError> {
         let start = Instant::now();
         let mut calls = tokio::task::JoinSet::new();
         for _ in 0..BURST_OF {
-            let req = Request::get(format!("http://{addr}/")).body(Empty::new()).unwrap();
+            let req = Request::get(format!("http://{addr}/"))
+                .body(Empty::new())
+                .unwrap();
             let (limiter, client) = (limiter.clone(), client.clone());
             calls.spawn(async move {
                 let result = if waiting {

@@ -1,7 +1,7 @@
 //! # seawall
 //!
-//! Resilience for Rust services: circuit breakers (and, as the crate grows,
-//! rate limiters, bulkheads, retries, timeouts and fallbacks), each a plain
+//! Resilience for Rust services: circuit breakers and rate limiters (and, as
+//! the crate grows, bulkheads, retries, timeouts and fallbacks), each a plain
 //! primitive and a [`tower`] layer, all on one lock-light hot path, one notion
 //! of time ([`clock`]), one error model ([`error`]) and one telemetry model
 //! ([`telemetry`]).
@@ -57,7 +57,7 @@
 //! - `metrics` (default): [`telemetry::export_metrics`] publishes every
 //!   instance's counters and gauges to the `metrics` facade.
 //! - `tracing` (default): `tracing` events on transitions and rejections.
-//! - `quanta`: [`QuantaClock`](clock::QuantaClock), a TSC clock several times
+//! - `quanta`: [`QuantaClock`], a TSC clock several times
 //!   cheaper to read than the OS clock, for limiters in production.
 
 #![deny(missing_docs)]
