@@ -51,7 +51,7 @@ use self::sliding_window::SlidingWindowCounter;
 use crate::clock::ClockHandle;
 use crate::error::{ConfigError, InsufficientCapacity, RateLimited};
 use crate::stripes::Striped;
-use crate::sync::{AtomicU64, CachePadded, Ordering};
+use crate::sync::{AtomicU64, CachePadded};
 use crate::telemetry::{Event, EventKind, EventMask, Listeners, Pattern};
 use std::fmt;
 use std::sync::Arc;
@@ -193,11 +193,11 @@ impl Shared {
 
     pub(crate) fn permitted(&self, waited: Option<u64>) {
         self.counts.incr(PERMITTED);
-        if let Some(w) = waited {
+        if let Some(_w) = waited {
             self.counts.incr(WAITED);
             #[cfg(feature = "metrics")]
             metrics::histogram!("seawall_rate_limiter_wait_seconds", "name" => self.name.to_string())
-                .record(w as f64 / 1e9);
+                .record(_w as f64 / 1e9);
         }
         if self.listeners.wants(EventMask::SUCCESSES) {
             self.permitted_event(waited);
@@ -287,7 +287,7 @@ impl Shared {
         if let Some(keys) = keys {
             gauge!("seawall_rate_limiter_keys", "name" => name.clone()).set(keys as f64);
             counter!("seawall_rate_limiter_evicted_keys_total", "name" => name)
-                .absolute(self.evicted.load(Ordering::Relaxed));
+                .absolute(self.evicted.load(std::sync::atomic::Ordering::Relaxed));
         }
     }
 
