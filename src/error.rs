@@ -26,6 +26,8 @@ pub enum RejectionKind {
     CircuitOpen,
     /// A rate limiter refused the call ([`RateLimited`]).
     RateLimited,
+    /// A bulkhead had no free slot ([`BulkheadFull`]).
+    BulkheadFull,
     /// A keyed limiter tracks as many keys as it may and none can be
     /// evicted ([`KeyLimitReached`]).
     KeyLimitReached,
@@ -66,6 +68,9 @@ pub fn find_rejection<'a>(error: &'a (dyn Error + 'static)) -> Option<&'a dyn Re
             return Some(r);
         }
         if let Some(r) = e.downcast_ref::<KeyLimitReached>() {
+            return Some(r);
+        }
+        if let Some(r) = e.downcast_ref::<BulkheadFull>() {
             return Some(r);
         }
         current = e.source();
@@ -181,6 +186,44 @@ impl Error for KeyLimitReached {}
 impl Rejection for KeyLimitReached {
     fn kind(&self) -> RejectionKind {
         RejectionKind::KeyLimitReached
+    }
+    fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+/// A bulkhead had no free slot (or none freed within its `max_wait`).
+#[derive(Debug, Clone)]
+pub struct BulkheadFull {
+    name: Arc<str>,
+    max_concurrent_calls: usize,
+}
+
+impl BulkheadFull {
+    /// A refusal by the bulkhead `name`, full at `max_concurrent_calls`.
+    pub fn new(name: Arc<str>, max_concurrent_calls: usize) -> Self {
+        Self {
+            name,
+            max_concurrent_calls,
+        }
+    }
+}
+
+impl fmt::Display for BulkheadFull {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "bulkhead `{}` is full ({} calls in flight)",
+            self.name, self.max_concurrent_calls
+        )
+    }
+}
+
+impl Error for BulkheadFull {}
+
+impl Rejection for BulkheadFull {
+    fn kind(&self) -> RejectionKind {
+        RejectionKind::BulkheadFull
     }
     fn name(&self) -> &str {
         &self.name

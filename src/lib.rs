@@ -63,6 +63,7 @@
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub mod bulkhead;
 pub mod circuit_breaker;
 pub mod clock;
 pub mod error;
@@ -80,19 +81,22 @@ pub use circuit_breaker::{
 pub use clock::QuantaClock;
 pub use clock::{Clock, ClockHandle, ManualClock, TokioClock};
 pub use error::{
-    rejection, CircuitOpen, ConfigError, InsufficientCapacity, KeyLimitReached, RateLimited,
-    Rejection, RejectionKind,
+    rejection, BulkheadFull, CircuitOpen, ConfigError, InsufficientCapacity, KeyLimitReached,
+    RateLimited, Rejection, RejectionKind,
 };
 pub use outcome::{Classify, DefaultClassifier, Outcome};
 pub use tower::BoxError;
 
 /// Everything a typical user needs, in one import.
 pub mod prelude {
+    pub use crate::bulkhead::Bulkhead;
     pub use crate::circuit_breaker::{
         CircuitBreaker, CircuitBreakerLayer, CircuitState, SlidingWindow, WaitDuration,
     };
     pub use crate::clock::{Clock, ManualClock};
-    pub use crate::error::{CircuitOpen, ConfigError, RateLimited, Rejection, RejectionKind};
+    pub use crate::error::{
+        BulkheadFull, CircuitOpen, ConfigError, RateLimited, Rejection, RejectionKind,
+    };
     pub use crate::outcome::{Classify, Outcome};
     pub use crate::rate_limit::{KeyedRateLimiter, RateLimiter};
     pub use crate::telemetry::{Event, EventKind};

@@ -31,6 +31,8 @@ pub enum Pattern {
     CircuitBreaker,
     /// A rate limiter (direct or keyed).
     RateLimiter,
+    /// A bulkhead.
+    Bulkhead,
 }
 
 impl Pattern {
@@ -39,6 +41,7 @@ impl Pattern {
         match self {
             Pattern::CircuitBreaker => "circuit_breaker",
             Pattern::RateLimiter => "rate_limiter",
+            Pattern::Bulkhead => "bulkhead",
         }
     }
 }

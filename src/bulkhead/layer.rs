@@ -1,0 +1,143 @@
+//! The bulkhead as tower middleware.
+
+use super::future::{ResponseFuture, WaitingResponseFuture};
+use super::Bulkhead;
+use std::fmt;
+use std::task::{Context, Poll};
+use tower::BoxError;
+use tower_layer::Layer;
+use tower_service::Service;
+
+/// Admits a call only when a slot is free; otherwise answers
+/// [`BulkheadFull`](crate::error::BulkheadFull) at once. The slot is held
+/// until the call completes (or its future is dropped). Every service made
+/// shares the one bulkhead.
+///
+/// ```
+/// use seawall::prelude::*;
+/// use tower::{service_fn, Service, ServiceBuilder, ServiceExt};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), BoxError> {
+/// let bulkhead = Bulkhead::builder("reports").max_concurrent_calls(10).build()?;
+/// let mut svc = ServiceBuilder::new()
+///     .layer(bulkhead.layer())
+///     .service(service_fn(|x: u32| async move { Ok::<_, std::io::Error>(x * 2) }));
+/// assert_eq!(svc.ready().await?.call(21).await?, 42);
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Debug)]
+pub struct BulkheadLayer {
+    bulkhead: Bulkhead,
+}
+
+impl BulkheadLayer {
+    /// A layer sharing `bulkhead`.
+    pub fn new(bulkhead: Bulkhead) -> Self {
+        Self { bulkhead }
+    }
+
+    /// The shared bulkhead.
+    pub fn handle(&self) -> &Bulkhead {
+        &self.bulkhead
+    }
+}
+
+impl<S> Layer<S> for BulkheadLayer {
+    type Service = BulkheadService<S>;
+    fn layer(&self, inner: S) -> Self::Service {
+        BulkheadService {
+            inner,
+            bulkhead: self.bulkhead.clone(),
+        }
+    }
+}
+
+/// A service behind a rejecting bulkhead; made by [`BulkheadLayer`].
+#[derive(Clone, Debug)]
+pub struct BulkheadService<S> {
+    inner: S,
+    bulkhead: Bulkhead,
+}
+
+impl<S, Req> Service<Req> for BulkheadService<S>
+where
+    S: Service<Req>,
+    S::Error: Into<BoxError>,
+{
+    type Response = S::Response;
+    type Error = BoxError;
+    type Future = ResponseFuture<S::Future>;
+
+    #[inline]
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    #[inline]
+    fn call(&mut self, req: Req) -> Self::Future {
+        match self.bulkhead.try_acquire() {
+            Ok(permit) => ResponseFuture::called(self.inner.call(req), permit),
+            Err(full) => ResponseFuture::rejected(full),
+        }
+    }
+}
+
+/// Waits up to the bulkhead's `max_wait` (FIFO) for a slot, then calls.
+/// Nothing downstream is reserved while waiting: `poll_ready` is always
+/// ready and the response future drives its own clone of the inner service
+/// (so `S: Clone`).
+#[derive(Clone, Debug)]
+pub struct WaitingBulkheadLayer {
+    bulkhead: Bulkhead,
+}
+
+impl WaitingBulkheadLayer {
+    /// A layer sharing `bulkhead`.
+    pub fn new(bulkhead: Bulkhead) -> Self {
+        Self { bulkhead }
+    }
+}
+
+impl<S> Layer<S> for WaitingBulkheadLayer {
+    type Service = WaitingBulkheadService<S>;
+    fn layer(&self, inner: S) -> Self::Service {
+        WaitingBulkheadService {
+            inner,
+            bulkhead: self.bulkhead.clone(),
+        }
+    }
+}
+
+/// A service behind a waiting bulkhead; made by [`WaitingBulkheadLayer`].
+#[derive(Clone)]
+pub struct WaitingBulkheadService<S> {
+    inner: S,
+    bulkhead: Bulkhead,
+}
+
+impl<S: fmt::Debug> fmt::Debug for WaitingBulkheadService<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WaitingBulkheadService")
+            .field("inner", &self.inner)
+            .finish()
+    }
+}
+
+impl<S, Req> Service<Req> for WaitingBulkheadService<S>
+where
+    S: Service<Req> + Clone,
+    S::Error: Into<BoxError>,
+{
+    type Response = S::Response;
+    type Error = BoxError;
+    type Future = WaitingResponseFuture<S, Req>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Req) -> Self::Future {
+        WaitingResponseFuture::new(self.bulkhead.acquire(), self.inner.clone(), req)
+    }
+}

@@ -1,0 +1,416 @@
+//! A bulkhead: at most `max_concurrent_calls` calls in flight to one
+//! dependency, so a slow dependency cannot take every task, connection or
+//! thread of the service with it.
+//!
+//! ```
+//! use seawall::prelude::*;
+//! use seawall::bulkhead::Bulkhead;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), BoxError> {
+//! let bulkhead = Bulkhead::builder("search")
+//!     .max_concurrent_calls(2)
+//!     .max_wait(Duration::from_millis(50))
+//!     .build()?;
+//! let a = bulkhead.try_acquire()?;
+//! let _b = bulkhead.acquire().await?;
+//! assert!(bulkhead.try_acquire().is_err());      // full
+//! drop(a);                                        // a permit returns on drop
+//! assert!(bulkhead.try_acquire().is_ok());
+//! # Ok(()) }
+//! ```
+//!
+//! **Hot path** (uncontended): one CAS to enter, one `fetch_add` to leave,
+//! one thread-owned counter store; no lock, no allocation, no clock read.
+//! Waiting callers queue FIFO and are handed permits in order; a permit is
+//! returned when dropped — on completion, cancellation or panic.
+
+mod future;
+mod layer;
+mod semaphore;
+
+pub use self::future::{ResponseFuture, WaitingResponseFuture};
+pub use self::layer::{
+    BulkheadLayer, BulkheadService, WaitingBulkheadLayer, WaitingBulkheadService,
+};
+
+use self::semaphore::{Semaphore, Waiter};
+use crate::clock::ClockHandle;
+use crate::error::{BulkheadFull, ConfigError};
+use crate::stripes::Striped;
+use crate::telemetry::{Event, EventKind, EventMask, Listeners, Pattern};
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+/// The largest `max_concurrent_calls`.
+pub const MAX_CONCURRENT_CALLS: usize = 1 << 40;
+/// The longest `max_wait`.
+pub const MAX_WAIT_LIMIT: Duration = Duration::from_secs(3600);
+
+const PERMITTED: usize = 0;
+const REJECTED: usize = 1;
+const WAITED: usize = 2;
+
+pub(crate) struct Inner {
+    semaphore: Semaphore,
+    max: AtomicUsize,
+    max_wait: Duration,
+    name: Arc<str>,
+    clock: ClockHandle,
+    listeners: Listeners,
+    counts: Striped<3>,
+}
+
+/// A bulkhead: a cheap `Clone` handle to one shared limit on concurrency.
+#[derive(Clone)]
+pub struct Bulkhead {
+    inner: Arc<Inner>,
+}
+
+/// Builds a [`Bulkhead`]; made by [`Bulkhead::builder`].
+#[derive(Debug)]
+#[must_use]
+pub struct BulkheadBuilder {
+    name: Arc<str>,
+    max_concurrent_calls: usize,
+    max_wait: Duration,
+    clock: ClockHandle,
+    listeners: Listeners,
+}
+
+impl BulkheadBuilder {
+    /// Calls allowed in flight at once (default 25, like resilience4j).
+    pub fn max_concurrent_calls(mut self, n: usize) -> Self {
+        self.max_concurrent_calls = n;
+        self
+    }
+
+    /// How long a call may wait for a free slot (default zero: reject at
+    /// once with [`BulkheadFull`]). Waiters are served in arrival order.
+    pub fn max_wait(mut self, d: Duration) -> Self {
+        self.max_wait = d;
+        self
+    }
+
+    /// The clock events are stamped with.
+    pub fn clock(mut self, clock: impl Into<ClockHandle>) -> Self {
+        self.clock = clock.into();
+        self
+    }
+
+    /// Calls `f` for every event.
+    pub fn on_event(self, f: impl Fn(&Event) + Send + Sync + 'static) -> Self {
+        self.on_events(EventMask::ALL, f)
+    }
+
+    /// Calls `f` for the kinds of event in `mask` only.
+    pub fn on_events(
+        mut self,
+        mask: EventMask,
+        f: impl Fn(&Event) + Send + Sync + 'static,
+    ) -> Self {
+        self.listeners.push(mask, Arc::new(f));
+        self
+    }
+
+    /// Validates and builds the bulkhead.
+    pub fn build(self) -> Result<Bulkhead, ConfigError> {
+        check_max(&self.name, self.max_concurrent_calls)?;
+        if self.max_wait > MAX_WAIT_LIMIT {
+            return Err(ConfigError::new(
+                &self.name,
+                "max_wait",
+                format!(
+                    "must be at most {MAX_WAIT_LIMIT:?}, got {:?}",
+                    self.max_wait
+                ),
+            ));
+        }
+        let inner = Arc::new(Inner {
+            semaphore: Semaphore::new(self.max_concurrent_calls),
+            max: AtomicUsize::new(self.max_concurrent_calls),
+            max_wait: self.max_wait,
+            name: self.name,
+            clock: self.clock,
+            listeners: self.listeners,
+            counts: Striped::new(),
+        });
+        #[cfg(feature = "metrics")]
+        crate::telemetry::register(Arc::downgrade(&inner) as _);
+        Ok(Bulkhead { inner })
+    }
+}
+
+fn check_max(name: &Arc<str>, n: usize) -> Result<(), ConfigError> {
+    if n == 0 || n > MAX_CONCURRENT_CALLS {
+        return Err(ConfigError::new(
+            name,
+            "max_concurrent_calls",
+            format!("must be in 1..={MAX_CONCURRENT_CALLS}, got {n}"),
+        ));
+    }
+    Ok(())
+}
+
+impl Bulkhead {
+    /// Starts configuring a bulkhead; `name` labels its metrics and events.
+    pub fn builder(name: &str) -> BulkheadBuilder {
+        BulkheadBuilder {
+            name: Arc::from(name),
+            max_concurrent_calls: 25,
+            max_wait: Duration::ZERO,
+            clock: ClockHandle::default(),
+            listeners: Listeners::default(),
+        }
+    }
+
+    /// Takes a slot now, or fails with [`BulkheadFull`].
+    #[inline]
+    pub fn try_acquire(&self) -> Result<BulkheadPermit, BulkheadFull> {
+        if self.inner.semaphore.try_acquire() {
+            self.inner.counts.incr(PERMITTED);
+            Ok(BulkheadPermit {
+                inner: self.inner.clone(),
+            })
+        } else {
+            Err(self.inner.reject())
+        }
+    }
+
+    /// Takes a slot, waiting up to `max_wait` (FIFO) for one to free.
+    /// Cancel-safe: dropping the future gives up its place (and any slot it
+    /// was just handed).
+    pub fn acquire(&self) -> Acquire {
+        Acquire {
+            inner: self.inner.clone(),
+            waiter: None,
+            sleep: None,
+            started: None,
+        }
+    }
+
+    /// Changes the limit at runtime. Calls in flight are not dropped; when
+    /// lowered, new calls wait until enough have finished.
+    pub fn set_max_concurrent(&self, n: usize) -> Result<(), ConfigError> {
+        check_max(&self.inner.name, n)?;
+        let old = self.inner.max.swap(n, Ordering::AcqRel);
+        self.inner.semaphore.adjust(n as i64 - old as i64);
+        self.inner.emit(EventKind::LimitChanged);
+        Ok(())
+    }
+
+    /// The bulkhead's name.
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// A snapshot of the bulkhead.
+    pub fn metrics(&self) -> BulkheadMetrics {
+        let max = self.inner.max.load(Ordering::Acquire);
+        let available = self.inner.semaphore.available();
+        BulkheadMetrics {
+            max_concurrent_calls: max,
+            available: available.max(0) as usize,
+            in_flight: (max as i64 - available).max(0) as usize,
+            waiting: self.inner.semaphore.waiting(),
+            permitted_calls: self.inner.counts.sum(PERMITTED),
+            rejected_calls: self.inner.counts.sum(REJECTED),
+            waited_calls: self.inner.counts.sum(WAITED),
+        }
+    }
+
+    /// A tower layer rejecting calls when full.
+    pub fn layer(&self) -> BulkheadLayer {
+        BulkheadLayer::new(self.clone())
+    }
+
+    /// A tower layer waiting up to `max_wait` for a slot (needs `S: Clone`).
+    pub fn waiting_layer(&self) -> WaitingBulkheadLayer {
+        WaitingBulkheadLayer::new(self.clone())
+    }
+}
+
+impl Inner {
+    #[cold]
+    fn reject(&self) -> BulkheadFull {
+        self.counts.incr(REJECTED);
+        if self.listeners.wants(EventMask::REJECTIONS) {
+            self.emit(EventKind::CallRejected { retry_after: None });
+        }
+        BulkheadFull::new(self.name.clone(), self.max.load(Ordering::Relaxed))
+    }
+
+    fn emit(&self, kind: EventKind) {
+        self.listeners.emit(Event {
+            pattern: Pattern::Bulkhead,
+            name: self.name.clone(),
+            at: Duration::from_nanos(self.clock.now()),
+            kind,
+        });
+    }
+}
+
+impl fmt::Debug for Bulkhead {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Bulkhead")
+            .field("name", &self.inner.name)
+            .field("metrics", &self.metrics())
+            .finish()
+    }
+}
+
+/// A slot in the bulkhead; returned when dropped.
+#[must_use = "the slot is returned as soon as the permit is dropped"]
+pub struct BulkheadPermit {
+    inner: Arc<Inner>,
+}
+
+impl Drop for BulkheadPermit {
+    #[inline]
+    fn drop(&mut self) {
+        self.inner.semaphore.release();
+    }
+}
+
+impl fmt::Debug for BulkheadPermit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BulkheadPermit")
+            .field("bulkhead", &self.inner.name)
+            .finish()
+    }
+}
+
+/// A snapshot of a bulkhead.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct BulkheadMetrics {
+    /// The limit.
+    pub max_concurrent_calls: usize,
+    /// Free slots.
+    pub available: usize,
+    /// Calls holding a slot.
+    pub in_flight: usize,
+    /// Calls queued for a slot.
+    pub waiting: usize,
+    /// Calls admitted since build.
+    pub permitted_calls: u64,
+    /// Calls refused since build.
+    pub rejected_calls: u64,
+    /// Admitted calls that had to wait.
+    pub waited_calls: u64,
+}
+
+/// The future of [`Bulkhead::acquire`].
+pub struct Acquire {
+    inner: Arc<Inner>,
+    waiter: Option<Arc<Waiter>>,
+    sleep: Option<Pin<Box<tokio::time::Sleep>>>,
+    started: Option<u64>,
+}
+
+impl Acquire {
+    fn granted(&mut self, waited: bool) -> BulkheadPermit {
+        self.waiter = None;
+        self.inner.counts.incr(PERMITTED);
+        if waited {
+            self.inner.counts.incr(WAITED);
+            #[cfg(feature = "metrics")]
+            if let Some(start) = self.started {
+                let secs = self.inner.clock.now().saturating_sub(start) as f64 / 1e9;
+                metrics::histogram!("seawall_bulkhead_wait_seconds", "name" => self.inner.name.to_string())
+                    .record(secs);
+            }
+        }
+        BulkheadPermit {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+impl Future for Acquire {
+    type Output = Result<BulkheadPermit, BulkheadFull>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = &mut *self;
+        let waiter = match &this.waiter {
+            Some(w) => w.clone(),
+            None => match this.inner.semaphore.acquire_or_enqueue() {
+                Ok(()) => return Poll::Ready(Ok(this.granted(false))),
+                Err(w) if this.inner.max_wait.is_zero() => {
+                    // Not allowed to wait: leave the queue at once (keeping
+                    // a slot if one was handed over in between).
+                    if this.inner.semaphore.cancel(&w) {
+                        return Poll::Ready(Ok(this.granted(false)));
+                    }
+                    return Poll::Ready(Err(this.inner.reject()));
+                }
+                Err(w) => {
+                    this.started = Some(this.inner.clock.now());
+                    // The timer exists only for calls that really wait.
+                    this.sleep = Some(Box::pin(tokio::time::sleep(this.inner.max_wait)));
+                    this.waiter = Some(w.clone());
+                    w
+                }
+            },
+        };
+        waiter.register(cx.waker());
+        if waiter.is_granted() {
+            return Poll::Ready(Ok(this.granted(true)));
+        }
+        if let Some(sleep) = &mut this.sleep {
+            if sleep.as_mut().poll(cx).is_ready() {
+                this.waiter = None;
+                if this.inner.semaphore.cancel(&waiter) {
+                    return Poll::Ready(Ok(this.granted(true)));
+                }
+                return Poll::Ready(Err(this.inner.reject()));
+            }
+        }
+        Poll::Pending
+    }
+}
+
+impl Drop for Acquire {
+    fn drop(&mut self) {
+        if let Some(w) = self.waiter.take() {
+            if self.inner.semaphore.cancel(&w) {
+                // Handed a slot just as we gave up: give it back.
+                self.inner.semaphore.release();
+            }
+        }
+    }
+}
+
+impl fmt::Debug for Acquire {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Acquire")
+            .field("bulkhead", &self.inner.name)
+            .finish()
+    }
+}
+
+#[cfg(feature = "metrics")]
+impl crate::telemetry::ExportMetrics for Inner {
+    fn export(&self) {
+        use metrics::{counter, gauge};
+        let name = self.name.to_string();
+        let max = self.max.load(Ordering::Acquire) as i64;
+        let available = self.semaphore.available();
+        gauge!("seawall_bulkhead_in_flight", "name" => name.clone())
+            .set((max - available).max(0) as f64);
+        gauge!("seawall_bulkhead_max_concurrent_calls", "name" => name.clone()).set(max as f64);
+        gauge!("seawall_bulkhead_waiting", "name" => name.clone())
+            .set(self.semaphore.waiting() as f64);
+        counter!("seawall_bulkhead_permitted_calls_total", "name" => name.clone())
+            .absolute(self.counts.sum(PERMITTED));
+        counter!("seawall_bulkhead_rejected_calls_total", "name" => name.clone())
+            .absolute(self.counts.sum(REJECTED));
+        counter!("seawall_bulkhead_waited_calls_total", "name" => name)
+            .absolute(self.counts.sum(WAITED));
+    }
+}

@@ -1,0 +1,224 @@
+//! Bulkheads under paused tokio time: exact limits, waits, cancellation.
+
+use seawall::prelude::*;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use tower::{service_fn, Layer, Service, ServiceExt};
+
+const MS: Duration = Duration::from_millis(1);
+
+fn full_again(b: &Bulkhead) {
+    let m = b.metrics();
+    assert_eq!((m.available, m.in_flight, m.waiting), (m.max_concurrent_calls, 0, 0), "{m:?}");
+}
+
+#[test]
+fn invalid_config_names_the_field() {
+    for (b, field) in [
+        (Bulkhead::builder("x").max_concurrent_calls(0), "max_concurrent_calls"),
+        (Bulkhead::builder("x").max_wait(Duration::from_secs(7200)), "max_wait"),
+    ] {
+        assert_eq!(b.build().unwrap_err().field(), field);
+    }
+    let b = Bulkhead::builder("x").build().unwrap();
+    assert_eq!(b.set_max_concurrent(0).unwrap_err().field(), "max_concurrent_calls");
+}
+
+/// A service that records how many calls are inside it at once.
+fn gauge_service(
+    inside: Arc<AtomicUsize>,
+    peak: Arc<AtomicUsize>,
+) -> impl Service<(), Response = (), Error = std::io::Error, Future = impl Send> + Clone {
+    service_fn(move |()| {
+        let (inside, peak) = (inside.clone(), peak.clone());
+        async move {
+            let now = inside.fetch_add(1, Ordering::SeqCst) + 1;
+            peak.fetch_max(now, Ordering::SeqCst);
+            tokio::time::sleep(MS).await;
+            inside.fetch_sub(1, Ordering::SeqCst);
+            Ok(())
+        }
+    })
+}
+
+#[tokio::test(start_paused = true)]
+async fn limit_is_exact_under_ten_thousand_concurrent_tasks() {
+    let b = Bulkhead::builder("exact").max_concurrent_calls(7).max_wait(Duration::from_secs(3600)).build().unwrap();
+    let (inside, peak) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let svc = b.waiting_layer().layer(gauge_service(inside.clone(), peak.clone()));
+    let tasks: Vec<_> = (0..10_000).map(|_| tokio::spawn(svc.clone().oneshot(()))).collect();
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+    assert_eq!(peak.load(Ordering::SeqCst), 7);
+    let m = b.metrics();
+    assert_eq!((m.permitted_calls, m.rejected_calls), (10_000, 0));
+    full_again(&b);
+}
+
+#[tokio::test(start_paused = true)]
+async fn rejecting_layer_refuses_exactly_the_overflow() {
+    let b = Bulkhead::builder("reject").max_concurrent_calls(3).build().unwrap();
+    let (inside, peak) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let svc = b.layer().layer(gauge_service(inside, peak.clone()));
+    let tasks: Vec<_> = (0..10).map(|_| tokio::spawn(svc.clone().oneshot(()))).collect();
+    let mut full = 0;
+    for t in tasks {
+        if let Err(e) = t.await.unwrap() {
+            assert_eq!(seawall::rejection(&e).unwrap().kind(), RejectionKind::BulkheadFull);
+            full += 1;
+        }
+    }
+    assert_eq!((full, peak.load(Ordering::SeqCst)), (7, 3));
+    full_again(&b);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_waiter_gives_up_exactly_at_max_wait() {
+    let b = Bulkhead::builder("wait").max_concurrent_calls(1).max_wait(100 * MS).build().unwrap();
+    let held = b.try_acquire().unwrap();
+    let start = tokio::time::Instant::now();
+    let err = b.acquire().await.unwrap_err();
+    assert_eq!(start.elapsed(), 100 * MS);
+    assert_eq!(err.name(), "wait");
+    // A slot freed in time is taken at that moment.
+    let b2 = b.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(40 * MS).await;
+        drop(held);
+        let _ = b2;
+    });
+    let start = tokio::time::Instant::now();
+    let p = b.acquire().await.unwrap();
+    assert_eq!(start.elapsed(), 40 * MS);
+    drop(p);
+    full_again(&b);
+}
+
+#[tokio::test(start_paused = true)]
+async fn waiters_are_served_in_arrival_order() {
+    let b = Bulkhead::builder("fifo").max_concurrent_calls(1).max_wait(Duration::from_secs(60)).build().unwrap();
+    let first = b.try_acquire().unwrap();
+    let order = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let mut tasks = Vec::new();
+    for i in 0..5 {
+        let (b, order) = (b.clone(), order.clone());
+        tasks.push(tokio::spawn(async move {
+            let _p = b.acquire().await.unwrap();
+            order.lock().unwrap().push(i);
+            tokio::time::sleep(MS).await;
+        }));
+        tokio::task::yield_now().await; // let it queue before the next
+    }
+    assert_eq!(b.metrics().waiting, 5);
+    assert!(b.try_acquire().is_err(), "no barging past the queue");
+    drop(first);
+    for t in tasks {
+        t.await.unwrap();
+    }
+    assert_eq!(*order.lock().unwrap(), vec![0, 1, 2, 3, 4]);
+    full_again(&b);
+}
+
+#[tokio::test(start_paused = true)]
+async fn cancellation_at_every_await_point_returns_the_slot() {
+    let b = Bulkhead::builder("cancel").max_concurrent_calls(1).max_wait(Duration::from_secs(1)).build().unwrap();
+    let slow = service_fn(|()| async {
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        Ok::<_, std::io::Error>(())
+    });
+    let svc = b.waiting_layer().layer(slow);
+    // In flight, then dropped.
+    let in_flight = tokio::spawn(svc.clone().oneshot(()));
+    tokio::time::sleep(MS).await;
+    assert_eq!(b.metrics().in_flight, 1);
+    // Waiting, then dropped.
+    let waiting = tokio::spawn(svc.clone().oneshot(()));
+    tokio::time::sleep(MS).await;
+    assert_eq!(b.metrics().waiting, 1);
+    waiting.abort();
+    let _ = waiting.await;
+    assert_eq!(b.metrics().waiting, 0);
+    in_flight.abort();
+    let _ = in_flight.await;
+    full_again(&b);
+    // A panic inside the call unwinds through the future and frees the slot.
+    let boom = b.layer().layer(service_fn(|()| async {
+        if true {
+            panic!("inner service panicked");
+        }
+        Ok::<(), std::io::Error>(())
+    }));
+    let r = tokio::spawn(boom.oneshot(())).await;
+    assert!(r.unwrap_err().is_panic());
+    full_again(&b);
+}
+
+#[tokio::test(start_paused = true)]
+async fn set_max_concurrent_keeps_calls_in_flight() {
+    let b = Bulkhead::builder("resize").max_concurrent_calls(3).max_wait(Duration::from_secs(60)).build().unwrap();
+    let held: Vec<_> = (0..3).map(|_| b.try_acquire().unwrap()).collect();
+    b.set_max_concurrent(1).unwrap();
+    let m = b.metrics();
+    assert_eq!((m.in_flight, m.available), (3, 0), "nothing dropped");
+    let mut held = held.into_iter();
+    drop(held.next());
+    drop(held.next());
+    assert!(b.try_acquire().is_err(), "still at the new limit of 1");
+    drop(held.next());
+    let p = b.try_acquire().unwrap();
+    b.set_max_concurrent(2).unwrap();
+    let q = b.try_acquire().unwrap();
+    assert!(b.try_acquire().is_err());
+    drop((p, q));
+    full_again(&b);
+}
+
+#[test]
+fn counts_are_exact_under_eight_threads() {
+    let b = Bulkhead::builder("stress").max_concurrent_calls(3).build().unwrap();
+    let inside = AtomicUsize::new(0);
+    let peak = AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        for _ in 0..8 {
+            s.spawn(|| {
+                for _ in 0..20_000 {
+                    if let Ok(p) = b.try_acquire() {
+                        let n = inside.fetch_add(1, Ordering::SeqCst) + 1;
+                        peak.fetch_max(n, Ordering::SeqCst);
+                        inside.fetch_sub(1, Ordering::SeqCst);
+                        drop(p);
+                    }
+                }
+            });
+        }
+    });
+    let m = b.metrics();
+    assert_eq!(m.permitted_calls + m.rejected_calls, 160_000);
+    assert!(peak.load(Ordering::SeqCst) <= 3);
+    full_again(&b);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hand_offs_race_releases_across_threads_without_losing_a_slot() {
+    let b = Bulkhead::builder("mt").max_concurrent_calls(2).max_wait(Duration::from_secs(3600)).build().unwrap();
+    let (inside, peak) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let (i2, p2) = (inside.clone(), peak.clone());
+    let svc = b.waiting_layer().layer(service_fn(move |()| {
+        let (inside, peak) = (i2.clone(), p2.clone());
+        async move {
+            let n = inside.fetch_add(1, Ordering::SeqCst) + 1;
+            peak.fetch_max(n, Ordering::SeqCst);
+            tokio::task::yield_now().await;
+            inside.fetch_sub(1, Ordering::SeqCst);
+            Ok::<_, std::io::Error>(())
+        }
+    }));
+    let tasks: Vec<_> = (0..5_000).map(|_| tokio::spawn(svc.clone().oneshot(()))).collect();
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+    assert!(peak.load(Ordering::SeqCst) <= 2);
+    assert_eq!(b.metrics().permitted_calls, 5_000);
+    full_again(&b);
+}
