@@ -9,19 +9,32 @@ const MS: Duration = Duration::from_millis(1);
 
 fn full_again(b: &Bulkhead) {
     let m = b.metrics();
-    assert_eq!((m.available, m.in_flight, m.waiting), (m.max_concurrent_calls, 0, 0), "{m:?}");
+    assert_eq!(
+        (m.available, m.in_flight, m.waiting),
+        (m.max_concurrent_calls, 0, 0),
+        "{m:?}"
+    );
 }
 
 #[test]
 fn invalid_config_names_the_field() {
     for (b, field) in [
-        (Bulkhead::builder("x").max_concurrent_calls(0), "max_concurrent_calls"),
-        (Bulkhead::builder("x").max_wait(Duration::from_secs(7200)), "max_wait"),
+        (
+            Bulkhead::builder("x").max_concurrent_calls(0),
+            "max_concurrent_calls",
+        ),
+        (
+            Bulkhead::builder("x").max_wait(Duration::from_secs(7200)),
+            "max_wait",
+        ),
     ] {
         assert_eq!(b.build().unwrap_err().field(), field);
     }
     let b = Bulkhead::builder("x").build().unwrap();
-    assert_eq!(b.set_max_concurrent(0).unwrap_err().field(), "max_concurrent_calls");
+    assert_eq!(
+        b.set_max_concurrent(0).unwrap_err().field(),
+        "max_concurrent_calls"
+    );
 }
 
 /// A service that records how many calls are inside it at once.
@@ -43,10 +56,18 @@ fn gauge_service(
 
 #[tokio::test(start_paused = true)]
 async fn limit_is_exact_under_ten_thousand_concurrent_tasks() {
-    let b = Bulkhead::builder("exact").max_concurrent_calls(7).max_wait(Duration::from_secs(3600)).build().unwrap();
+    let b = Bulkhead::builder("exact")
+        .max_concurrent_calls(7)
+        .max_wait(Duration::from_secs(3600))
+        .build()
+        .unwrap();
     let (inside, peak) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
-    let svc = b.waiting_layer().layer(gauge_service(inside.clone(), peak.clone()));
-    let tasks: Vec<_> = (0..10_000).map(|_| tokio::spawn(svc.clone().oneshot(()))).collect();
+    let svc = b
+        .waiting_layer()
+        .layer(gauge_service(inside.clone(), peak.clone()));
+    let tasks: Vec<_> = (0..10_000)
+        .map(|_| tokio::spawn(svc.clone().oneshot(())))
+        .collect();
     for t in tasks {
         t.await.unwrap().unwrap();
     }
@@ -58,14 +79,22 @@ async fn limit_is_exact_under_ten_thousand_concurrent_tasks() {
 
 #[tokio::test(start_paused = true)]
 async fn rejecting_layer_refuses_exactly_the_overflow() {
-    let b = Bulkhead::builder("reject").max_concurrent_calls(3).build().unwrap();
+    let b = Bulkhead::builder("reject")
+        .max_concurrent_calls(3)
+        .build()
+        .unwrap();
     let (inside, peak) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
     let svc = b.layer().layer(gauge_service(inside, peak.clone()));
-    let tasks: Vec<_> = (0..10).map(|_| tokio::spawn(svc.clone().oneshot(()))).collect();
+    let tasks: Vec<_> = (0..10)
+        .map(|_| tokio::spawn(svc.clone().oneshot(())))
+        .collect();
     let mut full = 0;
     for t in tasks {
         if let Err(e) = t.await.unwrap() {
-            assert_eq!(seawall::rejection(&e).unwrap().kind(), RejectionKind::BulkheadFull);
+            assert_eq!(
+                seawall::rejection(&e).unwrap().kind(),
+                RejectionKind::BulkheadFull
+            );
             full += 1;
         }
     }
@@ -75,7 +104,11 @@ async fn rejecting_layer_refuses_exactly_the_overflow() {
 
 #[tokio::test(start_paused = true)]
 async fn a_waiter_gives_up_exactly_at_max_wait() {
-    let b = Bulkhead::builder("wait").max_concurrent_calls(1).max_wait(100 * MS).build().unwrap();
+    let b = Bulkhead::builder("wait")
+        .max_concurrent_calls(1)
+        .max_wait(100 * MS)
+        .build()
+        .unwrap();
     let held = b.try_acquire().unwrap();
     let start = tokio::time::Instant::now();
     let err = b.acquire().await.unwrap_err();
@@ -97,7 +130,11 @@ async fn a_waiter_gives_up_exactly_at_max_wait() {
 
 #[tokio::test(start_paused = true)]
 async fn waiters_are_served_in_arrival_order() {
-    let b = Bulkhead::builder("fifo").max_concurrent_calls(1).max_wait(Duration::from_secs(60)).build().unwrap();
+    let b = Bulkhead::builder("fifo")
+        .max_concurrent_calls(1)
+        .max_wait(Duration::from_secs(60))
+        .build()
+        .unwrap();
     let first = b.try_acquire().unwrap();
     let order = Arc::new(std::sync::Mutex::new(Vec::new()));
     let mut tasks = Vec::new();
@@ -122,7 +159,11 @@ async fn waiters_are_served_in_arrival_order() {
 
 #[tokio::test(start_paused = true)]
 async fn cancellation_at_every_await_point_returns_the_slot() {
-    let b = Bulkhead::builder("cancel").max_concurrent_calls(1).max_wait(Duration::from_secs(1)).build().unwrap();
+    let b = Bulkhead::builder("cancel")
+        .max_concurrent_calls(1)
+        .max_wait(Duration::from_secs(1))
+        .build()
+        .unwrap();
     let slow = service_fn(|()| async {
         tokio::time::sleep(Duration::from_secs(10)).await;
         Ok::<_, std::io::Error>(())
@@ -156,7 +197,11 @@ async fn cancellation_at_every_await_point_returns_the_slot() {
 
 #[tokio::test(start_paused = true)]
 async fn set_max_concurrent_keeps_calls_in_flight() {
-    let b = Bulkhead::builder("resize").max_concurrent_calls(3).max_wait(Duration::from_secs(60)).build().unwrap();
+    let b = Bulkhead::builder("resize")
+        .max_concurrent_calls(3)
+        .max_wait(Duration::from_secs(60))
+        .build()
+        .unwrap();
     let held: Vec<_> = (0..3).map(|_| b.try_acquire().unwrap()).collect();
     b.set_max_concurrent(1).unwrap();
     let m = b.metrics();
@@ -176,7 +221,10 @@ async fn set_max_concurrent_keeps_calls_in_flight() {
 
 #[test]
 fn counts_are_exact_under_eight_threads() {
-    let b = Bulkhead::builder("stress").max_concurrent_calls(3).build().unwrap();
+    let b = Bulkhead::builder("stress")
+        .max_concurrent_calls(3)
+        .build()
+        .unwrap();
     let inside = AtomicUsize::new(0);
     let peak = AtomicUsize::new(0);
     std::thread::scope(|s| {
@@ -201,7 +249,11 @@ fn counts_are_exact_under_eight_threads() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hand_offs_race_releases_across_threads_without_losing_a_slot() {
-    let b = Bulkhead::builder("mt").max_concurrent_calls(2).max_wait(Duration::from_secs(3600)).build().unwrap();
+    let b = Bulkhead::builder("mt")
+        .max_concurrent_calls(2)
+        .max_wait(Duration::from_secs(3600))
+        .build()
+        .unwrap();
     let (inside, peak) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
     let (i2, p2) = (inside.clone(), peak.clone());
     let svc = b.waiting_layer().layer(service_fn(move |()| {
@@ -214,7 +266,9 @@ async fn hand_offs_race_releases_across_threads_without_losing_a_slot() {
             Ok::<_, std::io::Error>(())
         }
     }));
-    let tasks: Vec<_> = (0..5_000).map(|_| tokio::spawn(svc.clone().oneshot(()))).collect();
+    let tasks: Vec<_> = (0..5_000)
+        .map(|_| tokio::spawn(svc.clone().oneshot(())))
+        .collect();
     for t in tasks {
         t.await.unwrap().unwrap();
     }

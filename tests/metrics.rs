@@ -127,3 +127,34 @@ fn rate_limiter_metrics_match_the_readme_catalogue() {
         catalogue("seawall_rate_limiter_")
     );
 }
+
+#[test]
+fn bulkhead_metrics_match_the_readme_catalogue() {
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    let b = Bulkhead::builder("catalogue-bh")
+        .max_concurrent_calls(1)
+        .max_wait(Duration::from_secs(1))
+        .build()
+        .unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .unwrap();
+    metrics::with_local_recorder(&recorder, || {
+        rt.block_on(async {
+            let held = b.try_acquire().unwrap();
+            let b2 = b.clone();
+            let waiter = tokio::spawn(async move { b2.acquire().await.map(drop) });
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            drop(held);
+            waiter.await.unwrap().unwrap();
+        });
+        seawall::telemetry::export_metrics();
+    });
+    assert_eq!(
+        emitted(&snapshotter, "catalogue-bh"),
+        catalogue("seawall_bulkhead_")
+    );
+}

@@ -80,3 +80,35 @@ where
         start.elapsed()
     })
 }
+
+/// Benches `svc` (one thread) and clones of it on two threads (one shared
+/// instance behind them), through `poll_ready` + `call` + polls.
+pub fn layer_contender<S>(
+    g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    name: &str,
+    mut svc: S,
+) where
+    S: Service<u64> + Clone + Send,
+{
+    use criterion::BenchmarkId;
+    use std::hint::black_box;
+    let waker = thread_waker();
+    let mut cx = Context::from_waker(&waker);
+    g.bench_function(BenchmarkId::new(name, "1 thread"), |b| {
+        b.iter(|| black_box(call(&mut svc, black_box(7), &mut cx).is_ok()))
+    });
+    g.bench_function(BenchmarkId::new(name, "2 threads"), |b| {
+        b.iter_custom(|iters| {
+            run_threads(2, iters, || {
+                let mut svc = svc.clone();
+                move |iters| {
+                    let waker = thread_waker();
+                    let mut cx = Context::from_waker(&waker);
+                    for i in 0..iters {
+                        black_box(call(&mut svc, black_box(i), &mut cx).is_ok());
+                    }
+                }
+            })
+        })
+    });
+}
