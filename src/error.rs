@@ -28,6 +28,8 @@ pub enum RejectionKind {
     RateLimited,
     /// A bulkhead had no free slot ([`BulkheadFull`]).
     BulkheadFull,
+    /// A call ran past its timeout ([`Elapsed`]).
+    Elapsed,
     /// A keyed limiter tracks as many keys as it may and none can be
     /// evicted ([`KeyLimitReached`]).
     KeyLimitReached,
@@ -71,6 +73,9 @@ pub fn find_rejection<'a>(error: &'a (dyn Error + 'static)) -> Option<&'a dyn Re
             return Some(r);
         }
         if let Some(r) = e.downcast_ref::<BulkheadFull>() {
+            return Some(r);
+        }
+        if let Some(r) = e.downcast_ref::<Elapsed>() {
             return Some(r);
         }
         current = e.source();
@@ -227,6 +232,47 @@ impl Rejection for BulkheadFull {
     }
     fn name(&self) -> &str {
         &self.name
+    }
+}
+
+/// A call ran past its timeout and was abandoned.
+#[derive(Debug, Clone)]
+pub struct Elapsed {
+    name: Arc<str>,
+    after: Duration,
+}
+
+impl Elapsed {
+    /// The timeout `name` fired after `after`.
+    pub fn new(name: Arc<str>, after: Duration) -> Self {
+        Self { name, after }
+    }
+
+    /// The timeout that fired.
+    pub fn after(&self) -> Duration {
+        self.after
+    }
+}
+
+impl fmt::Display for Elapsed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "timeout `{}` elapsed after {:?}", self.name, self.after)
+    }
+}
+
+impl Error for Elapsed {}
+
+impl Rejection for Elapsed {
+    fn kind(&self) -> RejectionKind {
+        RejectionKind::Elapsed
+    }
+    fn name(&self) -> &str {
+        &self.name
+    }
+    /// A timeout says the dependency was too slow: an enclosing breaker
+    /// counts it as a failure.
+    fn is_dependency_failure(&self) -> bool {
+        true
     }
 }
 

@@ -1,7 +1,7 @@
 //! # seawall
 //!
-//! Resilience for Rust services: circuit breakers and rate limiters (and, as
-//! the crate grows, bulkheads, retries, timeouts and fallbacks), each a plain
+//! Resilience for Rust services: circuit breakers, rate limiters, bulkheads
+//! and timeouts (and, as the crate grows, retries and fallbacks), each a plain
 //! primitive and a [`tower`] layer, all on one lock-light hot path, one notion
 //! of time ([`clock`]), one error model ([`error`]) and one telemetry model
 //! ([`telemetry`]).
@@ -72,6 +72,7 @@ pub mod rate_limit;
 mod stripes;
 mod sync;
 pub mod telemetry;
+pub mod timeout;
 
 pub use circuit_breaker::{
     CircuitBreaker, CircuitBreakerBuilder, CircuitBreakerLayer, CircuitBreakerMetrics,
@@ -81,8 +82,8 @@ pub use circuit_breaker::{
 pub use clock::QuantaClock;
 pub use clock::{Clock, ClockHandle, ManualClock, TokioClock};
 pub use error::{
-    rejection, BulkheadFull, CircuitOpen, ConfigError, InsufficientCapacity, KeyLimitReached,
-    RateLimited, Rejection, RejectionKind,
+    rejection, BulkheadFull, CircuitOpen, ConfigError, Elapsed, InsufficientCapacity,
+    KeyLimitReached, RateLimited, Rejection, RejectionKind,
 };
 pub use outcome::{Classify, DefaultClassifier, Outcome};
 pub use tower::BoxError;
@@ -100,6 +101,7 @@ pub mod prelude {
     pub use crate::outcome::{Classify, Outcome};
     pub use crate::rate_limit::{KeyedRateLimiter, RateLimiter};
     pub use crate::telemetry::{Event, EventKind};
+    pub use crate::timeout::Timeout;
     pub use std::time::Duration;
     pub use tower::BoxError;
 }

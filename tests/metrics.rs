@@ -158,3 +158,23 @@ fn bulkhead_metrics_match_the_readme_catalogue() {
         catalogue("seawall_bulkhead_")
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn timeout_metrics_match_the_readme_catalogue() {
+    use tower::{Layer, ServiceExt};
+    let layer = seawall::timeout::Timeout::builder("catalogue-to")
+        .duration(Duration::from_millis(5))
+        .build()
+        .unwrap();
+    let svc = layer.layer(tower::service_fn(|()| {
+        std::future::pending::<Result<(), std::io::Error>>()
+    }));
+    assert!(svc.oneshot(()).await.is_err());
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    metrics::with_local_recorder(&recorder, seawall::telemetry::export_metrics);
+    assert_eq!(
+        emitted(&snapshotter, "catalogue-to"),
+        catalogue("seawall_timeout_")
+    );
+}

@@ -1,0 +1,84 @@
+//! The timeout's response future: the timer is armed lazily.
+
+use super::Inner;
+use pin_project_lite::pin_project;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tokio::time::Sleep;
+use tower::BoxError;
+
+pin_project! {
+    /// The response future of [`TimeoutService`](super::TimeoutService).
+    pub struct ResponseFuture<F> {
+        #[pin]
+        future: F,
+        #[pin]
+        timer: Timer,
+        shared: Arc<Inner>,
+    }
+}
+
+pin_project! {
+    #[project = TimerProj]
+    enum Timer {
+        // No timer yet. The deadline is set at the first poll that finds the
+        // inner future pending: `after` from then (the first poll follows the
+        // call at once in practice, and this saves a clock read per call).
+        Unarmed { after: Option<Duration> },
+        Armed { #[pin] sleep: Sleep, after: Duration },
+    }
+}
+
+impl<F> ResponseFuture<F> {
+    pub(crate) fn new(future: F, after: Option<Duration>, shared: Arc<Inner>) -> Self {
+        Self {
+            future,
+            timer: Timer::Unarmed { after },
+            shared,
+        }
+    }
+}
+
+impl<F, T, E> Future for ResponseFuture<F>
+where
+    F: Future<Output = Result<T, E>>,
+    E: Into<BoxError>,
+{
+    type Output = Result<T, BoxError>;
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        if let Poll::Ready(out) = this.future.poll(cx) {
+            return Poll::Ready(out.map_err(Into::into));
+        }
+        loop {
+            match this.timer.as_mut().project() {
+                TimerProj::Unarmed { after: None, .. } => return Poll::Pending,
+                TimerProj::Unarmed { after: Some(after) } => {
+                    let after = *after;
+                    this.timer.set(Timer::Armed {
+                        sleep: tokio::time::sleep(after),
+                        after,
+                    });
+                }
+                TimerProj::Armed { sleep, after } => {
+                    return match sleep.poll(cx) {
+                        Poll::Ready(()) => Poll::Ready(Err(Box::new(this.shared.elapsed(*after)))),
+                        Poll::Pending => Poll::Pending,
+                    };
+                }
+            }
+        }
+    }
+}
+
+impl<F> fmt::Debug for ResponseFuture<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("timeout::ResponseFuture")
+    }
+}

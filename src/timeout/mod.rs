@@ -1,0 +1,253 @@
+//! Timeouts: abandon a call that runs too long, with an [`Elapsed`] error
+//! naming the timeout and its duration. The duration is fixed or chosen per
+//! request (for example from a deadline the request carries, so an outer
+//! total timeout shortens inner ones).
+//!
+//! ```
+//! use seawall::prelude::*;
+//! use seawall::timeout::Timeout;
+//! use tower::{service_fn, Service, ServiceBuilder, ServiceExt};
+//!
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)]
+//! # async fn main() -> Result<(), BoxError> {
+//! let slow = service_fn(|_: ()| async {
+//!     tokio::time::sleep(Duration::from_secs(5)).await;
+//!     Ok::<_, std::io::Error>("late")
+//! });
+//! let mut svc = ServiceBuilder::new()
+//!     .layer(Timeout::builder("inventory").duration(Duration::from_secs(1)).build()?)
+//!     .service(slow);
+//! let err = svc.ready().await?.call(()).await.unwrap_err();
+//! assert_eq!(err.to_string(), "timeout `inventory` elapsed after 1s");
+//! # Ok(()) }
+//! ```
+//!
+//! **Hot path**: a call that completes on its first poll never creates a
+//! timer; the `Sleep` is made only when the inner future first returns
+//! `Pending`. An enclosing circuit breaker's default classifier counts an
+//! `Elapsed` as a failure.
+
+mod future;
+
+pub use self::future::ResponseFuture;
+
+use crate::error::{ConfigError, Elapsed};
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tower::BoxError;
+use tower_layer::Layer;
+use tower_service::Service;
+
+/// The longest timeout accepted.
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// Chooses a request's timeout; `None` means no timeout for it.
+pub trait TimeoutFor<Req> {
+    /// The timeout for `req`.
+    fn timeout_for(&self, req: &Req) -> Option<Duration>;
+}
+
+/// The same timeout for every request.
+#[derive(Debug, Clone, Copy)]
+pub struct Fixed(Duration);
+
+impl<Req> TimeoutFor<Req> for Fixed {
+    #[inline]
+    fn timeout_for(&self, _: &Req) -> Option<Duration> {
+        Some(self.0)
+    }
+}
+
+/// A per-request timeout from a closure.
+#[derive(Clone, Copy)]
+pub struct PerRequest<F>(F);
+
+impl<F, Req> TimeoutFor<Req> for PerRequest<F>
+where
+    F: Fn(&Req) -> Option<Duration>,
+{
+    #[inline]
+    fn timeout_for(&self, req: &Req) -> Option<Duration> {
+        (self.0)(req).map(|d| d.min(MAX_TIMEOUT))
+    }
+}
+
+impl<F> fmt::Debug for PerRequest<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PerRequest")
+    }
+}
+
+pub(crate) struct Inner {
+    name: Arc<str>,
+    elapsed: AtomicU64,
+}
+
+/// Entry point: [`Timeout::builder`].
+#[derive(Debug)]
+pub struct Timeout;
+
+impl Timeout {
+    /// Starts configuring a timeout; `name` labels its errors and metrics.
+    pub fn builder(name: &str) -> TimeoutBuilder {
+        TimeoutBuilder {
+            name: Arc::from(name),
+            duration: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Builds a [`TimeoutLayer`].
+#[derive(Debug)]
+#[must_use]
+pub struct TimeoutBuilder {
+    name: Arc<str>,
+    duration: Duration,
+}
+
+impl TimeoutBuilder {
+    /// The timeout for every request (default 30 s).
+    pub fn duration(mut self, d: Duration) -> Self {
+        self.duration = d;
+        self
+    }
+
+    /// Validates and builds a layer with a fixed timeout.
+    pub fn build(self) -> Result<TimeoutLayer<Fixed>, ConfigError> {
+        if self.duration.is_zero() || self.duration > MAX_TIMEOUT {
+            return Err(ConfigError::new(
+                &self.name,
+                "duration",
+                format!("must be in (0, {MAX_TIMEOUT:?}], got {:?}", self.duration),
+            ));
+        }
+        Ok(TimeoutLayer::with(self.name, Fixed(self.duration)))
+    }
+
+    /// Builds a layer whose timeout `f` chooses per request (`None`: no
+    /// timeout). Durations beyond a week are capped at a week.
+    pub fn per_request<F>(self, f: F) -> TimeoutLayer<PerRequest<F>> {
+        TimeoutLayer::with(self.name, PerRequest(f))
+    }
+}
+
+/// Applies a timeout to every call; every service made shares one counter
+/// of timeouts. Made by [`Timeout::builder`].
+pub struct TimeoutLayer<D> {
+    inner: Arc<Inner>,
+    duration: D,
+}
+
+impl<D> TimeoutLayer<D> {
+    fn with(name: Arc<str>, duration: D) -> Self {
+        let inner = Arc::new(Inner {
+            name,
+            elapsed: AtomicU64::new(0),
+        });
+        #[cfg(feature = "metrics")]
+        crate::telemetry::register(Arc::downgrade(&inner) as _);
+        Self { inner, duration }
+    }
+
+    /// Calls abandoned so far.
+    pub fn elapsed_calls(&self) -> u64 {
+        self.inner.elapsed.load(Ordering::Relaxed)
+    }
+}
+
+impl<D: Clone> Clone for TimeoutLayer<D> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            duration: self.duration.clone(),
+        }
+    }
+}
+
+impl<D> fmt::Debug for TimeoutLayer<D> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TimeoutLayer")
+            .field("name", &self.inner.name)
+            .finish()
+    }
+}
+
+impl<S, D: Clone> Layer<S> for TimeoutLayer<D> {
+    type Service = TimeoutService<S, D>;
+    fn layer(&self, inner: S) -> Self::Service {
+        TimeoutService {
+            inner,
+            shared: self.inner.clone(),
+            duration: self.duration.clone(),
+        }
+    }
+}
+
+/// A service with a timeout; made by [`TimeoutLayer`].
+pub struct TimeoutService<S, D> {
+    inner: S,
+    shared: Arc<Inner>,
+    duration: D,
+}
+
+impl<S: Clone, D: Clone> Clone for TimeoutService<S, D> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            shared: self.shared.clone(),
+            duration: self.duration.clone(),
+        }
+    }
+}
+
+impl<S: fmt::Debug, D> fmt::Debug for TimeoutService<S, D> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TimeoutService")
+            .field("inner", &self.inner)
+            .field("name", &self.shared.name)
+            .finish()
+    }
+}
+
+impl<S, D, Req> Service<Req> for TimeoutService<S, D>
+where
+    S: Service<Req>,
+    S::Error: Into<BoxError>,
+    D: TimeoutFor<Req>,
+{
+    type Response = S::Response;
+    type Error = BoxError;
+    type Future = ResponseFuture<S::Future>;
+
+    #[inline]
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    #[inline]
+    fn call(&mut self, req: Req) -> Self::Future {
+        let after = self.duration.timeout_for(&req);
+        ResponseFuture::new(self.inner.call(req), after, self.shared.clone())
+    }
+}
+
+impl Inner {
+    #[cold]
+    pub(crate) fn elapsed(&self, after: Duration) -> Elapsed {
+        self.elapsed.fetch_add(1, Ordering::Relaxed);
+        #[cfg(feature = "tracing")]
+        tracing::debug!(target: "seawall", pattern = "timeout", name = &*self.name, ?after, "call timed out");
+        Elapsed::new(self.name.clone(), after)
+    }
+}
+
+#[cfg(feature = "metrics")]
+impl crate::telemetry::ExportMetrics for Inner {
+    fn export(&self) {
+        metrics::counter!("seawall_timeout_elapsed_calls_total", "name" => self.name.to_string())
+            .absolute(self.elapsed.load(Ordering::Relaxed));
+    }
+}
