@@ -20,7 +20,7 @@
 //! # Ok(()) }
 //! ```
 //!
-//! **Hot path** (uncontended): one CAS to enter, one `fetch_add` to leave,
+//! **Hot path** (uncontended): one CAS to enter, one CAS to leave,
 //! one thread-owned counter store; no lock, no allocation, no clock read.
 //! Waiting callers queue FIFO and are handed permits in order; a permit is
 //! returned when dropped — on completion, cancellation or panic.

@@ -1,22 +1,18 @@
 //! A counting semaphore whose uncontended path is one CAS to acquire and
-//! one `fetch_add` to release — no lock — with a FIFO queue of waiters that
-//! only waiting callers ever touch.
+//! one CAS to release — no lock — with a FIFO queue of waiters that only
+//! waiting callers (and releases while someone waits) ever lock.
 //!
-//! `available` may go negative after the limit is lowered: the permits then
-//! out are a debt that releases repay before anyone is admitted again.
-//!
-//! Hand-off: when callers are queued, a release gives its permit straight to
-//! the longest waiter (under the queue lock) instead of returning it to
-//! `available`, so a newcomer can never barge ahead of the queue. The race
-//! between a release that saw no waiter and a waiter that saw no permit is
-//! closed by both sides re-checking the other's counter after publishing
-//! their own (SeqCst): either the waiter sees the permit, or the releaser
-//! sees the waiter and takes the permit back to hand it over.
+//! One `AtomicI64` holds `available << 1 | queued`: the free permits (which
+//! may go negative after the limit is lowered — a debt releases repay first)
+//! and a flag saying the queue is non-empty. Because both live in one word, a
+//! release and a caller about to queue cannot miss each other: the caller
+//! sets the flag with the same CAS that finds no permit, and a release that
+//! sees the flag takes the queue lock and hands its permit straight to the
+//! longest waiter, so newcomers never barge ahead of the queue. The flag is
+//! only set and cleared under the queue lock.
 
-use crate::sync::{CachePadded, Ordering};
-use parking_lot::Mutex;
+use crate::sync::{AtomicBool, AtomicI64, AtomicUsize, CachePadded, Mutex, Ordering};
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize};
 use std::sync::Arc;
 use std::task::Waker;
 
@@ -40,16 +36,21 @@ impl Waiter {
 }
 
 pub(crate) struct Semaphore {
-    available: CachePadded<AtomicI64>,
-    waiting: CachePadded<AtomicUsize>,
+    /// `available << 1 | queued`.
+    state: CachePadded<AtomicI64>,
+    /// Queue length, for metrics only.
+    waiting: AtomicUsize,
     queue: Mutex<VecDeque<Arc<Waiter>>>,
 }
+
+const QUEUED: i64 = 1;
+const ONE: i64 = 2;
 
 impl Semaphore {
     pub(crate) fn new(permits: usize) -> Self {
         Self {
-            available: CachePadded(AtomicI64::new(permits as i64)),
-            waiting: CachePadded(AtomicUsize::new(0)),
+            state: CachePadded(AtomicI64::new((permits as i64) << 1)),
+            waiting: AtomicUsize::new(0),
             queue: Mutex::new(VecDeque::new()),
         }
     }
@@ -57,22 +58,15 @@ impl Semaphore {
     /// Takes a permit if one is free and nobody is queued for it.
     #[inline]
     pub(crate) fn try_acquire(&self) -> bool {
-        if self.waiting.load(Ordering::SeqCst) != 0 {
-            return false; // FIFO: queued callers go first
-        }
-        self.take_available()
-    }
-
-    #[inline]
-    fn take_available(&self) -> bool {
-        let mut a = self.available.load(Ordering::SeqCst);
-        while a > 0 {
+        let mut s = self.state.load(Ordering::Acquire);
+        // Free permits and an empty queue (FIFO: queued callers go first).
+        while s >= ONE && s & QUEUED == 0 {
             match self
-                .available
-                .compare_exchange_weak(a, a - 1, Ordering::SeqCst, Ordering::SeqCst)
+                .state
+                .compare_exchange_weak(s, s - ONE, Ordering::AcqRel, Ordering::Acquire)
             {
                 Ok(_) => return true,
-                Err(actual) => a = actual,
+                Err(actual) => s = actual,
             }
         }
         false
@@ -81,21 +75,30 @@ impl Semaphore {
     /// Takes a permit now, or queues a waiter to be granted one in order.
     pub(crate) fn acquire_or_enqueue(&self) -> Result<(), Arc<Waiter>> {
         let mut queue = self.queue.lock();
-        if queue.is_empty() && self.take_available() {
-            return Ok(());
-        }
-        self.waiting.fetch_add(1, Ordering::SeqCst);
-        // Re-check after publishing ourselves: a release that saw
-        // `waiting == 0` may have just returned a permit.
-        if queue.is_empty() && self.take_available() {
-            self.waiting.fetch_sub(1, Ordering::SeqCst);
-            return Ok(());
+        let mut s = self.state.load(Ordering::Acquire);
+        loop {
+            // With the lock held the flag is ours to set; it is set iff the
+            // queue is non-empty.
+            let next = if s >= ONE && s & QUEUED == 0 {
+                s - ONE
+            } else {
+                s | QUEUED
+            };
+            match self
+                .state
+                .compare_exchange_weak(s, next, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) if next == s - ONE => return Ok(()),
+                Ok(_) => break,
+                Err(actual) => s = actual,
+            }
         }
         let waiter = Arc::new(Waiter {
             granted: AtomicBool::new(false),
             waker: Mutex::new(None),
         });
         queue.push_back(waiter.clone());
+        self.waiting.store(queue.len(), Ordering::Relaxed);
         Err(waiter)
     }
 
@@ -105,36 +108,30 @@ impl Semaphore {
         let mut queue = self.queue.lock();
         if let Some(i) = queue.iter().position(|w| Arc::ptr_eq(w, waiter)) {
             queue.remove(i);
-            self.waiting.fetch_sub(1, Ordering::SeqCst);
+            self.waiting.store(queue.len(), Ordering::Relaxed);
+            if queue.is_empty() {
+                self.state.fetch_and(!QUEUED, Ordering::AcqRel);
+            }
             return false;
         }
         // Not queued: granted under the lock, so this is already visible.
         waiter.is_granted()
     }
 
-    /// Returns one permit: to the longest waiter if any, else to the pool.
+    /// Returns one permit: to the longest waiter if any, else to the pool
+    /// (repaying any debt first).
     #[inline]
     pub(crate) fn release(&self) {
-        // Repay any debt left by lowering the limit first.
-        let mut a = self.available.load(Ordering::SeqCst);
-        while a < 0 {
+        let mut s = self.state.load(Ordering::Acquire);
+        // A debt is repaid before anyone is served; otherwise, with nobody
+        // queued, the permit goes back to the pool.
+        while s < 0 || s & QUEUED == 0 {
             match self
-                .available
-                .compare_exchange_weak(a, a + 1, Ordering::SeqCst, Ordering::SeqCst)
+                .state
+                .compare_exchange_weak(s, s + ONE, Ordering::AcqRel, Ordering::Acquire)
             {
                 Ok(_) => return,
-                Err(actual) => a = actual,
-            }
-        }
-        if self.waiting.load(Ordering::SeqCst) == 0 {
-            self.available.fetch_add(1, Ordering::SeqCst);
-            if self.waiting.load(Ordering::SeqCst) == 0 {
-                return;
-            }
-            // A waiter queued meanwhile; take the permit back to hand over,
-            // unless it (or another) already took it.
-            if !self.take_available() {
-                return;
+                Err(actual) => s = actual,
             }
         }
         self.hand_off();
@@ -143,9 +140,13 @@ impl Semaphore {
     #[cold]
     fn hand_off(&self) {
         let mut queue = self.queue.lock();
-        match queue.pop_front() {
+        let next = queue.pop_front();
+        self.waiting.store(queue.len(), Ordering::Relaxed);
+        if queue.is_empty() {
+            self.state.fetch_and(!QUEUED, Ordering::AcqRel);
+        }
+        match next {
             Some(w) => {
-                self.waiting.fetch_sub(1, Ordering::SeqCst);
                 w.granted.store(true, Ordering::Release);
                 let waker = w.waker.lock().take();
                 drop(queue);
@@ -153,8 +154,9 @@ impl Semaphore {
                     waker.wake();
                 }
             }
+            // The waiter we saw gave up meanwhile: back to the pool.
             None => {
-                self.available.fetch_add(1, Ordering::SeqCst);
+                self.state.fetch_add(ONE, Ordering::AcqRel);
             }
         }
     }
@@ -166,15 +168,75 @@ impl Semaphore {
                 self.release();
             }
         } else {
-            self.available.fetch_add(delta, Ordering::SeqCst);
+            self.state.fetch_add(delta * ONE, Ordering::AcqRel);
         }
     }
 
     pub(crate) fn available(&self) -> i64 {
-        self.available.load(Ordering::SeqCst)
+        self.state.load(Ordering::Acquire) >> 1
     }
 
     pub(crate) fn waiting(&self) -> usize {
-        self.waiting.load(Ordering::SeqCst)
+        self.waiting.load(Ordering::Relaxed)
+    }
+}
+
+/// loom models of the hand-off: no permit is lost or duplicated when a
+/// release races a waiter arriving or giving up. Run with
+/// `RUSTFLAGS="--cfg seawall_loom" cargo test --release --lib`.
+#[cfg(all(test, seawall_loom))]
+mod loom_models {
+    use super::*;
+    use loom::thread;
+
+    #[test]
+    fn a_release_racing_a_new_waiter_is_never_lost() {
+        loom::model(|| {
+            let s = Arc::new(Semaphore::new(1));
+            assert!(s.try_acquire());
+            let releaser = {
+                let s = s.clone();
+                thread::spawn(move || s.release())
+            };
+            let s2 = s.clone();
+            let waiter = thread::spawn(move || s2.acquire_or_enqueue().err());
+            releaser.join().unwrap();
+            if let Some(w) = waiter.join().unwrap() {
+                // Queued: once the release is done, the permit is ours.
+                assert!(
+                    w.is_granted(),
+                    "the release was lost: available {} waiting {} queued {}",
+                    s.available(),
+                    s.waiting(),
+                    s.queue.lock().len()
+                );
+            }
+            // The waiter holds the one permit; nothing else is free or queued.
+            assert_eq!((s.available(), s.waiting()), (0, 0));
+            s.release();
+            assert_eq!(s.available(), 1);
+        });
+    }
+
+    #[test]
+    fn a_release_racing_a_cancelling_waiter_keeps_exactly_one_permit() {
+        loom::model(|| {
+            let s = Arc::new(Semaphore::new(1));
+            assert!(s.try_acquire());
+            let w = s.acquire_or_enqueue().expect_err("queued");
+            let releaser = {
+                let s = s.clone();
+                thread::spawn(move || s.release())
+            };
+            let s2 = s.clone();
+            let canceller = thread::spawn(move || {
+                if s2.cancel(&w) {
+                    s2.release(); // granted just before giving up: hand it back
+                }
+            });
+            releaser.join().unwrap();
+            canceller.join().unwrap();
+            assert_eq!((s.available(), s.waiting()), (1, 0));
+        });
     }
 }
