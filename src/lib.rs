@@ -67,6 +67,7 @@ pub mod bulkhead;
 pub mod circuit_breaker;
 pub mod clock;
 pub mod error;
+pub mod fallback;
 pub mod outcome;
 pub mod rate_limit;
 mod stripes;
@@ -98,6 +99,7 @@ pub mod prelude {
     pub use crate::error::{
         BulkheadFull, CircuitOpen, ConfigError, RateLimited, Rejection, RejectionKind,
     };
+    pub use crate::fallback::Fallback;
     pub use crate::outcome::{Classify, Outcome};
     pub use crate::rate_limit::{KeyedRateLimiter, RateLimiter};
     pub use crate::telemetry::{Event, EventKind};

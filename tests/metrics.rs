@@ -178,3 +178,20 @@ async fn timeout_metrics_match_the_readme_catalogue() {
         catalogue("seawall_timeout_")
     );
 }
+
+#[tokio::test]
+async fn fallback_metrics_match_the_readme_catalogue() {
+    use tower::{Layer, ServiceExt};
+    let layer = seawall::fallback::Fallback::builder("catalogue-fb").value(1u8);
+    let svc = layer.layer(tower::service_fn(|()| async {
+        Err::<u8, _>(std::io::Error::other("x"))
+    }));
+    assert_eq!(svc.oneshot(()).await.unwrap(), 1);
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    metrics::with_local_recorder(&recorder, seawall::telemetry::export_metrics);
+    assert_eq!(
+        emitted(&snapshotter, "catalogue-fb"),
+        catalogue("seawall_fallback_")
+    );
+}
