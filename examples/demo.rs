@@ -1,8 +1,9 @@
 //! seawall demo: a real HTTP backend on 127.0.0.1 that goes down for a
 //! stretch, driven by the same load through a bare hyper client and through
-//! a client guarded by a circuit breaker.
+//! a client guarded by a circuit breaker; then scenes for a rate limiter, a
+//! bulkhead and a fallback.
 //!
-//! `cargo run --release --example demo` (about 20 seconds, no set-up).
+//! `cargo run --release --example demo` (about 25 seconds, no set-up).
 
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
@@ -15,7 +16,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::time::Instant;
-use tower::{BoxError, Layer, Service, ServiceExt};
+use tower::{BoxError, Layer, Service, ServiceBuilder, ServiceExt};
 
 /// The backend's script: healthy, then down (slow 503s), then healthy again.
 const HEALTHY_UNTIL: Duration = Duration::from_secs(2);
@@ -268,6 +269,152 @@ async fn main() -> Result<(), ConfigError> {
     );
 
     rate_limit_scene().await?;
+    bulkhead_scene().await?;
+    fallback_scene().await?;
+    Ok(())
+}
+
+/// A backend that always answers `status` after `delay`.
+async fn fixed_backend(delay: Duration, status: StatusCode) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            tokio::spawn(async move {
+                let svc = hyper::service::service_fn(move |_req: Request<Incoming>| async move {
+                    tokio::time::sleep(delay).await;
+                    let mut res = Response::new(Full::new(Bytes::from_static(b"ok")));
+                    *res.status_mut() = status;
+                    Ok::<_, std::convert::Infallible>(res)
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), svc)
+                    .await;
+            });
+        }
+    });
+    addr
+}
+
+/// One process calls a fast dependency and a slow one through a shared pool
+/// of 20 outbound slots (its connection or worker budget). Without a
+/// bulkhead the slow calls fill the pool and the fast ones queue behind
+/// them; with a bulkhead of 5 on the slow dependency, the fast one keeps
+/// its latency.
+async fn bulkhead_scene() -> Result<(), ConfigError> {
+    println!("\n== Bulkhead: a slow dependency (300 ms) beside a fast one (2 ms), 20 shared outbound slots ==");
+    let slow = fixed_backend(Duration::from_millis(300), StatusCode::OK).await;
+    let fast = fixed_backend(Duration::from_millis(2), StatusCode::OK).await;
+    for isolated in [false, true] {
+        let pool = tower::limit::GlobalConcurrencyLimitLayer::new(20);
+        let client: HttpClient = Client::builder(TokioExecutor::new()).build_http();
+        let bulkhead = Bulkhead::builder("slow-dependency")
+            .max_concurrent_calls(5)
+            .build()?;
+        let fast_latencies = Arc::new(Mutex::new(Vec::new()));
+        let (slow_rejected, slow_done) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+        let start = Instant::now();
+        let mut tick = tokio::time::interval(Duration::from_millis(5));
+        let mut calls = tokio::task::JoinSet::new();
+        let mut n = 0u64;
+        while start.elapsed() < Duration::from_secs(2) {
+            tick.tick().await;
+            n += 1;
+            let to_slow = n % 2 == 0; // 100 per second each
+            let addr = if to_slow { slow } else { fast };
+            let req = Request::get(format!("http://{addr}/"))
+                .body(Empty::new())
+                .unwrap();
+            let pooled = pool.layer(client.clone());
+            let (bulkhead, lat, rej, done) = (
+                bulkhead.clone(),
+                fast_latencies.clone(),
+                slow_rejected.clone(),
+                slow_done.clone(),
+            );
+            calls.spawn(async move {
+                let t0 = Instant::now();
+                let result = if to_slow && isolated {
+                    bulkhead.layer().layer(pooled).oneshot(req).await
+                } else {
+                    pooled.oneshot(req).await.map_err(Into::into)
+                };
+                match (to_slow, result) {
+                    (false, _) => lat.lock().unwrap().push(t0.elapsed()),
+                    (true, Ok(_)) => drop(done.fetch_add(1, Ordering::Relaxed)),
+                    (true, Err(_)) => drop(rej.fetch_add(1, Ordering::Relaxed)),
+                }
+            });
+        }
+        while calls.join_next().await.is_some() {}
+        let mut lat = fast_latencies.lock().unwrap().clone();
+        lat.sort();
+        println!(
+            "  {:<18} fast dependency p50 {:>6.1} ms, p99 {:>6.1} ms | slow dependency: {} served, {} refused at once",
+            if isolated { "with a bulkhead:" } else { "shared pool only:" },
+            percentile(&lat, 0.50).as_secs_f64() * 1e3,
+            percentile(&lat, 0.99).as_secs_f64() * 1e3,
+            slow_done.load(Ordering::Relaxed),
+            slow_rejected.load(Ordering::Relaxed),
+        );
+    }
+    Ok(())
+}
+
+/// The dependency is down (every answer a 503). A breaker stops calling it;
+/// a fallback answers from a cached default instead of an error.
+async fn fallback_scene() -> Result<(), ConfigError> {
+    println!(
+        "\n== Fallback: the dependency is down; answer a cached default instead of an error =="
+    );
+    let down = fixed_backend(Duration::from_millis(20), StatusCode::SERVICE_UNAVAILABLE).await;
+    let client: HttpClient = Client::builder(TokioExecutor::new()).build_http();
+    for with_fallback in [false, true] {
+        let breaker = CircuitBreaker::builder("recommendations")
+            .sliding_window(SlidingWindow::count(10))
+            .minimum_number_of_calls(5)
+            .wait_duration_in_open_state(Duration::from_secs(5))
+            .build()?;
+        // 5xx becomes an error so the breaker and the fallback both see it.
+        let status_as_error = tower::util::MapResultLayer::new(
+            |r: Result<Response<Incoming>, hyper_util::client::legacy::Error>| -> Result<String, BoxError> {
+                let res = r?;
+                if res.status().is_server_error() {
+                    return Err(format!("dependency answered {}", res.status()).into());
+                }
+                Ok("fresh recommendations".to_string())
+            },
+        );
+        let stack = ServiceBuilder::new()
+            .option_layer(with_fallback.then(|| {
+                Fallback::builder("recommendations").value("cached bestsellers".to_string())
+            }))
+            .layer(breaker.layer())
+            .layer(status_as_error)
+            .service(client.clone());
+        let (mut degraded, mut errors, mut fast) = (0, 0, 0);
+        for _ in 0..100 {
+            let req = Request::get(format!("http://{down}/"))
+                .body(Empty::new())
+                .unwrap();
+            let t0 = Instant::now();
+            match stack.clone().oneshot(req).await {
+                Ok(body) if body.starts_with("cached") => degraded += 1,
+                Ok(_) => {}
+                Err(_) => errors += 1,
+            }
+            if t0.elapsed() < Duration::from_millis(1) {
+                fast += 1;
+            }
+        }
+        println!(
+            "  {:<22} 100 requests: {errors:>3} errors, {degraded:>3} degraded answers, {fast:>3} answered in under 1 ms",
+            if with_fallback { "breaker + fallback:" } else { "breaker only:" }
+        );
+    }
     Ok(())
 }
 
