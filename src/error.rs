@@ -30,6 +30,8 @@ pub enum RejectionKind {
     BulkheadFull,
     /// A call ran past its timeout ([`Elapsed`]).
     Elapsed,
+    /// A degradation switch has the feature disabled ([`FeatureDisabled`]).
+    FeatureDisabled,
     /// A keyed limiter tracks as many keys as it may and none can be
     /// evicted ([`KeyLimitReached`]).
     KeyLimitReached,
@@ -76,6 +78,9 @@ pub fn find_rejection<'a>(error: &'a (dyn Error + 'static)) -> Option<&'a dyn Re
             return Some(r);
         }
         if let Some(r) = e.downcast_ref::<Elapsed>() {
+            return Some(r);
+        }
+        if let Some(r) = e.downcast_ref::<FeatureDisabled>() {
             return Some(r);
         }
         current = e.source();
@@ -273,6 +278,48 @@ impl Rejection for Elapsed {
     /// counts it as a failure.
     fn is_dependency_failure(&self) -> bool {
         true
+    }
+}
+
+/// A degradation switch has this feature disabled (an operator's kill
+/// switch): the call was not made. Distinct from a breaker's `Disabled`
+/// state, which lets calls through.
+#[derive(Debug, Clone)]
+pub struct FeatureDisabled {
+    name: Arc<str>,
+    feature: Arc<str>,
+}
+
+impl FeatureDisabled {
+    /// The switch `name` has `feature` disabled.
+    pub fn new(name: Arc<str>, feature: Arc<str>) -> Self {
+        Self { name, feature }
+    }
+
+    /// The disabled feature.
+    pub fn feature(&self) -> &str {
+        &self.feature
+    }
+}
+
+impl fmt::Display for FeatureDisabled {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "feature `{}` of switch `{}` is disabled",
+            self.feature, self.name
+        )
+    }
+}
+
+impl Error for FeatureDisabled {}
+
+impl Rejection for FeatureDisabled {
+    fn kind(&self) -> RejectionKind {
+        RejectionKind::FeatureDisabled
+    }
+    fn name(&self) -> &str {
+        &self.name
     }
 }
 

@@ -83,8 +83,8 @@ pub use circuit_breaker::{
 pub use clock::QuantaClock;
 pub use clock::{Clock, ClockHandle, ManualClock, TokioClock};
 pub use error::{
-    rejection, BulkheadFull, CircuitOpen, ConfigError, Elapsed, InsufficientCapacity,
-    KeyLimitReached, RateLimited, Rejection, RejectionKind,
+    rejection, BulkheadFull, CircuitOpen, ConfigError, Elapsed, FeatureDisabled,
+    InsufficientCapacity, KeyLimitReached, RateLimited, Rejection, RejectionKind,
 };
 pub use outcome::{Classify, DefaultClassifier, Outcome};
 pub use tower::BoxError;

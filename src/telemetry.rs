@@ -33,6 +33,8 @@ pub enum Pattern {
     RateLimiter,
     /// A bulkhead.
     Bulkhead,
+    /// A degradation switch.
+    DegradationSwitch,
 }
 
 impl Pattern {
@@ -42,6 +44,7 @@ impl Pattern {
             Pattern::CircuitBreaker => "circuit_breaker",
             Pattern::RateLimiter => "rate_limiter",
             Pattern::Bulkhead => "bulkhead",
+            Pattern::DegradationSwitch => "degradation_switch",
         }
     }
 }
@@ -107,6 +110,17 @@ pub enum EventKind {
     },
     /// A limit was changed at runtime.
     LimitChanged,
+    /// A feature of a degradation switch changed state.
+    FeatureChanged {
+        /// The feature.
+        feature: Arc<str>,
+        /// Its state before.
+        from: crate::fallback::FeatureState,
+        /// Its state now.
+        to: crate::fallback::FeatureState,
+        /// Why: set by hand, or which bound breaker or bulkhead moved it.
+        reason: Arc<str>,
+    },
 }
 
 impl EventKind {
@@ -115,7 +129,8 @@ impl EventKind {
             EventKind::StateTransition { .. }
             | EventKind::Reset
             | EventKind::KeysEvicted { .. }
-            | EventKind::LimitChanged => EventMask::TRANSITIONS,
+            | EventKind::LimitChanged
+            | EventKind::FeatureChanged { .. } => EventMask::TRANSITIONS,
             EventKind::CallRejected { .. } => EventMask::REJECTIONS,
             EventKind::Success { .. } | EventKind::CallPermitted { .. } => EventMask::SUCCESSES,
             EventKind::Error { .. } => EventMask::ERRORS,
@@ -213,6 +228,14 @@ fn trace_event(event: &Event) {
             tracing::info!(target: "seawall", pattern, name, from = ?from, to = ?to, "state transition")
         }
         EventKind::Reset => tracing::info!(target: "seawall", pattern, name, "reset"),
+        EventKind::FeatureChanged {
+            feature,
+            from,
+            to,
+            reason,
+        } => tracing::info!(
+            target: "seawall", pattern, name, feature = &**feature, ?from, ?to, reason = &**reason, "feature changed"
+        ),
         EventKind::CallRejected { retry_after } => {
             tracing::debug!(target: "seawall", pattern, name, retry_after = ?retry_after, "call rejected")
         }

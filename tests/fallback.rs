@@ -107,3 +107,119 @@ async fn a_failing_fallback_reports_its_own_error() {
     let err = layer.layer(flaky()).oneshot(-1).await.unwrap_err();
     assert_eq!(err.to_string(), "fallback also down");
 }
+
+mod degradation {
+    use super::*;
+    use seawall::fallback::{DegradationSwitch, FeatureState};
+    use std::sync::{Arc, Mutex};
+
+    #[tokio::test(start_paused = true)]
+    async fn the_switch_follows_a_breaker_through_open_and_close_and_routes_calls() {
+        let breaker = CircuitBreaker::builder("recommender")
+            .failure_rate_threshold(100.0)
+            .sliding_window(SlidingWindow::count(2))
+            .minimum_number_of_calls(2)
+            .wait_duration_in_open_state(Duration::from_secs(10))
+            .permitted_number_of_calls_in_half_open_state(1)
+            .build()
+            .unwrap();
+        let events = Arc::new(Mutex::new(Vec::new()));
+        let e2 = events.clone();
+        let switch = DegradationSwitch::builder("storefront")
+            .on_event(move |e| {
+                if let EventKind::FeatureChanged {
+                    feature,
+                    from,
+                    to,
+                    reason,
+                } = &e.kind
+                {
+                    e2.lock()
+                        .unwrap()
+                        .push((feature.to_string(), *from, *to, reason.to_string()));
+                }
+            })
+            .build();
+        let recs = switch.feature("recommendations").follow_breaker(&breaker);
+        let mut svc = ServiceBuilder::new()
+            .layer(recs.layer(|_: i32| async { Ok::<i32, BoxError>(0) }))
+            .layer(breaker.layer())
+            .service(flaky());
+
+        assert_eq!(
+            svc.ready().await.unwrap().call(5).await.unwrap(),
+            5,
+            "enabled: the normal path"
+        );
+        for _ in 0..2 {
+            svc.ready().await.unwrap().call(-1).await.unwrap_err();
+        }
+        assert_eq!(breaker.state(), CircuitState::Open);
+        assert_eq!(
+            svc.ready().await.unwrap().call(5).await.unwrap(),
+            0,
+            "degraded: the degraded path"
+        );
+        assert_eq!(recs.state(), FeatureState::Degraded);
+
+        recs.set(FeatureState::Disabled, "kill switch");
+        let err = svc.ready().await.unwrap().call(5).await.unwrap_err();
+        assert_eq!(
+            seawall::rejection(&err).unwrap().kind(),
+            RejectionKind::FeatureDisabled
+        );
+        recs.clear_override("back on");
+
+        tokio::time::advance(Duration::from_secs(10)).await;
+        breaker.half_open();
+        breaker.try_acquire().unwrap().record(Outcome::Success);
+        assert_eq!(breaker.state(), CircuitState::Closed);
+        assert_eq!(
+            svc.ready().await.unwrap().call(5).await.unwrap(),
+            5,
+            "enabled again"
+        );
+
+        use FeatureState::*;
+        let seen: Vec<_> = events
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(f, a, b, _)| (f.clone(), *a, *b))
+            .collect();
+        let r = |a, b| ("recommendations".to_string(), a, b);
+        assert_eq!(
+            seen,
+            vec![
+                r(Enabled, Degraded),
+                r(Degraded, Disabled),
+                r(Disabled, Degraded),
+                r(Degraded, Enabled)
+            ]
+        );
+        let reasons: Vec<_> = events.lock().unwrap().iter().map(|e| e.3.clone()).collect();
+        assert_eq!(reasons[0], "breaker `recommender` is open");
+        assert_eq!(reasons[1], "set by hand: kill switch");
+        assert_eq!(reasons[3], "breaker `recommender` is closed");
+    }
+
+    #[test]
+    fn a_feature_can_follow_bulkhead_saturation() {
+        let bulkhead = Bulkhead::builder("search")
+            .max_concurrent_calls(4)
+            .build()
+            .unwrap();
+        let switch = DegradationSwitch::builder("s").build();
+        let search = switch.feature("search").follow_bulkhead(&bulkhead, 0.75);
+        let held: Vec<_> = (0..2).map(|_| bulkhead.try_acquire().unwrap()).collect();
+        assert_eq!(search.state(), FeatureState::Enabled);
+        let more = bulkhead.try_acquire().unwrap();
+        assert_eq!(search.state(), FeatureState::Degraded);
+        drop((held, more));
+        assert_eq!(search.state(), FeatureState::Enabled);
+        assert_eq!(
+            switch.states(),
+            vec![("search".to_string(), FeatureState::Enabled)]
+        );
+    }
+}

@@ -23,8 +23,13 @@
 //! **Hot path**: a successful call passes through untouched — no clone of
 //! the request (unless the handler asked for it), no allocation, no clock.
 
+mod degradation;
 mod future;
 
+pub use self::degradation::{
+    DegradationLayer, DegradationService, DegradationSwitch, DegradationSwitchBuilder,
+    FeatureHandle, FeatureState, RouteFuture,
+};
 pub use self::future::ResponseFuture;
 
 use crate::error::{rejection, Rejection};
