@@ -276,3 +276,45 @@ async fn hand_offs_race_releases_across_threads_without_losing_a_slot() {
     assert_eq!(b.metrics().permitted_calls, 5_000);
     full_again(&b);
 }
+
+mod keyed {
+    use super::*;
+    use seawall::bulkhead::{KeyedBulkhead, KeyedBulkheadError};
+
+    #[test]
+    fn one_key_cannot_take_every_slot_and_busy_keys_are_never_evicted() {
+        let b = KeyedBulkhead::<u32>::new("tenants", 2, 2).unwrap();
+        let a1 = b.try_acquire(&1).unwrap();
+        let a2 = b.try_acquire(&1).unwrap();
+        assert!(matches!(b.try_acquire(&1), Err(KeyedBulkheadError::Full(_))));
+        let b1 = b.try_acquire(&2).unwrap();
+        // Both keys busy and the map full: a third key is refused, not made room for.
+        assert!(matches!(b.try_acquire(&3), Err(KeyedBulkheadError::KeyLimitReached(_))));
+        assert_eq!(b.in_flight(&1), 2);
+        drop((a1, a2));
+        // Key 1 is idle now and may be evicted for key 3; key 2 stays.
+        let c1 = b.try_acquire(&3).unwrap();
+        assert_eq!((b.len(), b.in_flight(&2), b.in_flight(&1)), (2, 1, 0));
+        assert_eq!(b.counts().2, 1, "one eviction");
+        drop((b1, c1));
+        assert_eq!(KeyedBulkhead::<u32>::new("x", 0, 1).unwrap_err().field(), "max_concurrent_calls");
+        assert_eq!(KeyedBulkhead::<u32>::new("x", 1, 0).unwrap_err().field(), "max_keys");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_keyed_layer_bounds_each_key() {
+        let b = KeyedBulkhead::<u32>::new("per-client", 1, 100).unwrap();
+        let slow = service_fn(|_: u32| async {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            Ok::<_, std::io::Error>(())
+        });
+        let svc = b.layer(|req: &u32| *req).layer(slow);
+        let first = tokio::spawn(svc.clone().oneshot(7));
+        tokio::task::yield_now().await;
+        let err = svc.clone().oneshot(7).await.unwrap_err();
+        assert_eq!(seawall::rejection(&err).unwrap().kind(), RejectionKind::BulkheadFull);
+        svc.clone().oneshot(8).await.unwrap();
+        first.await.unwrap().unwrap();
+        assert_eq!(b.in_flight(&7), 0, "slot returned when the call ended");
+    }
+}

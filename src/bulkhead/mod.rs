@@ -26,13 +26,20 @@
 //! returned when dropped — on completion, cancellation or panic.
 
 mod future;
+mod keyed;
 mod layer;
+mod registry;
 mod semaphore;
 
 pub use self::future::{ResponseFuture, WaitingResponseFuture};
+pub use self::keyed::{
+    KeyedBulkhead, KeyedBulkheadError, KeyedBulkheadLayer, KeyedBulkheadPermit,
+    KeyedBulkheadService, KeyedCall,
+};
 pub use self::layer::{
     BulkheadLayer, BulkheadService, WaitingBulkheadLayer, WaitingBulkheadService,
 };
+pub use self::registry::BulkheadRegistry;
 
 use self::semaphore::{Semaphore, Waiter};
 use crate::clock::ClockHandle;
@@ -118,8 +125,7 @@ impl BulkheadBuilder {
         self
     }
 
-    /// Validates and builds the bulkhead.
-    pub fn build(self) -> Result<Bulkhead, ConfigError> {
+    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
         check_max(&self.name, self.max_concurrent_calls)?;
         if self.max_wait > MAX_WAIT_LIMIT {
             return Err(ConfigError::new(
@@ -131,6 +137,12 @@ impl BulkheadBuilder {
                 ),
             ));
         }
+        Ok(())
+    }
+
+    /// Validates and builds the bulkhead.
+    pub fn build(self) -> Result<Bulkhead, ConfigError> {
+        self.validate()?;
         let inner = Arc::new(Inner {
             semaphore: Semaphore::new(self.max_concurrent_calls),
             max: AtomicUsize::new(self.max_concurrent_calls),
