@@ -57,6 +57,8 @@
 //! - `metrics` (default): [`telemetry::export_metrics`] publishes every
 //!   instance's counters and gauges to the `metrics` facade.
 //! - `tracing` (default): `tracing` events on transitions and rejections.
+//! - `http`: [`http`] deadlines in request extensions (an outer budget
+//!   shortens inner timeouts) and a degraded-response marker.
 //! - `quanta`: [`QuantaClock`], a TSC clock several times
 //!   cheaper to read than the OS clock, for limiters in production.
 
@@ -68,6 +70,8 @@ pub mod circuit_breaker;
 pub mod clock;
 pub mod error;
 pub mod fallback;
+#[cfg(feature = "http")]
+pub mod http;
 pub mod outcome;
 pub mod rate_limit;
 mod stripes;

@@ -286,10 +286,16 @@ mod keyed {
         let b = KeyedBulkhead::<u32>::new("tenants", 2, 2).unwrap();
         let a1 = b.try_acquire(&1).unwrap();
         let a2 = b.try_acquire(&1).unwrap();
-        assert!(matches!(b.try_acquire(&1), Err(KeyedBulkheadError::Full(_))));
+        assert!(matches!(
+            b.try_acquire(&1),
+            Err(KeyedBulkheadError::Full(_))
+        ));
         let b1 = b.try_acquire(&2).unwrap();
         // Both keys busy and the map full: a third key is refused, not made room for.
-        assert!(matches!(b.try_acquire(&3), Err(KeyedBulkheadError::KeyLimitReached(_))));
+        assert!(matches!(
+            b.try_acquire(&3),
+            Err(KeyedBulkheadError::KeyLimitReached(_))
+        ));
         assert_eq!(b.in_flight(&1), 2);
         drop((a1, a2));
         // Key 1 is idle now and may be evicted for key 3; key 2 stays.
@@ -297,8 +303,14 @@ mod keyed {
         assert_eq!((b.len(), b.in_flight(&2), b.in_flight(&1)), (2, 1, 0));
         assert_eq!(b.counts().2, 1, "one eviction");
         drop((b1, c1));
-        assert_eq!(KeyedBulkhead::<u32>::new("x", 0, 1).unwrap_err().field(), "max_concurrent_calls");
-        assert_eq!(KeyedBulkhead::<u32>::new("x", 1, 0).unwrap_err().field(), "max_keys");
+        assert_eq!(
+            KeyedBulkhead::<u32>::new("x", 0, 1).unwrap_err().field(),
+            "max_concurrent_calls"
+        );
+        assert_eq!(
+            KeyedBulkhead::<u32>::new("x", 1, 0).unwrap_err().field(),
+            "max_keys"
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -312,7 +324,10 @@ mod keyed {
         let first = tokio::spawn(svc.clone().oneshot(7));
         tokio::task::yield_now().await;
         let err = svc.clone().oneshot(7).await.unwrap_err();
-        assert_eq!(seawall::rejection(&err).unwrap().kind(), RejectionKind::BulkheadFull);
+        assert_eq!(
+            seawall::rejection(&err).unwrap().kind(),
+            RejectionKind::BulkheadFull
+        );
         svc.clone().oneshot(8).await.unwrap();
         first.await.unwrap().unwrap();
         assert_eq!(b.in_flight(&7), 0, "slot returned when the call ended");

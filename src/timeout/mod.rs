@@ -61,6 +61,23 @@ impl<Req> TimeoutFor<Req> for Fixed {
     }
 }
 
+/// A fixed timeout, shortened to the request's remaining
+/// [`Deadline`](crate::http::Deadline) when it carries one (feature `http`).
+#[cfg(feature = "http")]
+#[derive(Debug, Clone, Copy)]
+pub struct WithinDeadline(Duration);
+
+#[cfg(feature = "http")]
+impl<B> TimeoutFor<http::Request<B>> for WithinDeadline {
+    #[inline]
+    fn timeout_for(&self, req: &http::Request<B>) -> Option<Duration> {
+        Some(match crate::http::Deadline::of(req) {
+            Some(d) => d.remaining().min(self.0),
+            None => self.0,
+        })
+    }
+}
+
 /// A per-request timeout from a closure.
 #[derive(Clone, Copy)]
 pub struct PerRequest<F>(F);
@@ -155,6 +172,19 @@ impl<D> TimeoutLayer<D> {
     /// Calls abandoned so far.
     pub fn elapsed_calls(&self) -> u64 {
         self.inner.elapsed.load(Ordering::Relaxed)
+    }
+}
+
+#[cfg(feature = "http")]
+impl TimeoutLayer<Fixed> {
+    /// The same timeout, shortened for `http::Request`s carrying a
+    /// [`Deadline`](crate::http::Deadline) to what remains of it (one clock
+    /// read per call).
+    pub fn within_deadline(self) -> TimeoutLayer<WithinDeadline> {
+        TimeoutLayer {
+            inner: self.inner,
+            duration: WithinDeadline(self.duration.0),
+        }
     }
 }
 

@@ -1,0 +1,122 @@
+//! HTTP integration (feature `http`): a request's deadline travels in its
+//! extensions, so an outer total timeout shortens the inner attempt
+//! timeouts; and a marker says a response came from a fallback.
+//!
+//! ```
+//! use seawall::http::{Deadline, DeadlineLayer};
+//! use seawall::timeout::Timeout;
+//! use std::time::Duration;
+//! use tower::{service_fn, ServiceBuilder, ServiceExt};
+//!
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)]
+//! # async fn main() -> Result<(), seawall::BoxError> {
+//! let slow = service_fn(|_req: http::Request<()>| async {
+//!     tokio::time::sleep(Duration::from_secs(10)).await;
+//!     Ok::<_, std::io::Error>(http::Response::new(()))
+//! });
+//! let svc = ServiceBuilder::new()
+//!     .layer(DeadlineLayer::new(Duration::from_secs(2)))          // total budget: 2 s
+//!     .layer(Timeout::builder("attempt").duration(Duration::from_secs(5)).build()?.within_deadline())
+//!     .service(slow);
+//! let start = tokio::time::Instant::now();
+//! assert!(svc.oneshot(http::Request::new(())).await.is_err());
+//! assert_eq!(start.elapsed(), Duration::from_secs(2));               // the deadline won
+//! # Ok(()) }
+//! ```
+
+use std::fmt;
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tokio::time::Instant;
+use tower_layer::Layer;
+use tower_service::Service;
+
+/// When a request must be done by; kept in `http::Request` extensions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Deadline(pub Instant);
+
+impl Deadline {
+    /// Time left before the deadline (zero once passed).
+    pub fn remaining(&self) -> Duration {
+        self.0.saturating_duration_since(Instant::now())
+    }
+
+    /// The deadline of `req`, if it carries one.
+    pub fn of<B>(req: &http::Request<B>) -> Option<Deadline> {
+        req.extensions().get::<Deadline>().copied()
+    }
+}
+
+/// Sets each request's [`Deadline`] to now + `budget`, unless it already
+/// carries an earlier one. Pair it with a timeout of the same budget (or let
+/// inner `within_deadline` timeouts enforce it).
+#[derive(Debug, Clone, Copy)]
+pub struct DeadlineLayer {
+    budget: Duration,
+}
+
+impl DeadlineLayer {
+    /// A layer giving each request `budget` from when it passes through.
+    pub fn new(budget: Duration) -> Self {
+        Self { budget }
+    }
+}
+
+impl<S> Layer<S> for DeadlineLayer {
+    type Service = DeadlineService<S>;
+    fn layer(&self, inner: S) -> Self::Service {
+        DeadlineService {
+            inner,
+            budget: self.budget,
+        }
+    }
+}
+
+/// Made by [`DeadlineLayer`].
+#[derive(Debug, Clone)]
+pub struct DeadlineService<S> {
+    inner: S,
+    budget: Duration,
+}
+
+impl<S, B> Service<http::Request<B>> for DeadlineService<S>
+where
+    S: Service<http::Request<B>>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: http::Request<B>) -> S::Future {
+        let ours = Deadline(Instant::now() + self.budget);
+        let deadline = Deadline::of(&req).map_or(ours, |d| d.min(ours));
+        req.extensions_mut().insert(deadline);
+        self.inner.call(req)
+    }
+}
+
+/// Marks a response as a degraded answer (from a fallback or a degradation
+/// switch's degraded path), in its extensions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Degraded;
+
+/// Marks `res` degraded and returns it.
+pub fn mark_degraded<B>(mut res: http::Response<B>) -> http::Response<B> {
+    res.extensions_mut().insert(Degraded);
+    res
+}
+
+/// Whether `res` was marked degraded.
+pub fn is_degraded<B>(res: &http::Response<B>) -> bool {
+    res.extensions().get::<Degraded>().is_some()
+}
+
+impl fmt::Display for Degraded {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("degraded")
+    }
+}
