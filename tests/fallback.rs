@@ -223,3 +223,43 @@ mod degradation {
         );
     }
 }
+
+mod infallible {
+    use super::*;
+    use std::convert::Infallible;
+    use std::task::{Context, Poll};
+
+    /// A service that cannot become ready.
+    #[derive(Clone)]
+    struct Broken;
+    impl Service<i32> for Broken {
+        type Response = i32;
+        type Error = std::io::Error;
+        type Future = std::future::Ready<Result<i32, std::io::Error>>;
+        fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+            Poll::Ready(Err(std::io::Error::other("not ready")))
+        }
+        fn call(&mut self, _: i32) -> Self::Future {
+            unreachable!("never ready, never called")
+        }
+    }
+
+    #[tokio::test]
+    async fn always_answers_errors_failed_responses_and_readiness_failures() {
+        let answer = |f: Failed<i32>| match f {
+            Failed::Response(r) => -r,
+            Failed::Error(e) if e.to_string() == "not ready" => -2,
+            Failed::Error(_) => -1,
+        };
+        let layer = Fallback::builder("always")
+            .classify_responses(|r: &i32| if *r == 503 { Outcome::Failure } else { Outcome::Success })
+            .always(answer);
+        let mut svc = layer.layer(flaky());
+        let r: Result<i32, Infallible> = svc.ready().await.unwrap().call(-5).await;
+        assert_eq!(r.unwrap(), -1);
+        assert_eq!(svc.ready().await.unwrap().call(0).await.unwrap(), -503);
+        assert_eq!(svc.ready().await.unwrap().call(4).await.unwrap(), 4);
+        let mut broken = layer.layer(Broken);
+        assert_eq!(broken.ready().await.unwrap().call(1).await.unwrap(), -2);
+    }
+}

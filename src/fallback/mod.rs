@@ -25,12 +25,14 @@
 
 mod degradation;
 mod future;
+mod infallible;
 
 pub use self::degradation::{
     DegradationLayer, DegradationService, DegradationSwitch, DegradationSwitchBuilder,
     FeatureHandle, FeatureState, RouteFuture,
 };
 pub use self::future::ResponseFuture;
+pub use self::infallible::{AlwaysFuture, AlwaysLayer, AlwaysService};
 
 use crate::error::{rejection, Rejection};
 use crate::outcome::Outcome;
@@ -269,16 +271,32 @@ impl<P, C> FallbackBuilder<P, C> {
     }
 
     fn handler<H>(self, handler: H) -> FallbackLayer<H, P, C> {
-        let stats = Arc::new(Stats {
-            name: self.name,
-            answered: AtomicU64::new(0),
-        });
-        #[cfg(feature = "metrics")]
-        crate::telemetry::register(Arc::downgrade(&stats) as _);
         FallbackLayer {
-            stats,
+            stats: stats(self.name),
             handler,
             predicate: self.predicate,
+            classifier: self.classifier,
+        }
+    }
+}
+
+fn stats(name: Arc<str>) -> Arc<Stats> {
+    let stats = Arc::new(Stats {
+        name,
+        answered: AtomicU64::new(0),
+    });
+    #[cfg(feature = "metrics")]
+    crate::telemetry::register(Arc::downgrade(&stats) as _);
+    stats
+}
+
+impl<C> FallbackBuilder<Always, C> {
+    /// Answers every failure with `answer(failed)`, which cannot fail: the
+    /// service's error type is `Infallible`, as axum routes require.
+    pub fn always<F>(self, answer: F) -> AlwaysLayer<F, C> {
+        AlwaysLayer {
+            stats: stats(self.name),
+            answer,
             classifier: self.classifier,
         }
     }
