@@ -252,7 +252,13 @@ mod infallible {
             Failed::Error(_) => -1,
         };
         let layer = Fallback::builder("always")
-            .classify_responses(|r: &i32| if *r == 503 { Outcome::Failure } else { Outcome::Success })
+            .classify_responses(|r: &i32| {
+                if *r == 503 {
+                    Outcome::Failure
+                } else {
+                    Outcome::Success
+                }
+            })
             .always(answer);
         let mut svc = layer.layer(flaky());
         let r: Result<i32, Infallible> = svc.ready().await.unwrap().call(-5).await;
