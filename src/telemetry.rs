@@ -177,6 +177,40 @@ impl std::ops::BitOr for EventMask {
 
 type Listener = Arc<dyn Fn(&Event) + Send + Sync>;
 
+/// The setters every builder shares: `clock`, `on_event`, `on_events`.
+/// The builder needs fields `clock: ClockHandle` and `listeners: Listeners`.
+macro_rules! builder_telemetry_setters {
+    () => {
+        /// The clock to read time from (default: tokio's, so paused tokio
+        /// time drives it).
+        pub fn clock(mut self, clock: impl Into<$crate::clock::ClockHandle>) -> Self {
+            self.clock = clock.into();
+            self
+        }
+
+        /// Calls `f` for every event this instance emits. Listeners run
+        /// after internal locks are released.
+        pub fn on_event(
+            self,
+            f: impl Fn(&$crate::telemetry::Event) + Send + Sync + 'static,
+        ) -> Self {
+            self.on_events($crate::telemetry::EventMask::ALL, f)
+        }
+
+        /// Calls `f` for the kinds of event in `mask` only; per-call events
+        /// are not even built unless some listener asks for them.
+        pub fn on_events(
+            mut self,
+            mask: $crate::telemetry::EventMask,
+            f: impl Fn(&$crate::telemetry::Event) + Send + Sync + 'static,
+        ) -> Self {
+            self.listeners.push(mask, std::sync::Arc::new(f));
+            self
+        }
+    };
+}
+pub(crate) use builder_telemetry_setters;
+
 /// The listeners of one instance, fixed at build time.
 #[derive(Clone, Default)]
 pub(crate) struct Listeners {

@@ -91,6 +91,8 @@ pub struct BulkheadBuilder {
 }
 
 impl BulkheadBuilder {
+    crate::telemetry::builder_telemetry_setters!();
+
     /// Calls allowed in flight at once (default 25, like resilience4j).
     pub fn max_concurrent_calls(mut self, n: usize) -> Self {
         self.max_concurrent_calls = n;
@@ -101,27 +103,6 @@ impl BulkheadBuilder {
     /// once with [`BulkheadFull`]). Waiters are served in arrival order.
     pub fn max_wait(mut self, d: Duration) -> Self {
         self.max_wait = d;
-        self
-    }
-
-    /// The clock events are stamped with.
-    pub fn clock(mut self, clock: impl Into<ClockHandle>) -> Self {
-        self.clock = clock.into();
-        self
-    }
-
-    /// Calls `f` for every event.
-    pub fn on_event(self, f: impl Fn(&Event) + Send + Sync + 'static) -> Self {
-        self.on_events(EventMask::ALL, f)
-    }
-
-    /// Calls `f` for the kinds of event in `mask` only.
-    pub fn on_events(
-        mut self,
-        mask: EventMask,
-        f: impl Fn(&Event) + Send + Sync + 'static,
-    ) -> Self {
-        self.listeners.push(mask, Arc::new(f));
         self
     }
 

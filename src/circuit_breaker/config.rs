@@ -4,7 +4,7 @@ use super::CircuitBreaker;
 use crate::clock::ClockHandle;
 use crate::error::ConfigError;
 use crate::outcome::DefaultClassifier;
-use crate::telemetry::{Event, EventMask, Listeners};
+use crate::telemetry::Listeners;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -162,6 +162,8 @@ impl CircuitBreakerBuilder<DefaultClassifier> {
 }
 
 impl<C> CircuitBreakerBuilder<C> {
+    crate::telemetry::builder_telemetry_setters!();
+
     /// The window the failure and slow-call rates are computed over.
     pub fn sliding_window(mut self, window: SlidingWindow) -> Self {
         self.window = window;
@@ -224,28 +226,6 @@ impl<C> CircuitBreakerBuilder<C> {
     /// tokio task when built inside a runtime; `state()` also observes it).
     pub fn automatic_transition_from_open_to_half_open(mut self, enabled: bool) -> Self {
         self.automatic = enabled;
-        self
-    }
-
-    /// The clock to read time from (default: [`TokioClock`](crate::clock::TokioClock)).
-    pub fn clock(mut self, clock: impl Into<ClockHandle>) -> Self {
-        self.clock = clock.into();
-        self
-    }
-
-    /// Calls `f` for every event: transitions, rejections and per-call events.
-    pub fn on_event(self, f: impl Fn(&Event) + Send + Sync + 'static) -> Self {
-        self.on_events(EventMask::ALL, f)
-    }
-
-    /// Calls `f` for the kinds of event in `mask` only. Per-call events are
-    /// not even built unless some listener asks for them.
-    pub fn on_events(
-        mut self,
-        mask: EventMask,
-        f: impl Fn(&Event) + Send + Sync + 'static,
-    ) -> Self {
-        self.listeners.push(mask, Arc::new(f));
         self
     }
 

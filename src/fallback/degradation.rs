@@ -30,7 +30,7 @@ use crate::bulkhead::Bulkhead;
 use crate::circuit_breaker::CircuitBreaker;
 use crate::clock::ClockHandle;
 use crate::error::FeatureDisabled;
-use crate::telemetry::{Event, EventKind, EventMask, Listeners, Pattern};
+use crate::telemetry::{Event, EventKind, Listeners, Pattern};
 use parking_lot::Mutex;
 use pin_project_lite::pin_project;
 use std::collections::HashMap;
@@ -130,17 +130,7 @@ pub struct DegradationSwitchBuilder {
 }
 
 impl DegradationSwitchBuilder {
-    /// Calls `f` on every change of a feature's state, with its reason.
-    pub fn on_event(mut self, f: impl Fn(&Event) + Send + Sync + 'static) -> Self {
-        self.listeners.push(EventMask::ALL, Arc::new(f));
-        self
-    }
-
-    /// The clock events are stamped with.
-    pub fn clock(mut self, clock: impl Into<ClockHandle>) -> Self {
-        self.clock = clock.into();
-        self
-    }
+    crate::telemetry::builder_telemetry_setters!();
 
     /// Builds the switch (nothing to validate).
     pub fn build(self) -> DegradationSwitch {

@@ -5,7 +5,7 @@ use super::sliding_window::{SlidingWindowCounter, MAX_LIMIT, MAX_WINDOW_NANOS};
 use super::{KeyedRateLimiter, Limit, RateLimiter, Shared};
 use crate::clock::{nanos, ClockHandle};
 use crate::error::ConfigError;
-use crate::telemetry::{Event, EventMask, Listeners};
+use crate::telemetry::Listeners;
 use std::hash::{BuildHasher, Hash, RandomState};
 use std::sync::Arc;
 use std::time::Duration;
@@ -40,6 +40,8 @@ pub struct RateLimiterBuilder {
 }
 
 impl RateLimiterBuilder {
+    crate::telemetry::builder_telemetry_setters!();
+
     pub(crate) fn new(name: &str) -> Self {
         Self {
             name: Arc::from(name),
@@ -99,28 +101,6 @@ impl RateLimiterBuilder {
     /// refused with [`KeyLimitReached`](crate::error::KeyLimitReached).
     pub fn max_keys(mut self, max_keys: usize) -> Self {
         self.max_keys = max_keys;
-        self
-    }
-
-    /// The clock to read time from (default: tokio's).
-    pub fn clock(mut self, clock: impl Into<ClockHandle>) -> Self {
-        self.clock = clock.into();
-        self
-    }
-
-    /// Calls `f` for every event (rejections, evictions, limit changes and,
-    /// per call, permits).
-    pub fn on_event(self, f: impl Fn(&Event) + Send + Sync + 'static) -> Self {
-        self.on_events(EventMask::ALL, f)
-    }
-
-    /// Calls `f` for the kinds of event in `mask` only.
-    pub fn on_events(
-        mut self,
-        mask: EventMask,
-        f: impl Fn(&Event) + Send + Sync + 'static,
-    ) -> Self {
-        self.listeners.push(mask, Arc::new(f));
         self
     }
 
