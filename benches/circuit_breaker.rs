@@ -9,8 +9,7 @@ use seawall::prelude::*;
 use std::convert::Infallible;
 use std::future::{ready, Ready};
 use std::hint::black_box;
-use std::task::Context;
-use support::{call, run_threads, thread_waker};
+use support::{layer_contender, run_threads};
 use tower::{service_fn, Layer};
 
 type Bare = tower::util::ServiceFn<fn(u64) -> Ready<Result<u64, Infallible>>>;
@@ -48,42 +47,18 @@ fn failsafe_breaker() -> impl failsafe::CircuitBreaker + Clone + Send + Sync {
     failsafe::Config::new().build()
 }
 
-/// Benches one service per contender: `make` builds a fresh service that
-/// shares its contender's breaker (the two-thread case clones it per thread).
+/// The layer: each contender's service, and clones of it on two threads
+/// sharing one breaker.
 fn layer_benches(c: &mut Criterion) {
     let mut group = c.benchmark_group("circuit_breaker/layer");
-    let waker = thread_waker();
-
-    macro_rules! contender {
-        ($name:expr, $make:expr) => {{
-            let make = $make;
-            let mut svc = make();
-            let mut cx = Context::from_waker(&waker);
-            group.bench_function(BenchmarkId::new($name, "1 thread"), |b| {
-                b.iter(|| black_box(call(&mut svc, black_box(7), &mut cx).ok()))
-            });
-            group.bench_function(BenchmarkId::new($name, "2 threads"), |b| {
-                b.iter_custom(|iters| {
-                    run_threads(2, iters, || {
-                        let mut svc = svc.clone();
-                        move |iters| {
-                            let waker = thread_waker();
-                            let mut cx = Context::from_waker(&waker);
-                            for i in 0..iters {
-                                black_box(call(&mut svc, black_box(i), &mut cx).ok());
-                            }
-                        }
-                    })
-                })
-            });
-        }};
-    }
-
-    contender!("bare", || bare());
+    layer_contender(&mut group, "bare", bare());
     let breaker = seawall_breaker();
-    contender!("seawall", || breaker.layer().layer(bare()));
-    let tr = tower_resilience_layer();
-    contender!("tower-resilience", || tr.layer(bare()));
+    layer_contender(&mut group, "seawall", breaker.layer().layer(bare()));
+    layer_contender(
+        &mut group,
+        "tower-resilience",
+        tower_resilience_layer().layer(bare()),
+    );
     group.finish();
 }
 

@@ -14,7 +14,7 @@ use std::future::{ready, Ready};
 use std::hint::black_box;
 use std::num::NonZeroU32;
 use std::task::Context;
-use support::{call, run_threads, thread_waker};
+use support::{call, layer_contender, run_threads, thread_waker};
 use tower::{service_fn, Layer};
 
 const PER_SECOND: u32 = 1_000_000_000;
@@ -127,53 +127,33 @@ fn layers(c: &mut Criterion) {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let _guard = rt.enter();
     let mut g = c.benchmark_group("rate_limit/layer");
-    let waker = thread_waker();
-
-    macro_rules! contender {
-        ($name:expr, $make:expr) => {{
-            let make = $make;
-            let mut svc = make();
-            let mut cx = Context::from_waker(&waker);
-            g.bench_function(BenchmarkId::new($name, "1 thread"), |b| {
-                b.iter(|| black_box(call(&mut svc, black_box(7), &mut cx).ok()))
-            });
-            g.bench_function(BenchmarkId::new($name, "2 threads"), |b| {
-                b.iter_custom(|iters| {
-                    run_threads(2, iters, || {
-                        let mut svc = svc.clone();
-                        let handle = rt.handle().clone();
-                        move |iters| {
-                            let _guard = handle.enter();
-                            let waker = thread_waker();
-                            let mut cx = Context::from_waker(&waker);
-                            for i in 0..iters {
-                                black_box(call(&mut svc, black_box(i), &mut cx).ok());
-                            }
-                        }
-                    })
-                })
-            });
-        }};
-    }
-
-    contender!("bare", || bare());
+    layer_contender(&mut g, "bare", bare());
     let limiter = seawall_direct(seawall::QuantaClock::new());
-    contender!("seawall (quanta clock)", || limiter.layer().layer(bare()));
+    layer_contender(
+        &mut g,
+        "seawall (quanta clock)",
+        limiter.layer().layer(bare()),
+    );
     let limiter = seawall_direct(seawall::TokioClock::new());
-    contender!("seawall (tokio clock)", || limiter.layer().layer(bare()));
-    // tower's RateLimit is per service (not shared), and not Clone: one
-    // thread only, via a Buffer-free single instance.
+    layer_contender(
+        &mut g,
+        "seawall (tokio clock)",
+        limiter.layer().layer(bare()),
+    );
+    // tower's RateLimit is per service instance (not shared) and not Clone:
+    // one thread only.
     let mut tower_rl =
         tower::limit::RateLimitLayer::new(u64::MAX / 2, Duration::from_secs(1)).layer(bare());
+    let waker = thread_waker();
     let mut cx = Context::from_waker(&waker);
     g.bench_function(BenchmarkId::new("tower RateLimit", "1 thread"), |b| {
-        b.iter(|| black_box(call(&mut tower_rl, black_box(7), &mut cx).ok()))
+        b.iter(|| black_box(call(&mut tower_rl, black_box(7), &mut cx).is_ok()))
     });
     let tr =
         tower_resilience::ratelimiter::RateLimiterLayer::burst(PER_SECOND as usize, BURST as usize)
             .build()
             .unwrap();
-    contender!("tower-resilience", || tr.layer(bare()));
+    layer_contender(&mut g, "tower-resilience", tr.layer(bare()));
     g.finish();
 }
 
