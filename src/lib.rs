@@ -78,6 +78,7 @@ mod stripes;
 mod sync;
 pub mod telemetry;
 pub mod timeout;
+pub mod waiting;
 
 pub use circuit_breaker::{
     CircuitBreaker, CircuitBreakerBuilder, CircuitBreakerLayer, CircuitBreakerMetrics,

@@ -9,7 +9,6 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 use tower::BoxError;
-use tower_service::Service;
 
 pin_project! {
     /// The response future of [`BulkheadService`](super::BulkheadService).
@@ -73,95 +72,9 @@ impl<F> fmt::Debug for ResponseFuture<F> {
     }
 }
 
-pin_project! {
-    /// The response future of [`WaitingBulkheadService`](super::WaitingBulkheadService):
-    /// waits (FIFO, up to `max_wait`) for a slot, then drives its own clone
-    /// of the inner service to readiness and calls it.
-    pub struct WaitingResponseFuture<S, Req>
-    where
-        S: Service<Req>,
-    {
-        #[pin]
-        state: WaitState<S, Req>,
-    }
-}
-
-pin_project! {
-    #[project = WaitStateProj]
-    enum WaitState<S, Req>
-    where
-        S: Service<Req>,
-    {
-        Acquiring { acquire: Acquire, service: Option<S>, request: Option<Req> },
-        Readying { service: S, request: Option<Req>, permit: Option<BulkheadPermit> },
-        Calling { #[pin] future: S::Future, permit: Option<BulkheadPermit> },
-    }
-}
-
-impl<S: Service<Req>, Req> WaitingResponseFuture<S, Req> {
-    pub(crate) fn new(acquire: Acquire, service: S, request: Req) -> Self {
-        Self {
-            state: WaitState::Acquiring {
-                acquire,
-                service: Some(service),
-                request: Some(request),
-            },
-        }
-    }
-}
-
-impl<S, Req> Future for WaitingResponseFuture<S, Req>
-where
-    S: Service<Req>,
-    S::Error: Into<BoxError>,
-{
-    type Output = Result<S::Response, BoxError>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut this = self.project();
-        loop {
-            match this.state.as_mut().project() {
-                WaitStateProj::Acquiring {
-                    acquire,
-                    service,
-                    request,
-                } => {
-                    let permit = match ready!(Pin::new(acquire).poll(cx)) {
-                        Ok(p) => p,
-                        Err(full) => return Poll::Ready(Err(Box::new(full))),
-                    };
-                    let service = service.take().expect("polled after completion");
-                    let request = request.take();
-                    this.state.set(WaitState::Readying {
-                        service,
-                        request,
-                        permit: Some(permit),
-                    });
-                }
-                WaitStateProj::Readying {
-                    service,
-                    request,
-                    permit,
-                } => {
-                    if let Err(e) = ready!(service.poll_ready(cx)) {
-                        return Poll::Ready(Err(e.into()));
-                    }
-                    let future = service.call(request.take().expect("polled after completion"));
-                    let permit = permit.take();
-                    this.state.set(WaitState::Calling { future, permit });
-                }
-                WaitStateProj::Calling { future, permit } => {
-                    let out = ready!(future.poll(cx));
-                    drop(permit.take());
-                    return Poll::Ready(out.map_err(Into::into));
-                }
-            }
-        }
-    }
-}
-
-impl<S: Service<Req>, Req> fmt::Debug for WaitingResponseFuture<S, Req> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("bulkhead::WaitingResponseFuture")
-    }
-}
+/// The response future of [`WaitingBulkheadService`](super::WaitingBulkheadService):
+/// waits (FIFO, up to `max_wait`) for a slot, then drives its own clone of
+/// the inner service to readiness and calls it, holding the slot until the
+/// call ends.
+pub type WaitingResponseFuture<S, Req> =
+    crate::waiting::WaitThenCall<S, Req, Acquire, BulkheadPermit>;

@@ -138,6 +138,6 @@ where
     }
 
     fn call(&mut self, req: Req) -> Self::Future {
-        WaitingResponseFuture::new(self.bulkhead.acquire(), self.inner.clone(), req)
+        crate::waiting::WaitThenCall::new(self.bulkhead.acquire(), self.inner.clone(), req)
     }
 }

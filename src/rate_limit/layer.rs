@@ -1,6 +1,6 @@
 //! The direct limiter as tower middleware.
 
-use super::future::{ResponseFuture, WaitingResponseFuture};
+use super::future::{ResponseFuture, SlotWait, WaitingResponseFuture};
 use super::RateLimiter;
 use std::fmt;
 use std::task::{Context, Poll};
@@ -141,6 +141,10 @@ where
     }
 
     fn call(&mut self, req: Req) -> Self::Future {
-        WaitingResponseFuture::new(self.limiter.clone(), self.inner.clone(), req)
+        crate::waiting::WaitThenCall::new(
+            SlotWait::new(self.limiter.clone()),
+            self.inner.clone(),
+            req,
+        )
     }
 }

@@ -37,7 +37,7 @@ mod layer;
 mod sliding_window;
 
 pub use self::config::{RateLimiterBuilder, MAX_WAIT_LIMIT};
-pub use self::future::{ResponseFuture, WaitingResponseFuture};
+pub use self::future::{ResponseFuture, SlotWait, WaitingResponseFuture};
 pub use self::keyed::{
     KeyedLimitError, KeyedRateLimitLayer, KeyedRateLimitService, KeyedRateLimiter,
 };

@@ -1,0 +1,113 @@
+//! The response future shared by every waiting layer (bulkhead, rate
+//! limiter): wait for admission, then drive the layer's own clone of the
+//! inner service to readiness and call it, holding the admission's guard
+//! (a bulkhead slot, say) until the call completes. Nothing downstream is
+//! reserved while waiting.
+
+use pin_project_lite::pin_project;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
+use tower::BoxError;
+use tower_service::Service;
+
+pin_project! {
+    /// Waits for admission `W`, then calls `S`. Dropped at any point, it
+    /// releases whatever it holds (the wait's place, or the guard).
+    pub struct WaitThenCall<S, Req, W, G>
+    where
+        S: Service<Req>,
+    {
+        #[pin]
+        state: State<S, Req, W, G>,
+    }
+}
+
+pin_project! {
+    #[project = StateProj]
+    enum State<S, Req, W, G>
+    where
+        S: Service<Req>,
+    {
+        Admitting { #[pin] wait: W, service: Option<S>, request: Option<Req> },
+        Readying { service: S, request: Option<Req>, guard: Option<G> },
+        Calling { #[pin] future: S::Future, guard: Option<G> },
+    }
+}
+
+impl<S: Service<Req>, Req, W, G> WaitThenCall<S, Req, W, G> {
+    pub(crate) fn new(wait: W, service: S, request: Req) -> Self {
+        Self {
+            state: State::Admitting {
+                wait,
+                service: Some(service),
+                request: Some(request),
+            },
+        }
+    }
+}
+
+impl<S, Req, W, G, E> Future for WaitThenCall<S, Req, W, G>
+where
+    S: Service<Req>,
+    S::Error: Into<BoxError>,
+    W: Future<Output = Result<G, E>>,
+    E: Into<BoxError>,
+{
+    type Output = Result<S::Response, BoxError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        loop {
+            match this.state.as_mut().project() {
+                StateProj::Admitting {
+                    wait,
+                    service,
+                    request,
+                } => {
+                    let guard = match ready!(wait.poll(cx)) {
+                        Ok(g) => g,
+                        Err(e) => return Poll::Ready(Err(e.into())),
+                    };
+                    let service = service
+                        .take()
+                        .expect("WaitThenCall polled after completion");
+                    let request = request.take();
+                    this.state.set(State::Readying {
+                        service,
+                        request,
+                        guard: Some(guard),
+                    });
+                }
+                StateProj::Readying {
+                    service,
+                    request,
+                    guard,
+                } => {
+                    if let Err(e) = ready!(service.poll_ready(cx)) {
+                        return Poll::Ready(Err(e.into()));
+                    }
+                    let future = service.call(
+                        request
+                            .take()
+                            .expect("WaitThenCall polled after completion"),
+                    );
+                    let guard = guard.take();
+                    this.state.set(State::Calling { future, guard });
+                }
+                StateProj::Calling { future, guard } => {
+                    let out = ready!(future.poll(cx));
+                    drop(guard.take()); // released as soon as the call ends
+                    return Poll::Ready(out.map_err(Into::into));
+                }
+            }
+        }
+    }
+}
+
+impl<S: Service<Req>, Req, W, G> fmt::Debug for WaitThenCall<S, Req, W, G> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("WaitThenCall")
+    }
+}
