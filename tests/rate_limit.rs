@@ -419,3 +419,20 @@ async fn primitive_acquire_waits_then_refuses_what_never_fits() {
     assert_eq!(start.elapsed(), Duration::from_secs(1));
     assert!(matches!(l.acquire_n(3).await, Err(LimitError::Capacity(_))));
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_wait_is_bounded_even_when_the_limiter_clock_does_not_move() {
+    // A ManualClock nobody advances: the limiter never sees time pass, but
+    // the wait still ends at max_wait instead of sleeping forever.
+    let l = RateLimiter::builder("stuck")
+        .rate(1, Duration::from_secs(1))
+        .burst(1)
+        .max_wait(Duration::from_secs(3))
+        .clock(ManualClock::new())
+        .build()
+        .unwrap();
+    l.try_acquire().unwrap();
+    let start = tokio::time::Instant::now();
+    assert!(matches!(l.acquire_n(1).await, Err(LimitError::Limited(_))));
+    assert!(start.elapsed() <= Duration::from_secs(3));
+}

@@ -1,6 +1,6 @@
 //! The rate-limit layers' response futures.
 
-use super::{Denied, RateLimiter};
+use super::{Denied, LimitError, RateLimiter};
 use pin_project_lite::pin_project;
 use std::fmt;
 use std::future::Future;
@@ -70,30 +70,37 @@ impl<F> fmt::Debug for ResponseFuture<F> {
 pub type WaitingResponseFuture<S, Req> = crate::waiting::WaitThenCall<S, Req, SlotWait, ()>;
 
 pin_project! {
-    /// Waits for one token of a [`RateLimiter`], up to its `max_wait`: an
-    /// exact sleep to when the token will be there, never a polling loop.
-    /// Consumes nothing until it resolves `Ok`, so dropping it is free.
+    /// Waits for `n` tokens of a [`RateLimiter`], up to its `max_wait`: an
+    /// exact sleep to when they will be there, never a polling loop.
+    /// Consumes nothing until it resolves `Ok`, so dropping it is free. The
+    /// wait is bounded both on the limiter's clock and by the time actually
+    /// slept, so a clock that does not follow tokio cannot make it hang.
     pub struct SlotWait {
         limiter: RateLimiter,
+        n: u32,
         // Clock time the wait began; `None` until first polled.
         started: Option<u64>,
+        // Nanoseconds slept so far.
+        slept: u64,
         #[pin]
         sleep: Option<Sleep>,
     }
 }
 
 impl SlotWait {
-    pub(crate) fn new(limiter: RateLimiter) -> Self {
+    pub(crate) fn new(limiter: RateLimiter, n: u32) -> Self {
         Self {
             limiter,
+            n,
             started: None,
+            slept: 0,
             sleep: None,
         }
     }
 }
 
 impl Future for SlotWait {
-    type Output = Result<(), BoxError>;
+    type Output = Result<(), LimitError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
@@ -105,13 +112,17 @@ impl Future for SlotWait {
             let shared = &this.limiter.inner.shared;
             let now = shared.clock.now();
             let started = *this.started.get_or_insert(now);
-            let waited = now.saturating_sub(started);
-            match shared.limit().acquire(this.limiter.inner.cell(), now, 1) {
+            let waited = now.saturating_sub(started).max(*this.slept);
+            match shared
+                .limit()
+                .acquire(this.limiter.inner.cell(), now, *this.n)
+            {
                 Ok(()) => {
                     shared.permitted((waited > 0).then_some(waited));
                     return Poll::Ready(Ok(()));
                 }
                 Err(Denied::Wait(w)) if waited.saturating_add(w) <= shared.max_wait => {
+                    *this.slept = this.slept.saturating_add(w);
                     this.sleep
                         .set(Some(tokio::time::sleep(Duration::from_nanos(w))));
                 }
@@ -119,7 +130,7 @@ impl Future for SlotWait {
                     if let Denied::Wait(w) = d {
                         shared.rejected(w);
                     }
-                    return Poll::Ready(Err(shared.limited(d).boxed()));
+                    return Poll::Ready(Err(shared.limited(d).with_requested(*this.n)));
                 }
             }
         }

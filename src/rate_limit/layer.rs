@@ -142,7 +142,7 @@ where
 
     fn call(&mut self, req: Req) -> Self::Future {
         crate::waiting::WaitThenCall::new(
-            SlotWait::new(self.limiter.clone()),
+            SlotWait::new(self.limiter.clone(), 1),
             self.inner.clone(),
             req,
         )

@@ -163,34 +163,6 @@ impl Shared {
         }
     }
 
-    /// Waits (on tokio's timer) until `n` tokens conform or `max_wait` would
-    /// be exceeded. Consumes nothing unless it returns `Ok`, so dropping the
-    /// future mid-wait is free.
-    pub(crate) async fn acquire(&self, cell: &AtomicU64, n: u32) -> Result<(), Denied> {
-        let start = self.clock.now();
-        loop {
-            let now = self.clock.now();
-            match self.hot.limit.acquire(cell, now, n) {
-                Ok(()) => {
-                    let waited = now.saturating_sub(start);
-                    self.permitted((waited > 0).then_some(waited));
-                    return Ok(());
-                }
-                Err(Denied::Wait(w))
-                    if now.saturating_add(w) <= start.saturating_add(self.max_wait) =>
-                {
-                    tokio::time::sleep(Duration::from_nanos(w)).await;
-                }
-                Err(d) => {
-                    if let Denied::Wait(w) = d {
-                        self.rejected(w);
-                    }
-                    return Err(d);
-                }
-            }
-        }
-    }
-
     pub(crate) fn permitted(&self, waited: Option<u64>) {
         self.counts.incr(PERMITTED);
         if let Some(_w) = waited {
@@ -310,7 +282,7 @@ pub enum LimitError {
 }
 
 impl LimitError {
-    fn with_requested(self, n: u32) -> Self {
+    pub(crate) fn with_requested(self, n: u32) -> Self {
         match self {
             LimitError::Capacity(c) => {
                 LimitError::Capacity(InsufficientCapacity { requested: n, ..c })
@@ -421,13 +393,9 @@ impl RateLimiter {
 
     /// Waits for `n` tokens, up to the configured `max_wait` (an exact sleep
     /// to when they will be available, on tokio's timer). Dropping the
-    /// future consumes nothing.
-    pub async fn acquire_n(&self, n: u32) -> Result<(), LimitError> {
-        self.inner
-            .shared
-            .acquire(self.inner.cell(), n)
-            .await
-            .map_err(|d| self.inner.shared.limited(d).with_requested(n))
+    /// future consumes nothing. Resolves to `Result<(), LimitError>`.
+    pub fn acquire_n(&self, n: u32) -> SlotWait {
+        SlotWait::new(self.clone(), n)
     }
 
     /// The limiter's name.
