@@ -74,6 +74,7 @@ pub mod fallback;
 pub mod http;
 pub mod outcome;
 pub mod rate_limit;
+pub mod retry;
 mod stripes;
 mod sync;
 pub mod telemetry;
