@@ -1,0 +1,143 @@
+//! The retry primitive under paused tokio time.
+
+use seawall::prelude::*;
+use seawall::retry::{Backoff, GaveUp, Jitter, Retry, RetryBudget};
+use std::sync::{Arc, Mutex};
+use tokio::time::Instant;
+
+const MS: Duration = Duration::from_millis(1);
+
+fn exponential() -> Backoff {
+    Backoff::Exponential {
+        base: 10 * MS,
+        factor: 2.0,
+        cap: Duration::from_secs(1),
+    }
+}
+
+/// Runs a retry against an operation that always fails with `error()`,
+/// returning the offsets at which attempts started and the outcome.
+async fn attempts_of(retry: &Retry, error: fn() -> BoxError) -> (Vec<Duration>, GaveUp, u32) {
+    let start = Instant::now();
+    let times = Arc::new(Mutex::new(Vec::new()));
+    let t = times.clone();
+    let err = retry
+        .call(move |_| {
+            t.lock().unwrap().push(start.elapsed());
+            async move { Err::<(), BoxError>(error()) }
+        })
+        .await
+        .unwrap_err();
+    let times = times.lock().unwrap().clone();
+    (times, err.gave_up, err.attempts)
+}
+
+#[tokio::test(start_paused = true)]
+async fn attempts_follow_the_backoff_exactly() {
+    let retry = Retry::builder("exp")
+        .max_attempts(5)
+        .backoff(exponential())
+        .jitter(Jitter::None)
+        .build()
+        .unwrap();
+    let (times, gave_up, attempts) = attempts_of(&retry, || "boom".into()).await;
+    assert_eq!(
+        times,
+        vec![Duration::ZERO, 10 * MS, 30 * MS, 70 * MS, 150 * MS]
+    );
+    assert_eq!((gave_up, attempts), (GaveUp::AttemptsExhausted, 5));
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_deadline_is_never_passed() {
+    let retry = Retry::builder("deadline")
+        .max_attempts(100)
+        .backoff(exponential())
+        .jitter(Jitter::None)
+        .deadline(100 * MS)
+        .build()
+        .unwrap();
+    let (times, gave_up, _) = attempts_of(&retry, || "boom".into()).await;
+    assert_eq!(times, vec![Duration::ZERO, 10 * MS, 30 * MS, 70 * MS]);
+    assert_eq!(gave_up, GaveUp::DeadlineExceeded);
+    assert!(times.iter().all(|t| *t < 100 * MS));
+}
+
+#[tokio::test(start_paused = true)]
+async fn stop_signals_are_not_retried_and_retry_after_is_honoured() {
+    let retry = Retry::builder("signals")
+        .max_attempts(3)
+        .backoff(exponential())
+        .jitter(Jitter::None)
+        .build()
+        .unwrap();
+    let (times, gave_up, _) = attempts_of(&retry, || {
+        Box::new(seawall::CircuitOpen::new(
+            "dep".into(),
+            Some(Duration::from_secs(9)),
+        ))
+    })
+    .await;
+    assert_eq!((times.len(), gave_up), (1, GaveUp::NotRetryable));
+
+    // A rate limiter said "in 500 ms": that beats the 10 ms backoff.
+    let (times, _, _) = attempts_of(&retry, || {
+        Box::new(seawall::RateLimited::new("api".into(), 500 * MS))
+    })
+    .await;
+    assert_eq!(times, vec![Duration::ZERO, 500 * MS, 1000 * MS]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_empty_budget_returns_the_original_error_at_once() {
+    let budget = RetryBudget::new(0.0, 0, 1).unwrap(); // no floor, nothing deposited
+    let retry = Retry::builder("budget")
+        .max_attempts(5)
+        .budget(budget)
+        .build()
+        .unwrap();
+    let (times, gave_up, attempts) = attempts_of(&retry, || "down".into()).await;
+    assert_eq!(
+        (times.len(), gave_up, attempts),
+        (1, GaveUp::BudgetExhausted, 1)
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn succeeds_once_the_operation_does() {
+    let retry = Retry::builder("ok")
+        .max_attempts(4)
+        .backoff(exponential())
+        .build()
+        .unwrap();
+    let v = retry
+        .call(|n| async move {
+            if n < 3 {
+                Err("not yet")
+            } else {
+                Ok(n * 10)
+            }
+        })
+        .await
+        .unwrap();
+    assert_eq!(v, 30);
+    let err = Retry::builder("x").max_attempts(0).build().unwrap_err();
+    assert_eq!(err.field(), "max_attempts");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_predicate_limits_what_is_retried() {
+    let retry = Retry::builder("pred")
+        .max_attempts(5)
+        .backoff(exponential())
+        .build()
+        .unwrap();
+    let err = retry
+        .call_if(
+            |_| async { Err::<(), _>(std::io::Error::from(std::io::ErrorKind::InvalidInput)) },
+            |e: &std::io::Error| e.kind() != std::io::ErrorKind::InvalidInput,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!((err.attempts, err.gave_up), (1, GaveUp::NotRetryable));
+}
