@@ -141,3 +141,77 @@ async fn a_predicate_limits_what_is_retried() {
         .unwrap_err();
     assert_eq!((err.attempts, err.gave_up), (1, GaveUp::NotRetryable));
 }
+
+mod layer {
+    use super::*;
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use tower::{service_fn, Layer, ServiceBuilder, ServiceExt};
+
+    fn failing(
+        calls: Arc<AtomicU32>,
+    ) -> impl tower::Service<u32, Response = u32, Error = BoxError> + Clone {
+        service_fn(move |_: u32| {
+            calls.fetch_add(1, Ordering::SeqCst);
+            async { Err::<u32, BoxError>("dependency down".into()) }
+        })
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_retry_never_retries_an_open_breaker() {
+        let calls = Arc::new(AtomicU32::new(0));
+        let breaker = CircuitBreaker::builder("dep").build().unwrap();
+        breaker.force_open();
+        let retry = Retry::builder("r").max_attempts(5).build().unwrap();
+        let svc = ServiceBuilder::new()
+            .layer(retry.layer())
+            .layer(breaker.layer())
+            .service(failing(calls.clone()));
+        let err = svc.oneshot(1).await.unwrap_err();
+        assert_eq!(
+            seawall::rejection(&err).unwrap().kind(),
+            RejectionKind::CircuitOpen
+        );
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            0,
+            "rejected once, not retried"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_budget_caps_extra_load_on_a_dead_dependency() {
+        // 10% extra load and no floor: over 10,000 failing requests the
+        // dependency sees exactly 10,000 + 1,000 calls, not 30,000.
+        let calls = Arc::new(AtomicU32::new(0));
+        let budget = RetryBudget::new(0.1, 0, 1_000_000).unwrap();
+        let retry = Retry::builder("budgeted")
+            .max_attempts(3)
+            .backoff(Backoff::Constant(MS))
+            .budget(budget)
+            .build()
+            .unwrap();
+        let svc = retry.layer().layer(failing(calls.clone()));
+        for i in 0..10_000 {
+            assert!(svc.clone().oneshot(i).await.is_err());
+        }
+        assert_eq!(calls.load(Ordering::SeqCst), 11_000);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retries_succeed_and_respect_max_attempts() {
+        let calls = Arc::new(AtomicU32::new(0));
+        let retry = Retry::builder("r")
+            .max_attempts(4)
+            .backoff(Backoff::Constant(MS))
+            .build()
+            .unwrap();
+        let svc = retry.layer().layer(failing(calls.clone()));
+        let start = Instant::now();
+        assert_eq!(
+            svc.oneshot(1).await.unwrap_err().to_string(),
+            "dependency down"
+        );
+        assert_eq!(calls.load(Ordering::SeqCst), 4);
+        assert_eq!(start.elapsed(), 3 * MS);
+    }
+}

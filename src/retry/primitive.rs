@@ -210,61 +210,96 @@ impl Retry {
         E: 'static,
         P: Fn(&E) -> bool,
     {
-        let inner = &*self.inner;
-        let start = Instant::now();
-        let seed = inner
-            .seed
-            .fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed);
-        let mut delays = inner.backoff.delays(inner.jitter, seed);
-        if let Some(b) = &inner.budget {
-            b.deposit();
-        }
+        let (start, mut delays) = self.begin();
         let mut attempt = 1;
         loop {
             let error = match op(attempt).await {
                 Ok(v) => return Ok(v),
                 Err(e) => e,
             };
-            let signal = rejection_of(&error);
-            if matches!(signal, Some((k, _)) if is_stop_signal(k)) || !retryable(&error) {
-                return Err(RetryError {
-                    error,
-                    attempts: attempt,
-                    gave_up: GaveUp::NotRetryable,
-                });
-            }
-            if attempt >= inner.max_attempts {
-                return Err(RetryError {
-                    error,
-                    attempts: attempt,
-                    gave_up: GaveUp::AttemptsExhausted,
-                });
-            }
-            let mut delay = delays.next().unwrap_or_default();
-            if let Some((_, Some(told))) = signal {
-                delay = delay.max(told); // the dependency said when
-            }
-            if let Some(deadline) = inner.deadline {
-                if start.elapsed().saturating_add(delay) >= deadline {
+            let delay = match self.next_delay(
+                rejection_of(&error),
+                retryable(&error),
+                attempt,
+                Some(start),
+                &mut delays,
+            ) {
+                Ok(d) => d,
+                Err(gave_up) => {
                     return Err(RetryError {
                         error,
                         attempts: attempt,
-                        gave_up: GaveUp::DeadlineExceeded,
-                    });
+                        gave_up,
+                    })
                 }
-            }
-            if let Some(b) = &inner.budget {
-                if !b.try_withdraw() {
-                    return Err(RetryError {
-                        error,
-                        attempts: attempt,
-                        gave_up: GaveUp::BudgetExhausted,
-                    });
-                }
-            }
+            };
             tokio::time::sleep(delay).await;
             attempt += 1;
         }
+    }
+}
+
+impl Retry {
+    pub(crate) fn begin(&self) -> (Instant, super::Delays) {
+        self.deposit();
+        (Instant::now(), self.delays())
+    }
+
+    /// Credits the budget with one original request.
+    #[inline]
+    pub(crate) fn deposit(&self) {
+        if let Some(b) = &self.inner.budget {
+            b.deposit();
+        }
+    }
+
+    /// Whether a deadline is configured (then the start time is needed).
+    #[inline]
+    pub(crate) fn has_deadline(&self) -> bool {
+        self.inner.deadline.is_some()
+    }
+
+    /// A fresh jitter stream for one call's retries.
+    pub(crate) fn delays(&self) -> super::Delays {
+        let inner = &*self.inner;
+        let seed = inner
+            .seed
+            .fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed);
+        inner.backoff.delays(inner.jitter, seed)
+    }
+
+    /// After attempt `attempt` failed: the delay before the next, or why
+    /// not to make one. Spends from the budget when it says yes.
+    pub(crate) fn next_delay(
+        &self,
+        signal: Option<(RejectionKind, Option<Duration>)>,
+        retryable: bool,
+        attempt: u32,
+        start: Option<Instant>,
+        delays: &mut super::Delays,
+    ) -> Result<Duration, GaveUp> {
+        let inner = &*self.inner;
+        if matches!(signal, Some((k, _)) if is_stop_signal(k)) || !retryable {
+            return Err(GaveUp::NotRetryable);
+        }
+        if attempt >= inner.max_attempts {
+            return Err(GaveUp::AttemptsExhausted);
+        }
+        let mut delay = delays.next().unwrap_or_default();
+        if let Some((_, Some(told))) = signal {
+            delay = delay.max(told); // the dependency said when
+        }
+        if let (Some(deadline), Some(start)) = (inner.deadline, start) {
+            if start.elapsed().saturating_add(delay) >= deadline {
+                return Err(GaveUp::DeadlineExceeded);
+            }
+        }
+        if let Some(b) = &inner.budget {
+            if !b.try_withdraw() {
+                return Err(GaveUp::BudgetExhausted);
+            }
+        }
+        Ok(delay)
     }
 }
 
@@ -288,7 +323,7 @@ fn is_stop_signal(kind: RejectionKind) -> bool {
 
 /// The seawall rejection in `error` (a `BoxError` or a seawall type), with
 /// its `retry_after`.
-fn rejection_of<E: 'static>(error: &E) -> Option<(RejectionKind, Option<Duration>)> {
+pub(crate) fn rejection_of<E: 'static>(error: &E) -> Option<(RejectionKind, Option<Duration>)> {
     let any = error as &dyn Any;
     let dyn_err: &(dyn Error + 'static) = if let Some(b) = any.downcast_ref::<tower::BoxError>() {
         &**b
