@@ -1,11 +1,13 @@
 //! Retries as tower middleware.
 
 use super::primitive::rejection_of;
+use super::primitive::Policy;
 use super::{Delays, Retry};
 use pin_project_lite::pin_project;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 use tokio::time::{Instant, Sleep};
 use tower::BoxError;
@@ -60,7 +62,7 @@ impl<S> Layer<S> for RetryLayer {
     fn layer(&self, inner: S) -> Self::Service {
         RetryService {
             inner,
-            retry: self.retry.clone(),
+            policy: Arc::new(self.retry.policy().clone()),
         }
     }
 }
@@ -69,7 +71,7 @@ impl<S> Layer<S> for RetryLayer {
 #[derive(Clone, Debug)]
 pub struct RetryService<S> {
     inner: S,
-    retry: Retry,
+    policy: Arc<Policy>,
 }
 
 impl<S, Req> Service<Req> for RetryService<S>
@@ -87,16 +89,16 @@ where
     }
 
     fn call(&mut self, req: Req) -> Self::Future {
-        self.retry.deposit();
+        self.policy.deposit();
         let copy = req.clone();
         let future = self.inner.call(req);
         ResponseFuture {
-            retry: self.retry.clone(),
+            policy: self.policy.clone(),
             service: self.inner.clone(),
             request: Some(copy),
             attempt: 1,
             // The clock is read only when a deadline needs it.
-            start: self.retry.has_deadline().then(Instant::now),
+            start: self.policy.has_deadline().then(Instant::now),
             delays: None,
             state: State::Calling { future },
         }
@@ -109,12 +111,12 @@ pin_project! {
     where
         S: Service<Req>,
     {
-        retry: Retry,
+        policy: Arc<Policy>,
         service: S,
         request: Option<Req>,
         attempt: u32,
         start: Option<Instant>,
-        delays: Option<Delays>,
+        delays: Option<Box<Delays>>,
         #[pin]
         state: State<S::Future>,
     }
@@ -146,10 +148,12 @@ where
                         Ok(res) => return Poll::Ready(Ok(res)),
                         Err(e) => e.into(),
                     };
-                    let delays = this.delays.get_or_insert_with(|| this.retry.delays());
+                    let delays = this
+                        .delays
+                        .get_or_insert_with(|| Box::new(this.policy.layer_delays()));
                     let signal = rejection_of(&error);
                     match this
-                        .retry
+                        .policy
                         .next_delay(signal, true, *this.attempt, *this.start, delays)
                     {
                         Ok(delay) => this.state.set(State::Sleeping {

@@ -81,10 +81,19 @@ pub struct Retry {
 
 struct Inner {
     name: Arc<str>,
+    policy: Policy,
+    /// The next call's jitter stream, for the primitive.
+    seed: AtomicU64,
+}
+
+/// What decides whether and when to retry: plain data, cloned into each
+/// layer future so the first-attempt path touches no shared counter.
+#[derive(Clone, Debug)]
+pub(crate) struct Policy {
     max_attempts: u32,
     backoff: Backoff,
     jitter: Jitter,
-    seed: AtomicU64,
+    seed: u64,
     deadline: Option<Duration>,
     budget: Option<RetryBudget>,
 }
@@ -167,12 +176,15 @@ impl RetryBuilder {
         Ok(Retry {
             inner: Arc::new(Inner {
                 name: self.name,
-                max_attempts: self.max_attempts,
-                backoff: self.backoff,
-                jitter: self.jitter,
                 seed: AtomicU64::new(self.seed),
-                deadline: self.deadline,
-                budget: self.budget,
+                policy: Policy {
+                    max_attempts: self.max_attempts,
+                    backoff: self.backoff,
+                    jitter: self.jitter,
+                    seed: self.seed,
+                    deadline: self.deadline,
+                    budget: self.budget,
+                },
             }),
         })
     }
@@ -241,14 +253,42 @@ impl Retry {
 
 impl Retry {
     pub(crate) fn begin(&self) -> (Instant, super::Delays) {
-        self.deposit();
-        (Instant::now(), self.delays())
+        let p = &self.inner.policy;
+        p.deposit();
+        let seed = self
+            .inner
+            .seed
+            .fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed);
+        (Instant::now(), p.backoff.delays(p.jitter, seed))
     }
 
+    pub(crate) fn policy(&self) -> &Policy {
+        &self.inner.policy
+    }
+
+    fn next_delay(
+        &self,
+        signal: Option<(RejectionKind, Option<Duration>)>,
+        retryable: bool,
+        attempt: u32,
+        start: Option<Instant>,
+        delays: &mut super::Delays,
+    ) -> Result<Duration, GaveUp> {
+        self.inner
+            .policy
+            .next_delay(signal, retryable, attempt, start, delays)
+    }
+}
+
+/// Streams handed to layer futures on their first failure (process-wide,
+/// so the first attempt needs no shared state).
+static LAYER_STREAMS: AtomicU64 = AtomicU64::new(0);
+
+impl Policy {
     /// Credits the budget with one original request.
     #[inline]
     pub(crate) fn deposit(&self) {
-        if let Some(b) = &self.inner.budget {
+        if let Some(b) = &self.budget {
             b.deposit();
         }
     }
@@ -256,16 +296,14 @@ impl Retry {
     /// Whether a deadline is configured (then the start time is needed).
     #[inline]
     pub(crate) fn has_deadline(&self) -> bool {
-        self.inner.deadline.is_some()
+        self.deadline.is_some()
     }
 
-    /// A fresh jitter stream for one call's retries.
-    pub(crate) fn delays(&self) -> super::Delays {
-        let inner = &*self.inner;
-        let seed = inner
-            .seed
-            .fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed);
-        inner.backoff.delays(inner.jitter, seed)
+    /// A fresh jitter stream for one layer call's retries.
+    pub(crate) fn layer_delays(&self) -> super::Delays {
+        let stream = LAYER_STREAMS.fetch_add(1, Ordering::Relaxed);
+        let seed = self.seed ^ stream.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        self.backoff.delays(self.jitter, seed)
     }
 
     /// After attempt `attempt` failed: the delay before the next, or why
@@ -278,23 +316,22 @@ impl Retry {
         start: Option<Instant>,
         delays: &mut super::Delays,
     ) -> Result<Duration, GaveUp> {
-        let inner = &*self.inner;
         if matches!(signal, Some((k, _)) if is_stop_signal(k)) || !retryable {
             return Err(GaveUp::NotRetryable);
         }
-        if attempt >= inner.max_attempts {
+        if attempt >= self.max_attempts {
             return Err(GaveUp::AttemptsExhausted);
         }
         let mut delay = delays.next().unwrap_or_default();
         if let Some((_, Some(told))) = signal {
             delay = delay.max(told); // the dependency said when
         }
-        if let (Some(deadline), Some(start)) = (inner.deadline, start) {
+        if let (Some(deadline), Some(start)) = (self.deadline, start) {
             if start.elapsed().saturating_add(delay) >= deadline {
                 return Err(GaveUp::DeadlineExceeded);
             }
         }
-        if let Some(b) = &inner.budget {
+        if let Some(b) = &self.budget {
             if !b.try_withdraw() {
                 return Err(GaveUp::BudgetExhausted);
             }
