@@ -1,7 +1,7 @@
 //! seawall demo: a real HTTP backend on 127.0.0.1 that goes down for a
 //! stretch, driven by the same load through a bare hyper client and through
 //! a client guarded by a circuit breaker; then scenes for a rate limiter, a
-//! bulkhead and a fallback.
+//! bulkhead, a fallback and retries with a budget.
 //!
 //! `cargo run --release --example demo` (about 25 seconds, no set-up).
 
@@ -271,6 +271,99 @@ async fn main() -> Result<(), ConfigError> {
     rate_limit_scene().await?;
     bulkhead_scene().await?;
     fallback_scene().await?;
+    retry_scene().await?;
+    Ok(())
+}
+
+/// A backend failing every request whose number mod 10 is below `failing_in_10`.
+async fn patterned_backend(failing_in_10: u64) -> (SocketAddr, Arc<AtomicU64>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let served = Arc::new(AtomicU64::new(0));
+    let counter = served.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let counter = counter.clone();
+            tokio::spawn(async move {
+                let svc = hyper::service::service_fn(move |_req: Request<Incoming>| {
+                    let n = counter.fetch_add(1, Ordering::Relaxed);
+                    async move {
+                        let mut res = Response::new(Full::new(Bytes::from_static(b"ok")));
+                        if n % 10 < failing_in_10 {
+                            *res.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+                        }
+                        Ok::<_, std::convert::Infallible>(res)
+                    }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), svc)
+                    .await;
+            });
+        }
+    });
+    (addr, served)
+}
+
+/// Retries lift a flaky dependency's availability; against a dead one, a
+/// retry budget keeps the extra load near 10% instead of tripling it.
+async fn retry_scene() -> Result<(), ConfigError> {
+    use seawall::retry::{Backoff, Jitter, Retry, RetryBudget};
+    println!("\n== Retries: 500 requests to a flaky (30% 503) and a dead (100% 503) dependency ==");
+    let client: HttpClient = Client::builder(TokioExecutor::new()).build_http();
+    let backoff = Backoff::Exponential {
+        base: Duration::from_millis(5),
+        factor: 2.0,
+        cap: Duration::from_millis(100),
+    };
+    for (label, failing, retrying, budgeted) in [
+        ("flaky, no retry:", 3, false, false),
+        ("flaky, 3 attempts:", 3, true, false),
+        ("dead, 3 attempts:", 10, true, false),
+        ("dead, 3 attempts + 10% budget:", 10, true, true),
+    ] {
+        let (addr, served) = patterned_backend(failing).await;
+        let mut builder = Retry::builder("demo")
+            .max_attempts(if retrying { 3 } else { 1 })
+            .backoff(backoff.clone())
+            .jitter(Jitter::Full);
+        if budgeted {
+            builder = builder.budget(RetryBudget::new(0.1, 0, 1000)?);
+        }
+        let retry = builder.build()?;
+        let status_as_error = tower::util::MapResultLayer::new(
+            |r: Result<Response<Incoming>, hyper_util::client::legacy::Error>| -> Result<StatusCode, BoxError> {
+                let res = r?;
+                if res.status().is_server_error() {
+                    return Err(format!("dependency answered {}", res.status()).into());
+                }
+                Ok(res.status())
+            },
+        );
+        let stack = ServiceBuilder::new()
+            .layer(retry.layer())
+            .layer(status_as_error)
+            .service(client.clone());
+        let mut calls = tokio::task::JoinSet::new();
+        for _ in 0..500 {
+            let req = Request::get(format!("http://{addr}/"))
+                .body(Empty::new())
+                .unwrap();
+            calls.spawn(stack.clone().oneshot(req));
+        }
+        let mut ok = 0;
+        while let Some(r) = calls.join_next().await {
+            ok += r.unwrap().is_ok() as u32;
+        }
+        println!(
+            "  {label:<32} {:>5.1}% succeeded, the dependency saw {:>4} calls ({:.2}× the requests)",
+            ok as f64 / 5.0,
+            served.load(Ordering::Relaxed),
+            served.load(Ordering::Relaxed) as f64 / 500.0
+        );
+    }
     Ok(())
 }
 
