@@ -1,7 +1,7 @@
 //! # seawall
 //!
-//! Resilience for Rust services: circuit breakers, rate limiters, bulkheads
-//! and timeouts (and, as the crate grows, retries and fallbacks), each a plain
+//! Resilience for Rust services: circuit breakers, rate limiters, bulkheads,
+//! timeouts, fallbacks and retries, each a plain
 //! primitive and a [`tower`] layer, all on one lock-light hot path, one notion
 //! of time ([`clock`]), one error model ([`error`]) and one telemetry model
 //! ([`telemetry`]).
