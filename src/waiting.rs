@@ -111,3 +111,73 @@ impl<S: Service<Req>, Req, W, G> fmt::Debug for WaitThenCall<S, Req, W, G> {
         f.write_str("WaitThenCall")
     }
 }
+
+/// Something a waiting layer waits on before each call: a bulkhead slot, a
+/// rate limiter's token.
+pub trait Admission: Clone {
+    /// What is held during the call (released when it ends).
+    type Guard;
+    /// Why admission was refused.
+    type Error: Into<BoxError>;
+    /// The wait for one admission.
+    type Wait: Future<Output = Result<Self::Guard, Self::Error>>;
+    /// Starts waiting for one admission.
+    fn admit(&self) -> Self::Wait;
+}
+
+/// A layer that waits for an [`Admission`] before each call. Nothing
+/// downstream is reserved while waiting: `poll_ready` is always ready, and
+/// the response future drives its own clone of the inner service (so
+/// `S: Clone`).
+#[derive(Clone, Debug)]
+pub struct WaitingLayer<A> {
+    admission: A,
+}
+
+impl<A> WaitingLayer<A> {
+    /// A layer waiting on `admission`.
+    pub fn new(admission: A) -> Self {
+        Self { admission }
+    }
+
+    /// What it waits on.
+    pub fn handle(&self) -> &A {
+        &self.admission
+    }
+}
+
+impl<S, A: Clone> tower_layer::Layer<S> for WaitingLayer<A> {
+    type Service = WaitingService<S, A>;
+    fn layer(&self, inner: S) -> Self::Service {
+        WaitingService {
+            inner,
+            admission: self.admission.clone(),
+        }
+    }
+}
+
+/// A service behind a [`WaitingLayer`].
+#[derive(Clone, Debug)]
+pub struct WaitingService<S, A> {
+    inner: S,
+    admission: A,
+}
+
+impl<S, A, Req> Service<Req> for WaitingService<S, A>
+where
+    S: Service<Req> + Clone,
+    S::Error: Into<BoxError>,
+    A: Admission,
+{
+    type Response = S::Response;
+    type Error = BoxError;
+    type Future = WaitThenCall<S, Req, A::Wait, A::Guard>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Req) -> Self::Future {
+        WaitThenCall::new(self.admission.admit(), self.inner.clone(), req)
+    }
+}

@@ -1,8 +1,7 @@
 //! The bulkhead as tower middleware.
 
-use super::future::{ResponseFuture, WaitingResponseFuture};
+use super::future::ResponseFuture;
 use super::Bulkhead;
-use std::fmt;
 use std::task::{Context, Poll};
 use tower::BoxError;
 use tower_layer::Layer;
@@ -83,61 +82,18 @@ where
     }
 }
 
-/// Waits up to the bulkhead's `max_wait` (FIFO) for a slot, then calls.
-/// Nothing downstream is reserved while waiting: `poll_ready` is always
-/// ready and the response future drives its own clone of the inner service
-/// (so `S: Clone`).
-#[derive(Clone, Debug)]
-pub struct WaitingBulkheadLayer {
-    bulkhead: Bulkhead,
-}
-
-impl WaitingBulkheadLayer {
-    /// A layer sharing `bulkhead`.
-    pub fn new(bulkhead: Bulkhead) -> Self {
-        Self { bulkhead }
-    }
-}
-
-impl<S> Layer<S> for WaitingBulkheadLayer {
-    type Service = WaitingBulkheadService<S>;
-    fn layer(&self, inner: S) -> Self::Service {
-        WaitingBulkheadService {
-            inner,
-            bulkhead: self.bulkhead.clone(),
-        }
-    }
-}
+/// Waits up to the bulkhead's `max_wait` (FIFO) for a slot, then calls;
+/// see [`WaitingLayer`](crate::waiting::WaitingLayer).
+pub type WaitingBulkheadLayer = crate::waiting::WaitingLayer<Bulkhead>;
 
 /// A service behind a waiting bulkhead; made by [`WaitingBulkheadLayer`].
-#[derive(Clone)]
-pub struct WaitingBulkheadService<S> {
-    inner: S,
-    bulkhead: Bulkhead,
-}
+pub type WaitingBulkheadService<S> = crate::waiting::WaitingService<S, Bulkhead>;
 
-impl<S: fmt::Debug> fmt::Debug for WaitingBulkheadService<S> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("WaitingBulkheadService")
-            .field("inner", &self.inner)
-            .finish()
-    }
-}
-
-impl<S, Req> Service<Req> for WaitingBulkheadService<S>
-where
-    S: Service<Req> + Clone,
-    S::Error: Into<BoxError>,
-{
-    type Response = S::Response;
-    type Error = BoxError;
-    type Future = WaitingResponseFuture<S, Req>;
-
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, req: Req) -> Self::Future {
-        crate::waiting::WaitThenCall::new(self.bulkhead.acquire(), self.inner.clone(), req)
+impl crate::waiting::Admission for Bulkhead {
+    type Guard = super::BulkheadPermit;
+    type Error = crate::error::BulkheadFull;
+    type Wait = super::Acquire;
+    fn admit(&self) -> super::Acquire {
+        self.acquire()
     }
 }

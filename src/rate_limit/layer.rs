@@ -1,8 +1,7 @@
 //! The direct limiter as tower middleware.
 
-use super::future::{ResponseFuture, SlotWait, WaitingResponseFuture};
+use super::future::{ResponseFuture, SlotWait};
 use super::RateLimiter;
-use std::fmt;
 use std::task::{Context, Poll};
 use tower::BoxError;
 use tower_layer::Layer;
@@ -87,64 +86,17 @@ where
 
 /// Waits up to the limiter's `max_wait` for a slot, then calls; rejects
 /// with [`RateLimited`](crate::error::RateLimited) when the slot is further
-/// off than that. Nothing downstream is reserved while waiting: `poll_ready`
-/// is always ready, and the response future drives its own clone of the
-/// inner service to readiness after the wait (so `S: Clone`).
-#[derive(Clone, Debug)]
-pub struct WaitingRateLimitLayer {
-    limiter: RateLimiter,
-}
-
-impl WaitingRateLimitLayer {
-    /// A layer sharing `limiter`.
-    pub fn new(limiter: RateLimiter) -> Self {
-        Self { limiter }
-    }
-}
-
-impl<S> Layer<S> for WaitingRateLimitLayer {
-    type Service = WaitingRateLimitService<S>;
-    fn layer(&self, inner: S) -> Self::Service {
-        WaitingRateLimitService {
-            inner,
-            limiter: self.limiter.clone(),
-        }
-    }
-}
+/// off than that. See [`WaitingLayer`](crate::waiting::WaitingLayer).
+pub type WaitingRateLimitLayer = crate::waiting::WaitingLayer<RateLimiter>;
 
 /// A service behind a waiting rate limit; made by [`WaitingRateLimitLayer`].
-#[derive(Clone)]
-pub struct WaitingRateLimitService<S> {
-    inner: S,
-    limiter: RateLimiter,
-}
+pub type WaitingRateLimitService<S> = crate::waiting::WaitingService<S, RateLimiter>;
 
-impl<S: fmt::Debug> fmt::Debug for WaitingRateLimitService<S> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("WaitingRateLimitService")
-            .field("inner", &self.inner)
-            .finish()
-    }
-}
-
-impl<S, Req> Service<Req> for WaitingRateLimitService<S>
-where
-    S: Service<Req> + Clone,
-    S::Error: Into<BoxError>,
-{
-    type Response = S::Response;
-    type Error = BoxError;
-    type Future = WaitingResponseFuture<S, Req>;
-
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, req: Req) -> Self::Future {
-        crate::waiting::WaitThenCall::new(
-            SlotWait::new(self.limiter.clone(), 1),
-            self.inner.clone(),
-            req,
-        )
+impl crate::waiting::Admission for RateLimiter {
+    type Guard = ();
+    type Error = super::LimitError;
+    type Wait = SlotWait;
+    fn admit(&self) -> SlotWait {
+        SlotWait::new(self.clone(), 1)
     }
 }
