@@ -7,16 +7,8 @@ mod support;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use seawall::prelude::*;
-use std::convert::Infallible;
-use std::future::{ready, Ready};
-use support::layer_contender;
-use tower::{service_fn, Layer};
-
-type Bare = tower::util::ServiceFn<fn(u64) -> Ready<Result<u64, Infallible>>>;
-
-fn bare() -> Bare {
-    service_fn(|x: u64| ready(Ok::<u64, Infallible>(x)))
-}
+use support::{bare, layer_contender};
+use tower::Layer;
 
 const LIMIT: usize = 1_000;
 

@@ -6,17 +6,9 @@ mod support;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use seawall::prelude::*;
-use std::convert::Infallible;
-use std::future::{ready, Ready};
 use std::hint::black_box;
-use support::{layer_contender, run_threads};
-use tower::{service_fn, Layer};
-
-type Bare = tower::util::ServiceFn<fn(u64) -> Ready<Result<u64, Infallible>>>;
-
-fn bare() -> Bare {
-    service_fn(|x: u64| ready(Ok::<u64, Infallible>(x)))
-}
+use support::{bare, layer_contender, run_threads};
+use tower::Layer;
 
 fn seawall_breaker() -> CircuitBreaker {
     CircuitBreaker::builder("bench")

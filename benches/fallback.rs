@@ -5,16 +5,8 @@ mod support;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use seawall::fallback::Fallback;
-use std::convert::Infallible;
-use std::future::{ready, Ready};
-use support::layer_contender;
-use tower::{service_fn, Layer};
-
-type Bare = tower::util::ServiceFn<fn(u64) -> Ready<Result<u64, Infallible>>>;
-
-fn bare() -> Bare {
-    service_fn(|x: u64| ready(Ok::<u64, Infallible>(x)))
-}
+use support::{bare, layer_contender};
+use tower::Layer;
 
 fn layers(c: &mut Criterion) {
     let mut g = c.benchmark_group("fallback/success");

@@ -9,13 +9,11 @@ mod support;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use governor::{Quota, RateLimiter as Governor};
 use seawall::prelude::*;
-use std::convert::Infallible;
-use std::future::{ready, Ready};
 use std::hint::black_box;
 use std::num::NonZeroU32;
 use std::task::Context;
-use support::{call, layer_contender, run_threads, thread_waker};
-use tower::{service_fn, Layer};
+use support::{bare, call, layer_contender, run_threads, thread_waker};
+use tower::Layer;
 
 const PER_SECOND: u32 = 1_000_000_000;
 const BURST: u32 = 1_000_000;
@@ -114,12 +112,6 @@ fn keyed(c: &mut Criterion) {
             ours.memory_bytes() as f64 / keys as f64
         );
     }
-}
-
-type Bare = tower::util::ServiceFn<fn(u64) -> Ready<Result<u64, Infallible>>>;
-
-fn bare() -> Bare {
-    service_fn(|x: u64| ready(Ok::<u64, Infallible>(x)))
 }
 
 fn layers(c: &mut Criterion) {

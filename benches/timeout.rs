@@ -5,17 +5,9 @@ mod support;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use seawall::timeout::Timeout;
-use std::convert::Infallible;
-use std::future::{ready, Ready};
 use std::time::Duration;
-use support::layer_contender;
-use tower::{service_fn, Layer};
-
-type Bare = tower::util::ServiceFn<fn(u64) -> Ready<Result<u64, Infallible>>>;
-
-fn bare() -> Bare {
-    service_fn(|x: u64| ready(Ok::<u64, Infallible>(x)))
-}
+use support::{bare, layer_contender};
+use tower::Layer;
 
 fn layers(c: &mut Criterion) {
     // tower's Timeout creates its timer in `call`: that needs a runtime.

@@ -70,6 +70,7 @@ pub mod circuit_breaker;
 pub mod clock;
 pub mod error;
 pub mod fallback;
+pub mod future;
 #[cfg(feature = "http")]
 pub mod http;
 pub mod outcome;

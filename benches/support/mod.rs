@@ -112,3 +112,13 @@ pub fn layer_contender<S>(
         })
     });
 }
+
+/// The bare service every layer bench wraps: a `service_fn` whose future is
+/// ready at once.
+pub type Bare =
+    tower::util::ServiceFn<fn(u64) -> std::future::Ready<Result<u64, std::convert::Infallible>>>;
+
+/// A [`Bare`] service.
+pub fn bare() -> Bare {
+    tower::service_fn(|x: u64| std::future::ready(Ok::<u64, std::convert::Infallible>(x)))
+}

@@ -294,7 +294,7 @@ where
     fn call(&mut self, req: Req) -> Self::Future {
         let key = (self.layer.key_of)(&req);
         match self.layer.bulkhead.try_acquire(&key) {
-            Ok(permit) => crate::rate_limit::ResponseFuture::called(KeyedCall::new(
+            Ok(permit) => crate::rate_limit::ResponseFuture::called(crate::future::Guarded::new(
                 self.inner.call(req),
                 permit,
             )),
@@ -308,36 +308,5 @@ where
     }
 }
 
-pin_project_lite::pin_project! {
-    /// The inner call of a keyed bulkhead, holding its key's slot until done.
-    pub struct KeyedCall<F> {
-        #[pin]
-        future: F,
-        permit: Option<KeyedBulkheadPermit>,
-    }
-}
-
-impl<F> KeyedCall<F> {
-    fn new(future: F, permit: KeyedBulkheadPermit) -> Self {
-        Self {
-            future,
-            permit: Some(permit),
-        }
-    }
-}
-
-impl<F: std::future::Future> std::future::Future for KeyedCall<F> {
-    type Output = F::Output;
-    fn poll(self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        let this = self.project();
-        let out = std::task::ready!(this.future.poll(cx));
-        drop(this.permit.take());
-        Poll::Ready(out)
-    }
-}
-
-impl<F> fmt::Debug for KeyedCall<F> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("KeyedCall")
-    }
-}
+/// The inner call of a keyed bulkhead, holding its key's slot until done.
+pub type KeyedCall<F> = crate::future::Guarded<F, KeyedBulkheadPermit>;

@@ -76,8 +76,10 @@ where
     #[inline]
     fn call(&mut self, req: Req) -> Self::Future {
         match self.bulkhead.try_acquire() {
-            Ok(permit) => ResponseFuture::called(self.inner.call(req), permit),
-            Err(full) => ResponseFuture::rejected(full),
+            Ok(permit) => {
+                ResponseFuture::called(crate::future::Guarded::new(self.inner.call(req), permit))
+            }
+            Err(full) => ResponseFuture::rejected(Box::new(full)),
         }
     }
 }

@@ -8,61 +8,10 @@ use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 use std::time::Duration;
 use tokio::time::Sleep;
-use tower::BoxError;
 
-pin_project! {
-    /// The response future of the rejecting layers: a ready rejection, or
-    /// the inner call.
-    pub struct ResponseFuture<F> {
-        #[pin]
-        kind: Kind<F>,
-    }
-}
-
-pin_project! {
-    #[project = KindProj]
-    enum Kind<F> {
-        Called { #[pin] future: F },
-        Rejected { error: Option<BoxError> },
-    }
-}
-
-impl<F> ResponseFuture<F> {
-    pub(crate) fn called(future: F) -> Self {
-        Self {
-            kind: Kind::Called { future },
-        }
-    }
-    pub(crate) fn rejected(error: BoxError) -> Self {
-        Self {
-            kind: Kind::Rejected { error: Some(error) },
-        }
-    }
-}
-
-impl<F, T, E> Future for ResponseFuture<F>
-where
-    F: Future<Output = Result<T, E>>,
-    E: Into<BoxError>,
-{
-    type Output = Result<T, BoxError>;
-
-    #[inline]
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match self.project().kind.project() {
-            KindProj::Called { future } => future.poll(cx).map_err(Into::into),
-            KindProj::Rejected { error } => Poll::Ready(Err(error
-                .take()
-                .expect("ResponseFuture polled after completion"))),
-        }
-    }
-}
-
-impl<F> fmt::Debug for ResponseFuture<F> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("rate_limit::ResponseFuture")
-    }
-}
+/// The response future of the rejecting layers: a ready rejection, or the
+/// inner call.
+pub type ResponseFuture<F> = crate::future::AdmitFuture<F>;
 
 /// The response future of [`WaitingRateLimitService`](super::WaitingRateLimitService):
 /// waits for a slot (see [`SlotWait`]), then drives its own clone of the
