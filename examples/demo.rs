@@ -325,26 +325,18 @@ async fn retry_scene() -> Result<(), ConfigError> {
         ("dead, 3 attempts + 10% budget:", 10, true, true),
     ] {
         let (addr, served) = patterned_backend(failing).await;
-        let mut builder = Retry::builder("demo")
+        let builder = Retry::builder("demo")
             .max_attempts(if retrying { 3 } else { 1 })
             .backoff(backoff.clone())
             .jitter(Jitter::Full);
-        if budgeted {
-            builder = builder.budget(RetryBudget::new(0.1, 0, 1000)?);
-        }
-        let retry = builder.build()?;
-        let status_as_error = tower::util::MapResultLayer::new(
-            |r: Result<Response<Incoming>, hyper_util::client::legacy::Error>| -> Result<StatusCode, BoxError> {
-                let res = r?;
-                if res.status().is_server_error() {
-                    return Err(format!("dependency answered {}", res.status()).into());
-                }
-                Ok(res.status())
-            },
-        );
+        let retry = if budgeted {
+            builder.budget(RetryBudget::new(0.1, 0, 1000)?).build()?
+        } else {
+            builder.no_budget().build()?
+        };
+        // 503s are retried as responses (`for_http`: 429/502/503/504, GET).
         let stack = ServiceBuilder::new()
-            .layer(retry.layer())
-            .layer(status_as_error)
+            .layer(retry.layer().for_http())
             .service(client.clone());
         let mut calls = tokio::task::JoinSet::new();
         for _ in 0..500 {
@@ -355,7 +347,7 @@ async fn retry_scene() -> Result<(), ConfigError> {
         }
         let mut ok = 0;
         while let Some(r) = calls.join_next().await {
-            ok += r.unwrap().is_ok() as u32;
+            ok += matches!(r.unwrap(), Ok(res) if res.status() == StatusCode::OK) as u32;
         }
         println!(
             "  {label:<32} {:>5.1}% succeeded, the dependency saw {:>4} calls ({:.2}× the requests)",

@@ -35,6 +35,9 @@ pub enum RejectionKind {
     /// A keyed limiter tracks as many keys as it may and none can be
     /// evicted ([`KeyLimitReached`]).
     KeyLimitReached,
+    /// A retry gave up: attempts, deadline or budget exhausted
+    /// ([`RetriesExhausted`](crate::retry::RetriesExhausted)).
+    RetriesExhausted,
 }
 
 /// The view common to every rejection seawall produces.
@@ -81,6 +84,9 @@ pub fn find_rejection<'a>(error: &'a (dyn Error + 'static)) -> Option<&'a dyn Re
             return Some(r);
         }
         if let Some(r) = e.downcast_ref::<FeatureDisabled>() {
+            return Some(r);
+        }
+        if let Some(r) = e.downcast_ref::<crate::retry::RetriesExhausted>() {
             return Some(r);
         }
         current = e.source();

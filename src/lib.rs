@@ -57,8 +57,10 @@
 //! - `metrics` (default): [`telemetry::export_metrics`] publishes every
 //!   instance's counters and gauges to the `metrics` facade.
 //! - `tracing` (default): `tracing` events on transitions and rejections.
-//! - `http`: [`http`] deadlines in request extensions (an outer budget
-//!   shortens inner timeouts) and a degraded-response marker.
+//! - `http` (default): [`http`] deadlines in request extensions (an outer
+//!   budget shortens inner timeouts), a degraded-response marker, and HTTP
+//!   retries (`RetryLayer::for_http`: retryable statuses, `Retry-After`,
+//!   idempotent methods only).
 //! - `quanta`: [`QuantaClock`], a TSC clock several times
 //!   cheaper to read than the OS clock, for limiters in production.
 
@@ -109,6 +111,7 @@ pub mod prelude {
     pub use crate::fallback::Fallback;
     pub use crate::outcome::{Classify, Outcome};
     pub use crate::rate_limit::{KeyedRateLimiter, RateLimiter};
+    pub use crate::retry::{Backoff, Jitter, RetriesExhausted, Retry, RetryBudget, RetryVerdict};
     pub use crate::telemetry::{Event, EventKind};
     pub use crate::timeout::Timeout;
     pub use std::time::Duration;

@@ -35,6 +35,8 @@ pub enum Pattern {
     Bulkhead,
     /// A degradation switch.
     DegradationSwitch,
+    /// A retry (primitive or layer).
+    Retry,
 }
 
 impl Pattern {
@@ -45,6 +47,7 @@ impl Pattern {
             Pattern::RateLimiter => "rate_limiter",
             Pattern::Bulkhead => "bulkhead",
             Pattern::DegradationSwitch => "degradation_switch",
+            Pattern::Retry => "retry",
         }
     }
 }
@@ -121,6 +124,29 @@ pub enum EventKind {
         /// Why: set by hand, or which bound breaker or bulkhead moved it.
         reason: Arc<str>,
     },
+    /// A failed attempt will be retried after `delay`.
+    RetryScheduled {
+        /// The attempt about to be made (2 for the first retry).
+        attempt: u32,
+        /// How long the retry waits first.
+        delay: Duration,
+        /// What made the last attempt fail.
+        reason: crate::retry::RetryReason,
+    },
+    /// A retry gave up: attempts used up, or the next one could not start
+    /// before the deadline.
+    RetriesExhausted {
+        /// Attempts made.
+        attempts: u32,
+        /// Why it stopped.
+        gave_up: crate::retry::GaveUp,
+    },
+    /// A retry was refused by its budget: retrying would add more load than
+    /// the budget allows.
+    BudgetExhausted {
+        /// Attempts made.
+        attempts: u32,
+    },
 }
 
 impl EventKind {
@@ -136,6 +162,9 @@ impl EventKind {
             EventKind::Error { .. } => EventMask::ERRORS,
             EventKind::Ignored => EventMask::IGNORED,
             EventKind::SlowCall { .. } => EventMask::SLOW_CALLS,
+            EventKind::RetryScheduled { .. }
+            | EventKind::RetriesExhausted { .. }
+            | EventKind::BudgetExhausted { .. } => EventMask::RETRIES,
         }
     }
 }
@@ -157,8 +186,10 @@ impl EventMask {
     pub const IGNORED: EventMask = EventMask(16);
     /// Slow calls (per call).
     pub const SLOW_CALLS: EventMask = EventMask(32);
+    /// Retries scheduled, and retries given up (exhausted, out of budget).
+    pub const RETRIES: EventMask = EventMask(64);
     /// Every kind.
-    pub const ALL: EventMask = EventMask(63);
+    pub const ALL: EventMask = EventMask(127);
     /// No kind.
     pub const NONE: EventMask = EventMask(0);
 
@@ -270,6 +301,19 @@ fn trace_event(event: &Event) {
         } => tracing::info!(
             target: "seawall", pattern, name, feature = &**feature, ?from, ?to, reason = &**reason, "feature changed"
         ),
+        EventKind::RetryScheduled {
+            attempt,
+            delay,
+            reason,
+        } => {
+            tracing::debug!(target: "seawall", pattern, name, attempt, ?delay, ?reason, "retry scheduled")
+        }
+        EventKind::RetriesExhausted { attempts, gave_up } => {
+            tracing::debug!(target: "seawall", pattern, name, attempts, ?gave_up, "retries exhausted")
+        }
+        EventKind::BudgetExhausted { attempts } => {
+            tracing::debug!(target: "seawall", pattern, name, attempts, "retry budget exhausted")
+        }
         EventKind::CallRejected { retry_after } => {
             tracing::debug!(target: "seawall", pattern, name, retry_after = ?retry_after, "call rejected")
         }

@@ -195,3 +195,30 @@ async fn fallback_metrics_match_the_readme_catalogue() {
         catalogue("seawall_fallback_")
     );
 }
+
+#[test]
+fn retry_metrics_match_the_readme_catalogue() {
+    use tower::{Layer, ServiceExt};
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    let retry = seawall::retry::Retry::builder("catalogue-rt")
+        .max_attempts(2)
+        .build()
+        .unwrap();
+    let svc = retry.layer().layer(tower::service_fn(|()| async {
+        Err::<(), BoxError>("down".into())
+    }));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .unwrap();
+    metrics::with_local_recorder(&recorder, || {
+        assert!(rt.block_on(svc.oneshot(())).is_err()); // one retry, then gives up
+        seawall::telemetry::export_metrics();
+    });
+    assert_eq!(
+        emitted(&snapshotter, "catalogue-rt"),
+        catalogue("seawall_retry_")
+    );
+}

@@ -1,7 +1,7 @@
 //! The retry primitive under paused tokio time.
 
 use seawall::prelude::*;
-use seawall::retry::{Backoff, GaveUp, Jitter, Retry, RetryBudget};
+use seawall::retry::{Backoff, GaveUp, Jitter, RetriesExhausted, Retry, RetryBudget};
 use std::sync::{Arc, Mutex};
 use tokio::time::Instant;
 
@@ -207,10 +207,15 @@ mod layer {
             .unwrap();
         let svc = retry.layer().layer(failing(calls.clone()));
         let start = Instant::now();
+        let err = svc.oneshot(1).await.unwrap_err();
+        let exhausted = err
+            .downcast_ref::<RetriesExhausted>()
+            .unwrap_or_else(|| panic!("{err:?}"));
         assert_eq!(
-            svc.oneshot(1).await.unwrap_err().to_string(),
-            "dependency down"
+            (exhausted.attempts(), exhausted.gave_up()),
+            (4, GaveUp::AttemptsExhausted)
         );
+        assert_eq!(exhausted.last_error().to_string(), "dependency down");
         assert_eq!(calls.load(Ordering::SeqCst), 4);
         assert_eq!(start.elapsed(), 3 * MS);
     }

@@ -107,16 +107,20 @@ impl Backoff {
     /// retry in the error.
     pub fn validate(&self, instance: &str) -> Result<(), ConfigError> {
         let instance: Arc<str> = Arc::from(instance);
-        let err = |m: String| Err(ConfigError::new(&instance, "backoff", m));
+        let err = |field, m: String| Err(ConfigError::new(&instance, field, m));
         match self {
             Backoff::Linear { base, cap } | Backoff::Exponential { base, cap, .. }
                 if cap < base =>
             {
-                err(format!("cap ({cap:?}) must be >= base ({base:?})"))
+                err(
+                    "backoff.cap",
+                    format!("must be >= base ({base:?}), got {cap:?}"),
+                )
             }
-            Backoff::Exponential { factor, .. } if !(factor.is_finite() && *factor >= 1.0) => {
-                err(format!("factor must be finite and >= 1, got {factor}"))
-            }
+            Backoff::Exponential { factor, .. } if !(factor.is_finite() && *factor >= 1.0) => err(
+                "backoff.factor",
+                format!("must be finite and >= 1, got {factor}"),
+            ),
             _ => Ok(()),
         }
     }
@@ -305,7 +309,11 @@ mod tests {
             },
         ];
         for b in bad {
-            assert_eq!(b.validate(name).unwrap_err().field(), "backoff");
+            assert!(b
+                .validate(name)
+                .unwrap_err()
+                .field()
+                .starts_with("backoff."));
         }
         assert!(Backoff::Constant(MS).validate(name).is_ok());
     }

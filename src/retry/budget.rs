@@ -6,7 +6,7 @@
 //! Balance, in thousandths of a retry, in one `AtomicI64`:
 //!
 //! ```text
-//! every request:      balance ← min(cap, balance + ratio·1000)
+//! every request:      balance ← min(cap, balance + ratio·1000)   (folded in on the retry path)
 //! every second:       balance ← min(cap, balance + floor·1000)   (on the retry path)
 //! a retry:            allowed iff balance ≥ 1000, then balance ← balance − 1000
 //! ```
@@ -17,8 +17,8 @@
 
 use crate::clock::ClockHandle;
 use crate::error::ConfigError;
-use crate::sync::CachePadded;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use crate::stripes::Striped;
+use parking_lot::Mutex;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -26,20 +26,42 @@ const UNIT: i64 = 1000;
 const NANOS_PER_SEC: u64 = 1_000_000_000;
 
 /// A shared retry budget; a cheap `Clone` handle.
-#[derive(Clone, Debug)]
+///
+/// Depositing is the hot path (once per original request) and costs one
+/// thread-owned counter increment — no shared write, so it scales across
+/// threads. Withdrawing (only when a call failed) folds the deposits made
+/// since the last withdrawal into the balance under a lock. Folding a batch
+/// is exact: deposits are never negative, so
+/// `min(cap, min(cap, b + d₁) + d₂) = min(cap, b + d₁ + d₂)`.
+#[derive(Clone)]
 pub struct RetryBudget {
     inner: Arc<Budget>,
 }
 
-#[derive(Debug)]
 struct Budget {
-    balance: CachePadded<AtomicI64>,
-    /// Whole seconds of floor credit already granted.
-    floored_secs: AtomicU64,
+    deposits: Striped<1>,
+    state: Mutex<State>,
     deposit: i64,
     floor: i64,
     cap: i64,
     clock: ClockHandle,
+}
+
+struct State {
+    /// Thousandths of a retry.
+    balance: i64,
+    /// Deposits already folded into `balance`.
+    folded: u64,
+    /// Whole seconds of floor credit already granted.
+    floored_secs: u64,
+}
+
+impl std::fmt::Debug for RetryBudget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RetryBudget")
+            .field("balance", &self.balance())
+            .finish()
+    }
 }
 
 impl RetryBudget {
@@ -75,14 +97,19 @@ impl RetryBudget {
         }
         let cap = i64::from(max_balance) * UNIT;
         let floor = i64::from(floor_per_sec) * UNIT;
+        let clock = clock.into();
         Ok(Self {
             inner: Arc::new(Budget {
-                balance: CachePadded(AtomicI64::new(floor.min(cap))),
-                floored_secs: AtomicU64::new(0),
+                deposits: Striped::new(),
+                state: Mutex::new(State {
+                    balance: floor.min(cap),
+                    folded: 0,
+                    floored_secs: clock.now() / NANOS_PER_SEC,
+                }),
                 deposit: (ratio * UNIT as f64).round() as i64,
                 floor,
                 cap,
-                clock: clock.into(),
+                clock,
             }),
         })
     }
@@ -90,55 +117,56 @@ impl RetryBudget {
     /// Credits one request (call it once per original request).
     #[inline]
     pub fn deposit(&self) {
-        let b = &self.inner;
-        if b.deposit == 0 {
-            return;
-        }
-        let _ = b
-            .balance
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| {
-                (v < b.cap).then(|| (v + b.deposit).min(b.cap))
-            });
+        self.inner.deposits.incr(0);
     }
 
     /// Spends one retry if the budget allows it.
     pub fn try_withdraw(&self) -> bool {
-        let b = &self.inner;
-        self.grant_floor();
-        b.balance
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| {
-                (v >= UNIT).then_some(v - UNIT)
-            })
-            .is_ok()
+        let mut state = self.inner.state.lock();
+        self.inner.settle(&mut state);
+        if state.balance >= UNIT {
+            state.balance -= UNIT;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Requests deposited so far.
+    pub(crate) fn deposits(&self) -> u64 {
+        self.inner.deposits.sum(0)
     }
 
     /// Retries the balance allows now (whole retries).
     pub fn balance(&self) -> u64 {
-        self.grant_floor();
-        (self.inner.balance.load(Ordering::Acquire) / UNIT).max(0) as u64
+        let mut state = self.inner.state.lock();
+        self.inner.settle(&mut state);
+        (state.balance / UNIT).max(0) as u64
     }
+}
 
-    /// Adds the floor's credit for every whole second since the last grant.
-    fn grant_floor(&self) {
-        let b = &self.inner;
-        if b.floor == 0 {
-            return;
-        }
-        let secs = b.clock.now() / NANOS_PER_SEC;
-        let granted = b.floored_secs.load(Ordering::Acquire);
-        if secs > granted
-            && b.floored_secs
-                .compare_exchange(granted, secs, Ordering::AcqRel, Ordering::Acquire)
-                .is_ok()
-        {
-            let credit = b
-                .floor
-                .saturating_mul((secs - granted).min(u32::MAX as u64) as i64);
-            let _ = b
-                .balance
-                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| {
-                    Some(v.saturating_add(credit).min(b.cap.max(v)))
-                });
+impl Budget {
+    /// Folds new deposits and the floor's credit for every whole second
+    /// since the last grant into the balance, capped.
+    fn settle(&self, state: &mut State) {
+        let total = self.deposits.sum(0);
+        let new = total.wrapping_sub(state.folded);
+        state.folded = total;
+        let credit = |n: u64, per: i64| per.saturating_mul(n.min(i64::MAX as u64) as i64);
+        state.balance = state
+            .balance
+            .saturating_add(credit(new, self.deposit))
+            .min(self.cap.max(state.balance));
+        if self.floor > 0 {
+            let secs = self.clock.now() / NANOS_PER_SEC;
+            if secs > state.floored_secs {
+                let granted = secs - state.floored_secs;
+                state.floored_secs = secs;
+                state.balance = state
+                    .balance
+                    .saturating_add(credit(granted, self.floor))
+                    .min(self.cap.max(state.balance));
+            }
         }
     }
 }

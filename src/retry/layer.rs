@@ -1,28 +1,33 @@
 //! Retries as tower middleware.
 
-use super::primitive::rejection_of;
-use super::primitive::Policy;
-use super::{Delays, Retry};
-use pin_project_lite::pin_project;
+use super::policy::{RetryErrors, Shared};
+use super::request::{Attempt, CloneRequests, ReplayFn, ReplayRequest};
+use super::{ResponseFuture, Retry, ShouldRetry};
 use std::fmt;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{ready, Context, Poll};
-use tokio::time::{Instant, Sleep};
+use std::task::{Context, Poll};
 use tower::BoxError;
 use tower_layer::Layer;
 use tower_service::Service;
 
 /// Retries failed calls through a [`Retry`]; made by [`Retry::layer`].
 ///
-/// The request is cloned once before the first attempt (the call consumes
-/// it; with `Bytes` bodies and `Arc`s that is cheap), and the service is
-/// cloned into the response future to drive retries (so `S: Clone`, like
-/// tower's `Retry`). Seawall's stop signals (`CircuitOpen`, `BulkheadFull`,
-/// ...) are never retried; a `RateLimited` rejection's `retry_after`
-/// lengthens the delay. When the retry gives up, the last error is returned
-/// as it was.
+/// What is retried: errors, by default (seawall's stop signals —
+/// `CircuitOpen`, `BulkheadFull`, ... — never); choose with
+/// [`retry_if`](Self::retry_if), which sees the inner service's typed
+/// `Result` so responses such as HTTP 503 can be retried too. A
+/// `RateLimited` rejection's `retry_after`, or a
+/// [`RetryVerdict::RetryAfter`](super::RetryVerdict), lengthens the delay.
+///
+/// Requests are copied for later attempts with `Clone` by default, or a
+/// function of yours ([`replay_with`](Self::replay_with)); one that cannot
+/// be copied gets one attempt. The inner service is cloned into the response
+/// future to drive retries (so `S: Clone`, like tower's `Retry`).
+///
+/// When it gives up after retrying, or the budget refuses a retry, the error
+/// is a [`RetriesExhausted`](super::RetriesExhausted) whose source is the
+/// last error; a retried response is returned as it came. Errors never
+/// retried come back unchanged.
 ///
 /// ```
 /// use seawall::retry::Retry;
@@ -43,151 +48,134 @@ use tower_service::Service;
 /// assert_eq!(calls.load(Ordering::SeqCst), 2);
 /// # Ok(()) }
 /// ```
-#[derive(Clone, Debug)]
-pub struct RetryLayer {
-    retry: Retry,
+#[derive(Clone)]
+pub struct RetryLayer<P = RetryErrors, R = CloneRequests> {
+    shared: Arc<Shared>,
+    predicate: P,
+    replay: R,
 }
 
 impl Retry {
-    /// A tower layer retrying through this retry (sharing its budget).
+    /// A tower layer retrying through this retry (sharing its budget and
+    /// counts).
     pub fn layer(&self) -> RetryLayer {
         RetryLayer {
-            retry: self.clone(),
+            shared: self.shared.clone(),
+            predicate: RetryErrors,
+            replay: CloneRequests,
         }
     }
 }
 
-impl<S> Layer<S> for RetryLayer {
-    type Service = RetryService<S>;
+impl<P, R> RetryLayer<P, R> {
+    /// Decide from the inner service's typed result what to retry: a
+    /// [`ShouldRetry`], e.g. a closure
+    /// `|res: &Result<Res, E>| -> RetryVerdict`.
+    pub fn retry_if<P2>(self, predicate: P2) -> RetryLayer<P2, R> {
+        RetryLayer {
+            shared: self.shared,
+            predicate,
+            replay: self.replay,
+        }
+    }
+
+    /// Copy requests with `f` (`None`: this request is not retried), for
+    /// request types that are not `Clone`.
+    pub fn replay_with<F>(self, f: F) -> RetryLayer<P, ReplayFn<F>> {
+        self.replay(ReplayFn(f))
+    }
+
+    /// Copy requests with a [`ReplayRequest`] (e.g. the HTTP one, which
+    /// also keeps non-idempotent requests from being resent).
+    pub fn replay<R2>(self, replay: R2) -> RetryLayer<P, R2> {
+        RetryLayer {
+            shared: self.shared,
+            predicate: self.predicate,
+            replay,
+        }
+    }
+}
+
+impl<P: fmt::Debug, R: fmt::Debug> fmt::Debug for RetryLayer<P, R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RetryLayer")
+            .field("name", &self.shared.name)
+            .field("predicate", &self.predicate)
+            .field("replay", &self.replay)
+            .finish()
+    }
+}
+
+impl<S, P: Clone, R: Clone> Layer<S> for RetryLayer<P, R> {
+    type Service = RetryService<S, P, R>;
     fn layer(&self, inner: S) -> Self::Service {
         RetryService {
             inner,
-            policy: Arc::new(self.retry.policy().clone()),
+            shared: self.shared.clone(),
+            predicate: self.predicate.clone(),
+            replay: self.replay.clone(),
         }
     }
 }
 
 /// A service whose failed calls are retried; made by [`RetryLayer`].
-#[derive(Clone, Debug)]
-pub struct RetryService<S> {
+#[derive(Clone)]
+pub struct RetryService<S, P = RetryErrors, R = CloneRequests> {
     inner: S,
-    policy: Arc<Policy>,
+    shared: Arc<Shared>,
+    predicate: P,
+    replay: R,
 }
 
-impl<S, Req> Service<Req> for RetryService<S>
+impl<S: fmt::Debug, P, R> fmt::Debug for RetryService<S, P, R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RetryService")
+            .field("name", &self.shared.name)
+            .field("inner", &self.inner)
+            .finish()
+    }
+}
+
+impl<S, Req, P, R> Service<Req> for RetryService<S, P, R>
 where
     S: Service<Req> + Clone,
-    S::Error: Into<BoxError>,
-    Req: Clone,
+    S::Error: Into<BoxError> + 'static,
+    P: ShouldRetry<S::Response, S::Error> + Clone,
+    R: ReplayRequest<Req> + Clone,
 {
     type Response = S::Response;
     type Error = BoxError;
-    type Future = ResponseFuture<S, Req>;
+    type Future = ResponseFuture<S, Req, P, R>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
         self.inner.poll_ready(cx).map_err(Into::into)
     }
 
-    fn call(&mut self, req: Req) -> Self::Future {
-        self.policy.deposit();
-        let copy = req.clone();
+    fn call(&mut self, mut req: Req) -> Self::Future {
+        let start = self.shared.begin();
+        let attempt = Attempt {
+            number: 1,
+            remaining: self.shared.deadline,
+        };
+        self.replay.before_attempt(&mut req, attempt);
+        let idempotent = self.replay.is_idempotent(&req);
+        // Copied before the call consumes it (cheap for `Bytes` bodies and
+        // `Arc`s); `None` means one attempt only.
+        let copy = if self.shared.max_attempts > 1 {
+            self.replay.replay(&req)
+        } else {
+            None
+        };
         let future = self.inner.call(req);
-        ResponseFuture {
-            policy: self.policy.clone(),
-            service: self.inner.clone(),
-            request: Some(copy),
-            attempt: 1,
-            // The clock is read only when a deadline needs it.
-            start: self.policy.has_deadline().then(Instant::now),
-            delays: None,
-            state: State::Calling { future },
-        }
-    }
-}
-
-pin_project! {
-    /// The response future of [`RetryService`].
-    pub struct ResponseFuture<S, Req>
-    where
-        S: Service<Req>,
-    {
-        policy: Arc<Policy>,
-        service: S,
-        request: Option<Req>,
-        attempt: u32,
-        start: Option<Instant>,
-        delays: Option<Box<Delays>>,
-        #[pin]
-        state: State<S::Future>,
-    }
-}
-
-pin_project! {
-    #[project = StateProj]
-    enum State<F> {
-        Calling { #[pin] future: F },
-        Sleeping { #[pin] sleep: Sleep },
-        Readying,
-    }
-}
-
-impl<S, Req> Future for ResponseFuture<S, Req>
-where
-    S: Service<Req>,
-    S::Error: Into<BoxError>,
-    Req: Clone,
-{
-    type Output = Result<S::Response, BoxError>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut this = self.project();
-        loop {
-            match this.state.as_mut().project() {
-                StateProj::Calling { future } => {
-                    let error = match ready!(future.poll(cx)) {
-                        Ok(res) => return Poll::Ready(Ok(res)),
-                        Err(e) => e.into(),
-                    };
-                    let delays = this
-                        .delays
-                        .get_or_insert_with(|| Box::new(this.policy.layer_delays()));
-                    let signal = rejection_of(&error);
-                    match this
-                        .policy
-                        .next_delay(signal, true, *this.attempt, *this.start, delays)
-                    {
-                        Ok(delay) => this.state.set(State::Sleeping {
-                            sleep: tokio::time::sleep(delay),
-                        }),
-                        // Gave up: the last error, as it was.
-                        Err(_) => return Poll::Ready(Err(error)),
-                    }
-                }
-                StateProj::Sleeping { sleep } => {
-                    ready!(sleep.poll(cx));
-                    this.state.set(State::Readying);
-                }
-                StateProj::Readying => {
-                    if let Err(e) = ready!(this.service.poll_ready(cx)) {
-                        return Poll::Ready(Err(e.into()));
-                    }
-                    let req = match this.request.as_ref() {
-                        Some(r) => r.clone(),
-                        None => return Poll::Ready(Err("retry: request already consumed".into())),
-                    };
-                    *this.attempt += 1;
-                    let future = this.service.call(req);
-                    this.state.set(State::Calling { future });
-                }
-            }
-        }
-    }
-}
-
-impl<S: Service<Req>, Req> fmt::Debug for ResponseFuture<S, Req> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("retry::ResponseFuture")
-            .field("attempt", &self.attempt)
-            .finish()
+        ResponseFuture::new(
+            self.shared.clone(),
+            self.inner.clone(),
+            self.predicate.clone(),
+            self.replay.clone(),
+            copy,
+            start,
+            idempotent,
+            future,
+        )
     }
 }

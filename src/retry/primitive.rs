@@ -1,60 +1,20 @@
 //! The retry primitive: `retry.call(|attempt| async { ... }).await`.
 
-use super::{Backoff, Jitter, RetryBudget};
-use crate::error::{find_rejection, ConfigError, RejectionKind};
-use std::any::Any;
-use std::error::Error;
+use super::policy::{RetryErrors, Shared};
+use super::{Backoff, GaveUp, Jitter, RetryBudget, RetryError, RetryReason, RetryVerdict};
+use crate::clock::ClockHandle;
+use crate::error::ConfigError;
+use crate::stripes::Striped;
+use crate::telemetry::{builder_telemetry_setters, Listeners};
 use std::fmt;
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::time::Instant;
-
-/// Why a retry loop stopped with an error.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum GaveUp {
-    /// The error is not one to retry (a stop signal like `CircuitOpen`, or
-    /// the predicate said no).
-    NotRetryable,
-    /// `max_attempts` attempts were made.
-    AttemptsExhausted,
-    /// The retry budget was empty: retrying would have added too much load.
-    BudgetExhausted,
-    /// The next attempt could not start before the deadline.
-    DeadlineExceeded,
-}
-
-/// The last error of a retry loop, with how many attempts were made and why
-/// it stopped.
-#[derive(Debug)]
-pub struct RetryError<E> {
-    /// The last attempt's error.
-    pub error: E,
-    /// Attempts made.
-    pub attempts: u32,
-    /// Why no further attempt was made.
-    pub gave_up: GaveUp,
-}
-
-impl<E: fmt::Display> fmt::Display for RetryError<E> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} (after {} attempts; {:?})",
-            self.error, self.attempts, self.gave_up
-        )
-    }
-}
-
-impl<E: Error + 'static> Error for RetryError<E> {
-    fn source(&self) -> Option<&(dyn Error + 'static)> {
-        Some(&self.error)
-    }
-}
 
 /// Retries a fallible async operation with backoff, jitter, a deadline and
-/// a budget. A cheap `Clone` handle.
+/// a budget. A cheap `Clone` handle; [`layer`](Retry::layer) gives its tower
+/// layer.
 ///
 /// ```
 /// use seawall::retry::{Backoff, Retry};
@@ -76,30 +36,10 @@ impl<E: Error + 'static> Error for RetryError<E> {
 /// ```
 #[derive(Clone)]
 pub struct Retry {
-    inner: Arc<Inner>,
-}
-
-struct Inner {
-    name: Arc<str>,
-    policy: Policy,
-    /// The next call's jitter stream, for the primitive.
-    seed: AtomicU64,
-}
-
-/// What decides whether and when to retry: plain data, cloned into each
-/// layer future so the first-attempt path touches no shared counter.
-#[derive(Clone, Debug)]
-pub(crate) struct Policy {
-    max_attempts: u32,
-    backoff: Backoff,
-    jitter: Jitter,
-    seed: u64,
-    deadline: Option<Duration>,
-    budget: Option<RetryBudget>,
+    pub(crate) shared: Arc<Shared>,
 }
 
 /// Builds a [`Retry`].
-#[derive(Debug)]
 #[must_use]
 pub struct RetryBuilder {
     name: Arc<str>,
@@ -108,12 +48,35 @@ pub struct RetryBuilder {
     jitter: Jitter,
     seed: u64,
     deadline: Option<Duration>,
-    budget: Option<RetryBudget>,
+    budget: Option<Option<RetryBudget>>,
+    retry_stop_signals: bool,
+    clock: ClockHandle,
+    listeners: Listeners,
 }
 
+impl fmt::Debug for RetryBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RetryBuilder")
+            .field("name", &self.name)
+            .field("max_attempts", &self.max_attempts)
+            .field("backoff", &self.backoff)
+            .field("jitter", &self.jitter)
+            .field("deadline", &self.deadline)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The default budget: retries may add 20% to the load, plus 10 per second,
+/// with at most 100 banked (tower's `TpsBudget` and Finagle use the same
+/// 20% / 10 per second).
+pub const DEFAULT_BUDGET: (f64, u32, u32) = (0.2, 10, 100);
+
 impl Retry {
-    /// Starts configuring a retry; `name` labels it. Defaults: 3 attempts,
-    /// exponential backoff from 50 ms doubling to 5 s, full jitter.
+    /// Starts configuring a retry; `name` labels its metrics and events.
+    /// Defaults, chosen to be safe: 3 attempts, exponential backoff from
+    /// 50 ms doubling to 5 s with full jitter, no deadline, and a budget of
+    /// [`DEFAULT_BUDGET`] (so a dead dependency sees at most ~20% extra load,
+    /// never 3×).
     pub fn builder(name: &str) -> RetryBuilder {
         RetryBuilder {
             name: Arc::from(name),
@@ -127,6 +90,9 @@ impl Retry {
             seed: 0x5EA_3A11,
             deadline: None,
             budget: None,
+            retry_stop_signals: false,
+            clock: ClockHandle::default(),
+            listeners: Listeners::default(),
         }
     }
 }
@@ -153,16 +119,35 @@ impl RetryBuilder {
         self.seed = seed;
         self
     }
-    /// A total deadline: no sleep runs past it, no attempt starts after it.
+    /// A total deadline per call, from its first attempt: no retry sleeps
+    /// past it or starts after it. The time left travels to each attempt
+    /// (see [`Attempt`](super::Attempt)).
     pub fn deadline(mut self, d: Duration) -> Self {
         self.deadline = Some(d);
         self
     }
-    /// Spend retries from `budget` (shared with whatever else uses it).
+    /// Spend retries from `budget` (shared with whatever else uses it)
+    /// instead of a budget of this retry's own.
     pub fn budget(mut self, budget: RetryBudget) -> Self {
-        self.budget = Some(budget);
+        self.budget = Some(Some(budget));
         self
     }
+    /// No budget: every failure may be retried up to `max_attempts`. Under
+    /// a full outage that multiplies the load by `max_attempts`.
+    pub fn no_budget(mut self) -> Self {
+        self.budget = Some(None);
+        self
+    }
+    /// Retry seawall's stop signals too (`CircuitOpen`, `BulkheadFull`,
+    /// `FeatureDisabled`, `KeyLimitReached`, an inner `RetriesExhausted`);
+    /// off by default, since retrying them only adds load.
+    pub fn retry_stop_signals(mut self, yes: bool) -> Self {
+        self.retry_stop_signals = yes;
+        self
+    }
+
+    builder_telemetry_setters!();
+
     /// Validates and builds.
     pub fn build(self) -> Result<Retry, ConfigError> {
         if self.max_attempts == 0 {
@@ -173,27 +158,104 @@ impl RetryBuilder {
             ));
         }
         self.backoff.validate(&self.name)?;
-        Ok(Retry {
-            inner: Arc::new(Inner {
-                name: self.name,
-                seed: AtomicU64::new(self.seed),
-                policy: Policy {
-                    max_attempts: self.max_attempts,
-                    backoff: self.backoff,
-                    jitter: self.jitter,
-                    seed: self.seed,
-                    deadline: self.deadline,
-                    budget: self.budget,
-                },
-            }),
-        })
+        if let Some(d) = self.deadline {
+            if d.is_zero() {
+                return Err(ConfigError::new(
+                    &self.name,
+                    "deadline",
+                    "must be longer than zero",
+                ));
+            }
+        }
+        // A budget of its own counts the calls too (one counter per call).
+        let (budget, calls) = match self.budget {
+            Some(chosen) => (chosen, Some(Striped::new())),
+            None => {
+                let (ratio, floor, max) = DEFAULT_BUDGET;
+                let own = RetryBudget::with_clock(ratio, floor, max, self.clock.clone())?;
+                (Some(own), None)
+            }
+        };
+        let shared = Arc::new(Shared {
+            name: self.name,
+            max_attempts: self.max_attempts,
+            backoff: self.backoff,
+            jitter: self.jitter,
+            seed: self.seed,
+            streams: AtomicU64::new(0),
+            deadline: self.deadline,
+            budget,
+            retry_stop_signals: self.retry_stop_signals,
+            clock: self.clock,
+            listeners: self.listeners,
+            calls,
+            counts: Default::default(),
+        });
+        #[cfg(feature = "metrics")]
+        crate::telemetry::register(Arc::downgrade(&shared) as _);
+        Ok(Retry { shared })
+    }
+}
+
+/// A snapshot of a retry's counts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RetryMetrics {
+    /// Original calls (first attempts).
+    pub calls: u64,
+    /// Retries after an error.
+    pub retries_after_error: u64,
+    /// Retries after a response chosen for retry.
+    pub retries_after_response: u64,
+    /// Retries after being told when to come back (`RateLimited`,
+    /// `Retry-After`).
+    pub retries_throttled: u64,
+    /// Calls that gave up with attempts used up.
+    pub gave_up_attempts: u64,
+    /// Calls that gave up because the next attempt could not start before
+    /// the deadline.
+    pub gave_up_deadline: u64,
+    /// Calls the budget refused a retry.
+    pub gave_up_budget: u64,
+    /// Retries the budget allows now (`None` without a budget).
+    pub budget_balance: Option<u64>,
+}
+
+impl RetryMetrics {
+    /// Every attempt: calls plus retries.
+    pub fn attempts(&self) -> u64 {
+        self.calls + self.retries()
+    }
+    /// Retries for any reason.
+    pub fn retries(&self) -> u64 {
+        self.retries_after_error + self.retries_after_response + self.retries_throttled
     }
 }
 
 impl Retry {
     /// The retry's name.
     pub fn name(&self) -> &str {
-        &self.inner.name
+        &self.shared.name
+    }
+
+    /// Its budget, if it has one.
+    pub fn budget(&self) -> Option<&RetryBudget> {
+        self.shared.budget.as_ref()
+    }
+
+    /// Counts so far.
+    pub fn metrics(&self) -> RetryMetrics {
+        let s = &self.shared;
+        RetryMetrics {
+            calls: s.calls(),
+            retries_after_error: s.retries(RetryReason::Error),
+            retries_after_response: s.retries(RetryReason::Response),
+            retries_throttled: s.retries(RetryReason::Throttled),
+            gave_up_attempts: s.gave_up(GaveUp::AttemptsExhausted),
+            gave_up_deadline: s.gave_up(GaveUp::DeadlineExceeded),
+            gave_up_budget: s.gave_up(GaveUp::BudgetExhausted),
+            budget_balance: s.budget.as_ref().map(RetryBudget::balance),
+        }
     }
 
     /// Runs `op(attempt)` (attempt 1, 2, ...) until it succeeds or the retry
@@ -206,166 +268,113 @@ impl Retry {
         Fut: Future<Output = Result<T, E>>,
         E: 'static,
     {
-        self.call_if(op, |_: &E| true).await
+        self.call_when(op, RetryErrors).await
     }
 
     /// Like [`call`](Self::call), retrying only errors `retryable` accepts
     /// (seawall's stop signals are never retried).
-    pub async fn call_if<F, Fut, T, E, P>(
-        &self,
-        mut op: F,
-        retryable: P,
-    ) -> Result<T, RetryError<E>>
+    pub async fn call_if<F, Fut, T, E, P>(&self, op: F, retryable: P) -> Result<T, RetryError<E>>
     where
         F: FnMut(u32) -> Fut,
         Fut: Future<Output = Result<T, E>>,
         E: 'static,
         P: Fn(&E) -> bool,
     {
-        let (start, mut delays) = self.begin();
+        let verdict = |r: &Result<T, E>| match r {
+            Err(e) if retryable(e) => RetryVerdict::Retry,
+            _ => RetryVerdict::Accept,
+        };
+        self.call_when(op, verdict).await
+    }
+
+    /// The general form: `verdict` sees each attempt's whole result, so a
+    /// value can be retried too (e.g. a "try later" answer). When the retry
+    /// gives up on a retried value, that value is returned as `Ok`.
+    pub async fn call_when<F, Fut, T, E, P>(
+        &self,
+        mut op: F,
+        verdict: P,
+    ) -> Result<T, RetryError<E>>
+    where
+        F: FnMut(u32) -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+        E: 'static,
+        P: super::ShouldRetry<T, E>,
+    {
+        let s = &self.shared;
+        let start = s.begin();
+        let mut delays = None;
         let mut attempt = 1;
         loop {
-            let error = match op(attempt).await {
-                Ok(v) => return Ok(v),
-                Err(e) => e,
+            let result = op(attempt).await;
+            let failure = s.judge(&result, verdict.verdict(&result));
+            let delay = match failure {
+                // Accepted (only an `Ok` is ever accepted).
+                Ok(None) => {
+                    return result.map_err(|error| RetryError {
+                        error,
+                        attempts: attempt,
+                        gave_up: GaveUp::NotRetryable,
+                    })
+                }
+                Ok(Some(failure)) => {
+                    let delays = delays.get_or_insert_with(|| s.delays());
+                    s.schedule(failure, attempt, start, delays)
+                }
+                Err(gave_up) => Err(gave_up),
             };
-            let delay = match self.next_delay(
-                rejection_of(&error),
-                retryable(&error),
-                attempt,
-                Some(start),
-                &mut delays,
-            ) {
-                Ok(d) => d,
+            match delay {
+                Ok(d) => tokio::time::sleep(d).await,
                 Err(gave_up) => {
-                    return Err(RetryError {
+                    return result.map_err(|error| RetryError {
                         error,
                         attempts: attempt,
                         gave_up,
                     })
                 }
-            };
-            tokio::time::sleep(delay).await;
+            }
             attempt += 1;
         }
-    }
-}
-
-impl Retry {
-    pub(crate) fn begin(&self) -> (Instant, super::Delays) {
-        let p = &self.inner.policy;
-        p.deposit();
-        let seed = self
-            .inner
-            .seed
-            .fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed);
-        (Instant::now(), p.backoff.delays(p.jitter, seed))
-    }
-
-    pub(crate) fn policy(&self) -> &Policy {
-        &self.inner.policy
-    }
-
-    fn next_delay(
-        &self,
-        signal: Option<(RejectionKind, Option<Duration>)>,
-        retryable: bool,
-        attempt: u32,
-        start: Option<Instant>,
-        delays: &mut super::Delays,
-    ) -> Result<Duration, GaveUp> {
-        self.inner
-            .policy
-            .next_delay(signal, retryable, attempt, start, delays)
-    }
-}
-
-/// Streams handed to layer futures on their first failure (process-wide,
-/// so the first attempt needs no shared state).
-static LAYER_STREAMS: AtomicU64 = AtomicU64::new(0);
-
-impl Policy {
-    /// Credits the budget with one original request.
-    #[inline]
-    pub(crate) fn deposit(&self) {
-        if let Some(b) = &self.budget {
-            b.deposit();
-        }
-    }
-
-    /// Whether a deadline is configured (then the start time is needed).
-    #[inline]
-    pub(crate) fn has_deadline(&self) -> bool {
-        self.deadline.is_some()
-    }
-
-    /// A fresh jitter stream for one layer call's retries.
-    pub(crate) fn layer_delays(&self) -> super::Delays {
-        let stream = LAYER_STREAMS.fetch_add(1, Ordering::Relaxed);
-        let seed = self.seed ^ stream.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        self.backoff.delays(self.jitter, seed)
-    }
-
-    /// After attempt `attempt` failed: the delay before the next, or why
-    /// not to make one. Spends from the budget when it says yes.
-    pub(crate) fn next_delay(
-        &self,
-        signal: Option<(RejectionKind, Option<Duration>)>,
-        retryable: bool,
-        attempt: u32,
-        start: Option<Instant>,
-        delays: &mut super::Delays,
-    ) -> Result<Duration, GaveUp> {
-        if matches!(signal, Some((k, _)) if is_stop_signal(k)) || !retryable {
-            return Err(GaveUp::NotRetryable);
-        }
-        if attempt >= self.max_attempts {
-            return Err(GaveUp::AttemptsExhausted);
-        }
-        let mut delay = delays.next().unwrap_or_default();
-        if let Some((_, Some(told))) = signal {
-            delay = delay.max(told); // the dependency said when
-        }
-        if let (Some(deadline), Some(start)) = (self.deadline, start) {
-            if start.elapsed().saturating_add(delay) >= deadline {
-                return Err(GaveUp::DeadlineExceeded);
-            }
-        }
-        if let Some(b) = &self.budget {
-            if !b.try_withdraw() {
-                return Err(GaveUp::BudgetExhausted);
-            }
-        }
-        Ok(delay)
     }
 }
 
 impl fmt::Debug for Retry {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Retry")
-            .field("name", &self.inner.name)
+            .field("name", &self.shared.name)
             .finish()
     }
 }
 
-fn is_stop_signal(kind: RejectionKind) -> bool {
-    matches!(
-        kind,
-        RejectionKind::CircuitOpen
-            | RejectionKind::BulkheadFull
-            | RejectionKind::FeatureDisabled
-            | RejectionKind::KeyLimitReached
-    )
-}
-
-/// The seawall rejection in `error` (a `BoxError` or a seawall type), with
-/// its `retry_after`.
-pub(crate) fn rejection_of<E: 'static>(error: &E) -> Option<(RejectionKind, Option<Duration>)> {
-    let any = error as &dyn Any;
-    let dyn_err: &(dyn Error + 'static) = if let Some(b) = any.downcast_ref::<tower::BoxError>() {
-        &**b
-    } else {
-        return None;
-    };
-    find_rejection(dyn_err).map(|r| (r.kind(), r.retry_after()))
+#[cfg(feature = "metrics")]
+impl crate::telemetry::ExportMetrics for Shared {
+    fn export(&self) {
+        use metrics::{counter, gauge};
+        let name = self.name.to_string();
+        let calls = self.calls();
+        let mut retries = 0;
+        for reason in [
+            RetryReason::Error,
+            RetryReason::Response,
+            RetryReason::Throttled,
+        ] {
+            let n = self.retries(reason);
+            retries += n;
+            counter!("seawall_retry_retries_total", "name" => name.clone(), "reason" => reason.as_str())
+                .absolute(n);
+        }
+        counter!("seawall_retry_calls_total", "name" => name.clone()).absolute(calls);
+        counter!("seawall_retry_attempts_total", "name" => name.clone()).absolute(calls + retries);
+        for (why, label) in [
+            (GaveUp::AttemptsExhausted, "attempts"),
+            (GaveUp::DeadlineExceeded, "deadline"),
+            (GaveUp::BudgetExhausted, "budget"),
+        ] {
+            counter!("seawall_retry_gave_up_total", "name" => name.clone(), "reason" => label)
+                .absolute(self.gave_up(why));
+        }
+        if let Some(b) = &self.budget {
+            gauge!("seawall_retry_budget_balance", "name" => name).set(b.balance() as f64);
+        }
+    }
 }

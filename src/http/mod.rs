@@ -1,6 +1,7 @@
 //! HTTP integration (feature `http`): a request's deadline travels in its
 //! extensions, so an outer total timeout shortens the inner attempt
-//! timeouts; and a marker says a response came from a fallback.
+//! timeouts; a marker says a response came from a fallback; and retries
+//! speak HTTP ([`RetryHttp`], [`HttpReplay`], `Retry-After` parsing).
 //!
 //! ```
 //! use seawall::http::{Deadline, DeadlineLayer};
@@ -23,6 +24,10 @@
 //! assert_eq!(start.elapsed(), Duration::from_secs(2));               // the deadline won
 //! # Ok(()) }
 //! ```
+
+mod retry;
+
+pub use self::retry::{parse_retry_after, retry_after, HttpReplay, RetryHttp, RetrySafe};
 
 use std::fmt;
 use std::task::{Context, Poll};

@@ -1,0 +1,202 @@
+//! Retrying HTTP calls: which responses to retry, `Retry-After`, and which
+//! requests may be sent twice.
+
+use crate::clock::ClockHandle;
+use crate::http::Deadline;
+use crate::retry::{Attempt, ReplayRequest, RetryLayer, RetryVerdict, ShouldRetry};
+use http::{HeaderMap, Method, StatusCode};
+use std::time::{Duration, SystemTime};
+use tokio::time::Instant;
+
+/// Parses a `Retry-After` value: delta-seconds (`120`) or an HTTP-date
+/// (`Wed, 21 Oct 2026 07:28:00 GMT`, measured from `now`; a date already
+/// past means "now"). `None` for anything else.
+pub fn parse_retry_after(value: &[u8], now: SystemTime) -> Option<Duration> {
+    let text = std::str::from_utf8(value).ok()?.trim();
+    if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
+        // Huge values saturate rather than fail: the deadline still bounds them.
+        return Some(Duration::from_secs(text.parse().unwrap_or(u64::MAX)));
+    }
+    let at = httpdate::parse_http_date(text).ok()?;
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+/// The `Retry-After` of a response's headers, if present and valid.
+pub fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
+    parse_retry_after(headers.get(http::header::RETRY_AFTER)?.as_bytes(), now)
+}
+
+/// The retry predicate for `http::Response`s: errors, and responses whose
+/// status is retryable (by default 429, 502, 503, 504), are retried; a
+/// `Retry-After` header sets the next delay when it is longer than the
+/// backoff's. Other responses, 500 included (it may have had effects), are
+/// accepted.
+#[derive(Debug, Clone)]
+pub struct RetryHttp {
+    /// Bit `s` set: status `s` is retried (statuses 0..640).
+    statuses: [u64; 10],
+    clock: ClockHandle,
+}
+
+impl Default for RetryHttp {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl RetryHttp {
+    /// Retries errors and 429, 502, 503, 504.
+    pub fn new() -> Self {
+        Self {
+            statuses: [0; 10],
+            clock: ClockHandle::default(),
+        }
+        .statuses([
+            StatusCode::TOO_MANY_REQUESTS,
+            StatusCode::BAD_GATEWAY,
+            StatusCode::SERVICE_UNAVAILABLE,
+            StatusCode::GATEWAY_TIMEOUT,
+        ])
+    }
+
+    /// Retries exactly these statuses (and errors).
+    pub fn statuses(mut self, statuses: impl IntoIterator<Item = StatusCode>) -> Self {
+        self.statuses = [0; 10];
+        for s in statuses {
+            let s = s.as_u16() as usize;
+            self.statuses[s / 64] |= 1 << (s % 64);
+        }
+        self
+    }
+
+    /// The clock whose wall time an HTTP-date `Retry-After` is measured
+    /// from (default: the system's).
+    pub fn clock(mut self, clock: impl Into<ClockHandle>) -> Self {
+        self.clock = clock.into();
+        self
+    }
+
+    /// Whether `status` is retried.
+    pub fn is_retryable(&self, status: StatusCode) -> bool {
+        let s = status.as_u16() as usize;
+        self.statuses[s / 64] & (1 << (s % 64)) != 0
+    }
+}
+
+impl<B, E> ShouldRetry<http::Response<B>, E> for RetryHttp {
+    fn verdict(&self, result: &Result<http::Response<B>, E>) -> RetryVerdict {
+        match result {
+            Err(_) => RetryVerdict::Retry,
+            Ok(res) if self.is_retryable(res.status()) => {
+                match retry_after(res.headers(), self.clock.wall()) {
+                    Some(d) => RetryVerdict::RetryAfter(d),
+                    None => RetryVerdict::Retry,
+                }
+            }
+            Ok(_) => RetryVerdict::Accept,
+        }
+    }
+}
+
+/// Marks a request safe to resend even if its method is not idempotent
+/// (e.g. a POST carrying an idempotency key): insert it in the request's
+/// extensions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetrySafe;
+
+/// Replays `http::Request`s whose body is `Clone` (a buffered body:
+/// `Full<Bytes>`, `String`, `()`, ...). Only idempotent methods (GET, HEAD,
+/// OPTIONS, TRACE, PUT, DELETE) are resent after a failure that may have
+/// reached the server; a POST or PATCH is resent only when marked
+/// [`RetrySafe`] or when the failure proves it never left (a local
+/// rejection, a refused connection). Each attempt's request carries its
+/// [`Attempt`] in its extensions, and with a retry deadline, a [`Deadline`]
+/// no later than the retry's.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct HttpReplay;
+
+impl<B: Clone> ReplayRequest<http::Request<B>> for HttpReplay {
+    fn replay(&self, req: &http::Request<B>) -> Option<http::Request<B>> {
+        Some(req.clone())
+    }
+
+    fn is_idempotent(&self, req: &http::Request<B>) -> bool {
+        matches!(
+            *req.method(),
+            Method::GET
+                | Method::HEAD
+                | Method::OPTIONS
+                | Method::TRACE
+                | Method::PUT
+                | Method::DELETE
+        ) || req.extensions().get::<RetrySafe>().is_some()
+    }
+
+    fn before_attempt(&self, req: &mut http::Request<B>, attempt: Attempt) {
+        if let Some(remaining) = attempt.remaining {
+            let ours = Deadline(Instant::now() + remaining);
+            let deadline = Deadline::of(req).map_or(ours, |d| d.min(ours));
+            req.extensions_mut().insert(deadline);
+        }
+        req.extensions_mut().insert(attempt);
+    }
+}
+
+impl<P, R> RetryLayer<P, R> {
+    /// Retries HTTP the standard way: [`RetryHttp`] decides (errors and
+    /// 429/502/503/504, honouring `Retry-After`), [`HttpReplay`] copies
+    /// (idempotent requests only, attempt and deadline in extensions).
+    pub fn for_http(self) -> RetryLayer<RetryHttp, HttpReplay> {
+        self.retry_if(RetryHttp::new()).replay(HttpReplay)
+    }
+}
+
+#[cfg(all(test, not(seawall_loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_takes_seconds_and_dates() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        assert_eq!(
+            parse_retry_after(b"120", now),
+            Some(Duration::from_secs(120))
+        );
+        assert_eq!(parse_retry_after(b" 0 ", now), Some(Duration::ZERO));
+        let later = httpdate::fmt_http_date(now + Duration::from_secs(90));
+        assert_eq!(
+            parse_retry_after(later.as_bytes(), now),
+            Some(Duration::from_secs(90))
+        );
+        let earlier = httpdate::fmt_http_date(now - Duration::from_secs(90));
+        assert_eq!(
+            parse_retry_after(earlier.as_bytes(), now),
+            Some(Duration::ZERO)
+        );
+        for bad in [&b""[..], b"-1", b"1.5", b"soon", b"\xff"] {
+            assert_eq!(parse_retry_after(bad, now), None, "{bad:?}");
+        }
+        assert_eq!(
+            parse_retry_after(b"99999999999999999999999", now),
+            Some(Duration::from_secs(u64::MAX))
+        );
+    }
+
+    #[test]
+    fn statuses_and_methods() {
+        let p = RetryHttp::new();
+        for (s, yes) in [(429, true), (503, true), (500, false), (404, false)] {
+            assert_eq!(p.is_retryable(StatusCode::from_u16(s).unwrap()), yes);
+        }
+        let p = p.statuses([StatusCode::INTERNAL_SERVER_ERROR]);
+        assert!(p.is_retryable(StatusCode::INTERNAL_SERVER_ERROR));
+        assert!(!p.is_retryable(StatusCode::SERVICE_UNAVAILABLE));
+        let req = |m: Method| http::Request::builder().method(m).body(()).unwrap();
+        assert!(HttpReplay.is_idempotent(&req(Method::GET)));
+        assert!(HttpReplay.is_idempotent(&req(Method::PUT)));
+        assert!(!HttpReplay.is_idempotent(&req(Method::POST)));
+        let mut post = req(Method::PATCH);
+        post.extensions_mut().insert(RetrySafe);
+        assert!(HttpReplay.is_idempotent(&post));
+    }
+}

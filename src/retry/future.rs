@@ -1,0 +1,183 @@
+//! The retry layer's response future: call, judge, sleep, ready, call again.
+
+use super::policy::Shared;
+use super::request::{Attempt, ReplayRequest};
+use super::{Delays, GaveUp, RetriesExhausted, RetryVerdict, ShouldRetry};
+use pin_project_lite::pin_project;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{ready, Context, Poll};
+use tokio::time::Sleep;
+use tower::BoxError;
+use tower_service::Service;
+
+pin_project! {
+    /// The response future of [`RetryService`](super::RetryService).
+    pub struct ResponseFuture<S, Req, P, R>
+    where
+        S: Service<Req>,
+    {
+        shared: Arc<Shared>,
+        service: S,
+        predicate: P,
+        replay: R,
+        // A copy for the next attempt; `None`: no further attempt possible.
+        request: Option<Req>,
+        attempt: u32,
+        start: Option<u64>,
+        idempotent: bool,
+        // Boxed so the first-attempt future stays small; made on the first
+        // failure only.
+        delays: Option<Box<Delays>>,
+        #[pin]
+        state: State<S::Future>,
+    }
+}
+
+pin_project! {
+    #[project = StateProj]
+    enum State<F> {
+        Calling { #[pin] future: F },
+        // Boxed: a `Sleep` is large, and only a retry needs one.
+        Sleeping { sleep: Pin<Box<Sleep>> },
+        Readying,
+    }
+}
+
+impl<S: Service<Req>, Req, P, R> ResponseFuture<S, Req, P, R> {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        shared: Arc<Shared>,
+        service: S,
+        predicate: P,
+        replay: R,
+        request: Option<Req>,
+        start: Option<u64>,
+        idempotent: bool,
+        future: S::Future,
+    ) -> Self {
+        Self {
+            shared,
+            service,
+            predicate,
+            replay,
+            request,
+            attempt: 1,
+            start,
+            idempotent,
+            delays: None,
+            state: State::Calling { future },
+        }
+    }
+}
+
+impl<S, Req, P, R> Future for ResponseFuture<S, Req, P, R>
+where
+    S: Service<Req>,
+    S::Error: Into<BoxError> + 'static,
+    P: ShouldRetry<S::Response, S::Error>,
+    R: ReplayRequest<Req>,
+{
+    type Output = Result<S::Response, BoxError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        loop {
+            match this.state.as_mut().project() {
+                StateProj::Calling { future } => {
+                    let result = ready!(future.poll(cx));
+                    let verdict = this.predicate.verdict(&result);
+                    if verdict == RetryVerdict::Accept && result.is_ok() {
+                        return Poll::Ready(result.map_err(Into::into)); // the hot path
+                    }
+                    let shared = &**this.shared;
+                    let failure = match shared.judge(&result, verdict) {
+                        Ok(Some(failure)) => failure,
+                        // Accepted, or never to be retried: as it came.
+                        Ok(None) | Err(_) => return Poll::Ready(result.map_err(Into::into)),
+                    };
+                    // Not replayable (no copy while attempts remain) or not
+                    // safe to resend: one attempt only, result as it came.
+                    let last = *this.attempt >= shared.max_attempts;
+                    if (this.request.is_none() && !last)
+                        || (!*this.idempotent && !failure.never_sent)
+                    {
+                        return Poll::Ready(result.map_err(Into::into));
+                    }
+                    let delays = this.delays.get_or_insert_with(|| Box::new(shared.delays()));
+                    match shared.schedule(failure, *this.attempt, *this.start, delays) {
+                        Ok(delay) => this.state.set(State::Sleeping {
+                            sleep: Box::pin(tokio::time::sleep(delay)),
+                        }),
+                        Err(gave_up) => {
+                            return Poll::Ready(give_up(shared, *this.attempt, gave_up, result))
+                        }
+                    }
+                }
+                StateProj::Sleeping { sleep } => {
+                    ready!(sleep.as_mut().poll(cx));
+                    this.state.set(State::Readying);
+                }
+                StateProj::Readying => {
+                    if let Err(e) = ready!(this.service.poll_ready(cx)) {
+                        return Poll::Ready(Err(e.into()));
+                    }
+                    let shared = &**this.shared;
+                    *this.attempt += 1;
+                    // Keep a copy only while another attempt may follow.
+                    let next = if *this.attempt < shared.max_attempts {
+                        match this.request.as_ref().and_then(|r| this.replay.replay(r)) {
+                            Some(copy) => Some(copy),
+                            None => this.request.take(),
+                        }
+                    } else {
+                        this.request.take()
+                    };
+                    // A retry is scheduled only while a copy is held.
+                    let Some(mut req) = next else {
+                        return Poll::Ready(Err("retry: no request left to send".into()));
+                    };
+                    let remaining = shared.remaining(*this.start);
+                    this.replay.before_attempt(
+                        &mut req,
+                        Attempt {
+                            number: *this.attempt,
+                            remaining,
+                        },
+                    );
+                    let future = this.service.call(req);
+                    this.state.set(State::Calling { future });
+                }
+            }
+        }
+    }
+}
+
+/// The result of a call the retry gave up on: a response as it came, an
+/// error wrapped in `RetriesExhausted`.
+fn give_up<Res, E: Into<BoxError>>(
+    shared: &Shared,
+    attempts: u32,
+    gave_up: GaveUp,
+    result: Result<Res, E>,
+) -> Result<Res, BoxError> {
+    result.map_err(|e| {
+        Box::new(RetriesExhausted::new(
+            shared.name.clone(),
+            attempts,
+            gave_up,
+            e.into(),
+        )) as BoxError
+    })
+}
+
+impl<S: Service<Req>, Req, P, R> fmt::Debug for ResponseFuture<S, Req, P, R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("retry::ResponseFuture")
+            .field("name", &self.shared.name)
+            .field("attempt", &self.attempt)
+            .finish()
+    }
+}

@@ -1,0 +1,359 @@
+//! What decides whether and when to retry, shared by the primitive and the
+//! layer: the verdict on one attempt's result, the stop signals, and the
+//! order of the limits (attempts, deadline, budget).
+
+use super::{Backoff, Delays, Jitter, RetryBudget};
+use crate::clock::ClockHandle;
+use crate::error::{find_rejection, RejectionKind};
+use crate::stripes::Striped;
+use crate::telemetry::{Event, EventKind, EventMask, Listeners, Pattern};
+use std::any::Any;
+use std::error::Error;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// What to do with one attempt's result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RetryVerdict {
+    /// Keep it: return it to the caller.
+    Accept,
+    /// Try again after the backoff's delay.
+    Retry,
+    /// Try again, waiting at least this long (the dependency said when, e.g.
+    /// an HTTP `Retry-After`); the longer of this and the backoff is used.
+    RetryAfter(Duration),
+}
+
+/// Why an attempt is being retried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum RetryReason {
+    /// The attempt failed with an error.
+    Error,
+    /// The attempt returned a response chosen for retry (e.g. HTTP 503).
+    Response,
+    /// The dependency or a local limiter said when to come back (a
+    /// `RateLimited` rejection, a `Retry-After` header).
+    Throttled,
+}
+
+impl RetryReason {
+    /// The label used in metrics: `error`, `response`, `throttled`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RetryReason::Error => "error",
+            RetryReason::Response => "response",
+            RetryReason::Throttled => "throttled",
+        }
+    }
+}
+
+/// Why a retry loop stopped without success.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum GaveUp {
+    /// The result is not one to retry (a stop signal like `CircuitOpen`, or
+    /// the predicate said no).
+    NotRetryable,
+    /// The request could not be copied for another attempt.
+    NotReplayable,
+    /// The request is not idempotent (e.g. HTTP POST) and the failure does
+    /// not prove it was never sent.
+    NotIdempotent,
+    /// `max_attempts` attempts were made.
+    AttemptsExhausted,
+    /// The retry budget was empty: retrying would have added too much load.
+    BudgetExhausted,
+    /// The next attempt could not start before the deadline.
+    DeadlineExceeded,
+}
+
+/// Decides on a result of type `Result<Res, E>`: the layer's retry
+/// predicate. Implemented for closures `Fn(&Result<Res, E>) -> RetryVerdict`.
+/// Seawall's stop signals are never retried, whatever it says.
+pub trait ShouldRetry<Res, E> {
+    /// The verdict on one attempt's result.
+    fn verdict(&self, result: &Result<Res, E>) -> RetryVerdict;
+}
+
+impl<F, Res, E> ShouldRetry<Res, E> for F
+where
+    F: Fn(&Result<Res, E>) -> RetryVerdict,
+{
+    fn verdict(&self, result: &Result<Res, E>) -> RetryVerdict {
+        self(result)
+    }
+}
+
+/// The default predicate: retry every error, accept every response.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RetryErrors;
+
+impl<Res, E> ShouldRetry<Res, E> for RetryErrors {
+    #[inline]
+    fn verdict(&self, result: &Result<Res, E>) -> RetryVerdict {
+        match result {
+            Ok(_) => RetryVerdict::Accept,
+            Err(_) => RetryVerdict::Retry,
+        }
+    }
+}
+
+/// A failed attempt the predicate wants retried.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Failure {
+    pub(crate) reason: RetryReason,
+    /// The earliest the dependency (or a limiter) said to come back.
+    pub(crate) told: Option<Duration>,
+    /// The failure proves the request never left (a local rejection, a
+    /// refused connection), so even a non-idempotent request may be resent.
+    pub(crate) never_sent: bool,
+}
+
+// Counter slots of `Shared::counts`.
+const RETRIES: usize = 0; // + reason: 0..3
+const GAVE_UP_ATTEMPTS: usize = 3;
+const GAVE_UP_DEADLINE: usize = 4;
+const GAVE_UP_BUDGET: usize = 5;
+
+/// One retry instance's configuration and counts, behind an `Arc`.
+pub(crate) struct Shared {
+    pub(crate) name: Arc<str>,
+    pub(crate) max_attempts: u32,
+    pub(crate) backoff: Backoff,
+    pub(crate) jitter: Jitter,
+    pub(crate) seed: u64,
+    /// Hands each call its own jitter stream (read on the first failure).
+    pub(crate) streams: AtomicU64,
+    pub(crate) deadline: Option<Duration>,
+    pub(crate) budget: Option<RetryBudget>,
+    pub(crate) retry_stop_signals: bool,
+    pub(crate) clock: ClockHandle,
+    pub(crate) listeners: Listeners,
+    /// Original calls, counted per thread (the hot path); `None` when the
+    /// budget is this retry's own, whose deposits count the same thing.
+    pub(crate) calls: Option<Striped<1>>,
+    pub(crate) counts: [AtomicU64; 6],
+}
+
+impl Shared {
+    /// Called once per original call: counts it and credits the budget.
+    /// Returns the start time when a deadline needs it (one clock read).
+    #[inline]
+    pub(crate) fn begin(&self) -> Option<u64> {
+        if let Some(calls) = &self.calls {
+            calls.incr(0);
+        }
+        if let Some(b) = &self.budget {
+            b.deposit();
+        }
+        self.deadline.map(|_| self.clock.now())
+    }
+
+    /// The delays for one call's retries, from a stream of its own.
+    pub(crate) fn delays(&self) -> Delays {
+        let stream = self.streams.fetch_add(1, Ordering::Relaxed);
+        let seed = self.seed ^ stream.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        self.backoff.delays(self.jitter, seed)
+    }
+
+    /// Time left before the deadline of a call that started at `start`.
+    pub(crate) fn remaining(&self, start: Option<u64>) -> Option<Duration> {
+        let (deadline, start) = (self.deadline?, start?);
+        let elapsed = Duration::from_nanos(self.clock.now().saturating_sub(start));
+        Some(deadline.saturating_sub(elapsed))
+    }
+
+    /// Judges a result: `None` to accept it, or the failure to retry, or
+    /// why it must not be retried.
+    pub(crate) fn judge<Res, E: 'static>(
+        &self,
+        result: &Result<Res, E>,
+        verdict: RetryVerdict,
+    ) -> Result<Option<Failure>, GaveUp> {
+        let mut failure = Failure {
+            reason: RetryReason::Response,
+            told: None,
+            never_sent: false,
+        };
+        if let Err(e) = result {
+            failure.reason = RetryReason::Error;
+            if let Some((kind, retry_after)) = rejection_of(e) {
+                if is_stop_signal(kind) && !self.retry_stop_signals {
+                    return Err(GaveUp::NotRetryable);
+                }
+                // A local rejection: the request never reached the dependency.
+                failure.never_sent = kind != RejectionKind::Elapsed;
+                if retry_after.is_some() {
+                    failure.reason = RetryReason::Throttled;
+                    failure.told = retry_after;
+                }
+            } else {
+                failure.never_sent = connection_refused(e);
+            }
+        }
+        match verdict {
+            RetryVerdict::Accept if result.is_ok() => Ok(None),
+            RetryVerdict::Accept => Err(GaveUp::NotRetryable),
+            RetryVerdict::Retry => Ok(Some(failure)),
+            RetryVerdict::RetryAfter(d) => {
+                failure.reason = RetryReason::Throttled;
+                failure.told = Some(failure.told.map_or(d, |t| t.max(d)));
+                Ok(Some(failure))
+            }
+        }
+    }
+
+    /// After attempt `attempt` failed with `failure`: the delay before the
+    /// next, or why not to make one. Spends from the budget when it says
+    /// yes, and reports either way (events, counts).
+    pub(crate) fn schedule(
+        &self,
+        failure: Failure,
+        attempt: u32,
+        start: Option<u64>,
+        delays: &mut Delays,
+    ) -> Result<Duration, GaveUp> {
+        let decision = self.decide(failure, attempt, start, delays);
+        match decision {
+            Ok(delay) => {
+                self.counts[RETRIES + failure.reason as usize].fetch_add(1, Ordering::Relaxed);
+                #[cfg(feature = "metrics")]
+                metrics::histogram!("seawall_retry_backoff_seconds", "name" => self.name.to_string())
+                    .record(delay.as_secs_f64());
+                self.emit(|| EventKind::RetryScheduled {
+                    attempt: attempt + 1,
+                    delay,
+                    reason: failure.reason,
+                });
+            }
+            Err(GaveUp::BudgetExhausted) => {
+                self.counts[GAVE_UP_BUDGET].fetch_add(1, Ordering::Relaxed);
+                self.emit(|| EventKind::BudgetExhausted { attempts: attempt });
+            }
+            Err(gave_up) => {
+                let slot = if gave_up == GaveUp::DeadlineExceeded {
+                    GAVE_UP_DEADLINE
+                } else {
+                    GAVE_UP_ATTEMPTS
+                };
+                self.counts[slot].fetch_add(1, Ordering::Relaxed);
+                self.emit(|| EventKind::RetriesExhausted {
+                    attempts: attempt,
+                    gave_up,
+                });
+            }
+        }
+        decision
+    }
+
+    fn decide(
+        &self,
+        failure: Failure,
+        attempt: u32,
+        start: Option<u64>,
+        delays: &mut Delays,
+    ) -> Result<Duration, GaveUp> {
+        if attempt >= self.max_attempts {
+            return Err(GaveUp::AttemptsExhausted);
+        }
+        let mut delay = delays.next().unwrap_or_default();
+        if let Some(told) = failure.told {
+            delay = delay.max(told); // the dependency said when
+        }
+        if let Some(remaining) = self.remaining(start) {
+            // The sleep must end, and the attempt start, before the deadline.
+            if delay >= remaining {
+                return Err(GaveUp::DeadlineExceeded);
+            }
+        }
+        // Last: the budget is spent only on a retry that will happen.
+        if let Some(b) = &self.budget {
+            if !b.try_withdraw() {
+                return Err(GaveUp::BudgetExhausted);
+            }
+        }
+        Ok(delay)
+    }
+
+    fn emit(&self, kind: impl FnOnce() -> EventKind) {
+        if self.listeners.wants(EventMask::RETRIES) || cfg!(feature = "tracing") {
+            self.listeners.emit(Event {
+                pattern: Pattern::Retry,
+                name: self.name.clone(),
+                at: Duration::from_nanos(self.clock.now()),
+                kind: kind(),
+            });
+        }
+    }
+
+    /// Original calls so far.
+    pub(crate) fn calls(&self) -> u64 {
+        match (&self.calls, &self.budget) {
+            (Some(calls), _) => calls.sum(0),
+            (None, Some(b)) => b.deposits(),
+            (None, None) => 0,
+        }
+    }
+
+    /// Retries made, by reason.
+    pub(crate) fn retries(&self, reason: RetryReason) -> u64 {
+        self.counts[RETRIES + reason as usize].load(Ordering::Relaxed)
+    }
+
+    /// Calls that gave up, by why (attempts, deadline, budget).
+    pub(crate) fn gave_up(&self, why: GaveUp) -> u64 {
+        let slot = match why {
+            GaveUp::AttemptsExhausted => GAVE_UP_ATTEMPTS,
+            GaveUp::DeadlineExceeded => GAVE_UP_DEADLINE,
+            GaveUp::BudgetExhausted => GAVE_UP_BUDGET,
+            _ => return 0,
+        };
+        self.counts[slot].load(Ordering::Relaxed)
+    }
+}
+
+/// Seawall's rejections that mean "stop": retrying cannot help and would
+/// add load (an inner retry that gave up is not retried again either).
+fn is_stop_signal(kind: RejectionKind) -> bool {
+    matches!(
+        kind,
+        RejectionKind::CircuitOpen
+            | RejectionKind::BulkheadFull
+            | RejectionKind::FeatureDisabled
+            | RejectionKind::KeyLimitReached
+            | RejectionKind::RetriesExhausted
+    )
+}
+
+/// The error as a `dyn Error`, when it is a `BoxError` or an `io::Error`.
+fn as_dyn_error<E: 'static>(error: &E) -> Option<&(dyn Error + 'static)> {
+    let any = error as &dyn Any;
+    if let Some(b) = any.downcast_ref::<tower::BoxError>() {
+        Some(&**b)
+    } else {
+        any.downcast_ref::<std::io::Error>()
+            .map(|e| e as &(dyn Error + 'static))
+    }
+}
+
+/// The seawall rejection in `error`, with its `retry_after`.
+pub(crate) fn rejection_of<E: 'static>(error: &E) -> Option<(RejectionKind, Option<Duration>)> {
+    find_rejection(as_dyn_error(error)?).map(|r| (r.kind(), r.retry_after()))
+}
+
+/// Whether a refused connection is in `error`'s source chain: the request
+/// was never sent.
+fn connection_refused<E: 'static>(error: &E) -> bool {
+    let mut current = as_dyn_error(error);
+    while let Some(e) = current {
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            if io.kind() == std::io::ErrorKind::ConnectionRefused {
+                return true;
+            }
+        }
+        current = e.source();
+    }
+    false
+}

@@ -1,0 +1,60 @@
+//! How a request is copied for another attempt, and what each attempt is
+//! told about itself.
+
+use std::time::Duration;
+
+/// Which attempt this is and how much of the retry's deadline is left; a
+/// [`ReplayRequest`] may put it in the request (the HTTP one puts it in the
+/// extensions, so a client can log the attempt or set `grpc-timeout`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Attempt {
+    /// 1 for the first attempt, 2 for the first retry, ...
+    pub number: u32,
+    /// Time left before the retry's deadline, if it has one.
+    pub remaining: Option<Duration>,
+}
+
+/// Copies requests for later attempts. The layer copies the request once
+/// before the first attempt (the call consumes it) and again before each
+/// retry but the last; a request `replay` cannot copy is simply not retried.
+pub trait ReplayRequest<Req> {
+    /// A copy of `req` for a later attempt, or `None` if it cannot be
+    /// copied (then the call gets one attempt).
+    fn replay(&self, req: &Req) -> Option<Req>;
+
+    /// Whether `req` may be sent again after a failure that does not prove
+    /// it never left (an HTTP POST may already have taken effect). Default:
+    /// yes.
+    fn is_idempotent(&self, _req: &Req) -> bool {
+        true
+    }
+
+    /// Called on each attempt's request just before it is sent. Default:
+    /// nothing.
+    fn before_attempt(&self, _req: &mut Req, _attempt: Attempt) {}
+}
+
+/// Copies requests with `Clone` (the default).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CloneRequests;
+
+impl<Req: Clone> ReplayRequest<Req> for CloneRequests {
+    #[inline]
+    fn replay(&self, req: &Req) -> Option<Req> {
+        Some(req.clone())
+    }
+}
+
+/// Copies requests with a user's function; made by
+/// [`RetryLayer::replay_with`](super::RetryLayer::replay_with).
+#[derive(Debug, Clone, Copy)]
+pub struct ReplayFn<F>(pub(crate) F);
+
+impl<F, Req> ReplayRequest<Req> for ReplayFn<F>
+where
+    F: Fn(&Req) -> Option<Req>,
+{
+    fn replay(&self, req: &Req) -> Option<Req> {
+        (self.0)(req)
+    }
+}
