@@ -78,6 +78,7 @@ pub mod http;
 pub mod outcome;
 pub mod rate_limit;
 pub mod retry;
+pub mod stack;
 mod stripes;
 mod sync;
 pub mod telemetry;

@@ -1,7 +1,9 @@
 //! HTTP integration (feature `http`): a request's deadline travels in its
 //! extensions, so an outer total timeout shortens the inner attempt
-//! timeouts; a marker says a response came from a fallback; and retries
-//! speak HTTP ([`RetryHttp`], [`HttpReplay`], `Retry-After` parsing).
+//! timeouts; a marker says a response came from a fallback; retries speak
+//! HTTP ([`RetryHttp`], [`HttpReplay`], `Retry-After` parsing); breakers
+//! classify responses ([`HttpClassifier`]); and servers turn seawall's
+//! rejections into 429/503/504 responses ([`error_response`]).
 //!
 //! ```
 //! use seawall::http::{Deadline, DeadlineLayer};
@@ -25,9 +27,15 @@
 //! # Ok(()) }
 //! ```
 
+mod classify;
 mod retry;
+mod server;
+mod status;
 
+pub use self::classify::HttpClassifier;
 pub use self::retry::{parse_retry_after, retry_after, HttpReplay, RetryHttp, RetrySafe};
+pub use self::server::error_response;
+pub use self::status::StatusSet;
 
 use std::fmt;
 use std::task::{Context, Poll};

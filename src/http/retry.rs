@@ -2,7 +2,7 @@
 //! requests may be sent twice.
 
 use crate::clock::ClockHandle;
-use crate::http::Deadline;
+use crate::http::{Deadline, StatusSet};
 use crate::retry::{Attempt, ReplayRequest, RetryLayer, RetryVerdict, ShouldRetry};
 use http::{HeaderMap, Method, StatusCode};
 use std::time::{Duration, SystemTime};
@@ -33,8 +33,7 @@ pub fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
 /// accepted.
 #[derive(Debug, Clone)]
 pub struct RetryHttp {
-    /// Bit `s` set: status `s` is retried (statuses 0..640).
-    statuses: [u64; 10],
+    statuses: StatusSet,
     clock: ClockHandle,
 }
 
@@ -48,7 +47,7 @@ impl RetryHttp {
     /// Retries errors and 429, 502, 503, 504.
     pub fn new() -> Self {
         Self {
-            statuses: [0; 10],
+            statuses: StatusSet::empty(),
             clock: ClockHandle::default(),
         }
         .statuses([
@@ -61,11 +60,7 @@ impl RetryHttp {
 
     /// Retries exactly these statuses (and errors).
     pub fn statuses(mut self, statuses: impl IntoIterator<Item = StatusCode>) -> Self {
-        self.statuses = [0; 10];
-        for s in statuses {
-            let s = s.as_u16() as usize;
-            self.statuses[s / 64] |= 1 << (s % 64);
-        }
+        self.statuses = StatusSet::of(statuses);
         self
     }
 
@@ -78,8 +73,7 @@ impl RetryHttp {
 
     /// Whether `status` is retried.
     pub fn is_retryable(&self, status: StatusCode) -> bool {
-        let s = status.as_u16() as usize;
-        self.statuses[s / 64] & (1 << (s % 64)) != 0
+        self.statuses.contains(status)
     }
 }
 

@@ -1,0 +1,89 @@
+//! Classifying HTTP responses for a circuit breaker (or a fallback).
+
+use super::StatusSet;
+use crate::outcome::{classify_error, Classify, Outcome};
+use http::StatusCode;
+
+/// The breaker's classifier for `http::Response`s. Defaults: 5xx is a
+/// failure; 4xx, 429 included, is ignored (a throttling dependency is not a
+/// broken one, and a bad request says nothing about its health); anything
+/// else is a success. Errors follow [`DefaultClassifier`](crate::DefaultClassifier):
+/// seawall's local rejections are ignored, everything else (timeouts
+/// included) is a failure.
+///
+/// ```
+/// use seawall::http::HttpClassifier;
+/// use seawall::{Classify, Outcome};
+/// use http::{Response, StatusCode};
+///
+/// let c = HttpClassifier::new().failure(StatusCode::TOO_MANY_REQUESTS); // count 429s too
+/// let res = |s: u16| Ok::<_, std::io::Error>(Response::builder().status(s).body(()).unwrap());
+/// assert_eq!(c.classify(&res(503)), Outcome::Failure);
+/// assert_eq!(c.classify(&res(429)), Outcome::Failure);
+/// assert_eq!(c.classify(&res(404)), Outcome::Ignored);
+/// assert_eq!(c.classify(&res(200)), Outcome::Success);
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct HttpClassifier {
+    failures: StatusSet,
+    ignored: StatusSet,
+}
+
+impl Default for HttpClassifier {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl HttpClassifier {
+    /// 5xx failures, 4xx ignored, the rest successes.
+    pub fn new() -> Self {
+        Self {
+            failures: StatusSet::range(500, 599),
+            ignored: StatusSet::range(400, 499),
+        }
+    }
+
+    /// Count `status` as a failure.
+    pub fn failure(mut self, status: StatusCode) -> Self {
+        self.failures.insert(status);
+        self.ignored.remove(status);
+        self
+    }
+
+    /// Ignore `status` (neither success nor failure).
+    pub fn ignore(mut self, status: StatusCode) -> Self {
+        self.ignored.insert(status);
+        self.failures.remove(status);
+        self
+    }
+
+    /// Count `status` as a success.
+    pub fn success(mut self, status: StatusCode) -> Self {
+        self.failures.remove(status);
+        self.ignored.remove(status);
+        self
+    }
+
+    /// The outcome of a response with `status`.
+    #[inline]
+    pub fn classify_status(&self, status: StatusCode) -> Outcome {
+        if self.failures.contains(status) {
+            Outcome::Failure
+        } else if self.ignored.contains(status) {
+            Outcome::Ignored
+        } else {
+            Outcome::Success
+        }
+    }
+}
+
+impl<B, E: 'static> Classify<http::Response<B>, E> for HttpClassifier {
+    #[inline]
+    fn classify(&self, result: &Result<http::Response<B>, E>) -> Outcome {
+        match result {
+            Ok(res) => self.classify_status(res.status()),
+            Err(e) => classify_error(e),
+        }
+    }
+}

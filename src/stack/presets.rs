@@ -1,0 +1,103 @@
+//! Named presets with documented defaults (feature `http`).
+
+use super::Stack;
+use crate::bulkhead::{Bulkhead, BulkheadLayer};
+use crate::circuit_breaker::{CircuitBreaker, CircuitBreakerLayer, SlidingWindow};
+use crate::error::ConfigError;
+use crate::http::{HttpClassifier, HttpReplay, RetryHttp};
+use crate::retry::{Backoff, Jitter, Retry, RetryLayer};
+use crate::timeout::{Fixed, Timeout, TimeoutLayer, WithinDeadline};
+use std::time::Duration;
+use tower_layer::Identity;
+
+/// The stack [`Stack::http_client`] builds.
+pub type HttpClientStack = Stack<
+    Identity,
+    TimeoutLayer<Fixed>,
+    RetryLayer<RetryHttp, HttpReplay>,
+    CircuitBreakerLayer<HttpClassifier>,
+    BulkheadLayer,
+    Identity,
+    TimeoutLayer<WithinDeadline>,
+>;
+
+/// The stack [`Stack::server`] builds.
+pub type ServerStack =
+    Stack<Identity, TimeoutLayer<Fixed>, Identity, Identity, BulkheadLayer, Identity, Identity>;
+
+const HTTP_TOTAL: Duration = Duration::from_secs(10);
+
+impl Stack {
+    /// The stack for an HTTP client calling one dependency; every instance
+    /// is named after `name` (timeouts `{name}.total` and
+    /// `{name}.attempt`). Defaults:
+    ///
+    /// | slot | default |
+    /// |---|---|
+    /// | fallback | none (what to answer is yours: `.fallback(..)`) |
+    /// | total timeout | 10 s |
+    /// | retry | 3 attempts; exponential backoff 50 ms × 2 up to 2 s, full jitter; deadline 10 s; budget 20% of the load + 10/s; errors and 429/502/503/504 retried, `Retry-After` honoured; idempotent methods only ([`RetryLayer::for_http`]) |
+    /// | circuit breaker | last 100 calls, from 20 calls on; opens at 50% failures (5xx and errors; 4xx ignored); 30 s open, then 10 probes |
+    /// | bulkhead | 64 calls at once, rejecting at once when full (never queueing under the breaker) |
+    /// | rate limit | none (a dependency's quota is yours to state: `.rate_limit(..)`) |
+    /// | attempt timeout | 2 s, shortened to the retry deadline's remainder |
+    ///
+    /// Replace any slot (`.circuit_breaker(my_breaker.layer())`) or empty it
+    /// (`.without_bulkhead()`); the handles are in the slots
+    /// (`stack.circuit_breaker_layer().handle()`).
+    pub fn http_client(name: &str) -> Result<HttpClientStack, ConfigError> {
+        let total = Timeout::builder(&format!("{name}.total"))
+            .duration(HTTP_TOTAL)
+            .build()?;
+        let retry = Retry::builder(name)
+            .max_attempts(3)
+            .backoff(Backoff::Exponential {
+                base: Duration::from_millis(50),
+                factor: 2.0,
+                cap: Duration::from_secs(2),
+            })
+            .jitter(Jitter::Full)
+            .deadline(HTTP_TOTAL)
+            .build()?;
+        let breaker = CircuitBreaker::builder(name)
+            .sliding_window(SlidingWindow::count(100))
+            .minimum_number_of_calls(20)
+            .failure_rate_threshold(50.0)
+            .wait_duration_in_open_state(Duration::from_secs(30))
+            .permitted_number_of_calls_in_half_open_state(10)
+            .classify(HttpClassifier::new())
+            .build()?;
+        let bulkhead = Bulkhead::builder(name).max_concurrent_calls(64).build()?;
+        let attempt = Timeout::builder(&format!("{name}.attempt"))
+            .duration(Duration::from_secs(2))
+            .build()?
+            .within_deadline();
+        Ok(Stack::new()
+            .total_timeout(total)
+            .retry(retry.layer().for_http())
+            .circuit_breaker(breaker.layer())
+            .bulkhead(bulkhead.layer())
+            .attempt_timeout(attempt))
+    }
+
+    /// The stack in front of an HTTP server's handlers: sheds load instead
+    /// of queueing it. Defaults:
+    ///
+    /// | slot | default |
+    /// |---|---|
+    /// | total timeout | 30 s per request |
+    /// | bulkhead | 512 requests at once, the rest rejected at once |
+    /// | rate limit | none (per-client limits: `.rate_limit(keyed.layer(..))`) |
+    /// | others | none |
+    ///
+    /// Turn its rejections into 429/503/504 responses with
+    /// [`error_response`](crate::http::error_response) (axum:
+    /// `HandleErrorLayer`).
+    pub fn server(name: &str) -> Result<ServerStack, ConfigError> {
+        let total = Timeout::builder(&format!("{name}.total"))
+            .duration(Duration::from_secs(30))
+            .build()?;
+        let bulkhead = Bulkhead::builder(name).max_concurrent_calls(512).build()?;
+        Ok(Stack::new().total_timeout(total).bulkhead(bulkhead.layer()))
+    }
+}
