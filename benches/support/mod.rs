@@ -42,9 +42,9 @@ pub fn block_on<F: Future>(fut: F, cx: &mut Context<'_>) -> F::Output {
 /// One call through a tower service the way tower drives it: `poll_ready`
 /// until ready, then `call`, then the response future to completion.
 #[inline]
-pub fn call<S: Service<u64>>(
+pub fn call<S: Service<Req>, Req>(
     svc: &mut S,
-    req: u64,
+    req: Req,
     cx: &mut Context<'_>,
 ) -> Result<S::Response, S::Error> {
     loop {
@@ -86,26 +86,44 @@ where
 pub fn layer_contender<S>(
     g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
     name: &str,
-    mut svc: S,
+    svc: S,
 ) where
     S: Service<u64> + Clone + Send,
 {
+    layer_contender_with(g, name, svc, |i| i, None);
+}
+
+/// [`layer_contender`] with requests made by `make` from the iteration
+/// number (made inside the timed loop, as a caller would), inside `runtime`
+/// when a contender needs one (e.g. it arms timers eagerly).
+pub fn layer_contender_with<S, Req>(
+    g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    name: &str,
+    mut svc: S,
+    make: fn(u64) -> Req,
+    runtime: Option<&tokio::runtime::Handle>,
+) where
+    S: Service<Req> + Clone + Send,
+{
     use criterion::BenchmarkId;
     use std::hint::black_box;
+    let _entered = runtime.map(|rt| rt.enter());
     let waker = thread_waker();
     let mut cx = Context::from_waker(&waker);
     g.bench_function(BenchmarkId::new(name, "1 thread"), |b| {
-        b.iter(|| black_box(call(&mut svc, black_box(7), &mut cx).is_ok()))
+        b.iter(|| black_box(call(&mut svc, make(black_box(7)), &mut cx).is_ok()))
     });
     g.bench_function(BenchmarkId::new(name, "2 threads"), |b| {
         b.iter_custom(|iters| {
             run_threads(2, iters, || {
                 let mut svc = svc.clone();
+                let runtime = runtime.cloned();
                 move |iters| {
+                    let _entered = runtime.as_ref().map(|rt| rt.enter());
                     let waker = thread_waker();
                     let mut cx = Context::from_waker(&waker);
                     for i in 0..iters {
-                        black_box(call(&mut svc, black_box(i), &mut cx).is_ok());
+                        black_box(call(&mut svc, make(black_box(i)), &mut cx).is_ok());
                     }
                 }
             })

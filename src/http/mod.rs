@@ -54,9 +54,20 @@ impl Deadline {
         self.0.saturating_duration_since(Instant::now())
     }
 
-    /// The deadline of `req`, if it carries one.
+    /// The deadline of `req`, if it carries one: the earlier of a
+    /// [`Deadline`] in its extensions and its retry's deadline (from its
+    /// [`Attempt`](crate::retry::Attempt)).
     pub fn of<B>(req: &http::Request<B>) -> Option<Deadline> {
-        req.extensions().get::<Deadline>().copied()
+        let ext = req.extensions();
+        let own = ext.get::<Deadline>().copied();
+        let retry = ext
+            .get::<crate::retry::Attempt>()
+            .and_then(|a| a.deadline)
+            .map(Deadline);
+        match (own, retry) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 }
 

@@ -2,11 +2,10 @@
 //! requests may be sent twice.
 
 use crate::clock::ClockHandle;
-use crate::http::{Deadline, StatusSet};
+use crate::http::StatusSet;
 use crate::retry::{Attempt, ReplayRequest, RetryLayer, RetryVerdict, ShouldRetry};
 use http::{HeaderMap, Method, StatusCode};
 use std::time::{Duration, SystemTime};
-use tokio::time::Instant;
 
 /// Parses a `Retry-After` value: delta-seconds (`120`) or an HTTP-date
 /// (`Wed, 21 Oct 2026 07:28:00 GMT`, measured from `now`; a date already
@@ -104,8 +103,8 @@ pub struct RetrySafe;
 /// reached the server; a POST or PATCH is resent only when marked
 /// [`RetrySafe`] or when the failure proves it never left (a local
 /// rejection, a refused connection). Each attempt's request carries its
-/// [`Attempt`] in its extensions, and with a retry deadline, a [`Deadline`]
-/// no later than the retry's.
+/// [`Attempt`] in its extensions, and so [`Deadline::of`] sees the retry's
+/// deadline.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct HttpReplay;
 
@@ -127,11 +126,7 @@ impl<B: Clone> ReplayRequest<http::Request<B>> for HttpReplay {
     }
 
     fn before_attempt(&self, req: &mut http::Request<B>, attempt: Attempt) {
-        if let Some(remaining) = attempt.remaining {
-            let ours = Deadline(Instant::now() + remaining);
-            let deadline = Deadline::of(req).map_or(ours, |d| d.min(ours));
-            req.extensions_mut().insert(deadline);
-        }
+        // One extension: `Deadline::of` reads the retry's deadline from it.
         req.extensions_mut().insert(attempt);
     }
 }

@@ -1,5 +1,6 @@
 //! The retry layer's response future: call, judge, sleep, ready, call again.
 
+use super::layer::Backup;
 use super::policy::Shared;
 use super::request::{Attempt, ReplayRequest};
 use super::{Delays, GaveUp, RetriesExhausted, RetryVerdict, ShouldRetry};
@@ -9,7 +10,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
-use tokio::time::Sleep;
+use tokio::time::{Instant, Sleep};
 use tower::BoxError;
 use tower_service::Service;
 
@@ -19,14 +20,11 @@ pin_project! {
     where
         S: Service<Req>,
     {
-        shared: Arc<Shared>,
-        service: S,
-        predicate: P,
-        replay: R,
+        backup: Arc<Backup<S, P, R>>,
         // A copy for the next attempt; `None`: no further attempt possible.
         request: Option<Req>,
         attempt: u32,
-        start: Option<u64>,
+        deadline: Option<Instant>,
         idempotent: bool,
         // Boxed so the first-attempt future stays small; made on the first
         // failure only.
@@ -47,25 +45,18 @@ pin_project! {
 }
 
 impl<S: Service<Req>, Req, P, R> ResponseFuture<S, Req, P, R> {
-    #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
-        shared: Arc<Shared>,
-        service: S,
-        predicate: P,
-        replay: R,
+        backup: Arc<Backup<S, P, R>>,
         request: Option<Req>,
-        start: Option<u64>,
+        deadline: Option<Instant>,
         idempotent: bool,
         future: S::Future,
     ) -> Self {
         Self {
-            shared,
-            service,
-            predicate,
-            replay,
+            backup,
             request,
             attempt: 1,
-            start,
+            deadline,
             idempotent,
             delays: None,
             state: State::Calling { future },
@@ -88,11 +79,12 @@ where
             match this.state.as_mut().project() {
                 StateProj::Calling { future } => {
                     let result = ready!(future.poll(cx));
-                    let verdict = this.predicate.verdict(&result);
+                    let backup = &**this.backup;
+                    let verdict = backup.predicate.verdict(&result);
                     if verdict == RetryVerdict::Accept && result.is_ok() {
                         return Poll::Ready(result.map_err(Into::into)); // the hot path
                     }
-                    let shared = &**this.shared;
+                    let shared = &*backup.shared;
                     let failure = match shared.judge(&result, verdict) {
                         Ok(Some(failure)) => failure,
                         // Accepted, or never to be retried: as it came.
@@ -107,7 +99,7 @@ where
                         return Poll::Ready(result.map_err(Into::into));
                     }
                     let delays = this.delays.get_or_insert_with(|| Box::new(shared.delays()));
-                    match shared.schedule(failure, *this.attempt, *this.start, delays) {
+                    match shared.schedule(failure, *this.attempt, *this.deadline, delays) {
                         Ok(delay) => this.state.set(State::Sleeping {
                             sleep: Box::pin(tokio::time::sleep(delay)),
                         }),
@@ -121,14 +113,16 @@ where
                     this.state.set(State::Readying);
                 }
                 StateProj::Readying => {
-                    if let Err(e) = ready!(this.service.poll_ready(cx)) {
+                    let backup = &**this.backup;
+                    // `poll_ready` and `call` in one turn on the shared copy.
+                    let mut service = backup.service.lock();
+                    if let Err(e) = ready!(service.poll_ready(cx)) {
                         return Poll::Ready(Err(e.into()));
                     }
-                    let shared = &**this.shared;
                     *this.attempt += 1;
                     // Keep a copy only while another attempt may follow.
-                    let next = if *this.attempt < shared.max_attempts {
-                        match this.request.as_ref().and_then(|r| this.replay.replay(r)) {
+                    let next = if *this.attempt < backup.shared.max_attempts {
+                        match this.request.as_ref().and_then(|r| backup.replay.replay(r)) {
                             Some(copy) => Some(copy),
                             None => this.request.take(),
                         }
@@ -139,15 +133,16 @@ where
                     let Some(mut req) = next else {
                         return Poll::Ready(Err("retry: no request left to send".into()));
                     };
-                    let remaining = shared.remaining(*this.start);
-                    this.replay.before_attempt(
+                    backup.replay.before_attempt(
                         &mut req,
                         Attempt {
                             number: *this.attempt,
-                            remaining,
+                            remaining: Shared::remaining(*this.deadline),
+                            deadline: *this.deadline,
                         },
                     );
-                    let future = this.service.call(req);
+                    let future = service.call(req);
+                    drop(service);
                     this.state.set(State::Calling { future });
                 }
             }
@@ -176,7 +171,7 @@ fn give_up<Res, E: Into<BoxError>>(
 impl<S: Service<Req>, Req, P, R> fmt::Debug for ResponseFuture<S, Req, P, R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("retry::ResponseFuture")
-            .field("name", &self.shared.name)
+            .field("name", &self.backup.shared.name)
             .field("attempt", &self.attempt)
             .finish()
     }

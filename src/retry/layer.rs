@@ -3,6 +3,7 @@
 use super::policy::{RetryErrors, Shared};
 use super::request::{Attempt, CloneRequests, ReplayFn, ReplayRequest};
 use super::{ResponseFuture, Retry, ShouldRetry};
+use parking_lot::Mutex;
 use std::fmt;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -21,8 +22,10 @@ use tower_service::Service;
 ///
 /// Requests are copied for later attempts with `Clone` by default, or a
 /// function of yours ([`replay_with`](Self::replay_with)); one that cannot
-/// be copied gets one attempt. The inner service is cloned into the response
-/// future to drive retries (so `S: Clone`, like tower's `Retry`).
+/// be copied gets one attempt. Retries go through one copy of the inner
+/// service, made when the layer wraps it (so `S: Clone`, like tower's
+/// `Retry`) and shared by the service's clones; a call costs one reference
+/// count however deep the stack inside.
 ///
 /// When it gives up after retrying, or the budget refuses a retry, the error
 /// is a [`RetriesExhausted`](super::RetriesExhausted) whose source is the
@@ -106,31 +109,53 @@ impl<P: fmt::Debug, R: fmt::Debug> fmt::Debug for RetryLayer<P, R> {
     }
 }
 
-impl<S, P: Clone, R: Clone> Layer<S> for RetryLayer<P, R> {
+impl<S: Clone, P: Clone, R: Clone> Layer<S> for RetryLayer<P, R> {
     type Service = RetryService<S, P, R>;
     fn layer(&self, inner: S) -> Self::Service {
         RetryService {
+            backup: Arc::new(Backup {
+                shared: self.shared.clone(),
+                predicate: self.predicate.clone(),
+                replay: self.replay.clone(),
+                service: Mutex::new(inner.clone()),
+            }),
             inner,
-            shared: self.shared.clone(),
-            predicate: self.predicate.clone(),
-            replay: self.replay.clone(),
         }
     }
 }
 
+/// What a response future needs once an attempt fails, shared by every call
+/// of one service (and its clones) behind one `Arc`: the retry, the
+/// predicate and replay, and a copy of the inner service that retries go
+/// through. So the first attempt costs one reference count, however deep
+/// the inner stack, and retries of concurrent calls take turns on the copy
+/// only for `poll_ready` + `call`.
+pub(crate) struct Backup<S, P, R> {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) predicate: P,
+    pub(crate) replay: R,
+    pub(crate) service: Mutex<S>,
+}
+
 /// A service whose failed calls are retried; made by [`RetryLayer`].
-#[derive(Clone)]
 pub struct RetryService<S, P = RetryErrors, R = CloneRequests> {
     inner: S,
-    shared: Arc<Shared>,
-    predicate: P,
-    replay: R,
+    backup: Arc<Backup<S, P, R>>,
+}
+
+impl<S: Clone, P, R> Clone for RetryService<S, P, R> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            backup: self.backup.clone(),
+        }
+    }
 }
 
 impl<S: fmt::Debug, P, R> fmt::Debug for RetryService<S, P, R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RetryService")
-            .field("name", &self.shared.name)
+            .field("name", &self.backup.shared.name)
             .field("inner", &self.inner)
             .finish()
     }
@@ -138,10 +163,10 @@ impl<S: fmt::Debug, P, R> fmt::Debug for RetryService<S, P, R> {
 
 impl<S, Req, P, R> Service<Req> for RetryService<S, P, R>
 where
-    S: Service<Req> + Clone,
+    S: Service<Req>,
     S::Error: Into<BoxError> + 'static,
-    P: ShouldRetry<S::Response, S::Error> + Clone,
-    R: ReplayRequest<Req> + Clone,
+    P: ShouldRetry<S::Response, S::Error>,
+    R: ReplayRequest<Req>,
 {
     type Response = S::Response;
     type Error = BoxError;
@@ -152,30 +177,24 @@ where
     }
 
     fn call(&mut self, mut req: Req) -> Self::Future {
-        let start = self.shared.begin();
-        let attempt = Attempt {
-            number: 1,
-            remaining: self.shared.deadline,
-        };
-        self.replay.before_attempt(&mut req, attempt);
-        let idempotent = self.replay.is_idempotent(&req);
+        let b = &*self.backup;
+        let deadline = b.shared.begin();
+        let idempotent = b.replay.is_idempotent(&req);
         // Copied before the call consumes it (cheap for `Bytes` bodies and
-        // `Arc`s); `None` means one attempt only.
-        let copy = if self.shared.max_attempts > 1 {
-            self.replay.replay(&req)
+        // `Arc`s), and before this attempt's marks are added; `None` means
+        // one attempt only.
+        let copy = if b.shared.max_attempts > 1 {
+            b.replay.replay(&req)
         } else {
             None
         };
+        let attempt = Attempt {
+            number: 1,
+            remaining: b.shared.deadline,
+            deadline,
+        };
+        b.replay.before_attempt(&mut req, attempt);
         let future = self.inner.call(req);
-        ResponseFuture::new(
-            self.shared.clone(),
-            self.inner.clone(),
-            self.predicate.clone(),
-            self.replay.clone(),
-            copy,
-            start,
-            idempotent,
-            future,
-        )
+        ResponseFuture::new(self.backup.clone(), copy, deadline, idempotent, future)
     }
 }

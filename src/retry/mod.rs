@@ -39,7 +39,7 @@ mod backoff;
 mod budget;
 mod error;
 mod future;
-mod layer;
+pub(crate) mod layer;
 mod policy;
 mod primitive;
 mod request;

@@ -12,6 +12,7 @@ use std::error::Error;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::time::Instant;
 
 /// What to do with one attempt's result.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -139,16 +140,17 @@ pub(crate) struct Shared {
 
 impl Shared {
     /// Called once per original call: counts it and credits the budget.
-    /// Returns the start time when a deadline needs it (one clock read).
+    /// Returns when the call must be done by, when a deadline is set (one
+    /// read of tokio's clock, which the retry's sleeps follow too).
     #[inline]
-    pub(crate) fn begin(&self) -> Option<u64> {
+    pub(crate) fn begin(&self) -> Option<Instant> {
         if let Some(calls) = &self.calls {
             calls.incr(0);
         }
         if let Some(b) = &self.budget {
             b.deposit();
         }
-        self.deadline.map(|_| self.clock.now())
+        self.deadline.map(|d| Instant::now() + d)
     }
 
     /// The delays for one call's retries, from a stream of its own.
@@ -158,11 +160,9 @@ impl Shared {
         self.backoff.delays(self.jitter, seed)
     }
 
-    /// Time left before the deadline of a call that started at `start`.
-    pub(crate) fn remaining(&self, start: Option<u64>) -> Option<Duration> {
-        let (deadline, start) = (self.deadline?, start?);
-        let elapsed = Duration::from_nanos(self.clock.now().saturating_sub(start));
-        Some(deadline.saturating_sub(elapsed))
+    /// Time left before `deadline`.
+    pub(crate) fn remaining(deadline: Option<Instant>) -> Option<Duration> {
+        deadline.map(|d| d.saturating_duration_since(Instant::now()))
     }
 
     /// Judges a result: `None` to accept it, or the failure to retry, or
@@ -212,10 +212,10 @@ impl Shared {
         &self,
         failure: Failure,
         attempt: u32,
-        start: Option<u64>,
+        deadline: Option<Instant>,
         delays: &mut Delays,
     ) -> Result<Duration, GaveUp> {
-        let decision = self.decide(failure, attempt, start, delays);
+        let decision = self.decide(failure, attempt, deadline, delays);
         match decision {
             Ok(delay) => {
                 self.counts[RETRIES + failure.reason as usize].fetch_add(1, Ordering::Relaxed);
@@ -252,7 +252,7 @@ impl Shared {
         &self,
         failure: Failure,
         attempt: u32,
-        start: Option<u64>,
+        deadline: Option<Instant>,
         delays: &mut Delays,
     ) -> Result<Duration, GaveUp> {
         if attempt >= self.max_attempts {
@@ -262,7 +262,7 @@ impl Shared {
         if let Some(told) = failure.told {
             delay = delay.max(told); // the dependency said when
         }
-        if let Some(remaining) = self.remaining(start) {
+        if let Some(remaining) = Self::remaining(deadline) {
             // The sleep must end, and the attempt start, before the deadline.
             if delay >= remaining {
                 return Err(GaveUp::DeadlineExceeded);

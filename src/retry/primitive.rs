@@ -302,7 +302,7 @@ impl Retry {
         P: super::ShouldRetry<T, E>,
     {
         let s = &self.shared;
-        let start = s.begin();
+        let deadline = s.begin();
         let mut delays = None;
         let mut attempt = 1;
         loop {
@@ -319,7 +319,7 @@ impl Retry {
                 }
                 Ok(Some(failure)) => {
                     let delays = delays.get_or_insert_with(|| s.delays());
-                    s.schedule(failure, attempt, start, delays)
+                    s.schedule(failure, attempt, deadline, delays)
                 }
                 Err(gave_up) => Err(gave_up),
             };

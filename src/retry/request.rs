@@ -2,6 +2,7 @@
 //! told about itself.
 
 use std::time::Duration;
+use tokio::time::Instant;
 
 /// Which attempt this is and how much of the retry's deadline is left; a
 /// [`ReplayRequest`] may put it in the request (the HTTP one puts it in the
@@ -12,6 +13,8 @@ pub struct Attempt {
     pub number: u32,
     /// Time left before the retry's deadline, if it has one.
     pub remaining: Option<Duration>,
+    /// The retry's deadline (on tokio's clock), if it has one.
+    pub deadline: Option<Instant>,
 }
 
 /// Copies requests for later attempts. The layer copies the request once

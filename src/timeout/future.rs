@@ -1,6 +1,7 @@
 //! The timeout's response future: the timer is armed lazily.
 
 use super::Inner;
+use super::MAX_TIMEOUT;
 use pin_project_lite::pin_project;
 use std::fmt;
 use std::future::Future;
@@ -8,7 +9,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
-use tokio::time::Sleep;
+use tokio::time::{Instant, Sleep};
 use tower::BoxError;
 
 pin_project! {
@@ -28,16 +29,23 @@ pin_project! {
         // No timer yet. The deadline is set at the first poll that finds the
         // inner future pending: `after` from then (the first poll follows the
         // call at once in practice, and this saves a clock read per call).
-        Unarmed { after: Option<Duration> },
-        Armed { #[pin] sleep: Sleep, after: Duration },
+        Unarmed { after: Option<Duration>, until: Option<Instant> },
+        // Boxed: a `Sleep` is large, and a call that completes at once (or
+        // never times out) should not carry one through every move.
+        Armed { sleep: Pin<Box<Sleep>>, after: Duration },
     }
 }
 
 impl<F> ResponseFuture<F> {
-    pub(crate) fn new(future: F, after: Option<Duration>, shared: Arc<Inner>) -> Self {
+    pub(crate) fn new(
+        future: F,
+        after: Option<Duration>,
+        until: Option<Instant>,
+        shared: Arc<Inner>,
+    ) -> Self {
         Self {
             future,
-            timer: Timer::Unarmed { after },
+            timer: Timer::Unarmed { after, until },
             shared,
         }
     }
@@ -58,16 +66,23 @@ where
         }
         loop {
             match this.timer.as_mut().project() {
-                TimerProj::Unarmed { after: None, .. } => return Poll::Pending,
-                TimerProj::Unarmed { after: Some(after) } => {
-                    let after = *after;
+                TimerProj::Unarmed {
+                    after: None,
+                    until: None,
+                } => return Poll::Pending,
+                TimerProj::Unarmed { after, until } => {
+                    let now = Instant::now();
+                    let mut at = after.map_or(now + MAX_TIMEOUT, |a| now + a);
+                    if let Some(until) = *until {
+                        at = at.min(until); // an outer deadline comes first
+                    }
                     this.timer.set(Timer::Armed {
-                        sleep: tokio::time::sleep(after),
-                        after,
+                        sleep: Box::pin(tokio::time::sleep_until(at)),
+                        after: at.saturating_duration_since(now),
                     });
                 }
                 TimerProj::Armed { sleep, after } => {
-                    return match sleep.poll(cx) {
+                    return match sleep.as_mut().poll(cx) {
                         Poll::Ready(()) => Poll::Ready(Err(Box::new(this.shared.elapsed(*after)))),
                         Poll::Pending => Poll::Pending,
                     };

@@ -48,6 +48,13 @@ pub const MAX_TIMEOUT: Duration = Duration::from_secs(7 * 24 * 3600);
 pub trait TimeoutFor<Req> {
     /// The timeout for `req`.
     fn timeout_for(&self, req: &Req) -> Option<Duration>;
+
+    /// An instant `req` must be done by in any case (the timer fires at the
+    /// earlier of this and the timeout). Read at the call, compared with
+    /// the clock only once the call is found pending. Default: none.
+    fn deadline_for(&self, _req: &Req) -> Option<tokio::time::Instant> {
+        None
+    }
 }
 
 /// The same timeout for every request.
@@ -70,11 +77,13 @@ pub struct WithinDeadline(Duration);
 #[cfg(feature = "http")]
 impl<B> TimeoutFor<http::Request<B>> for WithinDeadline {
     #[inline]
-    fn timeout_for(&self, req: &http::Request<B>) -> Option<Duration> {
-        Some(match crate::http::Deadline::of(req) {
-            Some(d) => d.remaining().min(self.0),
-            None => self.0,
-        })
+    fn timeout_for(&self, _req: &http::Request<B>) -> Option<Duration> {
+        Some(self.0)
+    }
+
+    #[inline]
+    fn deadline_for(&self, req: &http::Request<B>) -> Option<tokio::time::Instant> {
+        crate::http::Deadline::of(req).map(|d| d.0)
     }
 }
 
@@ -260,7 +269,8 @@ where
     #[inline]
     fn call(&mut self, req: Req) -> Self::Future {
         let after = self.duration.timeout_for(&req);
-        ResponseFuture::new(self.inner.call(req), after, self.shared.clone())
+        let until = self.duration.deadline_for(&req);
+        ResponseFuture::new(self.inner.call(req), after, until, self.shared.clone())
     }
 }
 

@@ -1,0 +1,80 @@
+//! The whole `Stack::http_client` preset on the success path (no timer is
+//! armed: every future is ready at once), against the bare service and the
+//! same stack assembled from tower-resilience's layers (total time limiter,
+//! retry, circuit breaker, bulkhead, attempt time limiter).
+//! `cargo bench --bench stack`.
+
+mod support;
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use http::{Request, Response};
+use seawall::stack::Stack;
+use std::convert::Infallible;
+use std::future::{ready, Ready};
+use std::time::Duration;
+use support::layer_contender_with;
+use tower::{BoxError, Layer, ServiceBuilder, ServiceExt};
+
+type Bare = tower::util::ServiceFn<fn(Request<()>) -> Ready<Result<Response<()>, Infallible>>>;
+
+fn bare() -> Bare {
+    tower::service_fn(|_req: Request<()>| ready(Ok(Response::new(()))))
+}
+
+fn request(_: u64) -> Request<()> {
+    Request::new(())
+}
+
+fn stacks(c: &mut Criterion) {
+    let mut g = c.benchmark_group("stack/http_client_success");
+    // tower-resilience's time limiter arms a tokio timer on every call.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_time()
+        .build()
+        .unwrap();
+    let rt = Some(rt.handle());
+    layer_contender_with(&mut g, "bare", bare(), request, rt);
+
+    let seawall = Stack::http_client("bench").unwrap().layer(bare());
+    layer_contender_with(&mut g, "seawall http_client", seawall, request, rt);
+
+    use tower_resilience::{bulkhead, circuitbreaker, retry, timelimiter};
+    let attempt = timelimiter::TimeLimiterLayer::builder()
+        .timeout_duration(Duration::from_secs(2))
+        .build();
+    let bulkhead = bulkhead::BulkheadLayer::builder()
+        .max_concurrent_calls(64)
+        .build()
+        .unwrap();
+    let breaker = circuitbreaker::CircuitBreakerLayer::builder()
+        .failure_rate_threshold(0.5)
+        .sliding_window_size(100)
+        .build()
+        .unwrap();
+    let retry = retry::RetryLayer::<Request<()>, Response<()>, BoxError>::builder()
+        .max_attempts(3)
+        .exponential_backoff(Duration::from_millis(50))
+        .build();
+    let total = timelimiter::TimeLimiterLayer::builder()
+        .timeout_duration(Duration::from_secs(10))
+        .build();
+    let inner = ServiceBuilder::new()
+        .map_err(|e: timelimiter::TimeLimiterError<Infallible>| -> BoxError {
+            e.to_string().into()
+        })
+        .layer(attempt)
+        .service(bare());
+    let inner = bulkhead
+        .layer(inner)
+        .map_err(|e| -> BoxError { format!("{e:?}").into() });
+    let inner = breaker
+        .layer(inner)
+        .map_err(|e| -> BoxError { format!("{e:?}").into() });
+    let peer = total.layer(retry.layer(inner));
+    layer_contender_with(&mut g, "tower-resilience stack", peer, request, rt);
+    g.finish();
+}
+
+criterion_group!(benches, stacks);
+criterion_main!(benches);
