@@ -103,7 +103,7 @@ pub struct RetrySafe;
 /// reached the server; a POST or PATCH is resent only when marked
 /// [`RetrySafe`] or when the failure proves it never left (a local
 /// rejection, a refused connection). Each attempt's request carries its
-/// [`Attempt`] in its extensions, and so [`Deadline::of`] sees the retry's
+/// [`Attempt`] in its extensions, and so [`Deadline::of`](crate::http::Deadline::of) sees the retry's
 /// deadline.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct HttpReplay;

@@ -71,6 +71,13 @@ impl Retry {
 }
 
 impl<P, R> RetryLayer<P, R> {
+    /// The retry this layer retries through (its metrics, its budget).
+    pub fn handle(&self) -> Retry {
+        Retry {
+            shared: self.shared.clone(),
+        }
+    }
+
     /// Decide from the inner service's typed result what to retry: a
     /// [`ShouldRetry`], e.g. a closure
     /// `|res: &Result<Res, E>| -> RetryVerdict`.

@@ -28,7 +28,7 @@
 //!   dependency trips the breaker) and the retry as retryable.
 //!
 //! Each slot holds any tower layer (seawall's or another), or nothing
-//! ([`Identity`](tower_layer::Identity)); which slots are filled is part of
+//! ([`Identity`]); which slots are filled is part of
 //! the type, so an empty slot costs nothing at run time.
 //!
 //! ```
