@@ -61,6 +61,8 @@
 //!   budget shortens inner timeouts), a degraded-response marker, and HTTP
 //!   retries (`RetryLayer::for_http`: retryable statuses, `Retry-After`,
 //!   idempotent methods only).
+//! - `grpc`: [`grpc`] tonic status codes for the breaker and the retry,
+//!   replaying buffered unary requests, and `Stack::grpc_client`.
 //! - `quanta`: [`QuantaClock`], a TSC clock several times
 //!   cheaper to read than the OS clock, for limiters in production.
 
@@ -73,6 +75,8 @@ pub mod clock;
 pub mod error;
 pub mod fallback;
 pub mod future;
+#[cfg(feature = "grpc")]
+pub mod grpc;
 #[cfg(feature = "http")]
 pub mod http;
 pub mod outcome;

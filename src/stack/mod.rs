@@ -56,6 +56,8 @@
 #[cfg(feature = "http")]
 mod presets;
 
+#[cfg(feature = "grpc")]
+pub use self::presets::GrpcClientStack;
 #[cfg(feature = "http")]
 pub use self::presets::{HttpClientStack, ServerStack};
 

@@ -27,6 +27,18 @@ pub type ServerStack =
 
 const HTTP_TOTAL: Duration = Duration::from_secs(10);
 
+/// The stack [`Stack::grpc_client`] builds.
+#[cfg(feature = "grpc")]
+pub type GrpcClientStack = Stack<
+    Identity,
+    TimeoutLayer<Fixed>,
+    RetryLayer<crate::grpc::RetryGrpc, crate::grpc::GrpcReplay>,
+    CircuitBreakerLayer<crate::grpc::GrpcClassifier>,
+    BulkheadLayer,
+    Identity,
+    TimeoutLayer<WithinDeadline>,
+>;
+
 impl Stack {
     /// The stack for an HTTP client calling one dependency; every instance
     /// is named after `name` (timeouts `{name}.total` and
@@ -78,6 +90,34 @@ impl Stack {
             .circuit_breaker(breaker.layer())
             .bulkhead(bulkhead.layer())
             .attempt_timeout(attempt))
+    }
+
+    /// The stack for a gRPC client (a tonic `Channel`) calling one
+    /// dependency (feature `grpc`). The same defaults as
+    /// [`http_client`](Stack::http_client), speaking gRPC: the retry
+    /// retries transport errors and `UNAVAILABLE` ([`RetryGrpc`](crate::grpc::RetryGrpc)),
+    /// replays requests buffered by [`BufferRequestLayer`](crate::grpc::BufferRequestLayer)
+    /// (put it in front) and tells the server the time left in
+    /// `grpc-timeout`; the breaker counts `UNAVAILABLE`,
+    /// `RESOURCE_EXHAUSTED` and `DEADLINE_EXCEEDED` as failures
+    /// ([`GrpcClassifier`](crate::grpc::GrpcClassifier)).
+    #[cfg(feature = "grpc")]
+    pub fn grpc_client(name: &str) -> Result<GrpcClientStack, ConfigError> {
+        let http = Stack::http_client(name)?;
+        let breaker = CircuitBreaker::builder(name)
+            .sliding_window(SlidingWindow::count(100))
+            .minimum_number_of_calls(20)
+            .failure_rate_threshold(50.0)
+            .wait_duration_in_open_state(Duration::from_secs(30))
+            .permitted_number_of_calls_in_half_open_state(10)
+            .classify(crate::grpc::GrpcClassifier::new())
+            .build()?;
+        let retry = http
+            .retry_layer()
+            .clone()
+            .retry_if(crate::grpc::RetryGrpc::new())
+            .replay(crate::grpc::GrpcReplay);
+        Ok(http.retry(retry).circuit_breaker(breaker.layer()))
     }
 
     /// The stack in front of an HTTP server's handlers: sheds load instead

@@ -1,0 +1,273 @@
+//! Status codes: the breaker's classifier, the retry's predicate, and how
+//! requests are replayed.
+
+use super::{status_code, BufferedBody};
+use crate::outcome::{classify_error, Classify, Outcome};
+use crate::retry::{Attempt, ReplayRequest, RetryVerdict, ShouldRetry};
+use http_body_util::Full;
+use std::time::Duration;
+use tonic::Code;
+
+/// A set of gRPC status codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CodeSet(u32);
+
+impl CodeSet {
+    /// The set of `codes`.
+    pub fn of(codes: impl IntoIterator<Item = Code>) -> Self {
+        Self(codes.into_iter().fold(0, |m, c| m | 1 << (c as u32 & 31)))
+    }
+
+    /// Whether `code` is in the set.
+    #[inline]
+    pub fn contains(self, code: Code) -> bool {
+        self.0 & (1 << (code as u32 & 31)) != 0
+    }
+
+    fn with(self, code: Code) -> Self {
+        Self(self.0 | 1 << (code as u32 & 31))
+    }
+
+    fn without(self, code: Code) -> Self {
+        Self(self.0 & !(1 << (code as u32 & 31)))
+    }
+}
+
+/// The breaker's classifier for gRPC: `UNAVAILABLE`, `RESOURCE_EXHAUSTED`
+/// and `DEADLINE_EXCEEDED` are failures (the dependency is down, overloaded
+/// or too slow); every other non-`OK` code (`INVALID_ARGUMENT`,
+/// `NOT_FOUND`, `PERMISSION_DENIED`, ...) is ignored — it says nothing
+/// about the dependency's health; `OK` is a success. Transport errors
+/// follow [`DefaultClassifier`](crate::DefaultClassifier).
+///
+/// ```
+/// use seawall::grpc::GrpcClassifier;
+/// use seawall::{Classify, Outcome};
+/// use tonic::Code;
+///
+/// let c = GrpcClassifier::new().failure(Code::Internal);
+/// let status = |code: Code| Err::<tonic::Response<()>, _>(tonic::Status::new(code, ""));
+/// assert_eq!(c.classify(&status(Code::Unavailable)), Outcome::Failure);
+/// assert_eq!(c.classify(&status(Code::Internal)), Outcome::Failure);
+/// assert_eq!(c.classify(&status(Code::NotFound)), Outcome::Ignored);
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct GrpcClassifier {
+    failures: CodeSet,
+}
+
+impl Default for GrpcClassifier {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl GrpcClassifier {
+    /// `UNAVAILABLE`, `RESOURCE_EXHAUSTED`, `DEADLINE_EXCEEDED` are failures.
+    pub fn new() -> Self {
+        Self {
+            failures: CodeSet::of([
+                Code::Unavailable,
+                Code::ResourceExhausted,
+                Code::DeadlineExceeded,
+            ]),
+        }
+    }
+
+    /// Count `code` as a failure too.
+    pub fn failure(mut self, code: Code) -> Self {
+        self.failures = self.failures.with(code);
+        self
+    }
+
+    /// Ignore `code` (not a failure).
+    pub fn ignore(mut self, code: Code) -> Self {
+        self.failures = self.failures.without(code);
+        self
+    }
+
+    /// The outcome of a call that ended with `code`.
+    #[inline]
+    pub fn classify_code(&self, code: Code) -> Outcome {
+        if code == Code::Ok {
+            Outcome::Success
+        } else if self.failures.contains(code) {
+            Outcome::Failure
+        } else {
+            Outcome::Ignored
+        }
+    }
+}
+
+impl<B, E: 'static> Classify<http::Response<B>, E> for GrpcClassifier {
+    #[inline]
+    fn classify(&self, result: &Result<http::Response<B>, E>) -> Outcome {
+        match result {
+            Ok(res) => self.classify_code(status_code(res)),
+            Err(e) => classify_error(e),
+        }
+    }
+}
+
+impl<T> Classify<tonic::Response<T>, tonic::Status> for GrpcClassifier {
+    fn classify(&self, result: &Result<tonic::Response<T>, tonic::Status>) -> Outcome {
+        match result {
+            Ok(_) => Outcome::Success,
+            Err(status) => self.classify_code(status.code()),
+        }
+    }
+}
+
+/// The retry predicate for gRPC: transport errors and `UNAVAILABLE` are
+/// retried (gRPC's own retry policy: the server did not process the call);
+/// a `grpc-retry-pushback-ms` header sets the next delay.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryGrpc {
+    codes: CodeSet,
+}
+
+impl Default for RetryGrpc {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl RetryGrpc {
+    /// Retries transport errors and `UNAVAILABLE`.
+    pub fn new() -> Self {
+        Self {
+            codes: CodeSet::of([Code::Unavailable]),
+        }
+    }
+
+    /// Retries exactly these codes (and transport errors).
+    pub fn codes(mut self, codes: impl IntoIterator<Item = Code>) -> Self {
+        self.codes = CodeSet::of(codes);
+        self
+    }
+}
+
+impl<B, E> ShouldRetry<http::Response<B>, E> for RetryGrpc {
+    fn verdict(&self, result: &Result<http::Response<B>, E>) -> RetryVerdict {
+        match result {
+            Err(_) => RetryVerdict::Retry,
+            Ok(res) if self.codes.contains(status_code(res)) => {
+                let pushback = res
+                    .headers()
+                    .get("grpc-retry-pushback-ms")
+                    .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+                match pushback {
+                    Some(ms) => RetryVerdict::RetryAfter(Duration::from_millis(ms)),
+                    None => RetryVerdict::Retry,
+                }
+            }
+            Ok(_) => RetryVerdict::Accept,
+        }
+    }
+}
+
+/// Replays gRPC requests whose body [`BufferRequestLayer`](super::BufferRequestLayer)
+/// buffered (others get one attempt). Every gRPC method may be retried on
+/// the codes [`RetryGrpc`] picks, as in gRPC's retry policy. Each attempt
+/// carries its [`Attempt`] in its extensions and, with a retry deadline, a
+/// `grpc-timeout` header of the time left, so the server knows it too.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct GrpcReplay;
+
+impl ReplayRequest<http::Request<tonic::body::Body>> for GrpcReplay {
+    fn replay(
+        &self,
+        req: &http::Request<tonic::body::Body>,
+    ) -> Option<http::Request<tonic::body::Body>> {
+        let body = req.extensions().get::<BufferedBody>()?.0.clone();
+        let mut copy = http::Request::new(tonic::body::Body::new(Full::new(body)));
+        *copy.method_mut() = req.method().clone();
+        *copy.uri_mut() = req.uri().clone();
+        *copy.version_mut() = req.version();
+        *copy.headers_mut() = req.headers().clone();
+        *copy.extensions_mut() = req.extensions().clone();
+        Some(copy)
+    }
+
+    fn before_attempt(&self, req: &mut http::Request<tonic::body::Body>, attempt: Attempt) {
+        if let Some(left) = attempt.remaining {
+            // gRPC's format: at most 8 digits and a unit; milliseconds
+            // cover 27 hours, beyond that whole seconds.
+            let ms = left.as_millis().max(1);
+            let value = if ms < 100_000_000 {
+                format!("{ms}m")
+            } else {
+                format!("{}S", left.as_secs().min(99_999_999))
+            };
+            if let Ok(v) = http::HeaderValue::from_str(&value) {
+                req.headers_mut().insert("grpc-timeout", v);
+            }
+        }
+        req.extensions_mut().insert(attempt);
+    }
+}
+
+#[cfg(all(test, not(seawall_loom)))]
+mod tests {
+    use super::*;
+
+    fn trailers_only(code: Code, pushback: Option<&str>) -> http::Response<()> {
+        let mut res = http::Response::new(());
+        res.headers_mut()
+            .insert("grpc-status", (code as i32).to_string().parse().unwrap());
+        if let Some(ms) = pushback {
+            res.headers_mut()
+                .insert("grpc-retry-pushback-ms", ms.parse().unwrap());
+        }
+        res
+    }
+
+    #[test]
+    fn retry_follows_codes_and_pushback() {
+        let r = RetryGrpc::new();
+        let verdict = |res: http::Response<()>| r.verdict(&Ok::<_, std::io::Error>(res));
+        assert_eq!(
+            verdict(trailers_only(Code::Unavailable, None)),
+            RetryVerdict::Retry
+        );
+        assert_eq!(
+            verdict(trailers_only(Code::Unavailable, Some("250"))),
+            RetryVerdict::RetryAfter(Duration::from_millis(250))
+        );
+        assert_eq!(
+            verdict(trailers_only(Code::InvalidArgument, None)),
+            RetryVerdict::Accept
+        );
+        assert_eq!(
+            verdict(http::Response::new(())),
+            RetryVerdict::Accept,
+            "status in trailers"
+        );
+        let r = r.codes([Code::ResourceExhausted]);
+        assert_eq!(
+            r.verdict(&Ok::<_, std::io::Error>(trailers_only(
+                Code::ResourceExhausted,
+                None
+            ))),
+            RetryVerdict::Retry
+        );
+    }
+
+    #[test]
+    fn classifier_and_replay() {
+        let c = GrpcClassifier::new().ignore(Code::ResourceExhausted);
+        let classify = |code| c.classify(&Ok::<_, std::io::Error>(trailers_only(code, None)));
+        assert_eq!(classify(Code::Unavailable), Outcome::Failure);
+        assert_eq!(classify(Code::ResourceExhausted), Outcome::Ignored);
+        assert_eq!(classify(Code::Ok), Outcome::Success);
+        // Without a buffered body there is nothing to replay.
+        let req = http::Request::new(tonic::body::Body::empty());
+        assert!(GrpcReplay.replay(&req).is_none());
+        let mut req = http::Request::new(tonic::body::Body::empty());
+        req.extensions_mut()
+            .insert(BufferedBody(bytes::Bytes::from_static(b"msg")));
+        req.headers_mut().insert("x-id", "7".parse().unwrap());
+        let copy = GrpcReplay.replay(&req).unwrap();
+        assert_eq!(copy.headers()["x-id"], "7");
+    }
+}

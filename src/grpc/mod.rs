@@ -1,0 +1,39 @@
+//! gRPC integration (feature `grpc`): tonic status codes for the circuit
+//! breaker ([`GrpcClassifier`]) and the retry ([`RetryGrpc`]), replaying
+//! buffered unary requests ([`BufferRequestLayer`] + [`GrpcReplay`]), and
+//! the `Stack::grpc_client` preset.
+//!
+//! A tonic `Channel` is a tower service of `http::Request<tonic::body::Body>`,
+//! so seawall's layers wrap it like any HTTP client; the status of a failed
+//! call arrives "trailers-only", in the response headers, where these
+//! classifiers read it (a status sent in trailers after a response body is
+//! not visible below the generated client, and counts as a success).
+//!
+//! ```no_run
+//! use seawall::grpc::BufferRequestLayer;
+//! use seawall::stack::Stack;
+//! use tower::ServiceBuilder;
+//!
+//! # async fn run() -> Result<(), seawall::BoxError> {
+//! let channel = tonic::transport::Channel::from_static("http://127.0.0.1:50051").connect().await?;
+//! let svc = ServiceBuilder::new()
+//!     .layer(BufferRequestLayer::new())        // bodies buffered, so retries can replay them
+//!     .layer(Stack::grpc_client("inventory")?)  // timeouts, retry, breaker, bulkhead
+//!     .service(channel);
+//! // let mut client = InventoryClient::new(svc);
+//! # Ok(()) }
+//! ```
+
+mod buffer;
+mod classify;
+
+pub use self::buffer::{BufferRequest, BufferRequestFuture, BufferRequestLayer, BufferedBody};
+pub use self::classify::{CodeSet, GrpcClassifier, GrpcReplay, RetryGrpc};
+
+/// The gRPC status of a response: from its `grpc-status` header (a
+/// trailers-only response), else `Ok` (the status will come in trailers).
+pub fn status_code<B>(res: &http::Response<B>) -> tonic::Code {
+    res.headers()
+        .get("grpc-status")
+        .map_or(tonic::Code::Ok, |v| tonic::Code::from_bytes(v.as_bytes()))
+}
