@@ -6,9 +6,9 @@
 //!
 //! `cargo run --all-features --example tonic_client` (needs feature `grpc`).
 
-use seawall::grpc::BufferRequestLayer;
+use seawall::grpc::{BufferRequestLayer, GrpcReplay, RetryGrpc};
+use seawall::prelude::*;
 use seawall::stack::Stack;
-use seawall::BoxError;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -75,7 +75,15 @@ async fn main() -> Result<(), BoxError> {
 
     // The client: a channel through the preset, bodies buffered for replay.
     let channel = Channel::from_shared(url)?.connect().await?;
-    let stack = Stack::grpc_client("inventory")?;
+    // The preset, its retry given a 5 s deadline: each attempt tells the
+    // server the time left in `grpc-timeout`.
+    let retry = Retry::builder("inventory")
+        .deadline(Duration::from_secs(5))
+        .build()?
+        .layer()
+        .retry_if(RetryGrpc::new())
+        .replay(GrpcReplay);
+    let stack = Stack::grpc_client("inventory")?.retry(retry);
     let retry = stack.retry_layer().handle();
     let svc = ServiceBuilder::new()
         .layer(BufferRequestLayer::new())

@@ -5,7 +5,8 @@
 //! retried nor a breaker failure.
 #![cfg(feature = "grpc")]
 
-use seawall::grpc::BufferRequestLayer;
+use seawall::grpc::{BufferRequestLayer, GrpcReplay, RetryGrpc};
+use seawall::prelude::*;
 use seawall::stack::Stack;
 use std::future::Future;
 use std::pin::Pin;
@@ -92,7 +93,17 @@ async fn start_server(
 async fn unavailable_is_retried_and_not_found_is_ignored() {
     let (url, calls, timeouts) = start_server(2).await;
     let channel = Channel::from_shared(url).unwrap().connect().await.unwrap();
-    let stack = Stack::grpc_client("inventory").unwrap();
+    // The preset, with a 10 s deadline for the retry, so each attempt tells
+    // the server its time left.
+    let preset = Stack::grpc_client("inventory").unwrap();
+    let retry = Retry::builder("inventory")
+        .deadline(Duration::from_secs(10))
+        .build()
+        .unwrap()
+        .layer()
+        .retry_if(RetryGrpc::new())
+        .replay(GrpcReplay);
+    let stack = preset.retry(retry);
     let (retry, breaker) = (
         stack.retry_layer().handle(),
         stack.circuit_breaker_layer().handle().clone(),
@@ -112,7 +123,7 @@ async fn unavailable_is_retried_and_not_found_is_ignored() {
     assert_eq!(res.into_inner().status, 1, "SERVING, on the third attempt");
     assert_eq!(calls.load(Ordering::SeqCst), 3);
     assert_eq!(retry.metrics().retries(), 2);
-    // Each attempt told the server its time left (the preset's 10 s deadline).
+    // Each attempt told the server its time left.
     let told = timeouts.lock().unwrap().clone();
     assert_eq!(told.len(), 3);
     for t in &told {

@@ -74,7 +74,7 @@ async fn the_client_gets_200_after_waiting_as_told() {
         Client::builder(TokioExecutor::new()).build_http();
     // Put the attempt number (from the request's extensions) on the wire.
     let client = tower::service_fn(move |mut req: Request<Full<Bytes>>| {
-        let attempt = req.extensions().get::<Attempt>().unwrap().number;
+        let attempt = Attempt::of(&req).number;
         req.headers_mut().insert("x-attempt", attempt.into());
         client.request(req)
     });

@@ -168,9 +168,10 @@ impl<B, E> ShouldRetry<http::Response<B>, E> for RetryGrpc {
 
 /// Replays gRPC requests whose body [`BufferRequestLayer`](super::BufferRequestLayer)
 /// buffered (others get one attempt). Every gRPC method may be retried on
-/// the codes [`RetryGrpc`] picks, as in gRPC's retry policy. Each attempt
-/// carries its [`Attempt`] in its extensions and, with a retry deadline, a
-/// `grpc-timeout` header of the time left, so the server knows it too.
+/// the codes [`RetryGrpc`] picks, as in gRPC's retry policy. Each retry
+/// carries its [`Attempt`] in its extensions (see `Attempt::of`) and, with
+/// a retry deadline, every attempt a `grpc-timeout` header of the time
+/// left, so the server knows it too.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct GrpcReplay;
 
@@ -203,7 +204,9 @@ impl ReplayRequest<http::Request<tonic::body::Body>> for GrpcReplay {
                 req.headers_mut().insert("grpc-timeout", v);
             }
         }
-        req.extensions_mut().insert(attempt);
+        if attempt.number > 1 || attempt.deadline.is_some() {
+            req.extensions_mut().insert(attempt);
+        }
     }
 }
 

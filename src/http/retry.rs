@@ -102,8 +102,9 @@ pub struct RetrySafe;
 /// OPTIONS, TRACE, PUT, DELETE) are resent after a failure that may have
 /// reached the server; a POST or PATCH is resent only when marked
 /// [`RetrySafe`] or when the failure proves it never left (a local
-/// rejection, a refused connection). Each attempt's request carries its
-/// [`Attempt`] in its extensions, and so [`Deadline::of`](crate::http::Deadline::of) sees the retry's
+/// rejection, a refused connection). Each retry's request (and, with a
+/// retry deadline, the first too) carries its [`Attempt`] in its
+/// extensions — read it with [`Attempt::of`] — and so [`Deadline::of`](crate::http::Deadline::of) sees the retry's
 /// deadline.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct HttpReplay;
@@ -126,8 +127,28 @@ impl<B: Clone> ReplayRequest<http::Request<B>> for HttpReplay {
     }
 
     fn before_attempt(&self, req: &mut http::Request<B>, attempt: Attempt) {
-        // One extension: `Deadline::of` reads the retry's deadline from it.
-        req.extensions_mut().insert(attempt);
+        // A first attempt without a deadline has nothing to tell that
+        // `Attempt::of` does not already say, and an extension costs an
+        // allocation. Otherwise one extension: `Deadline::of` reads the
+        // retry's deadline from it.
+        if attempt.number > 1 || attempt.deadline.is_some() {
+            req.extensions_mut().insert(attempt);
+        }
+    }
+}
+
+impl Attempt {
+    /// The attempt `req` is: from its extensions, or the first attempt with
+    /// no retry deadline when it carries none.
+    pub fn of<B>(req: &http::Request<B>) -> Attempt {
+        req.extensions()
+            .get::<Attempt>()
+            .copied()
+            .unwrap_or(Attempt {
+                number: 1,
+                remaining: None,
+                deadline: None,
+            })
     }
 }
 

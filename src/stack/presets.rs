@@ -48,11 +48,17 @@ impl Stack {
     /// |---|---|
     /// | fallback | none (what to answer is yours: `.fallback(..)`) |
     /// | total timeout | 10 s |
-    /// | retry | 3 attempts; exponential backoff 50 ms × 2 up to 2 s, full jitter; deadline 10 s; budget 20% of the load + 10/s; errors and 429/502/503/504 retried, `Retry-After` honoured; idempotent methods only ([`RetryLayer::for_http`]) |
+    /// | retry | 3 attempts; exponential backoff 50 ms × 2 up to 2 s, full jitter; budget 20% of the load + 10/s; errors and 429/502/503/504 retried, `Retry-After` honoured; idempotent methods only ([`RetryLayer::for_http`]) |
     /// | circuit breaker | last 100 calls, from 20 calls on; opens at 50% failures (5xx and errors; 4xx ignored); 30 s open, then 10 probes |
     /// | bulkhead | 64 calls at once, rejecting at once when full (never queueing under the breaker) |
     /// | rate limit | none (a dependency's quota is yours to state: `.rate_limit(..)`) |
-    /// | attempt timeout | 2 s, shortened to the retry deadline's remainder |
+    /// | attempt timeout | 2 s, shortened to a request's [`Deadline`](crate::http::Deadline) if it carries one |
+    ///
+    /// The total timeout bounds the call; the retry has no deadline of its
+    /// own (three 2 s attempts and their backoff fit in 10 s), so the first
+    /// attempt reads no clock and marks nothing in the request. Give the
+    /// retry a deadline (`.retry(..)`) to have each attempt carry the time
+    /// left.
     ///
     /// Replace any slot (`.circuit_breaker(my_breaker.layer())`) or empty it
     /// (`.without_bulkhead()`); the handles are in the slots
@@ -69,7 +75,6 @@ impl Stack {
                 cap: Duration::from_secs(2),
             })
             .jitter(Jitter::Full)
-            .deadline(HTTP_TOTAL)
             .build()?;
         let breaker = CircuitBreaker::builder(name)
             .sliding_window(SlidingWindow::count(100))
@@ -97,8 +102,8 @@ impl Stack {
     /// [`http_client`](Stack::http_client), speaking gRPC: the retry
     /// retries transport errors and `UNAVAILABLE` ([`RetryGrpc`](crate::grpc::RetryGrpc)),
     /// replays requests buffered by [`BufferRequestLayer`](crate::grpc::BufferRequestLayer)
-    /// (put it in front) and tells the server the time left in
-    /// `grpc-timeout`; the breaker counts `UNAVAILABLE`,
+    /// (put it in front) and, when you give it a deadline, tells the server
+    /// the time left in `grpc-timeout`; the breaker counts `UNAVAILABLE`,
     /// `RESOURCE_EXHAUSTED` and `DEADLINE_EXCEEDED` as failures
     /// ([`GrpcClassifier`](crate::grpc::GrpcClassifier)).
     #[cfg(feature = "grpc")]
