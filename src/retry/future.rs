@@ -10,6 +10,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
+use std::time::Duration;
 use tokio::time::{Instant, Sleep};
 use tower::BoxError;
 use tower_service::Service;
@@ -45,6 +46,7 @@ pin_project! {
 }
 
 impl<S: Service<Req>, Req, P, R> ResponseFuture<S, Req, P, R> {
+    #[inline]
     pub(crate) fn new(
         backup: Arc<Backup<S, P, R>>,
         request: Option<Req>,
@@ -73,39 +75,30 @@ where
 {
     type Output = Result<S::Response, BoxError>;
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
         loop {
             match this.state.as_mut().project() {
                 StateProj::Calling { future } => {
                     let result = ready!(future.poll(cx));
-                    let backup = &**this.backup;
-                    let verdict = backup.predicate.verdict(&result);
+                    let verdict = this.backup.predicate.verdict(&result);
                     if verdict == RetryVerdict::Accept && result.is_ok() {
                         return Poll::Ready(result.map_err(Into::into)); // the hot path
                     }
-                    let shared = &*backup.shared;
-                    let failure = match shared.judge(&result, verdict) {
-                        Ok(Some(failure)) => failure,
-                        // Accepted, or never to be retried: as it came.
-                        Ok(None) | Err(_) => return Poll::Ready(result.map_err(Into::into)),
+                    let call = Call {
+                        backup: this.backup,
+                        request: this.request,
+                        attempt: *this.attempt,
+                        deadline: *this.deadline,
+                        idempotent: *this.idempotent,
+                        delays: this.delays,
                     };
-                    // Not replayable (no copy while attempts remain) or not
-                    // safe to resend: one attempt only, result as it came.
-                    let last = *this.attempt >= shared.max_attempts;
-                    if (this.request.is_none() && !last)
-                        || (!*this.idempotent && !failure.never_sent)
-                    {
-                        return Poll::Ready(result.map_err(Into::into));
-                    }
-                    let delays = this.delays.get_or_insert_with(|| Box::new(shared.delays()));
-                    match shared.schedule(failure, *this.attempt, *this.deadline, delays) {
+                    match call.failed(result, verdict) {
                         Ok(delay) => this.state.set(State::Sleeping {
                             sleep: Box::pin(tokio::time::sleep(delay)),
                         }),
-                        Err(gave_up) => {
-                            return Poll::Ready(give_up(shared, *this.attempt, gave_up, result))
-                        }
+                        Err(out) => return Poll::Ready(out),
                     }
                 }
                 StateProj::Sleeping { sleep } => {
@@ -113,40 +106,101 @@ where
                     this.state.set(State::Readying);
                 }
                 StateProj::Readying => {
-                    let backup = &**this.backup;
-                    // `poll_ready` and `call` in one turn on the shared copy.
-                    let mut service = backup.service.lock();
-                    if let Err(e) = ready!(service.poll_ready(cx)) {
-                        return Poll::Ready(Err(e.into()));
-                    }
+                    let call = Call {
+                        backup: this.backup,
+                        request: this.request,
+                        attempt: *this.attempt,
+                        deadline: *this.deadline,
+                        idempotent: *this.idempotent,
+                        delays: this.delays,
+                    };
+                    let future = match ready!(call.next_attempt(cx)) {
+                        Ok(future) => future,
+                        Err(e) => return Poll::Ready(Err(e)),
+                    };
                     *this.attempt += 1;
-                    // Keep a copy only while another attempt may follow.
-                    let next = if *this.attempt < backup.shared.max_attempts {
-                        match this.request.as_ref().and_then(|r| backup.replay.replay(r)) {
-                            Some(copy) => Some(copy),
-                            None => this.request.take(),
-                        }
-                    } else {
-                        this.request.take()
-                    };
-                    // A retry is scheduled only while a copy is held.
-                    let Some(mut req) = next else {
-                        return Poll::Ready(Err("retry: no request left to send".into()));
-                    };
-                    backup.replay.before_attempt(
-                        &mut req,
-                        Attempt {
-                            number: *this.attempt,
-                            remaining: Shared::remaining(*this.deadline),
-                            deadline: *this.deadline,
-                        },
-                    );
-                    let future = service.call(req);
-                    drop(service);
                     this.state.set(State::Calling { future });
                 }
             }
         }
+    }
+}
+
+/// The response future's fields the slow paths need, borrowed.
+struct Call<'a, S: Service<Req>, Req, P, R> {
+    backup: &'a Arc<Backup<S, P, R>>,
+    request: &'a mut Option<Req>,
+    attempt: u32,
+    deadline: Option<Instant>,
+    idempotent: bool,
+    delays: &'a mut Option<Box<Delays>>,
+}
+
+impl<S, Req, P, R> Call<'_, S, Req, P, R>
+where
+    S: Service<Req>,
+    S::Error: Into<BoxError> + 'static,
+    R: ReplayRequest<Req>,
+{
+    /// After a failed attempt: the delay before the next, or the result to
+    /// return. Kept out of line: the success path stays small.
+    #[inline(never)]
+    fn failed(
+        self,
+        result: Result<S::Response, S::Error>,
+        verdict: RetryVerdict,
+    ) -> Result<Duration, Result<S::Response, BoxError>> {
+        let shared = &*self.backup.shared;
+        let failure = match shared.judge(&result, verdict) {
+            Ok(Some(failure)) => failure,
+            // Accepted, or never to be retried: as it came.
+            Ok(None) | Err(_) => return Err(result.map_err(Into::into)),
+        };
+        // Not replayable (no copy while attempts remain) or not safe to
+        // resend: one attempt only, result as it came.
+        let last = self.attempt >= shared.max_attempts;
+        if (self.request.is_none() && !last) || (!self.idempotent && !failure.never_sent) {
+            return Err(result.map_err(Into::into));
+        }
+        let delays = self.delays.get_or_insert_with(|| Box::new(shared.delays()));
+        shared
+            .schedule(failure, self.attempt, self.deadline, delays)
+            .map_err(|gave_up| give_up(shared, self.attempt, gave_up, result))
+    }
+
+    /// Readies the shared copy of the service and calls it with the next
+    /// attempt's request.
+    #[inline(never)]
+    fn next_attempt(self, cx: &mut Context<'_>) -> Poll<Result<S::Future, BoxError>> {
+        let backup = &**self.backup;
+        // `poll_ready` and `call` in one turn on the shared copy.
+        let mut service = backup.service.lock();
+        if let Err(e) = ready!(service.poll_ready(cx)) {
+            return Poll::Ready(Err(e.into()));
+        }
+        let number = self.attempt + 1;
+        // Keep a copy only while another attempt may follow.
+        let next = if number < backup.shared.max_attempts {
+            match self.request.as_ref().and_then(|r| backup.replay.replay(r)) {
+                Some(copy) => Some(copy),
+                None => self.request.take(),
+            }
+        } else {
+            self.request.take()
+        };
+        // A retry is scheduled only while a copy is held.
+        let Some(mut req) = next else {
+            return Poll::Ready(Err("retry: no request left to send".into()));
+        };
+        backup.replay.before_attempt(
+            &mut req,
+            Attempt {
+                number,
+                remaining: Shared::remaining(self.deadline),
+                deadline: self.deadline,
+            },
+        );
+        Poll::Ready(Ok(service.call(req)))
     }
 }
 

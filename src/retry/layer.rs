@@ -179,10 +179,12 @@ where
     type Error = BoxError;
     type Future = ResponseFuture<S, Req, P, R>;
 
+    #[inline]
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
         self.inner.poll_ready(cx).map_err(Into::into)
     }
 
+    #[inline]
     fn call(&mut self, mut req: Req) -> Self::Future {
         let b = &*self.backup;
         let deadline = b.shared.begin();
