@@ -207,6 +207,34 @@ mod tests {
     }
 
     #[test]
+    fn deposits_and_withdrawals_from_many_threads_add_up_exactly() {
+        // 4 threads each deposit 10,000 requests (10% each) while racing to
+        // withdraw: exactly 4,000 retries in all, never one more.
+        let clock = ManualClock::new();
+        let budget = RetryBudget::with_clock(0.1, 0, 1_000_000, clock).unwrap();
+        let handles: Vec<_> = (0..4)
+            .map(|_| {
+                let b = budget.clone();
+                std::thread::spawn(move || {
+                    let mut got = 0u64;
+                    for i in 0..10_000 {
+                        b.deposit();
+                        if i % 3 == 0 && b.try_withdraw() {
+                            got += 1;
+                        }
+                    }
+                    got
+                })
+            })
+            .collect();
+        let mut total: u64 = handles.into_iter().map(|h| h.join().unwrap()).sum();
+        while budget.try_withdraw() {
+            total += 1;
+        }
+        assert_eq!(total, 4_000);
+    }
+
+    #[test]
     fn the_balance_is_capped_and_config_is_checked() {
         let clock = ManualClock::new();
         let budget = RetryBudget::with_clock(1.0, 0, 3, clock).unwrap();
