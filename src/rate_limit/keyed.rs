@@ -2,7 +2,7 @@
 //!
 //! Each key's whole state is one `AtomicU64` (the GCRA's TAT or the sliding
 //! window's packed counts). The map is split into 64 shards, each a
-//! `parking_lot::RwLock<HashMap>`; a known key costs one hash and a shard
+//! `parking_lot::RwLock<hashbrown::HashTable>`; a known key costs one hash and a shard
 //! read lock, a new key the shard's write lock once. The key's hash is
 //! computed once: the shard map stores it beside the key and hashes with it
 //! directly.
@@ -19,11 +19,10 @@ use super::{LimitError, RateLimiterMetrics, Shared};
 use crate::error::KeyLimitReached;
 use crate::sync::{AtomicU64, CachePadded, Ordering};
 use crate::telemetry::EventKind;
+use hashbrown::HashTable;
 use parking_lot::RwLock;
-use std::borrow::Borrow;
-use std::collections::HashMap;
 use std::fmt;
-use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher, RandomState};
+use std::hash::{BuildHasher, Hash, RandomState};
 use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -34,90 +33,23 @@ use tower_service::Service;
 
 const SHARDS: usize = 64;
 
-/// A key with its precomputed hash.
-struct Hashed<K> {
+/// One key's entry: its precomputed hash, the key, and its whole state.
+struct Entry<K> {
     hash: u64,
     key: K,
+    cell: AtomicU64,
 }
 
-/// Lets the map be probed with `(hash, &key)` without building a `Hashed<K>`.
-trait Lookup<K> {
-    fn hash(&self) -> u64;
-    fn key(&self) -> &K;
+/// A shard: a `hashbrown::HashTable` probed with the precomputed hash and a
+/// typed comparison (no key clone, no dynamic dispatch per lookup).
+type Shard<K> = CachePadded<RwLock<HashTable<Entry<K>>>>;
+
+#[inline]
+fn find<'a, K: Eq>(table: &'a HashTable<Entry<K>>, hash: u64, key: &K) -> Option<&'a AtomicU64> {
+    table
+        .find(hash, |e| e.hash == hash && e.key == *key)
+        .map(|e| &e.cell)
 }
-
-impl<K> Lookup<K> for Hashed<K> {
-    fn hash(&self) -> u64 {
-        self.hash
-    }
-    fn key(&self) -> &K {
-        &self.key
-    }
-}
-
-impl<K> Lookup<K> for (u64, &K) {
-    fn hash(&self) -> u64 {
-        self.0
-    }
-    fn key(&self) -> &K {
-        self.1
-    }
-}
-
-impl<'a, K: 'a> Borrow<dyn Lookup<K> + 'a> for Hashed<K> {
-    fn borrow(&self) -> &(dyn Lookup<K> + 'a) {
-        self
-    }
-}
-
-impl<K> Hash for dyn Lookup<K> + '_ {
-    fn hash<H: Hasher>(&self, h: &mut H) {
-        h.write_u64(Lookup::hash(self));
-    }
-}
-
-impl<K: Eq> PartialEq for dyn Lookup<K> + '_ {
-    fn eq(&self, other: &Self) -> bool {
-        self.key() == other.key()
-    }
-}
-
-impl<K: Eq> Eq for dyn Lookup<K> + '_ {}
-
-impl<K> Hash for Hashed<K> {
-    fn hash<H: Hasher>(&self, h: &mut H) {
-        h.write_u64(self.hash);
-    }
-}
-
-impl<K: Eq> PartialEq for Hashed<K> {
-    fn eq(&self, other: &Self) -> bool {
-        self.key == other.key
-    }
-}
-
-impl<K: Eq> Eq for Hashed<K> {}
-
-/// Hands the precomputed hash straight to the map.
-#[derive(Default)]
-struct PassThrough(u64);
-
-impl Hasher for PassThrough {
-    fn write(&mut self, bytes: &[u8]) {
-        // Only `write_u64` is used; fold anything else in for safety.
-        for &b in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(b);
-        }
-    }
-    fn write_u64(&mut self, v: u64) {
-        self.0 = v;
-    }
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
-type Shard<K> = CachePadded<RwLock<HashMap<Hashed<K>, AtomicU64, BuildHasherDefault<PassThrough>>>>;
 
 pub(crate) struct Keyed<K, S> {
     shared: Shared,
@@ -210,7 +142,7 @@ where
 {
     pub(crate) fn from_shared(shared: Shared, max_keys: usize, hasher: S) -> Self {
         let shards = (0..SHARDS)
-            .map(|_| CachePadded(RwLock::new(HashMap::default())))
+            .map(|_| CachePadded(RwLock::new(HashTable::new())))
             .collect();
         let inner = Arc::new(Keyed {
             shared,
@@ -237,16 +169,16 @@ where
         // Shard by a remix of the hash, so keys within a shard still spread
         // over all of the map's hash bits.
         let shard = &inner.shards[(hash.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 58) as usize];
-        let probe = (hash, key);
         {
             let map = shard.read();
-            if let Some(cell) = map.get(&probe as &dyn Lookup<K>) {
+            if let Some(cell) = find(&map, hash, key) {
                 return self.decide(cell, n);
             }
         }
         self.insert_and_acquire(shard, hash, key, n)
     }
 
+    #[inline]
     fn decide(&self, cell: &AtomicU64, n: u32) -> Result<(), KeyedLimitError> {
         let shared = &self.inner.shared;
         shared
@@ -263,13 +195,12 @@ where
         n: u32,
     ) -> Result<(), KeyedLimitError> {
         let inner = &*self.inner;
-        let probe = (hash, key);
         if inner.reserve_key().is_err() {
             // Full: make room from idle keys (never from limited ones).
             self.evict_idle();
             if inner.reserve_key().is_err() {
                 // Another thread may have inserted this very key meanwhile.
-                if let Some(cell) = shard.read().get(&probe as &dyn Lookup<K>) {
+                if let Some(cell) = find(&shard.read(), hash, key) {
                     return self.decide(cell, n);
                 }
                 inner
@@ -282,21 +213,28 @@ where
             }
         }
         let mut map = shard.write();
-        if map.get(&probe as &dyn Lookup<K>).is_some() {
+        if find(&map, hash, key).is_some() {
             inner.keys.fetch_sub(1, Ordering::AcqRel); // raced: return the reservation
         } else {
-            map.insert(
-                Hashed {
+            map.insert_unique(
+                hash,
+                Entry {
                     hash,
                     key: key.clone(),
+                    cell: AtomicU64::new(0),
                 },
-                AtomicU64::new(0),
+                |e| e.hash,
             );
         }
-        let cell = map
-            .get(&probe as &dyn Lookup<K>)
-            .expect("present: inserted under this lock");
-        self.decide(cell, n)
+        let map = parking_lot::RwLockWriteGuard::downgrade(map);
+        match find(&map, hash, key) {
+            Some(cell) => self.decide(cell, n),
+            // Unreachable (inserted under this lock); answer as full.
+            None => Err(KeyedLimitError::KeyLimitReached(KeyLimitReached::new(
+                inner.shared.name.clone(),
+                inner.max_keys,
+            ))),
+        }
     }
 
     /// Forgets every key whose state has returned to full. Returns how many
@@ -308,7 +246,7 @@ where
         for shard in inner.shards.iter() {
             let mut map = shard.write();
             let before = map.len();
-            map.retain(|_, cell| !inner.shared.is_idle(cell, now));
+            map.retain(|e| !inner.shared.is_idle(&e.cell, now));
             evicted += before - map.len();
         }
         if evicted > 0 {
@@ -335,7 +273,7 @@ where
     /// The heap the key map occupies now, in bytes: for each shard, its
     /// bucket capacity times (key + hash + 8-byte state + 1 control byte).
     pub fn memory_bytes(&self) -> usize {
-        let bucket = std::mem::size_of::<(Hashed<K>, AtomicU64)>() + 1;
+        let bucket = std::mem::size_of::<Entry<K>>() + 1;
         self.inner
             .shards
             .iter()
@@ -354,8 +292,8 @@ where
         let shards = &self.inner.shards;
         self.inner.shared.set_rate(count, per, burst, &mut |f| {
             for shard in shards.iter() {
-                for cell in shard.read().values() {
-                    f(cell);
+                for e in shard.read().iter() {
+                    f(&e.cell);
                 }
             }
         })
