@@ -52,6 +52,32 @@
 //! built instance is a cheap `Clone` handle usable from any code; `.layer()`
 //! gives its tower layer, whose services all share the instance.
 //!
+//! ## All of them, in the right order
+//!
+//! [`stack::Stack`] puts the patterns together outermost first — fallback,
+//! total timeout, retry, circuit breaker, bulkhead, rate limit, attempt
+//! timeout — and its module docs say which failure each choice of order
+//! prevents. With the `http` feature, `Stack::http_client(name)` and
+//! `Stack::server(name)` are ready-made (with `grpc`, `Stack::grpc_client`):
+//!
+//! ```
+//! # #[cfg(feature = "http")]
+//! # fn main() -> Result<(), seawall::ConfigError> {
+//! use seawall::stack::Stack;
+//! use tower::Layer;
+//!
+//! let client = tower::service_fn(|_req: http::Request<()>| async {
+//!     Ok::<_, std::io::Error>(http::Response::new(()))
+//! });
+//! let stack = Stack::http_client("inventory")?;
+//! let breaker = stack.circuit_breaker_layer().handle().clone(); // inspect and control
+//! let client = stack.layer(client);
+//! # let _ = (client, breaker);
+//! # Ok(()) }
+//! # #[cfg(not(feature = "http"))]
+//! # fn main() {}
+//! ```
+//!
 //! ## Features
 //!
 //! - `metrics` (default): [`telemetry::export_metrics`] publishes every
