@@ -38,6 +38,29 @@ fn stacks(c: &mut Criterion) {
 
     let seawall = Stack::http_client("bench").unwrap().layer(bare());
     layer_contender_with(&mut g, "seawall http_client", seawall, request, rt);
+    // Where the cost is: the preset with slots emptied, and the retry slot
+    // alone, without and with a retry deadline (which marks each attempt).
+    let no_timeouts = Stack::http_client("bench")
+        .unwrap()
+        .without_total_timeout()
+        .without_attempt_timeout()
+        .layer(bare());
+    layer_contender_with(&mut g, "seawall, no timeouts", no_timeouts, request, rt);
+    let retry = seawall::retry::Retry::builder("bench").build().unwrap();
+    let retry_only = Stack::new().retry(retry.layer().for_http()).layer(bare());
+    layer_contender_with(&mut g, "seawall, retry slot only", retry_only, request, rt);
+    let retry = seawall::retry::Retry::builder("bench")
+        .deadline(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let with_deadline = Stack::new().retry(retry.layer().for_http()).layer(bare());
+    layer_contender_with(
+        &mut g,
+        "seawall, retry slot with a deadline",
+        with_deadline,
+        request,
+        rt,
+    );
 
     use tower_resilience::{bulkhead, circuitbreaker, retry, timelimiter};
     let attempt = timelimiter::TimeLimiterLayer::builder()

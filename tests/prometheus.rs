@@ -57,7 +57,7 @@ async fn traffic() -> Vec<Box<dyn std::any::Any>> {
         .build()
         .unwrap();
     limiter.acquire_n(1).await.unwrap();
-    limiter.acquire_n(1).await.unwrap(); // waits 1 ms: the wait histogram
+    limiter.acquire_n(1).await.unwrap(); // waits 1 ms (paused time): the wait histogram
     let keyed = RateLimiter::builder("prom")
         .rate(1, Duration::from_secs(1))
         .burst(1)
@@ -76,7 +76,9 @@ async fn traffic() -> Vec<Box<dyn std::any::Any>> {
         let b = bulkhead.clone();
         async move { b.acquire().await.map(drop) }
     });
-    tokio::time::sleep(Duration::from_millis(2)).await;
+    while bulkhead.metrics().waiting == 0 {
+        tokio::task::yield_now().await; // until the waiter is queued
+    }
     drop(held);
     waiter.await.unwrap().unwrap(); // waited: the bulkhead's histogram
 
@@ -101,7 +103,9 @@ async fn traffic() -> Vec<Box<dyn std::any::Any>> {
     ]
 }
 
-#[tokio::test]
+// Paused time: the limiter's and the bulkhead's waits take no wall time;
+// the exporter and the scrape are real sockets on loopback.
+#[tokio::test(start_paused = true)]
 async fn every_catalogue_name_is_served_on_metrics() {
     let addr: SocketAddr = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()

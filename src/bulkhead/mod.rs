@@ -315,7 +315,7 @@ impl Acquire {
             #[cfg(feature = "metrics")]
             if let Some(start) = self.started {
                 let secs = self.inner.clock.now().saturating_sub(start) as f64 / 1e9;
-                metrics::histogram!("seawall_bulkhead_wait_seconds", "name" => self.inner.name.to_string())
+                metrics::histogram!("seawall_bulkhead_wait_seconds", "name" => self.inner.name.clone())
                     .record(secs);
             }
         }

@@ -206,7 +206,7 @@ impl Stats {
 #[cfg(feature = "metrics")]
 impl crate::telemetry::ExportMetrics for Stats {
     fn export(&self) {
-        metrics::counter!("seawall_fallback_answered_calls_total", "name" => self.name.to_string())
+        metrics::counter!("seawall_fallback_answered_calls_total", "name" => self.name.clone())
             .absolute(self.answered.load(Ordering::Relaxed));
     }
 }

@@ -192,22 +192,36 @@ impl ReplayRequest<http::Request<tonic::body::Body>> for GrpcReplay {
 
     fn before_attempt(&self, req: &mut http::Request<tonic::body::Body>, attempt: Attempt) {
         if let Some(left) = attempt.remaining {
-            // gRPC's format: at most 8 digits and a unit; milliseconds
-            // cover 27 hours, beyond that whole seconds.
-            let ms = left.as_millis().max(1);
-            let value = if ms < 100_000_000 {
-                format!("{ms}m")
-            } else {
-                format!("{}S", left.as_secs().min(99_999_999))
-            };
-            if let Ok(v) = http::HeaderValue::from_str(&value) {
+            let mut buf = [0; 9];
+            if let Ok(v) = http::HeaderValue::from_bytes(grpc_timeout(left, &mut buf)) {
                 req.headers_mut().insert("grpc-timeout", v);
             }
         }
-        if attempt.number > 1 || attempt.deadline.is_some() {
-            req.extensions_mut().insert(attempt);
+        attempt.mark(req);
+    }
+}
+
+/// `left` in gRPC's `grpc-timeout` format, at most 8 digits and a unit:
+/// milliseconds (which cover 27 hours), beyond that whole seconds. Written
+/// into `buf`, not formatted.
+fn grpc_timeout(left: Duration, buf: &mut [u8; 9]) -> &[u8] {
+    let ms = left.as_millis().max(1);
+    let (mut n, unit) = if ms < 100_000_000 {
+        (ms as u64, b'm')
+    } else {
+        (left.as_secs().min(99_999_999), b'S')
+    };
+    let mut start = buf.len() - 1;
+    buf[start] = unit;
+    loop {
+        start -= 1;
+        buf[start] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
         }
     }
+    &buf[start..]
 }
 
 #[cfg(all(test, not(seawall_loom)))]
@@ -254,6 +268,15 @@ mod tests {
             ))),
             RetryVerdict::Retry
         );
+    }
+
+    #[test]
+    fn grpc_timeout_format() {
+        let f = |d: Duration| String::from_utf8(grpc_timeout(d, &mut [0; 9]).to_vec()).unwrap();
+        assert_eq!(f(Duration::from_millis(9_870)), "9870m");
+        assert_eq!(f(Duration::ZERO), "1m");
+        assert_eq!(f(Duration::from_secs(200_000)), "200000S");
+        assert_eq!(f(Duration::MAX), "99999999S");
     }
 
     #[test]

@@ -127,17 +127,21 @@ impl<B: Clone> ReplayRequest<http::Request<B>> for HttpReplay {
     }
 
     fn before_attempt(&self, req: &mut http::Request<B>, attempt: Attempt) {
-        // A first attempt without a deadline has nothing to tell that
-        // `Attempt::of` does not already say, and an extension costs an
-        // allocation. Otherwise one extension: `Deadline::of` reads the
-        // retry's deadline from it.
-        if attempt.number > 1 || attempt.deadline.is_some() {
-            req.extensions_mut().insert(attempt);
-        }
+        attempt.mark(req);
     }
 }
 
 impl Attempt {
+    /// Puts this attempt in `req`'s extensions, where `Attempt::of` and
+    /// `Deadline::of` read it — unless it is a first attempt without a
+    /// deadline, which has nothing to tell that `Attempt::of` does not
+    /// already say (and an extension costs an allocation).
+    pub(crate) fn mark<B>(self, req: &mut http::Request<B>) {
+        if self.number > 1 || self.deadline.is_some() {
+            req.extensions_mut().insert(self);
+        }
+    }
+
     /// The attempt `req` is: from its extensions, or the first attempt with
     /// no retry deadline when it carries none.
     pub fn of<B>(req: &http::Request<B>) -> Attempt {

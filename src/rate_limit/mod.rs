@@ -168,7 +168,7 @@ impl Shared {
         if let Some(_w) = waited {
             self.counts.incr(WAITED);
             #[cfg(feature = "metrics")]
-            metrics::histogram!("seawall_rate_limiter_wait_seconds", "name" => self.name.to_string())
+            metrics::histogram!("seawall_rate_limiter_wait_seconds", "name" => self.name.clone())
                 .record(_w as f64 / 1e9);
         }
         if self.listeners.wants(EventMask::SUCCESSES) {

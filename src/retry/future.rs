@@ -17,6 +17,7 @@ use tower_service::Service;
 
 pin_project! {
     /// The response future of [`RetryService`](super::RetryService).
+    #[project = FutureProj]
     pub struct ResponseFuture<S, Req, P, R>
     where
         S: Service<Req>,
@@ -86,15 +87,7 @@ where
                     if verdict == RetryVerdict::Accept && result.is_ok() {
                         return Poll::Ready(result.map_err(Into::into)); // the hot path
                     }
-                    let call = Call {
-                        backup: this.backup,
-                        request: this.request,
-                        attempt: *this.attempt,
-                        deadline: *this.deadline,
-                        idempotent: *this.idempotent,
-                        delays: this.delays,
-                    };
-                    match call.failed(result, verdict) {
+                    match this.call().failed(result, verdict) {
                         Ok(delay) => this.state.set(State::Sleeping {
                             sleep: Box::pin(tokio::time::sleep(delay)),
                         }),
@@ -106,15 +99,7 @@ where
                     this.state.set(State::Readying);
                 }
                 StateProj::Readying => {
-                    let call = Call {
-                        backup: this.backup,
-                        request: this.request,
-                        attempt: *this.attempt,
-                        deadline: *this.deadline,
-                        idempotent: *this.idempotent,
-                        delays: this.delays,
-                    };
-                    let future = match ready!(call.next_attempt(cx)) {
+                    let future = match ready!(this.call().next_attempt(cx)) {
                         Ok(future) => future,
                         Err(e) => return Poll::Ready(Err(e)),
                     };
@@ -122,6 +107,20 @@ where
                     this.state.set(State::Calling { future });
                 }
             }
+        }
+    }
+}
+
+impl<S: Service<Req>, Req, P, R> FutureProj<'_, S, Req, P, R> {
+    /// The fields the slow paths need, borrowed.
+    fn call(&mut self) -> Call<'_, S, Req, P, R> {
+        Call {
+            backup: self.backup,
+            request: self.request,
+            attempt: *self.attempt,
+            deadline: *self.deadline,
+            idempotent: *self.idempotent,
+            delays: self.delays,
         }
     }
 }

@@ -39,7 +39,7 @@ mod backoff;
 mod budget;
 mod error;
 mod future;
-pub(crate) mod layer;
+mod layer;
 mod policy;
 mod primitive;
 mod request;

@@ -57,11 +57,6 @@ pub enum GaveUp {
     /// The result is not one to retry (a stop signal like `CircuitOpen`, or
     /// the predicate said no).
     NotRetryable,
-    /// The request could not be copied for another attempt.
-    NotReplayable,
-    /// The request is not idempotent (e.g. HTTP POST) and the failure does
-    /// not prove it was never sent.
-    NotIdempotent,
     /// `max_attempts` attempts were made.
     AttemptsExhausted,
     /// The retry budget was empty: retrying would have added too much load.
@@ -220,7 +215,7 @@ impl Shared {
             Ok(delay) => {
                 self.counts[RETRIES + failure.reason as usize].fetch_add(1, Ordering::Relaxed);
                 #[cfg(feature = "metrics")]
-                metrics::histogram!("seawall_retry_backoff_seconds", "name" => self.name.to_string())
+                metrics::histogram!("seawall_retry_backoff_seconds", "name" => self.name.clone())
                     .record(delay.as_secs_f64());
                 self.emit(|| EventKind::RetryScheduled {
                     attempt: attempt + 1,

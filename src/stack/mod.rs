@@ -185,15 +185,15 @@ where
 
 impl<F, TT, RT, CB, BH, RL, AT> fmt::Debug for Stack<F, TT, RT, CB, BH, RL, AT> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let name = |t: &'static str| t;
+        use std::any::type_name;
         f.debug_struct("Stack")
-            .field("fallback", &name(std::any::type_name::<F>()))
-            .field("total_timeout", &name(std::any::type_name::<TT>()))
-            .field("retry", &name(std::any::type_name::<RT>()))
-            .field("circuit_breaker", &name(std::any::type_name::<CB>()))
-            .field("bulkhead", &name(std::any::type_name::<BH>()))
-            .field("rate_limit", &name(std::any::type_name::<RL>()))
-            .field("attempt_timeout", &name(std::any::type_name::<AT>()))
+            .field("fallback", &type_name::<F>())
+            .field("total_timeout", &type_name::<TT>())
+            .field("retry", &type_name::<RT>())
+            .field("circuit_breaker", &type_name::<CB>())
+            .field("bulkhead", &type_name::<BH>())
+            .field("rate_limit", &type_name::<RL>())
+            .field("attempt_timeout", &type_name::<AT>())
             .finish()
     }
 }

@@ -10,16 +10,20 @@ use crate::timeout::{Fixed, Timeout, TimeoutLayer, WithinDeadline};
 use std::time::Duration;
 use tower_layer::Identity;
 
-/// The stack [`Stack::http_client`] builds.
-pub type HttpClientStack = Stack<
+/// The client presets' shape: retry predicate `P`, replay `R`, breaker
+/// classifier `C`.
+type ClientStack<P, R, C> = Stack<
     Identity,
     TimeoutLayer<Fixed>,
-    RetryLayer<RetryHttp, HttpReplay>,
-    CircuitBreakerLayer<HttpClassifier>,
+    RetryLayer<P, R>,
+    CircuitBreakerLayer<C>,
     BulkheadLayer,
     Identity,
     TimeoutLayer<WithinDeadline>,
 >;
+
+/// The stack [`Stack::http_client`] builds.
+pub type HttpClientStack = ClientStack<RetryHttp, HttpReplay, HttpClassifier>;
 
 /// The stack [`Stack::server`] builds.
 pub type ServerStack =
@@ -29,15 +33,8 @@ const HTTP_TOTAL: Duration = Duration::from_secs(10);
 
 /// The stack [`Stack::grpc_client`] builds.
 #[cfg(feature = "grpc")]
-pub type GrpcClientStack = Stack<
-    Identity,
-    TimeoutLayer<Fixed>,
-    RetryLayer<crate::grpc::RetryGrpc, crate::grpc::GrpcReplay>,
-    CircuitBreakerLayer<crate::grpc::GrpcClassifier>,
-    BulkheadLayer,
-    Identity,
-    TimeoutLayer<WithinDeadline>,
->;
+pub type GrpcClientStack =
+    ClientStack<crate::grpc::RetryGrpc, crate::grpc::GrpcReplay, crate::grpc::GrpcClassifier>;
 
 impl Stack {
     /// The stack for an HTTP client calling one dependency; every instance
@@ -64,37 +61,7 @@ impl Stack {
     /// (`.without_bulkhead()`); the handles are in the slots
     /// (`stack.circuit_breaker_layer().handle()`).
     pub fn http_client(name: &str) -> Result<HttpClientStack, ConfigError> {
-        let total = Timeout::builder(&format!("{name}.total"))
-            .duration(HTTP_TOTAL)
-            .build()?;
-        let retry = Retry::builder(name)
-            .max_attempts(3)
-            .backoff(Backoff::Exponential {
-                base: Duration::from_millis(50),
-                factor: 2.0,
-                cap: Duration::from_secs(2),
-            })
-            .jitter(Jitter::Full)
-            .build()?;
-        let breaker = CircuitBreaker::builder(name)
-            .sliding_window(SlidingWindow::count(100))
-            .minimum_number_of_calls(20)
-            .failure_rate_threshold(50.0)
-            .wait_duration_in_open_state(Duration::from_secs(30))
-            .permitted_number_of_calls_in_half_open_state(10)
-            .classify(HttpClassifier::new())
-            .build()?;
-        let bulkhead = Bulkhead::builder(name).max_concurrent_calls(64).build()?;
-        let attempt = Timeout::builder(&format!("{name}.attempt"))
-            .duration(Duration::from_secs(2))
-            .build()?
-            .within_deadline();
-        Ok(Stack::new()
-            .total_timeout(total)
-            .retry(retry.layer().for_http())
-            .circuit_breaker(breaker.layer())
-            .bulkhead(bulkhead.layer())
-            .attempt_timeout(attempt))
+        client(name, RetryHttp::new(), HttpReplay, HttpClassifier::new())
     }
 
     /// The stack for a gRPC client (a tonic `Channel`) calling one
@@ -108,21 +75,8 @@ impl Stack {
     /// ([`GrpcClassifier`](crate::grpc::GrpcClassifier)).
     #[cfg(feature = "grpc")]
     pub fn grpc_client(name: &str) -> Result<GrpcClientStack, ConfigError> {
-        let http = Stack::http_client(name)?;
-        let breaker = CircuitBreaker::builder(name)
-            .sliding_window(SlidingWindow::count(100))
-            .minimum_number_of_calls(20)
-            .failure_rate_threshold(50.0)
-            .wait_duration_in_open_state(Duration::from_secs(30))
-            .permitted_number_of_calls_in_half_open_state(10)
-            .classify(crate::grpc::GrpcClassifier::new())
-            .build()?;
-        let retry = http
-            .retry_layer()
-            .clone()
-            .retry_if(crate::grpc::RetryGrpc::new())
-            .replay(crate::grpc::GrpcReplay);
-        Ok(http.retry(retry).circuit_breaker(breaker.layer()))
+        use crate::grpc::{GrpcClassifier, GrpcReplay, RetryGrpc};
+        client(name, RetryGrpc::new(), GrpcReplay, GrpcClassifier::new())
     }
 
     /// The stack in front of an HTTP server's handlers: sheds load instead
@@ -145,4 +99,45 @@ impl Stack {
         let bulkhead = Bulkhead::builder(name).max_concurrent_calls(512).build()?;
         Ok(Stack::new().total_timeout(total).bulkhead(bulkhead.layer()))
     }
+}
+
+/// A client stack with the documented defaults, speaking a protocol through
+/// its retry predicate, request replay and breaker classifier.
+fn client<P, R, C: Clone>(
+    name: &str,
+    predicate: P,
+    replay: R,
+    classifier: C,
+) -> Result<ClientStack<P, R, C>, ConfigError> {
+    let total = Timeout::builder(&format!("{name}.total"))
+        .duration(HTTP_TOTAL)
+        .build()?;
+    let retry = Retry::builder(name)
+        .max_attempts(3)
+        .backoff(Backoff::Exponential {
+            base: Duration::from_millis(50),
+            factor: 2.0,
+            cap: Duration::from_secs(2),
+        })
+        .jitter(Jitter::Full)
+        .build()?;
+    let breaker = CircuitBreaker::builder(name)
+        .sliding_window(SlidingWindow::count(100))
+        .minimum_number_of_calls(20)
+        .failure_rate_threshold(50.0)
+        .wait_duration_in_open_state(Duration::from_secs(30))
+        .permitted_number_of_calls_in_half_open_state(10)
+        .classify(classifier)
+        .build()?;
+    let bulkhead = Bulkhead::builder(name).max_concurrent_calls(64).build()?;
+    let attempt = Timeout::builder(&format!("{name}.attempt"))
+        .duration(Duration::from_secs(2))
+        .build()?
+        .within_deadline();
+    Ok(Stack::new()
+        .total_timeout(total)
+        .retry(retry.layer().retry_if(predicate).replay(replay))
+        .circuit_breaker(breaker.layer())
+        .bulkhead(bulkhead.layer())
+        .attempt_timeout(attempt))
 }
