@@ -15,6 +15,9 @@ use std::sync::Mutex;
 
 const STRIPES: usize = 16;
 const OVERFLOW: usize = STRIPES;
+/// How many stripes a per-thread structure needs: one per slot and the
+/// overflow one.
+pub(crate) const SLOTS_AND_OVERFLOW: usize = STRIPES + 1;
 
 /// Which slots are taken (cold path: first count on a thread, thread exit).
 static SLOTS: Mutex<[bool; STRIPES]> = Mutex::new([false; STRIPES]);
@@ -39,8 +42,9 @@ thread_local! {
     static GUARD: Cell<Option<SlotGuard>> = const { Cell::new(None) };
 }
 
+/// This thread's stripe, `< SLOTS_AND_OVERFLOW`.
 #[inline]
-fn slot() -> usize {
+pub(crate) fn slot() -> usize {
     let i = SLOT.with(Cell::get);
     if i != usize::MAX {
         return i;

@@ -300,3 +300,56 @@ async fn invalid_configuration_names_the_field() {
         .unwrap_err();
     assert_eq!(err.field(), "backoff.factor");
 }
+
+/// Clones of one retry service on four threads (each call's future holds a
+/// per-thread handle): every call is retried exactly once through the one
+/// shared copy, and the counts add up exactly.
+#[test]
+fn clones_on_many_threads_retry_every_call_and_count_exactly() {
+    const THREADS: u64 = 4;
+    const CALLS: u64 = 2_000;
+    let retry = Retry::builder("stress")
+        .max_attempts(2)
+        .backoff(Backoff::Constant(MS))
+        .jitter(Jitter::None)
+        .no_budget()
+        .build()
+        .unwrap();
+    let attempts = Arc::new(AtomicU32::new(0));
+    let a = attempts.clone();
+    // Fails a request's first attempt, answers its second.
+    let flaky = service_fn(move |failed_once: Arc<std::sync::atomic::AtomicBool>| {
+        a.fetch_add(1, Ordering::Relaxed);
+        let retried = failed_once.swap(true, Ordering::Relaxed);
+        async move {
+            if retried {
+                Ok::<_, seawall::BoxError>(())
+            } else {
+                Err("transient".into())
+            }
+        }
+    });
+    let svc = retry.layer().layer(flaky);
+    std::thread::scope(|s| {
+        for _ in 0..THREADS {
+            let svc = svc.clone();
+            s.spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_time()
+                    .start_paused(true)
+                    .build()
+                    .unwrap();
+                rt.block_on(async move {
+                    for _ in 0..CALLS {
+                        let req = Arc::new(std::sync::atomic::AtomicBool::new(false));
+                        svc.clone().oneshot(req).await.unwrap();
+                    }
+                });
+            });
+        }
+    });
+    let m = retry.metrics();
+    assert_eq!(m.calls, THREADS * CALLS);
+    assert_eq!(m.retries_after_error, THREADS * CALLS);
+    assert_eq!(u64::from(attempts.load(Ordering::Relaxed)), 2 * THREADS * CALLS);
+}

@@ -1,6 +1,6 @@
 //! The retry layer's response future: call, judge, sleep, ready, call again.
 
-use super::layer::Backup;
+use super::layer::{Backup, Stripe};
 use super::policy::Shared;
 use super::request::{Attempt, ReplayRequest};
 use super::{Delays, GaveUp, RetriesExhausted, RetryVerdict, ShouldRetry};
@@ -22,7 +22,7 @@ pin_project! {
     where
         S: Service<Req>,
     {
-        backup: Arc<Backup<S, P, R>>,
+        stripe: Arc<Stripe<S, P, R>>,
         // A copy for the next attempt; `None`: no further attempt possible.
         request: Option<Req>,
         attempt: u32,
@@ -46,23 +46,45 @@ pin_project! {
     }
 }
 
-impl<S: Service<Req>, Req, P, R> ResponseFuture<S, Req, P, R> {
+impl<S: Service<Req>, Req, P, R: ReplayRequest<Req>> ResponseFuture<S, Req, P, R> {
+    /// Makes the first attempt: `inner.call(req)`, keeping a copy of `req`
+    /// for later ones. Built as one struct expression so the copy and the
+    /// inner future are written where the future lives, not moved there.
     #[inline]
-    pub(crate) fn new(
-        backup: Arc<Backup<S, P, R>>,
-        request: Option<Req>,
-        deadline: Option<Instant>,
-        idempotent: bool,
-        future: S::Future,
+    pub(crate) fn start(
+        inner: &mut S,
+        shared: &Shared,
+        stripe: &Arc<Stripe<S, P, R>>,
+        mut req: Req,
     ) -> Self {
+        let b: &Backup<S, P, R> = stripe;
+        let deadline = shared.begin();
+        let idempotent = b.replay.is_idempotent(&req);
         Self {
-            backup,
-            request,
+            // Copied before the call consumes it (cheap for `Bytes` bodies
+            // and `Arc`s), and before this attempt's marks are added; `None`
+            // means one attempt only.
+            request: if shared.max_attempts > 1 {
+                b.replay.replay(&req)
+            } else {
+                None
+            },
+            state: State::Calling {
+                future: {
+                    let attempt = Attempt {
+                        number: 1,
+                        remaining: shared.deadline,
+                        deadline,
+                    };
+                    b.replay.before_attempt(&mut req, attempt);
+                    inner.call(req)
+                },
+            },
+            stripe: stripe.clone(),
             attempt: 1,
             deadline,
             idempotent,
             delays: None,
-            state: State::Calling { future },
         }
     }
 }
@@ -83,7 +105,7 @@ where
             match this.state.as_mut().project() {
                 StateProj::Calling { future } => {
                     let result = ready!(future.poll(cx));
-                    let verdict = this.backup.predicate.verdict(&result);
+                    let verdict = this.stripe.predicate.verdict(&result);
                     if verdict == RetryVerdict::Accept && result.is_ok() {
                         return Poll::Ready(result.map_err(Into::into)); // the hot path
                     }
@@ -115,7 +137,7 @@ impl<S: Service<Req>, Req, P, R> FutureProj<'_, S, Req, P, R> {
     /// The fields the slow paths need, borrowed.
     fn call(&mut self) -> Call<'_, S, Req, P, R> {
         Call {
-            backup: self.backup,
+            backup: &self.stripe.0,
             request: self.request,
             attempt: *self.attempt,
             deadline: *self.deadline,
@@ -224,7 +246,7 @@ fn give_up<Res, E: Into<BoxError>>(
 impl<S: Service<Req>, Req, P, R> fmt::Debug for ResponseFuture<S, Req, P, R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("retry::ResponseFuture")
-            .field("name", &self.backup.shared.name)
+            .field("name", &self.stripe.shared.name)
             .field("attempt", &self.attempt)
             .finish()
     }
