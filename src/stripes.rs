@@ -11,13 +11,13 @@
 use crate::sync::CachePadded;
 use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 const STRIPES: usize = 16;
 const OVERFLOW: usize = STRIPES;
 /// How many stripes a per-thread structure needs: one per slot and the
 /// overflow one.
-pub(crate) const SLOTS_AND_OVERFLOW: usize = STRIPES + 1;
+const SLOTS_AND_OVERFLOW: usize = STRIPES + 1;
 
 /// Which slots are taken (cold path: first count on a thread, thread exit).
 static SLOTS: Mutex<[bool; STRIPES]> = Mutex::new([false; STRIPES]);
@@ -44,7 +44,7 @@ thread_local! {
 
 /// This thread's stripe, `< SLOTS_AND_OVERFLOW`.
 #[inline]
-pub(crate) fn slot() -> usize {
+fn slot() -> usize {
     let i = SLOT.with(Cell::get);
     if i != usize::MAX {
         return i;
@@ -104,6 +104,43 @@ impl<const N: usize> Striped<N> {
             .iter()
             .map(|s| s.0[field].load(Ordering::Relaxed))
             .fold(0u64, u64::wrapping_add)
+    }
+}
+
+/// Per-thread handles to one shared `T`, for response futures that must
+/// hold a reference count: a future takes its count on this thread's
+/// handle — its own allocation on its own cache line — so calls from
+/// several threads do not bounce one count between cores. The handles are
+/// made once, when the shared state is; cloning `Handles` is one count.
+pub(crate) struct Handles<T>(Arc<[Arc<Handle<T>>]>);
+
+/// What a future holds: a [`Handles`] entry (derefs to the `Arc<T>`).
+pub(crate) type Handle<T> = CachePadded<Arc<T>>;
+
+impl<T> Handles<T> {
+    pub(crate) fn new(shared: &Arc<T>) -> Self {
+        Self(
+            (0..SLOTS_AND_OVERFLOW)
+                .map(|_| Arc::new(CachePadded(shared.clone())))
+                .collect(),
+        )
+    }
+
+    /// This thread's handle.
+    #[inline]
+    pub(crate) fn get(&self) -> &Arc<Handle<T>> {
+        &self.0[slot()]
+    }
+
+    /// The shared `T`.
+    pub(crate) fn shared(&self) -> &Arc<T> {
+        &self.0[0].0
+    }
+}
+
+impl<T> Clone for Handles<T> {
+    fn clone(&self) -> Self {
+        Self(self.0.clone())
     }
 }
 

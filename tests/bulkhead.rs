@@ -333,3 +333,32 @@ mod keyed {
         assert_eq!(b.in_flight(&7), 0, "slot returned when the call ended");
     }
 }
+
+/// Permits taken on four threads (each on its own thread's handle) and
+/// dropped on another give back every slot, exactly.
+#[test]
+fn permits_taken_on_many_threads_and_dropped_elsewhere_free_every_slot() {
+    let bulkhead = Bulkhead::builder("threads")
+        .max_concurrent_calls(400)
+        .build()
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::scope(|s| {
+        for _ in 0..4 {
+            let (bulkhead, tx) = (bulkhead.clone(), tx.clone());
+            s.spawn(move || {
+                for _ in 0..100 {
+                    tx.send(bulkhead.try_acquire().unwrap()).unwrap();
+                }
+            });
+        }
+    });
+    drop(tx);
+    assert_eq!(bulkhead.metrics().in_flight, 400);
+    assert!(bulkhead.try_acquire().is_err());
+    let permits: Vec<_> = rx.iter().collect();
+    assert_eq!(permits.len(), 400);
+    drop(permits);
+    assert_eq!(bulkhead.metrics().available, 400);
+    assert_eq!(bulkhead.metrics().in_flight, 0);
+}

@@ -588,3 +588,37 @@ fn counts_are_exact_under_concurrent_load() {
     let m = b.metrics();
     assert_eq!((m.buffered_calls, m.failed_calls), (1000, 0));
 }
+
+/// Owned permits taken on four threads (each on its own thread's handle)
+/// and recorded on another count exactly once each.
+#[test]
+fn owned_permits_from_many_threads_record_exactly() {
+    let breaker = CircuitBreaker::builder("threads")
+        .sliding_window(SlidingWindow::count(1_000))
+        .minimum_number_of_calls(1_000)
+        .build()
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::scope(|s| {
+        for _ in 0..4 {
+            let (breaker, tx) = (breaker.clone(), tx.clone());
+            s.spawn(move || {
+                for _ in 0..100 {
+                    tx.send(breaker.try_acquire_owned().unwrap()).unwrap();
+                }
+            });
+        }
+    });
+    drop(tx);
+    for (i, permit) in rx.iter().enumerate() {
+        permit.record(if i % 4 == 0 {
+            Outcome::Failure
+        } else {
+            Outcome::Success
+        });
+    }
+    let m = breaker.metrics();
+    assert_eq!(m.buffered_calls, 400);
+    assert_eq!(m.failed_calls, 100);
+    assert_eq!(m.successful_calls, 300);
+}

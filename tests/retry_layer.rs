@@ -351,5 +351,8 @@ fn clones_on_many_threads_retry_every_call_and_count_exactly() {
     let m = retry.metrics();
     assert_eq!(m.calls, THREADS * CALLS);
     assert_eq!(m.retries_after_error, THREADS * CALLS);
-    assert_eq!(u64::from(attempts.load(Ordering::Relaxed)), 2 * THREADS * CALLS);
+    assert_eq!(
+        u64::from(attempts.load(Ordering::Relaxed)),
+        2 * THREADS * CALLS
+    );
 }

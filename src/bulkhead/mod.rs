@@ -45,6 +45,7 @@ use self::semaphore::{Semaphore, Waiter};
 use crate::clock::ClockHandle;
 use crate::error::{BulkheadFull, ConfigError};
 use crate::stripes::Striped;
+use crate::stripes::{Handle, Handles};
 use crate::telemetry::{Event, EventKind, EventMask, Listeners, Pattern};
 use std::fmt;
 use std::future::Future;
@@ -77,6 +78,8 @@ pub(crate) struct Inner {
 #[derive(Clone)]
 pub struct Bulkhead {
     inner: Arc<Inner>,
+    // Per-thread handles for permits (see `Handles`).
+    handles: Handles<Inner>,
 }
 
 /// Builds a [`Bulkhead`]; made by [`Bulkhead::builder`].
@@ -135,7 +138,10 @@ impl BulkheadBuilder {
         });
         #[cfg(feature = "metrics")]
         crate::telemetry::register(Arc::downgrade(&inner) as _);
-        Ok(Bulkhead { inner })
+        Ok(Bulkhead {
+            handles: Handles::new(&inner),
+            inner,
+        })
     }
 }
 
@@ -168,7 +174,7 @@ impl Bulkhead {
         if self.inner.semaphore.try_acquire() {
             self.inner.counts.incr(PERMITTED);
             Ok(BulkheadPermit {
-                inner: self.inner.clone(),
+                inner: self.handles.get().clone(),
             })
         } else {
             Err(self.inner.reject())
@@ -181,6 +187,7 @@ impl Bulkhead {
     pub fn acquire(&self) -> Acquire {
         Acquire {
             inner: self.inner.clone(),
+            handles: self.handles.clone(),
             waiter: None,
             sleep: None,
             started: None,
@@ -260,7 +267,9 @@ impl fmt::Debug for Bulkhead {
 /// A slot in the bulkhead; returned when dropped.
 #[must_use = "the slot is returned as soon as the permit is dropped"]
 pub struct BulkheadPermit {
-    inner: Arc<Inner>,
+    // This thread's handle: permits taken on several threads do not share
+    // one reference count.
+    inner: Arc<Handle<Inner>>,
 }
 
 impl Drop for BulkheadPermit {
@@ -301,6 +310,7 @@ pub struct BulkheadMetrics {
 /// The future of [`Bulkhead::acquire`].
 pub struct Acquire {
     inner: Arc<Inner>,
+    handles: Handles<Inner>,
     waiter: Option<Arc<Waiter>>,
     sleep: Option<Pin<Box<tokio::time::Sleep>>>,
     started: Option<u64>,
@@ -320,7 +330,7 @@ impl Acquire {
             }
         }
         BulkheadPermit {
-            inner: self.inner.clone(),
+            inner: self.handles.get().clone(),
         }
     }
 }

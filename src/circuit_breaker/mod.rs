@@ -63,6 +63,7 @@ use self::core::{Core, Ticket, CANCELLED, FAILURE, IGNORED, SLOW, SUCCESS};
 use crate::clock::{nanos, ClockHandle};
 use crate::error::CircuitOpen;
 use crate::outcome::{Classify, DefaultClassifier, Outcome};
+use crate::stripes::{Handle, Handles};
 use crate::sync::Ordering;
 use crate::telemetry::Listeners;
 use std::fmt;
@@ -75,6 +76,8 @@ use std::time::Duration;
 /// `C` is the classifier its layer applies to typed results.
 pub struct CircuitBreaker<C = DefaultClassifier> {
     pub(crate) core: Arc<Core>,
+    // Per-thread handles for owned permits (see `Handles`).
+    handles: Handles<Core>,
     pub(crate) classifier: C,
 }
 
@@ -100,7 +103,11 @@ impl<C> CircuitBreaker<C> {
                 Arc::downgrade(&core) as _;
             crate::telemetry::register(weak);
         }
-        Self { core, classifier }
+        Self {
+            handles: Handles::new(&core),
+            core,
+            classifier,
+        }
     }
 
     /// Asks to make a call. On `Ok`, make it and [`record`](Permit::record)
@@ -120,7 +127,7 @@ impl<C> CircuitBreaker<C> {
     pub fn try_acquire_owned(&self) -> Result<OwnedPermit, CircuitOpen> {
         let ticket = self.core.try_acquire()?;
         Ok(OwnedPermit {
-            core: Some(self.core.clone()),
+            core: Some(self.handles.get().clone()),
             ticket,
         })
     }
@@ -205,6 +212,7 @@ impl<C: Clone> Clone for CircuitBreaker<C> {
     fn clone(&self) -> Self {
         Self {
             core: self.core.clone(),
+            handles: self.handles.clone(),
             classifier: self.classifier.clone(),
         }
     }
@@ -262,11 +270,13 @@ impl fmt::Debug for Permit<'_> {
 }
 
 /// A [`Permit`] that owns a handle to its breaker (`'static`, `Send`), from
-/// [`CircuitBreaker::try_acquire_owned`]. Costs a reference-count update.
+/// [`CircuitBreaker::try_acquire_owned`]. Costs a reference-count update
+/// (on a count of this thread's, not one shared with other threads).
 #[must_use = "record the call's outcome; a dropped permit counts as cancelled"]
 pub struct OwnedPermit {
-    /// `None` once recorded.
-    core: Option<Arc<Core>>,
+    /// `None` once recorded. This thread's handle, so permits taken on
+    /// several threads do not share one reference count.
+    core: Option<Arc<Handle<Core>>>,
     ticket: Ticket,
 }
 

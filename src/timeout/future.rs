@@ -2,6 +2,7 @@
 
 use super::Inner;
 use super::MAX_TIMEOUT;
+use crate::stripes::Handle;
 use pin_project_lite::pin_project;
 use std::fmt;
 use std::future::Future;
@@ -19,7 +20,7 @@ pin_project! {
         future: F,
         #[pin]
         timer: Timer,
-        shared: Arc<Inner>,
+        shared: Arc<Handle<Inner>>,
     }
 }
 
@@ -41,7 +42,7 @@ impl<F> ResponseFuture<F> {
         future: F,
         after: Option<Duration>,
         until: Option<Instant>,
-        shared: Arc<Inner>,
+        shared: Arc<Handle<Inner>>,
     ) -> Self {
         Self {
             future,

@@ -32,6 +32,7 @@ mod future;
 pub use self::future::ResponseFuture;
 
 use crate::error::{ConfigError, Elapsed};
+use crate::stripes::Handles;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -164,6 +165,7 @@ impl TimeoutBuilder {
 /// of timeouts. Made by [`Timeout::builder`].
 pub struct TimeoutLayer<D> {
     inner: Arc<Inner>,
+    handles: Handles<Inner>,
     duration: D,
 }
 
@@ -175,7 +177,11 @@ impl<D> TimeoutLayer<D> {
         });
         #[cfg(feature = "metrics")]
         crate::telemetry::register(Arc::downgrade(&inner) as _);
-        Self { inner, duration }
+        Self {
+            handles: Handles::new(&inner),
+            inner,
+            duration,
+        }
     }
 
     /// Calls abandoned so far.
@@ -192,6 +198,7 @@ impl TimeoutLayer<Fixed> {
     pub fn within_deadline(self) -> TimeoutLayer<WithinDeadline> {
         TimeoutLayer {
             inner: self.inner,
+            handles: self.handles,
             duration: WithinDeadline(self.duration.0),
         }
     }
@@ -201,6 +208,7 @@ impl<D: Clone> Clone for TimeoutLayer<D> {
     fn clone(&self) -> Self {
         Self {
             inner: self.inner.clone(),
+            handles: self.handles.clone(),
             duration: self.duration.clone(),
         }
     }
@@ -219,7 +227,7 @@ impl<S, D: Clone> Layer<S> for TimeoutLayer<D> {
     fn layer(&self, inner: S) -> Self::Service {
         TimeoutService {
             inner,
-            shared: self.inner.clone(),
+            shared: self.handles.clone(),
             duration: self.duration.clone(),
         }
     }
@@ -228,7 +236,7 @@ impl<S, D: Clone> Layer<S> for TimeoutLayer<D> {
 /// A service with a timeout; made by [`TimeoutLayer`].
 pub struct TimeoutService<S, D> {
     inner: S,
-    shared: Arc<Inner>,
+    shared: Handles<Inner>,
     duration: D,
 }
 
@@ -246,7 +254,7 @@ impl<S: fmt::Debug, D> fmt::Debug for TimeoutService<S, D> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TimeoutService")
             .field("inner", &self.inner)
-            .field("name", &self.shared.name)
+            .field("name", &self.shared.shared().name)
             .finish()
     }
 }
@@ -270,7 +278,12 @@ where
     fn call(&mut self, req: Req) -> Self::Future {
         let after = self.duration.timeout_for(&req);
         let until = self.duration.deadline_for(&req);
-        ResponseFuture::new(self.inner.call(req), after, until, self.shared.clone())
+        ResponseFuture::new(
+            self.inner.call(req),
+            after,
+            until,
+            self.shared.get().clone(),
+        )
     }
 }
 
