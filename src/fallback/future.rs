@@ -1,6 +1,7 @@
 //! The fallback layer's response future.
 
 use super::{Decision, FallbackLayer, Handler, Predicate, ResponseClassifier};
+use crate::stripes::Handle;
 use pin_project_lite::pin_project;
 use std::fmt;
 use std::future::Future;
@@ -14,7 +15,7 @@ pin_project! {
     pub struct ResponseFuture<F, G, Req, H, P, C> {
         #[pin]
         state: State<F, G, Req>,
-        parts: Arc<FallbackLayer<H, P, C>>,
+        parts: Arc<Handle<FallbackLayer<H, P, C>>>,
     }
 }
 
@@ -27,7 +28,11 @@ pin_project! {
 }
 
 impl<F, G, Req, H, P, C> ResponseFuture<F, G, Req, H, P, C> {
-    pub(crate) fn new(future: F, kept: Option<Req>, parts: Arc<FallbackLayer<H, P, C>>) -> Self {
+    pub(crate) fn new(
+        future: F,
+        kept: Option<Req>,
+        parts: Arc<Handle<FallbackLayer<H, P, C>>>,
+    ) -> Self {
         Self {
             state: State::Inner { future, kept },
             parts,

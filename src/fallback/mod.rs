@@ -36,6 +36,7 @@ pub use self::infallible::{AlwaysFuture, AlwaysLayer, AlwaysService};
 
 use crate::error::{rejection, Rejection};
 use crate::outcome::Outcome;
+use crate::stripes::Handles;
 use std::fmt;
 use std::future::{ready, Future, Ready};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -341,7 +342,7 @@ impl<S, H: Clone, P: Clone, C: Clone> Layer<S> for FallbackLayer<H, P, C> {
     fn layer(&self, inner: S) -> Self::Service {
         FallbackService {
             inner,
-            parts: Arc::new(self.clone()),
+            parts: Handles::new(&Arc::new(self.clone())),
         }
     }
 }
@@ -349,7 +350,9 @@ impl<S, H: Clone, P: Clone, C: Clone> Layer<S> for FallbackLayer<H, P, C> {
 /// A service whose failures are answered from a fallback.
 pub struct FallbackService<S, H, P, C> {
     inner: S,
-    parts: Arc<FallbackLayer<H, P, C>>,
+    // Per-thread handles: a call's future takes its reference count on
+    // this thread's (see `Handles`).
+    parts: Handles<FallbackLayer<H, P, C>>,
 }
 
 impl<S: Clone, H, P, C> Clone for FallbackService<S, H, P, C> {
@@ -390,8 +393,9 @@ where
 
     #[inline]
     fn call(&mut self, req: Req) -> Self::Future {
-        let kept = self.parts.handler.keep(&req);
-        ResponseFuture::new(self.inner.call(req), kept, self.parts.clone())
+        let parts = self.parts.get();
+        let kept = parts.handler.keep(&req);
+        ResponseFuture::new(self.inner.call(req), kept, parts.clone())
     }
 }
 
