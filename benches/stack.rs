@@ -25,6 +25,21 @@ fn request(_: u64) -> Request<()> {
     Request::new(())
 }
 
+/// tower's retry policy that copies each request (so it could retry) and
+/// never retries.
+#[derive(Clone)]
+struct CloneNever;
+
+impl<Res, E> tower::retry::Policy<Request<()>, Res, E> for CloneNever {
+    type Future = Ready<()>;
+    fn retry(&mut self, _: &mut Request<()>, _: &mut Result<Res, E>) -> Option<Self::Future> {
+        None
+    }
+    fn clone_request(&mut self, req: &Request<()>) -> Option<Request<()>> {
+        Some(req.clone())
+    }
+}
+
 fn stacks(c: &mut Criterion) {
     let mut g = c.benchmark_group("stack/http_client_success");
     // tower-resilience's time limiter arms a tokio timer on every call.
@@ -58,6 +73,18 @@ fn stacks(c: &mut Criterion) {
         &mut g,
         "seawall, retry slot with a deadline",
         with_deadline,
+        request,
+        rt,
+    );
+
+    // What any retry of an `http::Request` pays: tower's own `Retry` with a
+    // policy that never retries but copies the request, as it must to be
+    // able to.
+    let tower_retry = tower::retry::RetryLayer::new(CloneNever).layer(bare());
+    layer_contender_with(
+        &mut g,
+        "tower Retry copying the request, never retrying",
+        tower_retry,
         request,
         rt,
     );

@@ -1,12 +1,15 @@
 //! The breaker layer's response future.
 
-use super::OwnedPermit;
+use super::core::Ticket;
+use super::CircuitBreaker;
 use crate::error::CircuitOpen;
 use crate::outcome::Classify;
+use crate::stripes::Handle;
 use pin_project_lite::pin_project;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 use tower::BoxError;
 
@@ -26,8 +29,7 @@ pin_project! {
         Called {
             #[pin]
             future: F,
-            permit: Option<OwnedPermit>,
-            classifier: C,
+            permit: LayerPermit<C>,
         },
         Rejected {
             error: Option<CircuitOpen>,
@@ -36,12 +38,18 @@ pin_project! {
 }
 
 impl<F, C> ResponseFuture<F, C> {
-    pub(crate) fn called(future: F, permit: OwnedPermit, classifier: C) -> Self {
+    pub(crate) fn called(
+        future: F,
+        breaker: Arc<Handle<CircuitBreaker<C>>>,
+        ticket: Ticket,
+    ) -> Self {
         Self {
             kind: Kind::Called {
                 future,
-                permit: Some(permit),
-                classifier,
+                permit: LayerPermit {
+                    breaker: Some(breaker),
+                    ticket,
+                },
             },
         }
     }
@@ -64,14 +72,11 @@ where
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match self.project().kind.project() {
-            KindProj::Called {
-                future,
-                permit,
-                classifier,
-            } => {
+            KindProj::Called { future, permit } => {
                 let result = ready!(future.poll(cx));
-                if let Some(permit) = permit.take() {
-                    permit.record(classifier.classify(&result));
+                if let Some(breaker) = permit.breaker.take() {
+                    let outcome = breaker.classifier.classify(&result);
+                    breaker.core.record(permit.ticket, outcome, None);
                 }
                 Poll::Ready(result.map_err(Into::into))
             }
@@ -79,6 +84,24 @@ where
                 Some(e) => Poll::Ready(Err(Box::new(e))),
                 None => panic!("ResponseFuture polled after completion"),
             },
+        }
+    }
+}
+
+/// The layer's permit: the breaker (through this thread's handle, which
+/// also reaches the classifier) and the admission ticket. Dropped
+/// unrecorded — the call's future dropped before it finished — it counts as
+/// cancelled and returns any half-open slot.
+struct LayerPermit<C> {
+    /// `None` once recorded.
+    breaker: Option<Arc<Handle<CircuitBreaker<C>>>>,
+    ticket: Ticket,
+}
+
+impl<C> Drop for LayerPermit<C> {
+    fn drop(&mut self) {
+        if let Some(breaker) = self.breaker.take() {
+            breaker.core.cancel(self.ticket);
         }
     }
 }

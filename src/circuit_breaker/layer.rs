@@ -3,7 +3,9 @@
 use super::future::ResponseFuture;
 use super::CircuitBreaker;
 use crate::outcome::Classify;
+use crate::stripes::Handles;
 use std::fmt;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use tower::BoxError;
 use tower_layer::Layer;
@@ -37,22 +39,27 @@ use tower_service::Service;
 /// # Ok(()) }
 /// ```
 pub struct CircuitBreakerLayer<C> {
-    breaker: CircuitBreaker<C>,
+    // The breaker (classifier included) behind per-thread handles: a call's
+    // future holds one reference count, taken on this thread's handle, and
+    // reaches the classifier through it instead of carrying a copy.
+    breaker: Handles<CircuitBreaker<C>>,
 }
 
 impl<C> CircuitBreakerLayer<C> {
     /// A layer sharing `breaker`.
     pub fn new(breaker: CircuitBreaker<C>) -> Self {
-        Self { breaker }
+        Self {
+            breaker: Handles::new(&Arc::new(breaker)),
+        }
     }
 
     /// The shared breaker, for inspection and control.
     pub fn handle(&self) -> &CircuitBreaker<C> {
-        &self.breaker
+        self.breaker.shared()
     }
 }
 
-impl<C: Clone> Clone for CircuitBreakerLayer<C> {
+impl<C> Clone for CircuitBreakerLayer<C> {
     fn clone(&self) -> Self {
         Self {
             breaker: self.breaker.clone(),
@@ -63,12 +70,12 @@ impl<C: Clone> Clone for CircuitBreakerLayer<C> {
 impl<C> fmt::Debug for CircuitBreakerLayer<C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_tuple("CircuitBreakerLayer")
-            .field(&self.breaker)
+            .field(self.handle())
             .finish()
     }
 }
 
-impl<S, C: Clone> Layer<S> for CircuitBreakerLayer<C> {
+impl<S, C> Layer<S> for CircuitBreakerLayer<C> {
     type Service = CircuitBreakerService<S, C>;
 
     fn layer(&self, inner: S) -> Self::Service {
@@ -82,13 +89,13 @@ impl<S, C: Clone> Layer<S> for CircuitBreakerLayer<C> {
 /// A service guarded by a circuit breaker; made by [`CircuitBreakerLayer`].
 pub struct CircuitBreakerService<S, C> {
     inner: S,
-    breaker: CircuitBreaker<C>,
+    breaker: Handles<CircuitBreaker<C>>,
 }
 
 impl<S, C> CircuitBreakerService<S, C> {
     /// The shared breaker, for inspection and control.
     pub fn handle(&self) -> &CircuitBreaker<C> {
-        &self.breaker
+        self.breaker.shared()
     }
 
     /// The wrapped service.
@@ -102,7 +109,7 @@ impl<S, C> CircuitBreakerService<S, C> {
     }
 }
 
-impl<S: Clone, C: Clone> Clone for CircuitBreakerService<S, C> {
+impl<S: Clone, C> Clone for CircuitBreakerService<S, C> {
     fn clone(&self) -> Self {
         Self {
             inner: self.inner.clone(),
@@ -115,7 +122,7 @@ impl<S: fmt::Debug, C> fmt::Debug for CircuitBreakerService<S, C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CircuitBreakerService")
             .field("inner", &self.inner)
-            .field("breaker", &self.breaker)
+            .field("breaker", self.handle())
             .finish()
     }
 }
@@ -124,7 +131,7 @@ impl<S, C, Req> Service<Req> for CircuitBreakerService<S, C>
 where
     S: Service<Req>,
     S::Error: Into<BoxError>,
-    C: Classify<S::Response, S::Error> + Clone,
+    C: Classify<S::Response, S::Error>,
 {
     type Response = S::Response;
     type Error = BoxError;
@@ -137,12 +144,9 @@ where
 
     #[inline]
     fn call(&mut self, req: Req) -> Self::Future {
-        match self.breaker.try_acquire_owned() {
-            Ok(permit) => ResponseFuture::called(
-                self.inner.call(req),
-                permit,
-                self.breaker.classifier.clone(),
-            ),
+        let breaker = self.breaker.get();
+        match breaker.core.try_acquire() {
+            Ok(ticket) => ResponseFuture::called(self.inner.call(req), breaker.clone(), ticket),
             Err(open) => ResponseFuture::rejected(open),
         }
     }
