@@ -126,5 +126,14 @@ fn stacks(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, stacks);
+/// What copying the bench's request costs by itself: `Request::clone` and
+/// dropping the copy (what a retry pays on every call that succeeds).
+fn request_copy(c: &mut Criterion) {
+    let req = request(0);
+    c.bench_function("stack/parts/http::Request<()> clone + drop", |b| {
+        b.iter(|| drop(std::hint::black_box(std::hint::black_box(&req).clone())))
+    });
+}
+
+criterion_group!(benches, stacks, request_copy);
 criterion_main!(benches);
