@@ -11,7 +11,7 @@
 use crate::sync::CachePadded;
 use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 const STRIPES: usize = 16;
 const OVERFLOW: usize = STRIPES;
@@ -110,31 +110,37 @@ impl<const N: usize> Striped<N> {
 /// Per-thread handles to one shared `T`, for response futures that must
 /// hold a reference count: a future takes its count on this thread's
 /// handle — its own allocation on its own cache line — so calls from
-/// several threads do not bounce one count between cores. The handles are
-/// made once, when the shared state is; cloning `Handles` is one count.
-pub(crate) struct Handles<T>(Arc<[Arc<Handle<T>>]>);
+/// several threads do not bounce one count between cores. A stripe's handle
+/// is made the first time a thread of that stripe asks (so a service used
+/// from one thread makes one); cloning `Handles` is one count.
+pub(crate) struct Handles<T>(Arc<Stripes<T>>);
+
+struct Stripes<T> {
+    shared: Arc<T>,
+    handles: [OnceLock<Arc<Handle<T>>>; SLOTS_AND_OVERFLOW],
+}
 
 /// What a future holds: a [`Handles`] entry (derefs to the `Arc<T>`).
 pub(crate) type Handle<T> = CachePadded<Arc<T>>;
 
 impl<T> Handles<T> {
     pub(crate) fn new(shared: &Arc<T>) -> Self {
-        Self(
-            (0..SLOTS_AND_OVERFLOW)
-                .map(|_| Arc::new(CachePadded(shared.clone())))
-                .collect(),
-        )
+        Self(Arc::new(Stripes {
+            shared: shared.clone(),
+            handles: std::array::from_fn(|_| OnceLock::new()),
+        }))
     }
 
     /// This thread's handle.
     #[inline]
     pub(crate) fn get(&self) -> &Arc<Handle<T>> {
-        &self.0[slot()]
+        let stripes = &*self.0;
+        stripes.handles[slot()].get_or_init(|| Arc::new(CachePadded(stripes.shared.clone())))
     }
 
     /// The shared `T`.
     pub(crate) fn shared(&self) -> &Arc<T> {
-        &self.0[0].0
+        &self.0.shared
     }
 }
 
@@ -171,5 +177,24 @@ mod tests {
         }
         assert_eq!(c.sum(0), 200_000);
         assert_eq!(c.sum(1), 200_000);
+    }
+
+    #[test]
+    fn a_thread_keeps_its_handle_and_handles_keep_the_shared_value_alive() {
+        let shared = Arc::new(7u32);
+        let handles = Handles::new(&shared);
+        let mine = handles.get().clone();
+        // The same handle for every call on this thread.
+        assert!(Arc::ptr_eq(&mine, handles.get()));
+        // Another thread gets another handle unless it shares this thread's
+        // stripe (only the overflow stripe is shared, under many threads).
+        let (their_slot, theirs) =
+            std::thread::scope(|s| s.spawn(|| (slot(), handles.get().clone())).join().unwrap());
+        assert_eq!(Arc::ptr_eq(&mine, &theirs), their_slot == slot());
+        assert_eq!(*theirs.0, 7);
+        // Handles outlive the `Handles` that made them, and keep `T` alive.
+        drop(handles);
+        drop(shared);
+        assert_eq!(*mine.0, 7);
     }
 }
