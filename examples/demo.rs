@@ -11,10 +11,10 @@
 
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
-use http_body_util::{BodyExt, Empty, Full};
+use http_body_util::{BodyExt, Empty};
 use hyper::body::Incoming;
 use hyper_util::client::legacy::{connect::HttpConnector, Client};
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::TokioExecutor;
 use seawall::fallback::{Failed, Fallback};
 use seawall::http::{is_degraded, mark_degraded, HttpClassifier};
 use seawall::prelude::*;
@@ -52,42 +52,22 @@ fn phase_at(t: Duration) -> usize {
     ((t.as_secs_f64() / PHASE.as_secs_f64()) as usize).min(PHASES.len() - 1)
 }
 
+mod support;
+
 /// The backend: what it does to request `n` depends on the phase.
 async fn start_backend(started: Instant) -> (SocketAddr, Arc<AtomicU64>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let served = Arc::new(AtomicU64::new(0));
-    let count = served.clone();
-    tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                continue;
-            };
-            let count = count.clone();
-            tokio::spawn(async move {
-                let svc = hyper::service::service_fn(move |_req: Request<Incoming>| {
-                    let n = count.fetch_add(1, Ordering::Relaxed);
-                    async move {
-                        let roll = dice(n);
-                        let (delay, status) = match phase_at(started.elapsed()) {
-                            1 if roll < 30 => (5, StatusCode::SERVICE_UNAVAILABLE),
-                            2 if roll < 20 => (3000, StatusCode::OK), // a spike
-                            3 => (50, StatusCode::SERVICE_UNAVAILABLE),
-                            _ => (5, StatusCode::OK),
-                        };
-                        tokio::time::sleep(Duration::from_millis(delay)).await;
-                        let mut res = Response::new(Full::new(Bytes::from_static(b"fresh")));
-                        *res.status_mut() = status;
-                        Ok::<_, std::convert::Infallible>(res)
-                    }
-                });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), svc)
-                    .await;
-            });
-        }
-    });
-    (addr, served)
+    support::serve(move |n| async move {
+        let roll = dice(n);
+        let (delay, status) = match phase_at(started.elapsed()) {
+            1 if roll < 30 => (5, StatusCode::SERVICE_UNAVAILABLE),
+            2 if roll < 20 => (3000, StatusCode::OK), // a spike
+            3 => (50, StatusCode::SERVICE_UNAVAILABLE),
+            _ => (5, StatusCode::OK),
+        };
+        tokio::time::sleep(Duration::from_millis(delay)).await;
+        support::respond(status, b"fresh")
+    })
+    .await
 }
 
 type Body = Empty<Bytes>;

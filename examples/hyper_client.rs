@@ -6,11 +6,10 @@
 //! `cargo run --example hyper_client`
 
 use bytes::Bytes;
-use http::{Request, Response, StatusCode};
+use http::{Request, StatusCode};
 use http_body_util::{BodyExt, Full};
-use hyper::body::Incoming;
 use hyper_util::client::legacy::{connect::HttpConnector, Client};
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::TokioExecutor;
 use seawall::prelude::*;
 use seawall::stack::Stack;
 use std::net::SocketAddr;
@@ -18,36 +17,19 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use tower::{Layer, ServiceExt};
 
+mod support;
+
 /// A server on 127.0.0.1 failing every third request with 503.
 async fn flaky_server() -> (SocketAddr, Arc<AtomicU64>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let hits = Arc::new(AtomicU64::new(0));
-    let count = hits.clone();
-    tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                continue;
-            };
-            let count = count.clone();
-            tokio::spawn(async move {
-                let svc = hyper::service::service_fn(move |_req: Request<Incoming>| {
-                    let n = count.fetch_add(1, Ordering::SeqCst);
-                    async move {
-                        let mut res = Response::new(Full::new(Bytes::from_static(b"in stock")));
-                        if n % 3 == 0 {
-                            *res.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
-                        }
-                        Ok::<_, std::convert::Infallible>(res)
-                    }
-                });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), svc)
-                    .await;
-            });
-        }
-    });
-    (addr, hits)
+    support::serve(|n| async move {
+        let status = if n % 3 == 0 {
+            StatusCode::SERVICE_UNAVAILABLE
+        } else {
+            StatusCode::OK
+        };
+        support::respond(status, b"in stock")
+    })
+    .await
 }
 
 #[tokio::main]

@@ -8,16 +8,18 @@
 
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
-use http_body_util::{BodyExt, Empty, Full};
+use http_body_util::{BodyExt, Empty};
 use hyper::body::Incoming;
 use hyper_util::client::legacy::{connect::HttpConnector, Client};
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::TokioExecutor;
 use seawall::prelude::*;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::time::Instant;
 use tower::{BoxError, Layer, Service, ServiceBuilder, ServiceExt};
+
+mod support;
 
 /// The backend's script: healthy, then down (slow 503s), then healthy again.
 const HEALTHY_UNTIL: Duration = Duration::from_secs(2);
@@ -33,47 +35,31 @@ struct Backend {
 }
 
 async fn start_backend(started: Instant) -> (SocketAddr, Arc<Backend>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
     let backend = Arc::new(Backend {
         started,
         served: AtomicU64::new(0),
         failed: AtomicU64::new(0),
     });
     let b = backend.clone();
-    tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                continue;
+    let (addr, _) = support::serve(move |_| {
+        let b = b.clone();
+        async move {
+            b.served.fetch_add(1, Ordering::Relaxed);
+            let t = b.started.elapsed();
+            let down = t >= HEALTHY_UNTIL && t < DOWN_UNTIL;
+            let status = if down {
+                // A struggling dependency: slow, then an error.
+                b.failed.fetch_add(1, Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                StatusCode::SERVICE_UNAVAILABLE
+            } else {
+                tokio::time::sleep(Duration::from_millis(2)).await;
+                StatusCode::OK
             };
-            let b = b.clone();
-            tokio::spawn(async move {
-                let svc = hyper::service::service_fn(move |_req: Request<Incoming>| {
-                    let b = b.clone();
-                    async move {
-                        b.served.fetch_add(1, Ordering::Relaxed);
-                        let t = b.started.elapsed();
-                        let down = t >= HEALTHY_UNTIL && t < DOWN_UNTIL;
-                        let status = if down {
-                            // A struggling dependency: slow, then an error.
-                            b.failed.fetch_add(1, Ordering::Relaxed);
-                            tokio::time::sleep(Duration::from_millis(100)).await;
-                            StatusCode::SERVICE_UNAVAILABLE
-                        } else {
-                            tokio::time::sleep(Duration::from_millis(2)).await;
-                            StatusCode::OK
-                        };
-                        let mut res = Response::new(Full::new(Bytes::from_static(b"ok")));
-                        *res.status_mut() = status;
-                        Ok::<_, std::convert::Infallible>(res)
-                    }
-                });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), svc)
-                    .await;
-            });
+            support::respond(status, b"ok")
         }
-    });
+    })
+    .await;
     (addr, backend)
 }
 
@@ -278,34 +264,15 @@ async fn main() -> Result<(), ConfigError> {
 
 /// A backend failing every request whose number mod 10 is below `failing_in_10`.
 async fn patterned_backend(failing_in_10: u64) -> (SocketAddr, Arc<AtomicU64>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let served = Arc::new(AtomicU64::new(0));
-    let counter = served.clone();
-    tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                continue;
-            };
-            let counter = counter.clone();
-            tokio::spawn(async move {
-                let svc = hyper::service::service_fn(move |_req: Request<Incoming>| {
-                    let n = counter.fetch_add(1, Ordering::Relaxed);
-                    async move {
-                        let mut res = Response::new(Full::new(Bytes::from_static(b"ok")));
-                        if n % 10 < failing_in_10 {
-                            *res.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
-                        }
-                        Ok::<_, std::convert::Infallible>(res)
-                    }
-                });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), svc)
-                    .await;
-            });
-        }
-    });
-    (addr, served)
+    support::serve(move |n| async move {
+        let status = if n % 10 < failing_in_10 {
+            StatusCode::SERVICE_UNAVAILABLE
+        } else {
+            StatusCode::OK
+        };
+        support::respond(status, b"ok")
+    })
+    .await
 }
 
 /// Retries lift a flaky dependency's availability; against a dead one, a
@@ -362,26 +329,11 @@ async fn retry_scene() -> Result<(), ConfigError> {
 
 /// A backend that always answers `status` after `delay`.
 async fn fixed_backend(delay: Duration, status: StatusCode) -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                continue;
-            };
-            tokio::spawn(async move {
-                let svc = hyper::service::service_fn(move |_req: Request<Incoming>| async move {
-                    tokio::time::sleep(delay).await;
-                    let mut res = Response::new(Full::new(Bytes::from_static(b"ok")));
-                    *res.status_mut() = status;
-                    Ok::<_, std::convert::Infallible>(res)
-                });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), svc)
-                    .await;
-            });
-        }
-    });
+    let (addr, _) = support::serve(move |_| async move {
+        tokio::time::sleep(delay).await;
+        support::respond(status, b"ok")
+    })
+    .await;
     addr
 }
 

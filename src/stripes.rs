@@ -107,46 +107,48 @@ impl<const N: usize> Striped<N> {
     }
 }
 
-/// Per-thread handles to one shared `T`, for response futures that must
-/// hold a reference count: a future takes its count on this thread's
+/// One shared `T` and per-thread handles to it, for response futures that
+/// must hold a reference count: a future takes its count on this thread's
 /// handle — its own allocation on its own cache line — so calls from
 /// several threads do not bounce one count between cores. A stripe's handle
 /// is made the first time a thread of that stripe asks (so a service used
-/// from one thread makes one); cloning `Handles` is one count.
-pub(crate) struct Handles<T>(Arc<Stripes<T>>);
-
-struct Stripes<T> {
+/// from one thread makes one). Derefs to the shared `Arc<T>`.
+pub(crate) struct Handles<T> {
     shared: Arc<T>,
-    handles: [OnceLock<Arc<Handle<T>>>; SLOTS_AND_OVERFLOW],
+    handles: Arc<[OnceLock<Arc<Handle<T>>>; SLOTS_AND_OVERFLOW]>,
 }
 
 /// What a future holds: a [`Handles`] entry (derefs to the `Arc<T>`).
 pub(crate) type Handle<T> = CachePadded<Arc<T>>;
 
 impl<T> Handles<T> {
-    pub(crate) fn new(shared: &Arc<T>) -> Self {
-        Self(Arc::new(Stripes {
-            shared: shared.clone(),
-            handles: std::array::from_fn(|_| OnceLock::new()),
-        }))
+    pub(crate) fn new(shared: Arc<T>) -> Self {
+        Self {
+            shared,
+            handles: Arc::new(std::array::from_fn(|_| OnceLock::new())),
+        }
     }
 
     /// This thread's handle.
     #[inline]
     pub(crate) fn get(&self) -> &Arc<Handle<T>> {
-        let stripes = &*self.0;
-        stripes.handles[slot()].get_or_init(|| Arc::new(CachePadded(stripes.shared.clone())))
+        self.handles[slot()].get_or_init(|| Arc::new(CachePadded(self.shared.clone())))
     }
+}
 
-    /// The shared `T`.
-    pub(crate) fn shared(&self) -> &Arc<T> {
-        &self.0.shared
+impl<T> std::ops::Deref for Handles<T> {
+    type Target = Arc<T>;
+    fn deref(&self) -> &Arc<T> {
+        &self.shared
     }
 }
 
 impl<T> Clone for Handles<T> {
     fn clone(&self) -> Self {
-        Self(self.0.clone())
+        Self {
+            shared: self.shared.clone(),
+            handles: self.handles.clone(),
+        }
     }
 }
 
@@ -182,7 +184,7 @@ mod tests {
     #[test]
     fn a_thread_keeps_its_handle_and_handles_keep_the_shared_value_alive() {
         let shared = Arc::new(7u32);
-        let handles = Handles::new(&shared);
+        let handles = Handles::new(shared.clone());
         let mine = handles.get().clone();
         // The same handle for every call on this thread.
         assert!(Arc::ptr_eq(&mine, handles.get()));

@@ -77,9 +77,8 @@ pub(crate) struct Inner {
 /// A bulkhead: a cheap `Clone` handle to one shared limit on concurrency.
 #[derive(Clone)]
 pub struct Bulkhead {
-    inner: Arc<Inner>,
-    // Per-thread handles for permits (see `Handles`).
-    handles: Handles<Inner>,
+    // The shared state, with per-thread handles for permits.
+    inner: Handles<Inner>,
 }
 
 /// Builds a [`Bulkhead`]; made by [`Bulkhead::builder`].
@@ -139,8 +138,7 @@ impl BulkheadBuilder {
         #[cfg(feature = "metrics")]
         crate::telemetry::register(Arc::downgrade(&inner) as _);
         Ok(Bulkhead {
-            handles: Handles::new(&inner),
-            inner,
+            inner: Handles::new(inner),
         })
     }
 }
@@ -174,7 +172,7 @@ impl Bulkhead {
         if self.inner.semaphore.try_acquire() {
             self.inner.counts.incr(PERMITTED);
             Ok(BulkheadPermit {
-                inner: self.handles.get().clone(),
+                inner: self.inner.get().clone(),
             })
         } else {
             Err(self.inner.reject())
@@ -187,7 +185,6 @@ impl Bulkhead {
     pub fn acquire(&self) -> Acquire {
         Acquire {
             inner: self.inner.clone(),
-            handles: self.handles.clone(),
             waiter: None,
             sleep: None,
             started: None,
@@ -309,8 +306,7 @@ pub struct BulkheadMetrics {
 
 /// The future of [`Bulkhead::acquire`].
 pub struct Acquire {
-    inner: Arc<Inner>,
-    handles: Handles<Inner>,
+    inner: Handles<Inner>,
     waiter: Option<Arc<Waiter>>,
     sleep: Option<Pin<Box<tokio::time::Sleep>>>,
     started: Option<u64>,
@@ -330,7 +326,7 @@ impl Acquire {
             }
         }
         BulkheadPermit {
-            inner: self.handles.get().clone(),
+            inner: self.inner.get().clone(),
         }
     }
 }

@@ -49,13 +49,13 @@ impl<C> CircuitBreakerLayer<C> {
     /// A layer sharing `breaker`.
     pub fn new(breaker: CircuitBreaker<C>) -> Self {
         Self {
-            breaker: Handles::new(&Arc::new(breaker)),
+            breaker: Handles::new(Arc::new(breaker)),
         }
     }
 
     /// The shared breaker, for inspection and control.
     pub fn handle(&self) -> &CircuitBreaker<C> {
-        self.breaker.shared()
+        &self.breaker
     }
 }
 
@@ -95,7 +95,7 @@ pub struct CircuitBreakerService<S, C> {
 impl<S, C> CircuitBreakerService<S, C> {
     /// The shared breaker, for inspection and control.
     pub fn handle(&self) -> &CircuitBreaker<C> {
-        self.breaker.shared()
+        &self.breaker
     }
 
     /// The wrapped service.

@@ -75,9 +75,8 @@ use std::time::Duration;
 ///
 /// `C` is the classifier its layer applies to typed results.
 pub struct CircuitBreaker<C = DefaultClassifier> {
-    pub(crate) core: Arc<Core>,
-    // Per-thread handles for owned permits (see `Handles`).
-    handles: Handles<Core>,
+    // The shared state, with per-thread handles for owned permits.
+    pub(crate) core: Handles<Core>,
     pub(crate) classifier: C,
 }
 
@@ -104,8 +103,7 @@ impl<C> CircuitBreaker<C> {
             crate::telemetry::register(weak);
         }
         Self {
-            handles: Handles::new(&core),
-            core,
+            core: Handles::new(core),
             classifier,
         }
     }
@@ -127,7 +125,7 @@ impl<C> CircuitBreaker<C> {
     pub fn try_acquire_owned(&self) -> Result<OwnedPermit, CircuitOpen> {
         let ticket = self.core.try_acquire()?;
         Ok(OwnedPermit {
-            core: Some(self.handles.get().clone()),
+            core: Some(self.core.get().clone()),
             ticket,
         })
     }
@@ -212,7 +210,6 @@ impl<C: Clone> Clone for CircuitBreaker<C> {
     fn clone(&self) -> Self {
         Self {
             core: self.core.clone(),
-            handles: self.handles.clone(),
             classifier: self.classifier.clone(),
         }
     }

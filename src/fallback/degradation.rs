@@ -235,7 +235,7 @@ impl FeatureHandle {
     /// Follows `breaker`: open (or forced open, or half-open) ⇒ Degraded,
     /// otherwise Enabled.
     pub fn follow_breaker<C>(self, breaker: &CircuitBreaker<C>) -> Self {
-        let b = breaker.core.clone();
+        let b = Arc::clone(&breaker.core);
         let source: Source = Box::new(move || {
             let s = b.word().state();
             let state = if s.allows_calls() {

@@ -342,7 +342,7 @@ impl<S, H: Clone, P: Clone, C: Clone> Layer<S> for FallbackLayer<H, P, C> {
     fn layer(&self, inner: S) -> Self::Service {
         FallbackService {
             inner,
-            parts: Handles::new(&Arc::new(self.clone())),
+            parts: Handles::new(Arc::new(self.clone())),
         }
     }
 }

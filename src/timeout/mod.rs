@@ -164,8 +164,7 @@ impl TimeoutBuilder {
 /// Applies a timeout to every call; every service made shares one counter
 /// of timeouts. Made by [`Timeout::builder`].
 pub struct TimeoutLayer<D> {
-    inner: Arc<Inner>,
-    handles: Handles<Inner>,
+    inner: Handles<Inner>,
     duration: D,
 }
 
@@ -178,8 +177,7 @@ impl<D> TimeoutLayer<D> {
         #[cfg(feature = "metrics")]
         crate::telemetry::register(Arc::downgrade(&inner) as _);
         Self {
-            handles: Handles::new(&inner),
-            inner,
+            inner: Handles::new(inner),
             duration,
         }
     }
@@ -198,7 +196,6 @@ impl TimeoutLayer<Fixed> {
     pub fn within_deadline(self) -> TimeoutLayer<WithinDeadline> {
         TimeoutLayer {
             inner: self.inner,
-            handles: self.handles,
             duration: WithinDeadline(self.duration.0),
         }
     }
@@ -208,7 +205,6 @@ impl<D: Clone> Clone for TimeoutLayer<D> {
     fn clone(&self) -> Self {
         Self {
             inner: self.inner.clone(),
-            handles: self.handles.clone(),
             duration: self.duration.clone(),
         }
     }
@@ -227,7 +223,7 @@ impl<S, D: Clone> Layer<S> for TimeoutLayer<D> {
     fn layer(&self, inner: S) -> Self::Service {
         TimeoutService {
             inner,
-            shared: self.handles.clone(),
+            shared: self.inner.clone(),
             duration: self.duration.clone(),
         }
     }
@@ -254,7 +250,7 @@ impl<S: fmt::Debug, D> fmt::Debug for TimeoutService<S, D> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TimeoutService")
             .field("inner", &self.inner)
-            .field("name", &self.shared.shared().name)
+            .field("name", &self.shared.name)
             .finish()
     }
 }
