@@ -88,12 +88,28 @@ impl<const N: usize> Striped<N> {
     /// Adds one to counter `field`.
     #[inline]
     pub(crate) fn incr(&self, field: usize) {
+        // One test on the hot path: a slot of this thread's own (the
+        // unassigned and overflow marks are both `>= STRIPES`).
+        let i = SLOT.with(Cell::get);
+        if i < STRIPES {
+            // Sole writer of this stripe: no read-modify-write needed.
+            let c = &self.stripes[i].0[field];
+            c.store(c.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed);
+        } else {
+            self.incr_shared(field);
+        }
+    }
+
+    /// [`incr`](Self::incr) for a thread without a slot yet, or past the
+    /// last one.
+    #[cold]
+    #[inline(never)]
+    fn incr_shared(&self, field: usize) {
         let i = slot();
         let c = &self.stripes[i].0[field];
         if i == OVERFLOW {
             c.fetch_add(1, Ordering::Relaxed);
         } else {
-            // Sole writer of this stripe: no read-modify-write needed.
             c.store(c.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed);
         }
     }

@@ -77,7 +77,7 @@ impl Limit {
     fn acquire(&self, cell: &AtomicU64, now: u64, n: u32) -> Result<(), Denied> {
         match self {
             Limit::Gcra(g) => g.acquire(cell, now, n),
-            Limit::SlidingWindow(s) => s.acquire(cell, now, n),
+            Limit::SlidingWindow(s) => sliding_acquire(s, cell, now, n),
         }
     }
 
@@ -87,6 +87,18 @@ impl Limit {
             Limit::SlidingWindow(s) => s.is_idle(cell, now),
         }
     }
+}
+
+/// Out of line, so the token bucket's path stays small.
+#[cold]
+#[inline(never)]
+fn sliding_acquire(
+    s: &SlidingWindowCounter,
+    cell: &AtomicU64,
+    now: u64,
+    n: u32,
+) -> Result<(), Denied> {
+    s.acquire(cell, now, n)
 }
 
 // Striped per-call counters.
@@ -154,13 +166,18 @@ impl Shared {
                 }
                 Ok(())
             }
-            Err(d) => {
-                if let Denied::Wait(w) = d {
-                    self.rejected(w);
-                }
-                Err(d)
-            }
+            Err(d) => Err(self.denied(d)),
         }
+    }
+
+    /// Counts a refusal. Out of line, so the admitting path stays small.
+    #[cold]
+    #[inline(never)]
+    fn denied(&self, d: Denied) -> Denied {
+        if let Denied::Wait(w) = d {
+            self.rejected(w);
+        }
+        d
     }
 
     pub(crate) fn permitted(&self, waited: Option<u64>) {
@@ -370,15 +387,22 @@ impl RateLimiter {
     pub fn try_acquire(&self) -> Result<(), RateLimited> {
         match self.inner.shared.try_acquire(self.inner.cell(), 1) {
             Ok(()) => Ok(()),
-            Err(d) => match self.inner.shared.limited(d) {
-                LimitError::Limited(e) => Err(e),
-                // Validation keeps the burst at least 1, so this cannot
-                // happen; answer "never" rather than panic.
-                LimitError::Capacity(_) => Err(RateLimited::new(
-                    self.inner.shared.name.clone(),
-                    Duration::MAX,
-                )),
-            },
+            Err(d) => Err(self.refusal(d)),
+        }
+    }
+
+    /// The error for a refused single token. Out of line: the admitting
+    /// path stays small.
+    #[cold]
+    #[inline(never)]
+    fn refusal(&self, d: Denied) -> RateLimited {
+        match self.inner.shared.limited(d) {
+            LimitError::Limited(e) => e,
+            // Validation keeps the burst at least 1, so this cannot
+            // happen; answer "never" rather than panic.
+            LimitError::Capacity(_) => {
+                RateLimited::new(self.inner.shared.name.clone(), Duration::MAX)
+            }
         }
     }
 
