@@ -35,6 +35,7 @@ mod gcra;
 mod keyed;
 mod layer;
 mod sliding_window;
+mod table;
 
 pub use self::config::{RateLimiterBuilder, MAX_WAIT_LIMIT};
 pub use self::future::{ResponseFuture, SlotWait, WaitingResponseFuture};
@@ -157,7 +158,13 @@ impl Shared {
     /// One decision, counted, with one clock read.
     #[inline(always)]
     pub(crate) fn try_acquire(&self, cell: &AtomicU64, n: u32) -> Result<(), Denied> {
-        let now = self.clock.now();
+        self.try_acquire_at(cell, self.clock.now(), n)
+    }
+
+    /// One decision at `now` (read by the caller: a keyed limiter reads the
+    /// clock before taking its shard's lock, so the lock is held for less).
+    #[inline(always)]
+    pub(crate) fn try_acquire_at(&self, cell: &AtomicU64, now: u64, n: u32) -> Result<(), Denied> {
         match self.hot.limit.acquire(cell, now, n) {
             Ok(()) => {
                 self.counts.incr(PERMITTED);
