@@ -243,6 +243,53 @@ fn keyed_limits_are_independent_per_key() {
     assert_eq!(l.metrics().permitted_calls, 4);
 }
 
+/// Four threads take tokens for the same 20,000 keys (new keys insert and
+/// grow the shard tables while other threads look keys up): with the
+/// clock stopped every key admits exactly its burst, however the calls
+/// interleave.
+#[test]
+fn keyed_counts_are_exact_across_threads_while_tables_grow() {
+    const KEYS: u64 = 20_000;
+    const BURST: u32 = 3;
+    let clock = ManualClock::new();
+    let l = RateLimiter::builder("keyed-threads")
+        .rate(1, Duration::from_secs(60))
+        .burst(BURST)
+        .max_keys(KEYS as usize)
+        .clock(clock)
+        .build_keyed::<u64>()
+        .unwrap();
+    let admitted: Vec<u64> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..4)
+            .map(|_| {
+                let l = l.clone();
+                s.spawn(move || {
+                    let mut admitted = 0;
+                    // All walk the keys in one order, twice, so they race
+                    // to insert the same new keys.
+                    for i in 0..2 * KEYS {
+                        let key = i % KEYS;
+                        admitted += u64::from(l.try_acquire(&key).is_ok());
+                    }
+                    admitted
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(admitted.iter().sum::<u64>(), KEYS * u64::from(BURST));
+    assert_eq!(l.len(), KEYS as usize);
+    for key in 0..KEYS {
+        assert!(l.try_acquire(&key).is_err(), "key {key} had tokens left");
+    }
+    let m = l.metrics();
+    assert_eq!(m.permitted_calls, KEYS * u64::from(BURST));
+    assert_eq!(
+        m.rejected_calls,
+        4 * 2 * KEYS - KEYS * u64::from(BURST) + KEYS
+    );
+}
+
 #[test]
 fn eviction_never_frees_a_key_that_is_still_limited() {
     let clock = ManualClock::new();
