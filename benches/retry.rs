@@ -10,23 +10,9 @@ use seawall::retry::Retry;
 use std::convert::Infallible;
 use std::future::Ready;
 use std::sync::Arc;
-use support::{bare, layer_contender};
+use support::{bare, layer_contender, CopyNeverRetry};
 use tower::retry::budget::{Budget, TpsBudget};
 use tower::Layer;
-
-/// tower's retry policy that never retries.
-#[derive(Clone)]
-struct Never;
-
-impl<Req: Clone, Res, E> tower::retry::Policy<Req, Res, E> for Never {
-    type Future = Ready<()>;
-    fn retry(&mut self, _: &mut Req, _: &mut Result<Res, E>) -> Option<Self::Future> {
-        None
-    }
-    fn clone_request(&mut self, req: &Req) -> Option<Req> {
-        Some(req.clone())
-    }
-}
 
 /// tower's retry policy with a budget, as in tower's docs: successes
 /// deposit, retries withdraw.
@@ -67,7 +53,7 @@ fn layers(c: &mut Criterion) {
     layer_contender(
         &mut g,
         "tower Retry (never)",
-        tower::retry::RetryLayer::new(Never).layer(bare()),
+        tower::retry::RetryLayer::new(CopyNeverRetry).layer(bare()),
     );
     let budget = Arc::new(TpsBudget::new(std::time::Duration::from_secs(10), 10, 0.2));
     layer_contender(

@@ -12,7 +12,7 @@ use seawall::stack::Stack;
 use std::convert::Infallible;
 use std::future::{ready, Ready};
 use std::time::Duration;
-use support::layer_contender_with;
+use support::{layer_contender_with, CopyNeverRetry};
 use tower::{BoxError, Layer, ServiceBuilder, ServiceExt};
 
 type Bare = tower::util::ServiceFn<fn(Request<()>) -> Ready<Result<Response<()>, Infallible>>>;
@@ -23,21 +23,6 @@ fn bare() -> Bare {
 
 fn request(_: u64) -> Request<()> {
     Request::new(())
-}
-
-/// tower's retry policy that copies each request (so it could retry) and
-/// never retries.
-#[derive(Clone)]
-struct CloneNever;
-
-impl<Res, E> tower::retry::Policy<Request<()>, Res, E> for CloneNever {
-    type Future = Ready<()>;
-    fn retry(&mut self, _: &mut Request<()>, _: &mut Result<Res, E>) -> Option<Self::Future> {
-        None
-    }
-    fn clone_request(&mut self, req: &Request<()>) -> Option<Request<()>> {
-        Some(req.clone())
-    }
 }
 
 fn stacks(c: &mut Criterion) {
@@ -80,7 +65,7 @@ fn stacks(c: &mut Criterion) {
     // What any retry of an `http::Request` pays: tower's own `Retry` with a
     // policy that never retries but copies the request, as it must to be
     // able to.
-    let tower_retry = tower::retry::RetryLayer::new(CloneNever).layer(bare());
+    let tower_retry = tower::retry::RetryLayer::new(CopyNeverRetry).layer(bare());
     layer_contender_with(
         &mut g,
         "tower Retry copying the request, never retrying",

@@ -105,12 +105,10 @@ impl<const N: usize> Striped<N> {
     #[cold]
     #[inline(never)]
     fn incr_shared(&self, field: usize) {
-        let i = slot();
-        let c = &self.stripes[i].0[field];
-        if i == OVERFLOW {
-            c.fetch_add(1, Ordering::Relaxed);
+        if slot() == OVERFLOW {
+            self.stripes[OVERFLOW].0[field].fetch_add(1, Ordering::Relaxed);
         } else {
-            c.store(c.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed);
+            self.incr(field); // the slot just taken
         }
     }
 

@@ -1,8 +1,11 @@
 //! Bulkheads under paused tokio time: exact limits, waits, cancellation.
 
+mod support;
+
 use seawall::prelude::*;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use support::made_on_threads;
 use tower::{service_fn, Layer, Service, ServiceExt};
 
 const MS: Duration = Duration::from_millis(1);
@@ -342,21 +345,9 @@ fn permits_taken_on_many_threads_and_dropped_elsewhere_free_every_slot() {
         .max_concurrent_calls(400)
         .build()
         .unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::scope(|s| {
-        for _ in 0..4 {
-            let (bulkhead, tx) = (bulkhead.clone(), tx.clone());
-            s.spawn(move || {
-                for _ in 0..100 {
-                    tx.send(bulkhead.try_acquire().unwrap()).unwrap();
-                }
-            });
-        }
-    });
-    drop(tx);
+    let permits = made_on_threads(4, 100, || bulkhead.try_acquire().unwrap());
     assert_eq!(bulkhead.metrics().in_flight, 400);
     assert!(bulkhead.try_acquire().is_err());
-    let permits: Vec<_> = rx.iter().collect();
     assert_eq!(permits.len(), 400);
     drop(permits);
     assert_eq!(bulkhead.metrics().available, 400);

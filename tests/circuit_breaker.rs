@@ -1,8 +1,11 @@
 //! Behaviour of the circuit breaker primitive, driven by `ManualClock`.
 
+mod support;
+
 use seawall::prelude::*;
 use seawall::telemetry::EventMask;
 use std::sync::{Arc, Mutex};
+use support::made_on_threads;
 
 fn breaker(clock: &ManualClock) -> seawall::CircuitBreakerBuilder {
     CircuitBreaker::builder("dep")
@@ -598,19 +601,8 @@ fn owned_permits_from_many_threads_record_exactly() {
         .minimum_number_of_calls(1_000)
         .build()
         .unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::scope(|s| {
-        for _ in 0..4 {
-            let (breaker, tx) = (breaker.clone(), tx.clone());
-            s.spawn(move || {
-                for _ in 0..100 {
-                    tx.send(breaker.try_acquire_owned().unwrap()).unwrap();
-                }
-            });
-        }
-    });
-    drop(tx);
-    for (i, permit) in rx.iter().enumerate() {
+    let permits = made_on_threads(4, 100, || breaker.try_acquire_owned().unwrap());
+    for (i, permit) in permits.into_iter().enumerate() {
         permit.record(if i % 4 == 0 {
             Outcome::Failure
         } else {

@@ -140,3 +140,18 @@ pub type Bare =
 pub fn bare() -> Bare {
     tower::service_fn(|x: u64| std::future::ready(Ok::<u64, std::convert::Infallible>(x)))
 }
+
+/// tower's retry policy that copies each request (as any retry must, to be
+/// able to retry) and never retries.
+#[derive(Clone)]
+pub struct CopyNeverRetry;
+
+impl<Req: Clone, Res, E> tower::retry::Policy<Req, Res, E> for CopyNeverRetry {
+    type Future = std::future::Ready<()>;
+    fn retry(&mut self, _: &mut Req, _: &mut Result<Res, E>) -> Option<Self::Future> {
+        None
+    }
+    fn clone_request(&mut self, req: &Req) -> Option<Req> {
+        Some(req.clone())
+    }
+}

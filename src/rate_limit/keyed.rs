@@ -37,11 +37,6 @@ const SHARDS: usize = 64;
 /// comparison (no key clone, no dynamic dispatch per lookup).
 type Shard<K> = CachePadded<RwLock<Table<K>>>;
 
-#[inline]
-fn find<'a, K: Eq>(table: &'a Table<K>, hash: u64, key: &K) -> Option<&'a AtomicU64> {
-    table.find(hash, key)
-}
-
 pub(crate) struct Keyed<K, S> {
     shared: Shared,
     shards: Box<[Shard<K>]>,
@@ -165,7 +160,7 @@ where
         let shard = &inner.shards[(hash.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 58) as usize];
         {
             let map = shard.read();
-            if let Some(cell) = find(&map, hash, key) {
+            if let Some(cell) = map.find(hash, key) {
                 return self.decide(cell, now, n);
             }
         }
@@ -195,7 +190,7 @@ where
             self.evict_idle();
             if inner.reserve_key().is_err() {
                 // Another thread may have inserted this very key meanwhile.
-                if let Some(cell) = find(&shard.read(), hash, key) {
+                if let Some(cell) = shard.read().find(hash, key) {
                     return self.decide(cell, now, n);
                 }
                 inner
@@ -208,13 +203,13 @@ where
             }
         }
         let mut map = shard.write();
-        if find(&map, hash, key).is_some() {
+        if map.find(hash, key).is_some() {
             inner.keys.fetch_sub(1, Ordering::AcqRel); // raced: return the reservation
         } else {
             map.insert(hash, key.clone());
         }
         let map = parking_lot::RwLockWriteGuard::downgrade(map);
-        match find(&map, hash, key) {
+        match map.find(hash, key) {
             Some(cell) => self.decide(cell, now, n),
             // Unreachable (inserted under this lock); answer as full.
             None => Err(KeyedLimitError::KeyLimitReached(KeyLimitReached::new(
