@@ -111,13 +111,28 @@ fn stacks(c: &mut Criterion) {
     g.finish();
 }
 
-/// What copying the bench's request costs by itself: `Request::clone` and
-/// dropping the copy (what a retry pays on every call that succeeds).
+/// What copying a request costs by itself (what any retry pays on every
+/// call that succeeds; `HttpReplay` is `Request::clone`): the bench's bare
+/// `GET /`, and a typical client request (absolute URI, four headers, a
+/// marker in its extensions).
 fn request_copy(c: &mut Criterion) {
-    let req = request(0);
-    c.bench_function("stack/parts/http::Request<()> clone + drop", |b| {
-        b.iter(|| drop(std::hint::black_box(std::hint::black_box(&req).clone())))
-    });
+    #[derive(Clone)]
+    struct Marker;
+    let mut typical = Request::builder()
+        .uri("https://api.example.com/v1/items?page=2")
+        .header("host", "api.example.com")
+        .header("user-agent", "seawall-bench/1")
+        .header("accept", "application/json")
+        .header("authorization", "Bearer 0123456789abcdef")
+        .body(())
+        .unwrap();
+    typical.extensions_mut().insert(Marker);
+    for (name, req) in [("GET /", request(0)), ("typical", typical)] {
+        c.bench_function(
+            &format!("stack/parts/{name}: http::Request clone + drop"),
+            |b| b.iter(|| drop(std::hint::black_box(std::hint::black_box(&req).clone()))),
+        );
+    }
 }
 
 criterion_group!(benches, stacks, request_copy);
