@@ -146,6 +146,21 @@ impl<T> Handles<T> {
     /// This thread's handle.
     #[inline]
     pub(crate) fn get(&self) -> &Arc<Handle<T>> {
+        // One test and one cold call on the hot path (a thread without a
+        // slot yet indexes out of range), so the callers stay small enough
+        // to be inlined where they are used.
+        let i = SLOT.with(Cell::get);
+        match self.handles.get(i).and_then(OnceLock::get) {
+            Some(handle) => handle,
+            None => self.make(),
+        }
+    }
+
+    /// [`get`](Self::get) for a thread without a slot, or a stripe whose
+    /// handle is not made yet.
+    #[cold]
+    #[inline(never)]
+    fn make(&self) -> &Arc<Handle<T>> {
         self.handles[slot()].get_or_init(|| Arc::new(CachePadded(self.shared.clone())))
     }
 }
