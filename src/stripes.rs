@@ -146,9 +146,9 @@ impl<T> Handles<T> {
     /// This thread's handle.
     #[inline]
     pub(crate) fn get(&self) -> &Arc<Handle<T>> {
-        // One test and one cold call on the hot path (a thread without a
-        // slot yet indexes out of range), so the callers stay small enough
-        // to be inlined where they are used.
+        // Two tests and one cold call on the hot path (a thread without a
+        // slot yet indexes out of range, so the bounds test covers it), so
+        // the callers stay small enough to be inlined where they are used.
         let i = SLOT.with(Cell::get);
         match self.handles.get(i).and_then(OnceLock::get) {
             Some(handle) => handle,
