@@ -117,7 +117,6 @@ impl<K> Table<K> {
     /// table that lost entries is rebuilt at a load between 1/4 and 1/2
     /// (empty: no memory at all), so evicting keys gives memory back.
     pub(crate) fn retain(&mut self, mut keep: impl FnMut(&Entry<K>) -> bool) -> usize {
-        let before = self.len;
         let mut removed = 0;
         for slot in self.slots.iter_mut() {
             if slot.as_ref().is_some_and(|e| !keep(e)) {
@@ -126,7 +125,7 @@ impl<K> Table<K> {
             }
         }
         if removed > 0 {
-            self.len = before - removed;
+            self.len -= removed;
             let capacity = match self.len {
                 0 => 0,
                 n => (n * 2).next_power_of_two().max(MIN_CAPACITY),
