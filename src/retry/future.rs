@@ -30,10 +30,21 @@ pin_project! {
         idempotent: bool,
         // Boxed so the first-attempt future stays small; made on the first
         // failure only.
-        delays: Option<Box<Delays>>,
+        retrying: Option<Box<Retrying<S>>>,
         #[pin]
         state: State<S::Future>,
     }
+}
+
+/// What a call needs once it retries: its delays and its own copy of the
+/// inner service. Its own, not one shared by every call's retries: a
+/// service keeps one waker per copy, so calls waiting on one copy for
+/// readiness (a concurrency limit, a `Buffer`, a connecting channel) would
+/// overwrite each other's and all but the last would never be woken.
+struct Retrying<S> {
+    delays: Delays,
+    // Cloned from the layer's copy when the first retry is sent.
+    service: Option<S>,
 }
 
 pin_project! {
@@ -84,14 +95,14 @@ impl<S: Service<Req>, Req, P, R: ReplayRequest<Req>> ResponseFuture<S, Req, P, R
             attempt: 1,
             deadline,
             idempotent,
-            delays: None,
+            retrying: None,
         }
     }
 }
 
 impl<S, Req, P, R> Future for ResponseFuture<S, Req, P, R>
 where
-    S: Service<Req>,
+    S: Service<Req> + Clone,
     S::Error: Into<BoxError> + 'static,
     P: ShouldRetry<S::Response, S::Error>,
     R: ReplayRequest<Req>,
@@ -142,7 +153,7 @@ impl<S: Service<Req>, Req, P, R> FutureProj<'_, S, Req, P, R> {
             attempt: *self.attempt,
             deadline: *self.deadline,
             idempotent: *self.idempotent,
-            delays: self.delays,
+            retrying: self.retrying,
         }
     }
 }
@@ -154,7 +165,7 @@ struct Call<'a, S: Service<Req>, Req, P, R> {
     attempt: u32,
     deadline: Option<Instant>,
     idempotent: bool,
-    delays: &'a mut Option<Box<Delays>>,
+    retrying: &'a mut Option<Box<Retrying<S>>>,
 }
 
 impl<S, Req, P, R> Call<'_, S, Req, P, R>
@@ -183,19 +194,32 @@ where
         if (self.request.is_none() && !last) || (!self.idempotent && !failure.never_sent) {
             return Err(result.map_err(Into::into));
         }
-        let delays = self.delays.get_or_insert_with(|| Box::new(shared.delays()));
+        let retrying = self.retrying.get_or_insert_with(|| {
+            Box::new(Retrying {
+                delays: shared.delays(),
+                service: None,
+            })
+        });
         shared
-            .schedule(failure, self.attempt, self.deadline, delays)
+            .schedule(failure, self.attempt, self.deadline, &mut retrying.delays)
             .map_err(|gave_up| give_up(shared, self.attempt, gave_up, result))
     }
 
-    /// Readies the shared copy of the service and calls it with the next
+    /// Readies this call's copy of the service and calls it with the next
     /// attempt's request.
     #[inline(never)]
-    fn next_attempt(self, cx: &mut Context<'_>) -> Poll<Result<S::Future, BoxError>> {
+    fn next_attempt(self, cx: &mut Context<'_>) -> Poll<Result<S::Future, BoxError>>
+    where
+        S: Clone,
+    {
         let backup = &**self.backup;
-        // `poll_ready` and `call` in one turn on the shared copy.
-        let mut service = backup.service.lock();
+        // Made in `failed` before any retry is scheduled.
+        let Some(retrying) = self.retrying.as_deref_mut() else {
+            return Poll::Ready(Err("retry: no retry scheduled".into()));
+        };
+        let service = retrying
+            .service
+            .get_or_insert_with(|| backup.service.lock().clone());
         if let Err(e) = ready!(service.poll_ready(cx)) {
             return Poll::Ready(Err(e.into()));
         }

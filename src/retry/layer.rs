@@ -23,10 +23,11 @@ use tower_service::Service;
 ///
 /// Requests are copied for later attempts with `Clone` by default, or a
 /// function of yours ([`replay_with`](Self::replay_with)); one that cannot
-/// be copied gets one attempt. Retries go through one copy of the inner
-/// service, made when the layer wraps it (so `S: Clone`, like tower's
-/// `Retry`) and shared by the service's clones; a call costs one reference
-/// count however deep the stack inside.
+/// be copied gets one attempt. A call that retries sends its retries
+/// through a clone of the inner service of its own (so `S: Clone`, like
+/// tower's `Retry`), made from a copy the layer keeps when its first retry
+/// is due; a call whose first attempt succeeds clones nothing and costs one
+/// reference count, however deep the stack inside.
 ///
 /// When it gives up after retrying, or the budget refuses a retry, the error
 /// is a [`RetriesExhausted`](super::RetriesExhausted) whose source is the
@@ -136,10 +137,9 @@ impl<S: Clone, P: Clone, R: Clone> Layer<S> for RetryLayer<P, R> {
 
 /// What a response future needs once an attempt fails, shared by every call
 /// of one service (and its clones) behind one `Arc`: the retry, the
-/// predicate and replay, and a copy of the inner service that retries go
-/// through. So the first attempt costs one reference count, however deep
-/// the inner stack, and retries of concurrent calls take turns on the copy
-/// only for `poll_ready` + `call`.
+/// predicate and replay, and a copy of the inner service that a retrying
+/// call clones its own from (the lock is taken for that clone only). So the
+/// first attempt costs one reference count, however deep the inner stack.
 pub(crate) struct Backup<S, P, R> {
     pub(crate) shared: Arc<Shared>,
     pub(crate) predicate: P,
@@ -183,7 +183,7 @@ impl<S: fmt::Debug, P, R> fmt::Debug for RetryService<S, P, R> {
 
 impl<S, Req, P, R> Service<Req> for RetryService<S, P, R>
 where
-    S: Service<Req>,
+    S: Service<Req> + Clone,
     S::Error: Into<BoxError> + 'static,
     P: ShouldRetry<S::Response, S::Error>,
     R: ReplayRequest<Req>,

@@ -1,0 +1,125 @@
+//! Retries of concurrent calls through an inner service whose readiness
+//! can be `Pending` (a concurrency limit, a `Buffer`, a connecting
+//! channel): every waiting retry is woken, none is lost.
+
+use seawall::prelude::*;
+use seawall::retry::{Backoff, Jitter, Retry};
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use tokio::sync::Semaphore;
+use tower::limit::ConcurrencyLimit;
+use tower::{service_fn, Layer, Service, ServiceExt};
+
+const MS: Duration = Duration::from_millis(1);
+
+#[tokio::test(start_paused = true)]
+async fn retries_waiting_for_readiness_are_all_woken() {
+    // First attempt of each request fails; its retry succeeds.
+    let seen = Arc::new(Mutex::new(HashSet::new()));
+    let s = seen.clone();
+    let flaky = service_fn(move |id: u32| {
+        let first = s.lock().unwrap().insert(id);
+        async move {
+            if first {
+                Err::<u32, BoxError>("transient".into())
+            } else {
+                Ok(id)
+            }
+        }
+    });
+    // One call at a time, through a semaphore the test can hold.
+    let permits = Arc::new(Semaphore::new(1));
+    let limited = ConcurrencyLimit::with_semaphore(flaky, permits.clone());
+    let retry = Retry::builder("api")
+        .max_attempts(2)
+        .backoff(Backoff::Constant(10 * MS))
+        .jitter(Jitter::None)
+        .no_budget()
+        .build()
+        .unwrap();
+    let svc = retry.layer().layer(limited);
+
+    let calls: Vec<_> = (1..=3)
+        .map(|id| tokio::spawn(svc.clone().oneshot(id)))
+        .collect();
+    // Let every first attempt fail and its retry start sleeping, then hold
+    // the only permit so every retry finds the service not ready.
+    tokio::time::sleep(MS).await;
+    let held = permits.clone().acquire_owned().await.unwrap();
+    tokio::time::sleep(20 * MS).await;
+    drop(held);
+
+    let all = tokio::time::timeout(Duration::from_secs(5), async {
+        let mut out = Vec::new();
+        for call in calls {
+            out.push(call.await.unwrap().unwrap());
+        }
+        out
+    })
+    .await
+    .expect("a retry waiting for readiness was never woken");
+    assert_eq!(all, vec![1, 2, 3]);
+}
+
+/// A service answering `Err` to ids it has not seen, counting its clones.
+struct CountingClones {
+    clones: Arc<std::sync::atomic::AtomicU32>,
+    seen: Arc<Mutex<HashSet<u32>>>,
+}
+
+impl Clone for CountingClones {
+    fn clone(&self) -> Self {
+        self.clones
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Self {
+            clones: self.clones.clone(),
+            seen: self.seen.clone(),
+        }
+    }
+}
+
+impl tower::Service<u32> for CountingClones {
+    type Response = u32;
+    type Error = BoxError;
+    type Future = std::future::Ready<Result<u32, BoxError>>;
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), BoxError>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+    fn call(&mut self, id: u32) -> Self::Future {
+        let first = self.seen.lock().unwrap().insert(id);
+        std::future::ready(if first {
+            Err("transient".into())
+        } else {
+            Ok(id)
+        })
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn only_a_call_that_retries_clones_the_inner_service() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let clones = Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let seen = Arc::new(Mutex::new(HashSet::from([1, 2, 3])));
+    let inner = CountingClones {
+        clones: clones.clone(),
+        seen,
+    };
+    let retry = Retry::builder("api")
+        .backoff(Backoff::Constant(10 * MS))
+        .jitter(Jitter::None)
+        .build()
+        .unwrap();
+    let mut svc = retry.layer().layer(inner);
+    let after_layering = clones.load(SeqCst);
+    // Seen ids succeed at once: no clone.
+    for id in 1..=3 {
+        assert_eq!(svc.ready().await.unwrap().call(id).await.unwrap(), id);
+    }
+    assert_eq!(clones.load(SeqCst), after_layering);
+    // A new id fails once and is retried through one clone.
+    assert_eq!(svc.ready().await.unwrap().call(9).await.unwrap(), 9);
+    assert_eq!(clones.load(SeqCst), after_layering + 1);
+}
