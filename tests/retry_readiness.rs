@@ -3,7 +3,7 @@
 //! channel): every waiting retry is woken, none is lost.
 
 use seawall::prelude::*;
-use seawall::retry::{Backoff, Jitter, Retry};
+use seawall::retry::{Backoff, GaveUp, Jitter, RetriesExhausted, Retry};
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use tokio::sync::Semaphore;
@@ -122,4 +122,43 @@ async fn only_a_call_that_retries_clones_the_inner_service() {
     // A new id fails once and is retried through one clone.
     assert_eq!(svc.ready().await.unwrap().call(9).await.unwrap(), 9);
     assert_eq!(clones.load(SeqCst), after_layering + 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_retry_waiting_for_readiness_gives_up_at_the_deadline() {
+    let failing = service_fn(|_: u32| async { Err::<u32, BoxError>("transient".into()) });
+    let permits = Arc::new(Semaphore::new(1));
+    let limited = ConcurrencyLimit::with_semaphore(failing, permits.clone());
+    let retry = Retry::builder("api")
+        .max_attempts(3)
+        .backoff(Backoff::Constant(10 * MS))
+        .jitter(Jitter::None)
+        .deadline(100 * MS)
+        .build()
+        .unwrap();
+    let svc = retry.layer().layer(limited);
+    let start = tokio::time::Instant::now();
+    let call = tokio::spawn(svc.oneshot(1));
+    // The first attempt fails at once; then the only permit is held, so the
+    // retry finds the service not ready, and stays so past the deadline.
+    tokio::time::sleep(MS).await;
+    let _held = permits.clone().acquire_owned().await.unwrap();
+
+    let err = tokio::time::timeout(Duration::from_secs(5), call)
+        .await
+        .expect("the retry waited past its deadline")
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(
+        start.elapsed(),
+        100 * MS,
+        "gave up at the deadline, not later"
+    );
+    let exhausted = err
+        .downcast_ref::<RetriesExhausted>()
+        .expect("RetriesExhausted");
+    assert_eq!(exhausted.gave_up(), GaveUp::DeadlineExceeded);
+    assert_eq!(exhausted.attempts(), 1);
+    assert_eq!(exhausted.last_error().to_string(), "transient");
+    assert_eq!(retry.metrics().gave_up_deadline, 1);
 }

@@ -30,7 +30,7 @@ pin_project! {
         idempotent: bool,
         // Boxed so the first-attempt future stays small; made on the first
         // failure only.
-        retrying: Option<Box<Retrying<S>>>,
+        retrying: Later<S>,
         #[pin]
         state: State<S::Future>,
     }
@@ -45,6 +45,31 @@ struct Retrying<S> {
     delays: Delays,
     // Cloned from the layer's copy when the first retry is sent.
     service: Option<S>,
+    // The error that made the call retry, kept in case the next attempt
+    // cannot start (a response that made it retry is not kept: its body may
+    // hold a connection).
+    last_error: Option<BoxError>,
+    // Fires at the retry's deadline while the service is not ready.
+    deadline_timer: Option<Pin<Box<Sleep>>>,
+}
+
+/// The [`Retrying`] state of a call that has retried, if it has. Dropped
+/// out of line, so a first attempt that succeeds pays one test for it.
+struct Later<S>(Option<Box<Retrying<S>>>);
+
+impl<S> Drop for Later<S> {
+    #[inline]
+    fn drop(&mut self) {
+        if let Some(state) = self.0.take() {
+            drop_retrying(state);
+        }
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn drop_retrying<S>(state: Box<Retrying<S>>) {
+    drop(state);
 }
 
 pin_project! {
@@ -95,7 +120,7 @@ impl<S: Service<Req>, Req, P, R: ReplayRequest<Req>> ResponseFuture<S, Req, P, R
             attempt: 1,
             deadline,
             idempotent,
-            retrying: None,
+            retrying: Later(None),
         }
     }
 }
@@ -165,7 +190,7 @@ struct Call<'a, S: Service<Req>, Req, P, R> {
     attempt: u32,
     deadline: Option<Instant>,
     idempotent: bool,
-    retrying: &'a mut Option<Box<Retrying<S>>>,
+    retrying: &'a mut Later<S>,
 }
 
 impl<S, Req, P, R> Call<'_, S, Req, P, R>
@@ -194,15 +219,21 @@ where
         if (self.request.is_none() && !last) || (!self.idempotent && !failure.never_sent) {
             return Err(result.map_err(Into::into));
         }
-        let retrying = self.retrying.get_or_insert_with(|| {
+        let retrying = self.retrying.0.get_or_insert_with(|| {
             Box::new(Retrying {
                 delays: shared.delays(),
                 service: None,
+                last_error: None,
+                deadline_timer: None,
             })
         });
-        shared
-            .schedule(failure, self.attempt, self.deadline, &mut retrying.delays)
-            .map_err(|gave_up| give_up(shared, self.attempt, gave_up, result))
+        match shared.schedule(failure, self.attempt, self.deadline, &mut retrying.delays) {
+            Ok(delay) => {
+                retrying.last_error = result.err().map(Into::into);
+                Ok(delay)
+            }
+            Err(gave_up) => Err(give_up(shared, self.attempt, gave_up, result)),
+        }
     }
 
     /// Readies this call's copy of the service and calls it with the next
@@ -214,14 +245,31 @@ where
     {
         let backup = &**self.backup;
         // Made in `failed` before any retry is scheduled.
-        let Some(retrying) = self.retrying.as_deref_mut() else {
+        let Some(retrying) = self.retrying.0.as_deref_mut() else {
             return Poll::Ready(Err("retry: no retry scheduled".into()));
         };
         let service = retrying
             .service
             .get_or_insert_with(|| backup.service.lock().clone());
-        if let Err(e) = ready!(service.poll_ready(cx)) {
-            return Poll::Ready(Err(e.into()));
+        match service.poll_ready(cx) {
+            Poll::Ready(Ok(())) => {}
+            Poll::Ready(Err(e)) => return Poll::Ready(Err(e.into())),
+            // Not ready: wait, but not past the deadline.
+            Poll::Pending => {
+                let Some(deadline) = self.deadline else {
+                    return Poll::Pending;
+                };
+                let timer = retrying
+                    .deadline_timer
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+                ready!(timer.as_mut().poll(cx));
+                return Poll::Ready(Err(not_started(backup, self.attempt, retrying)));
+            }
+        }
+        let remaining = Shared::remaining(self.deadline);
+        if remaining == Some(Duration::ZERO) {
+            // Ready only once the deadline had passed: no attempt starts late.
+            return Poll::Ready(Err(not_started(backup, self.attempt, retrying)));
         }
         let number = self.attempt + 1;
         // Keep a copy only while another attempt may follow.
@@ -241,12 +289,38 @@ where
             &mut req,
             Attempt {
                 number,
-                remaining: Shared::remaining(self.deadline),
+                remaining,
                 deadline: self.deadline,
             },
         );
         Poll::Ready(Ok(service.call(req)))
     }
+}
+
+/// The error of a call whose next attempt could not start before the
+/// retry's deadline because the service was not ready: `RetriesExhausted`
+/// with the error that made it retry, or saying so when a response did.
+#[cold]
+fn not_started<S, P, R>(
+    backup: &Backup<S, P, R>,
+    attempts: u32,
+    retrying: &mut Retrying<S>,
+) -> BoxError {
+    let shared = &*backup.shared;
+    shared.gave_up_not_ready(attempts);
+    let source = retrying.last_error.take().unwrap_or_else(|| {
+        format!(
+            "retry `{}`: the service was not ready for the next attempt",
+            shared.name
+        )
+        .into()
+    });
+    Box::new(RetriesExhausted::new(
+        shared.name.clone(),
+        attempts,
+        GaveUp::DeadlineExceeded,
+        source,
+    ))
 }
 
 /// The result of a call the retry gave up on: a response as it came, an

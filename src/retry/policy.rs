@@ -243,6 +243,16 @@ impl Shared {
         decision
     }
 
+    /// Reports a call that gave up because the service was not ready for
+    /// its next attempt before the deadline.
+    pub(crate) fn gave_up_not_ready(&self, attempts: u32) {
+        self.counts[GAVE_UP_DEADLINE].fetch_add(1, Ordering::Relaxed);
+        self.emit(|| EventKind::RetriesExhausted {
+            attempts,
+            gave_up: GaveUp::DeadlineExceeded,
+        });
+    }
+
     fn decide(
         &self,
         failure: Failure,

@@ -120,8 +120,10 @@ impl RetryBuilder {
         self
     }
     /// A total deadline per call, from its first attempt: no retry sleeps
-    /// past it or starts after it. The time left travels to each attempt
-    /// (see [`Attempt`](super::Attempt)).
+    /// past it or starts after it — through the layer, not even while
+    /// waiting for the inner service to be ready (the call then gives up at
+    /// the deadline with [`GaveUp::DeadlineExceeded`](super::GaveUp)). The
+    /// time left travels to each attempt (see [`Attempt`](super::Attempt)).
     pub fn deadline(mut self, d: Duration) -> Self {
         self.deadline = Some(d);
         self
