@@ -120,6 +120,31 @@ async fn a_retry_after_past_the_deadline_gives_up_at_once() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_retry_after_longer_than_max_retry_after_is_returned_at_once() {
+    let r = Retry::builder("api")
+        .max_retry_after(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    // Told 60 s: the 429 comes back at once, its Retry-After intact.
+    let script = Script::new(vec![(429, Some("60"))]);
+    let svc = r.layer().for_http().layer(script.service());
+    let start = Instant::now();
+    let res = svc.oneshot(get()).await.unwrap();
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(res.headers()["retry-after"], "60");
+    assert_eq!(start.elapsed(), Duration::ZERO);
+    assert_eq!(script.calls.load(Ordering::SeqCst), 1);
+    assert_eq!(r.metrics().gave_up_deadline, 1);
+    // Told 5 s, the limit itself: waited as told, then retried.
+    let script = Script::new(vec![(503, Some("5"))]);
+    let svc = r.layer().for_http().layer(script.service());
+    let start = Instant::now();
+    assert_eq!(svc.oneshot(get()).await.unwrap().status(), StatusCode::OK);
+    assert_eq!(start.elapsed(), Duration::from_secs(5));
+    assert_eq!(script.calls.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test(start_paused = true)]
 async fn post_is_not_resent_unless_marked_safe() {
     let script = Script::new(vec![(503, None)]);
     let svc = retry(3).layer().for_http().layer(script.service());

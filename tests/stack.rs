@@ -210,6 +210,31 @@ mod presets {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn the_http_client_preset_returns_a_long_retry_after_at_once() {
+        let stack = Stack::http_client("quota").unwrap();
+        let calls = Arc::new(AtomicU32::new(0));
+        let c = calls.clone();
+        let svc = stack.layer(service_fn(move |_req: Request<()>| {
+            c.fetch_add(1, Ordering::SeqCst);
+            async {
+                let res = Response::builder()
+                    .status(StatusCode::TOO_MANY_REQUESTS)
+                    .header("retry-after", "30")
+                    .body(())
+                    .unwrap();
+                Ok::<_, BoxError>(res)
+            }
+        }));
+        let start = Instant::now();
+        let res = svc.oneshot(Request::new(())).await.unwrap();
+        // Not held until the 10 s total timeout: the 429 comes back at once.
+        assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(res.headers()["retry-after"], "30");
+        assert_eq!(start.elapsed(), Duration::ZERO);
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn the_http_client_preset_bounds_a_hung_attempt() {
         let stack = Stack::http_client("slow").unwrap();
         let svc = stack.layer(service_fn(|_req: Request<()>| async {

@@ -61,7 +61,8 @@ pub enum GaveUp {
     AttemptsExhausted,
     /// The retry budget was empty: retrying would have added too much load.
     BudgetExhausted,
-    /// The next attempt could not start before the deadline.
+    /// The next attempt could not start before the deadline, or the
+    /// dependency asked for a longer wait than `max_retry_after` allows.
     DeadlineExceeded,
 }
 
@@ -123,6 +124,7 @@ pub(crate) struct Shared {
     /// Hands each call its own jitter stream (read on the first failure).
     pub(crate) streams: AtomicU64,
     pub(crate) deadline: Option<Duration>,
+    pub(crate) max_retry_after: Option<Duration>,
     pub(crate) budget: Option<RetryBudget>,
     pub(crate) retry_stop_signals: bool,
     pub(crate) clock: ClockHandle,
@@ -265,6 +267,9 @@ impl Shared {
         }
         let mut delay = delays.next().unwrap_or_default();
         if let Some(told) = failure.told {
+            if self.max_retry_after.is_some_and(|max| told > max) {
+                return Err(GaveUp::DeadlineExceeded); // longer than we wait
+            }
             delay = delay.max(told); // the dependency said when
         }
         if let Some(remaining) = Self::remaining(deadline) {

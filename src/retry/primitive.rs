@@ -48,6 +48,7 @@ pub struct RetryBuilder {
     jitter: Jitter,
     seed: u64,
     deadline: Option<Duration>,
+    max_retry_after: Option<Duration>,
     budget: Option<Option<RetryBudget>>,
     retry_stop_signals: bool,
     clock: ClockHandle,
@@ -62,6 +63,7 @@ impl fmt::Debug for RetryBuilder {
             .field("backoff", &self.backoff)
             .field("jitter", &self.jitter)
             .field("deadline", &self.deadline)
+            .field("max_retry_after", &self.max_retry_after)
             .finish_non_exhaustive()
     }
 }
@@ -89,6 +91,7 @@ impl Retry {
             jitter: Jitter::Full,
             seed: 0x5EA_3A11,
             deadline: None,
+            max_retry_after: None,
             budget: None,
             retry_stop_signals: false,
             clock: ClockHandle::default(),
@@ -126,6 +129,18 @@ impl RetryBuilder {
     /// time left travels to each attempt (see [`Attempt`](super::Attempt)).
     pub fn deadline(mut self, d: Duration) -> Self {
         self.deadline = Some(d);
+        self
+    }
+    /// The longest wait a dependency may ask for (an HTTP `Retry-After`, a
+    /// `RateLimited` rejection's `retry_after`,
+    /// [`RetryVerdict::RetryAfter`](super::RetryVerdict)). Asked to wait
+    /// longer, the retry gives up at once
+    /// ([`GaveUp::DeadlineExceeded`](super::GaveUp)) and returns what it
+    /// got — a response as it came, so its `Retry-After` reaches your
+    /// caller — instead of holding the call for the whole wait. Default: no
+    /// limit (a [`deadline`](Self::deadline) still bounds the wait).
+    pub fn max_retry_after(mut self, d: Duration) -> Self {
+        self.max_retry_after = Some(d);
         self
     }
     /// Spend retries from `budget` (shared with whatever else uses it)
@@ -186,6 +201,7 @@ impl RetryBuilder {
             seed: self.seed,
             streams: AtomicU64::new(0),
             deadline: self.deadline,
+            max_retry_after: self.max_retry_after,
             budget,
             retry_stop_signals: self.retry_stop_signals,
             clock: self.clock,

@@ -45,7 +45,7 @@ impl Stack {
     /// |---|---|
     /// | fallback | none (what to answer is yours: `.fallback(..)`) |
     /// | total timeout | 10 s |
-    /// | retry | 3 attempts; exponential backoff 50 ms × 2 up to 2 s, full jitter; budget 20% of the load + 10/s; errors and 429/502/503/504 retried, `Retry-After` honoured; idempotent methods only ([`RetryLayer::for_http`]) |
+    /// | retry | 3 attempts; exponential backoff 50 ms × 2 up to 2 s, full jitter; budget 20% of the load + 10/s; errors and 429/502/503/504 retried, `Retry-After` honoured up to 5 s (a longer one: the response is returned at once, so your caller sees it); idempotent methods only ([`RetryLayer::for_http`]) |
     /// | circuit breaker | last 100 calls, from 20 calls on; opens at 50% failures (5xx and errors; 4xx ignored); 30 s open, then 10 probes |
     /// | bulkhead | 64 calls at once, rejecting at once when full (never queueing under the breaker) |
     /// | rate limit | none (a dependency's quota is yours to state: `.rate_limit(..)`) |
@@ -120,6 +120,9 @@ fn client<P, R, C: Clone>(
             cap: Duration::from_secs(2),
         })
         .jitter(Jitter::Full)
+        // Half the total: a longer wait would end in the total timeout,
+        // losing the response that said when to come back.
+        .max_retry_after(HTTP_TOTAL / 2)
         .build()?;
     let breaker = CircuitBreaker::builder(name)
         .sliding_window(SlidingWindow::count(100))
