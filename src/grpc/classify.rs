@@ -120,7 +120,10 @@ impl<T> Classify<tonic::Response<T>, tonic::Status> for GrpcClassifier {
 
 /// The retry predicate for gRPC: transport errors and `UNAVAILABLE` are
 /// retried (gRPC's own retry policy: the server did not process the call);
-/// a `grpc-retry-pushback-ms` header sets the next delay.
+/// a `grpc-retry-pushback-ms` header sets the next delay, and one that is
+/// negative, not a number, or given twice means "do not retry" (as in
+/// gRPC's retry design and its implementations): the response is returned
+/// as it came.
 #[derive(Debug, Clone, Copy)]
 pub struct RetryGrpc {
     codes: CodeSet,
@@ -152,13 +155,17 @@ impl<B, E> ShouldRetry<http::Response<B>, E> for RetryGrpc {
         match result {
             Err(_) => RetryVerdict::Retry,
             Ok(res) if self.codes.contains(status_code(res)) => {
-                let pushback = res
-                    .headers()
-                    .get("grpc-retry-pushback-ms")
-                    .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-                match pushback {
-                    Some(ms) => RetryVerdict::RetryAfter(Duration::from_millis(ms)),
-                    None => RetryVerdict::Retry,
+                let mut pushback = res.headers().get_all("grpc-retry-pushback-ms").iter();
+                match (pushback.next(), pushback.next()) {
+                    (None, _) => RetryVerdict::Retry,
+                    (Some(v), None) => {
+                        match v.to_str().ok().and_then(|t| t.trim().parse::<u64>().ok()) {
+                            Some(ms) => RetryVerdict::RetryAfter(Duration::from_millis(ms)),
+                            // The server asked for no retry.
+                            None => RetryVerdict::Accept,
+                        }
+                    }
+                    (Some(_), Some(_)) => RetryVerdict::Accept,
                 }
             }
             Ok(_) => RetryVerdict::Accept,
@@ -251,6 +258,19 @@ mod tests {
             verdict(trailers_only(Code::Unavailable, Some("250"))),
             RetryVerdict::RetryAfter(Duration::from_millis(250))
         );
+        // A negative or unreadable pushback, or two of them: do not retry.
+        for bad in ["-1", "soon", ""] {
+            assert_eq!(
+                verdict(trailers_only(Code::Unavailable, Some(bad))),
+                RetryVerdict::Accept,
+                "{bad:?}"
+            );
+        }
+        let mut twice = trailers_only(Code::Unavailable, Some("100"));
+        twice
+            .headers_mut()
+            .append("grpc-retry-pushback-ms", "200".parse().unwrap());
+        assert_eq!(verdict(twice), RetryVerdict::Accept);
         assert_eq!(
             verdict(trailers_only(Code::InvalidArgument, None)),
             RetryVerdict::Accept
