@@ -108,6 +108,29 @@ async fn a_dropped_response_future_returns_its_half_open_slot() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_classifier_that_panics_does_not_keep_the_half_open_slot() {
+    let breaker = builder("panicky")
+        .classify(|r: &Result<u16, std::io::Error>| match r {
+            Ok(418) => panic!("classifier bug"),
+            _ => by_status(r),
+        })
+        .build()
+        .unwrap();
+    breaker.half_open();
+    let teapot = breaker
+        .layer()
+        .layer(counted_service(Arc::new(AtomicUsize::new(0)), 418));
+    let probe = tokio::spawn(teapot.oneshot(()));
+    assert!(probe.await.unwrap_err().is_panic());
+    // The probe's slot came back (counted as cancelled): the next probe runs.
+    let hits = Arc::new(AtomicUsize::new(0));
+    let fine = breaker.layer().layer(counted_service(hits.clone(), 200));
+    assert_eq!(fine.oneshot(()).await.unwrap(), 200);
+    assert_eq!(hits.load(Ordering::SeqCst), 1);
+    assert_eq!(breaker.state(), CircuitState::Closed);
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_hung_dependency_behind_an_outer_timeout_trips_the_breaker() {
     let breaker = builder("hung")
         .slow_call_duration_threshold(Duration::from_millis(500))

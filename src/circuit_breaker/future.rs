@@ -74,9 +74,17 @@ where
         match self.project().kind.project() {
             KindProj::Called { future, permit } => {
                 let result = ready!(future.poll(cx));
-                if let Some(breaker) = permit.breaker.take() {
-                    let outcome = breaker.classifier.classify(&result);
-                    breaker.core.record(permit.ticket, outcome, None);
+                // Classified before the permit lets go of the breaker, so a
+                // classifier that panics leaves it to `Drop` (cancelled, the
+                // half-open slot returned), not leaked.
+                if let Some(outcome) = permit
+                    .breaker
+                    .as_ref()
+                    .map(|b| b.classifier.classify(&result))
+                {
+                    if let Some(breaker) = permit.breaker.take() {
+                        breaker.core.record(permit.ticket, outcome, None);
+                    }
                 }
                 Poll::Ready(result.map_err(Into::into))
             }
