@@ -55,6 +55,17 @@ async fn an_outer_budget_shortens_inner_timeouts_and_an_earlier_deadline_wins() 
         .is_ok());
 }
 
+#[tokio::test(start_paused = true)]
+async fn an_unbounded_budget_is_taken_as_the_longest_timeout_not_a_panic() {
+    let svc = ServiceBuilder::new()
+        .layer(DeadlineLayer::new(Duration::MAX))
+        .service(service_fn(|req: http::Request<()>| async move {
+            Ok::<_, std::io::Error>(Deadline::of(&req).map(|d| d.remaining()))
+        }));
+    let left = svc.oneshot(http::Request::new(())).await.unwrap();
+    assert_eq!(left, Some(seawall::timeout::MAX_TIMEOUT));
+}
+
 #[tokio::test]
 async fn a_fallback_answer_is_marked_degraded() {
     let failing = service_fn(|_: ()| async {

@@ -315,6 +315,12 @@ async fn invalid_configuration_names_the_field() {
         .build()
         .unwrap_err();
     assert_eq!(err.field(), "deadline");
+    // Too long to add to an instant: refused here, not a panic per call.
+    let err = Retry::builder("x")
+        .deadline(Duration::MAX)
+        .build()
+        .unwrap_err();
+    assert_eq!(err.field(), "deadline");
     let err = Retry::builder("x")
         .backoff(Backoff::Exponential {
             base: MS,

@@ -80,9 +80,13 @@ pub struct DeadlineLayer {
 }
 
 impl DeadlineLayer {
-    /// A layer giving each request `budget` from when it passes through.
+    /// A layer giving each request `budget` from when it passes through
+    /// (at most [`MAX_TIMEOUT`](crate::timeout::MAX_TIMEOUT); longer is
+    /// taken as that).
     pub fn new(budget: Duration) -> Self {
-        Self { budget }
+        Self {
+            budget: budget.min(crate::timeout::MAX_TIMEOUT),
+        }
     }
 }
 

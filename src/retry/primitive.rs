@@ -176,11 +176,14 @@ impl RetryBuilder {
         }
         self.backoff.validate(&self.name)?;
         if let Some(d) = self.deadline {
-            if d.is_zero() {
+            if d.is_zero() || d > crate::timeout::MAX_TIMEOUT {
                 return Err(ConfigError::new(
                     &self.name,
                     "deadline",
-                    "must be longer than zero",
+                    format!(
+                        "must be in (0, {:?}], got {d:?}",
+                        crate::timeout::MAX_TIMEOUT
+                    ),
                 ));
             }
         }

@@ -73,7 +73,8 @@ where
                 } => return Poll::Pending,
                 TimerProj::Unarmed { after, until } => {
                     let now = Instant::now();
-                    let mut at = after.map_or(now + MAX_TIMEOUT, |a| now + a);
+                    // Clamped: a `TimeoutFor` of the user's may say anything.
+                    let mut at = now + after.map_or(MAX_TIMEOUT, |a| a.min(MAX_TIMEOUT));
                     if let Some(until) = *until {
                         at = at.min(until); // an outer deadline comes first
                     }
