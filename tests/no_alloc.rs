@@ -1,0 +1,176 @@
+//! The hot path allocates nothing (DESIGN §5): once a thread has made its
+//! first call (which builds its per-thread handles), a call through each
+//! layer that succeeds at once makes no heap allocation. Counted per thread
+//! by a global allocator, so tests running beside these do not interfere.
+
+use seawall::fallback::Fallback;
+use seawall::prelude::*;
+use seawall::rate_limit::RateLimiter;
+use seawall::retry::Retry;
+use seawall::timeout::Timeout;
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::convert::Infallible;
+use std::future::{ready, Future, Ready};
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
+use tower::{service_fn, Layer, Service};
+
+struct CountingAllocator;
+
+thread_local! {
+    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
+}
+
+// SAFETY: defers to `System`; the counter is a const thread-local `Cell`
+// (no lazy initialisation, no destructor), so counting never allocates.
+unsafe impl GlobalAlloc for CountingAllocator {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: CountingAllocator = CountingAllocator;
+
+type Bare = tower::util::ServiceFn<fn(u64) -> Ready<Result<u64, Infallible>>>;
+
+fn bare() -> Bare {
+    service_fn(|x: u64| ready(Ok::<u64, Infallible>(x)))
+}
+
+/// Allocations made by 100 calls through `svc` after 10 warm-up calls.
+fn allocations_per_100_calls<S>(mut svc: S) -> u64
+where
+    S: Service<u64>,
+    S::Error: std::fmt::Debug,
+{
+    let mut cx = Context::from_waker(Waker::noop());
+    let mut call = |i: u64| {
+        assert!(svc.poll_ready(&mut cx).is_ready());
+        let fut = pin!(svc.call(i));
+        match fut.poll(&mut cx) {
+            Poll::Ready(r) => assert!(r.is_ok(), "call {i} failed: {:?}", r.err()),
+            Poll::Pending => panic!("call {i} did not complete at once"),
+        }
+    };
+    for i in 0..10 {
+        call(i);
+    }
+    let before = ALLOCATIONS.with(Cell::get);
+    for i in 0..100 {
+        call(i);
+    }
+    ALLOCATIONS.with(Cell::get) - before
+}
+
+#[test]
+fn the_counter_sees_an_allocation() {
+    let before = ALLOCATIONS.with(Cell::get);
+    drop(std::hint::black_box(Box::new(7u64)));
+    assert_eq!(ALLOCATIONS.with(Cell::get) - before, 1);
+}
+
+#[test]
+fn a_closed_breaker_allocates_nothing_per_call() {
+    let breaker = CircuitBreaker::builder("b").build().unwrap();
+    assert_eq!(allocations_per_100_calls(breaker.layer().layer(bare())), 0);
+}
+
+#[test]
+fn an_uncontended_bulkhead_allocates_nothing_per_call() {
+    let bulkhead = Bulkhead::builder("b")
+        .max_concurrent_calls(8)
+        .build()
+        .unwrap();
+    assert_eq!(allocations_per_100_calls(bulkhead.layer().layer(bare())), 0);
+}
+
+#[test]
+fn rate_limiters_allocate_nothing_per_call() {
+    let gcra = RateLimiter::builder("g")
+        .rate(1_000_000, Duration::from_secs(1))
+        .build()
+        .unwrap();
+    assert_eq!(allocations_per_100_calls(gcra.layer().layer(bare())), 0);
+    let window = RateLimiter::builder("w")
+        .sliding_window(1_000_000, Duration::from_secs(1))
+        .build()
+        .unwrap();
+    assert_eq!(allocations_per_100_calls(window.layer().layer(bare())), 0);
+}
+
+#[test]
+fn a_timeout_that_is_not_reached_allocates_nothing_per_call() {
+    let timeout = Timeout::builder("t")
+        .duration(Duration::from_secs(1))
+        .build()
+        .unwrap();
+    assert_eq!(allocations_per_100_calls(timeout.layer(bare())), 0);
+}
+
+#[test]
+fn a_fallback_not_needed_allocates_nothing_per_call() {
+    let fallback = Fallback::builder("f").value(0u64);
+    assert_eq!(allocations_per_100_calls(fallback.layer(bare())), 0);
+}
+
+#[test]
+fn a_retry_whose_first_attempt_succeeds_allocates_nothing_per_call() {
+    let retry = Retry::builder("r").build().unwrap();
+    assert_eq!(allocations_per_100_calls(retry.layer().layer(bare())), 0);
+    let deadline = Retry::builder("d")
+        .deadline(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    // Reads tokio's clock for the deadline: inside a runtime's context.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    let _entered = rt.enter();
+    assert_eq!(allocations_per_100_calls(deadline.layer().layer(bare())), 0);
+}
+
+/// The whole `http_client` preset, for a request whose copy allocates
+/// nothing (`GET /`, no headers: what `HttpReplay` copies is then only
+/// static or empty) — the timers are not armed, nothing is marked.
+#[cfg(feature = "http")]
+#[test]
+fn the_http_client_preset_allocates_nothing_per_call() {
+    use http::{Request, Response};
+    use seawall::stack::Stack;
+    let svc = Stack::http_client("api")
+        .unwrap()
+        .layer(service_fn(|_req: Request<()>| {
+            ready(Ok::<_, Infallible>(Response::new(())))
+        }));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    let _entered = rt.enter();
+    let mut svc = svc;
+    let mut cx = Context::from_waker(Waker::noop());
+    let mut call = || {
+        assert!(svc.poll_ready(&mut cx).is_ready());
+        let fut = pin!(svc.call(Request::new(())));
+        assert!(matches!(fut.poll(&mut cx), Poll::Ready(Ok(_))));
+    };
+    for _ in 0..10 {
+        call();
+    }
+    let before = ALLOCATIONS.with(Cell::get);
+    for _ in 0..100 {
+        call();
+    }
+    assert_eq!(ALLOCATIONS.with(Cell::get) - before, 0);
+}
