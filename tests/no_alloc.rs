@@ -48,28 +48,47 @@ fn bare() -> Bare {
 }
 
 /// Allocations made by 100 calls through `svc` after 10 warm-up calls.
-fn allocations_per_100_calls<S>(mut svc: S) -> u64
+fn allocations_per_100_calls<S>(svc: S) -> u64
 where
     S: Service<u64>,
     S::Error: std::fmt::Debug,
 {
+    allocations_per_100_calls_of(svc, |i| i)
+}
+
+/// [`allocations_per_100_calls`] with requests made by `request` (made
+/// before the count, so only the calls are counted).
+fn allocations_per_100_calls_of<S, Req>(mut svc: S, request: fn(u64) -> Req) -> u64
+where
+    S: Service<Req>,
+    S::Error: std::fmt::Debug,
+{
     let mut cx = Context::from_waker(Waker::noop());
-    let mut call = |i: u64| {
+    let mut call = |req: Req| {
         assert!(svc.poll_ready(&mut cx).is_ready());
-        let fut = pin!(svc.call(i));
+        let fut = pin!(svc.call(req));
         match fut.poll(&mut cx) {
-            Poll::Ready(r) => assert!(r.is_ok(), "call {i} failed: {:?}", r.err()),
-            Poll::Pending => panic!("call {i} did not complete at once"),
+            Poll::Ready(r) => assert!(r.is_ok(), "a call failed: {:?}", r.err()),
+            Poll::Pending => panic!("a call did not complete at once"),
         }
     };
     for i in 0..10 {
-        call(i);
+        call(request(i));
     }
+    let requests: Vec<Req> = (0..100).map(request).collect();
     let before = ALLOCATIONS.with(Cell::get);
-    for i in 0..100 {
-        call(i);
+    for req in requests {
+        call(req);
     }
     ALLOCATIONS.with(Cell::get) - before
+}
+
+/// A runtime to enter: reading tokio's clock needs its context.
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap()
 }
 
 #[test]
@@ -132,10 +151,7 @@ fn a_retry_whose_first_attempt_succeeds_allocates_nothing_per_call() {
         .build()
         .unwrap();
     // Reads tokio's clock for the deadline: inside a runtime's context.
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .build()
-        .unwrap();
+    let rt = runtime();
     let _entered = rt.enter();
     assert_eq!(allocations_per_100_calls(deadline.layer().layer(bare())), 0);
 }
@@ -153,24 +169,7 @@ fn the_http_client_preset_allocates_nothing_per_call() {
         .layer(service_fn(|_req: Request<()>| {
             ready(Ok::<_, Infallible>(Response::new(())))
         }));
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .build()
-        .unwrap();
+    let rt = runtime();
     let _entered = rt.enter();
-    let mut svc = svc;
-    let mut cx = Context::from_waker(Waker::noop());
-    let mut call = || {
-        assert!(svc.poll_ready(&mut cx).is_ready());
-        let fut = pin!(svc.call(Request::new(())));
-        assert!(matches!(fut.poll(&mut cx), Poll::Ready(Ok(_))));
-    };
-    for _ in 0..10 {
-        call();
-    }
-    let before = ALLOCATIONS.with(Cell::get);
-    for _ in 0..100 {
-        call();
-    }
-    assert_eq!(ALLOCATIONS.with(Cell::get) - before, 0);
+    assert_eq!(allocations_per_100_calls_of(svc, |_| Request::new(())), 0);
 }

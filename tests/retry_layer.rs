@@ -104,6 +104,15 @@ async fn giving_up_on_responses_returns_the_last_one() {
     assert_eq!(script.calls.load(Ordering::SeqCst), 1);
 }
 
+/// A GET through `r`'s HTTP layer over `script`: the response, and how
+/// long it took (paused time).
+async fn timed_get(r: &Retry, script: &Script) -> (Response<()>, Duration) {
+    let svc = r.layer().for_http().layer(script.service());
+    let start = Instant::now();
+    let res = svc.oneshot(get()).await.unwrap();
+    (res, start.elapsed())
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_retry_after_past_the_deadline_gives_up_at_once() {
     let r = Retry::builder("api")
@@ -111,11 +120,9 @@ async fn a_retry_after_past_the_deadline_gives_up_at_once() {
         .build()
         .unwrap();
     let script = Script::new(vec![(429, Some("60"))]);
-    let svc = r.layer().for_http().layer(script.service());
-    let start = Instant::now();
-    let res = svc.oneshot(get()).await.unwrap();
+    let (res, took) = timed_get(&r, &script).await;
     assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
-    assert_eq!(start.elapsed(), Duration::ZERO);
+    assert_eq!(took, Duration::ZERO);
     assert_eq!(r.metrics().gave_up_deadline, 1);
 }
 
@@ -127,20 +134,17 @@ async fn a_retry_after_longer_than_max_retry_after_is_returned_at_once() {
         .unwrap();
     // Told 60 s: the 429 comes back at once, its Retry-After intact.
     let script = Script::new(vec![(429, Some("60"))]);
-    let svc = r.layer().for_http().layer(script.service());
-    let start = Instant::now();
-    let res = svc.oneshot(get()).await.unwrap();
+    let (res, took) = timed_get(&r, &script).await;
     assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(res.headers()["retry-after"], "60");
-    assert_eq!(start.elapsed(), Duration::ZERO);
+    assert_eq!(took, Duration::ZERO);
     assert_eq!(script.calls.load(Ordering::SeqCst), 1);
     assert_eq!(r.metrics().gave_up_deadline, 1);
     // Told 5 s, the limit itself: waited as told, then retried.
     let script = Script::new(vec![(503, Some("5"))]);
-    let svc = r.layer().for_http().layer(script.service());
-    let start = Instant::now();
-    assert_eq!(svc.oneshot(get()).await.unwrap().status(), StatusCode::OK);
-    assert_eq!(start.elapsed(), Duration::from_secs(5));
+    let (res, took) = timed_get(&r, &script).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(took, Duration::from_secs(5));
     assert_eq!(script.calls.load(Ordering::SeqCst), 2);
 }
 

@@ -12,6 +12,13 @@ use tower::{service_fn, Layer, Service, ServiceExt};
 
 const MS: Duration = Duration::from_millis(1);
 
+/// A retry waiting exactly 10 ms between attempts.
+fn every_10ms() -> seawall::retry::RetryBuilder {
+    Retry::builder("api")
+        .backoff(Backoff::Constant(10 * MS))
+        .jitter(Jitter::None)
+}
+
 #[tokio::test(start_paused = true)]
 async fn retries_waiting_for_readiness_are_all_woken() {
     // First attempt of each request fails; its retry succeeds.
@@ -30,13 +37,7 @@ async fn retries_waiting_for_readiness_are_all_woken() {
     // One call at a time, through a semaphore the test can hold.
     let permits = Arc::new(Semaphore::new(1));
     let limited = ConcurrencyLimit::with_semaphore(flaky, permits.clone());
-    let retry = Retry::builder("api")
-        .max_attempts(2)
-        .backoff(Backoff::Constant(10 * MS))
-        .jitter(Jitter::None)
-        .no_budget()
-        .build()
-        .unwrap();
+    let retry = every_10ms().max_attempts(2).no_budget().build().unwrap();
     let svc = retry.layer().layer(limited);
 
     let calls: Vec<_> = (1..=3)
@@ -107,11 +108,7 @@ async fn only_a_call_that_retries_clones_the_inner_service() {
         clones: clones.clone(),
         seen,
     };
-    let retry = Retry::builder("api")
-        .backoff(Backoff::Constant(10 * MS))
-        .jitter(Jitter::None)
-        .build()
-        .unwrap();
+    let retry = every_10ms().build().unwrap();
     let mut svc = retry.layer().layer(inner);
     let after_layering = clones.load(SeqCst);
     // Seen ids succeed at once: no clone.
@@ -129,10 +126,8 @@ async fn a_retry_waiting_for_readiness_gives_up_at_the_deadline() {
     let failing = service_fn(|_: u32| async { Err::<u32, BoxError>("transient".into()) });
     let permits = Arc::new(Semaphore::new(1));
     let limited = ConcurrencyLimit::with_semaphore(failing, permits.clone());
-    let retry = Retry::builder("api")
+    let retry = every_10ms()
         .max_attempts(3)
-        .backoff(Backoff::Constant(10 * MS))
-        .jitter(Jitter::None)
         .deadline(100 * MS)
         .build()
         .unwrap();

@@ -307,7 +307,7 @@ fn not_started<S, P, R>(
     retrying: &mut Retrying<S>,
 ) -> BoxError {
     let shared = &*backup.shared;
-    shared.gave_up_not_ready(attempts);
+    shared.report_gave_up(attempts, GaveUp::DeadlineExceeded);
     let source = retrying.last_error.take().unwrap_or_else(|| {
         format!(
             "retry `{}`: the service was not ready for the next attempt",
@@ -315,12 +315,7 @@ fn not_started<S, P, R>(
         )
         .into()
     });
-    Box::new(RetriesExhausted::new(
-        shared.name.clone(),
-        attempts,
-        GaveUp::DeadlineExceeded,
-        source,
-    ))
+    exhausted(shared, attempts, GaveUp::DeadlineExceeded, source)
 }
 
 /// The result of a call the retry gave up on: a response as it came, an
@@ -331,14 +326,16 @@ fn give_up<Res, E: Into<BoxError>>(
     gave_up: GaveUp,
     result: Result<Res, E>,
 ) -> Result<Res, BoxError> {
-    result.map_err(|e| {
-        Box::new(RetriesExhausted::new(
-            shared.name.clone(),
-            attempts,
-            gave_up,
-            e.into(),
-        )) as BoxError
-    })
+    result.map_err(|e| exhausted(shared, attempts, gave_up, e.into()))
+}
+
+fn exhausted(shared: &Shared, attempts: u32, gave_up: GaveUp, source: BoxError) -> BoxError {
+    Box::new(RetriesExhausted::new(
+        shared.name.clone(),
+        attempts,
+        gave_up,
+        source,
+    ))
 }
 
 impl<S: Service<Req>, Req, P, R> fmt::Debug for ResponseFuture<S, Req, P, R> {

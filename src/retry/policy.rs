@@ -225,34 +225,26 @@ impl Shared {
                     reason: failure.reason,
                 });
             }
-            Err(GaveUp::BudgetExhausted) => {
-                self.counts[GAVE_UP_BUDGET].fetch_add(1, Ordering::Relaxed);
-                self.emit(|| EventKind::BudgetExhausted { attempts: attempt });
-            }
-            Err(gave_up) => {
-                let slot = if gave_up == GaveUp::DeadlineExceeded {
-                    GAVE_UP_DEADLINE
-                } else {
-                    GAVE_UP_ATTEMPTS
-                };
-                self.counts[slot].fetch_add(1, Ordering::Relaxed);
-                self.emit(|| EventKind::RetriesExhausted {
-                    attempts: attempt,
-                    gave_up,
-                });
-            }
+            Err(gave_up) => self.report_gave_up(attempt, gave_up),
         }
         decision
     }
 
-    /// Reports a call that gave up because the service was not ready for
-    /// its next attempt before the deadline.
-    pub(crate) fn gave_up_not_ready(&self, attempts: u32) {
-        self.counts[GAVE_UP_DEADLINE].fetch_add(1, Ordering::Relaxed);
-        self.emit(|| EventKind::RetriesExhausted {
-            attempts,
-            gave_up: GaveUp::DeadlineExceeded,
-        });
+    /// Counts and reports a call that stopped retrying after `attempts`
+    /// attempts: here, or when its next attempt could not start in time.
+    pub(crate) fn report_gave_up(&self, attempts: u32, gave_up: GaveUp) {
+        if gave_up == GaveUp::BudgetExhausted {
+            self.counts[GAVE_UP_BUDGET].fetch_add(1, Ordering::Relaxed);
+            self.emit(|| EventKind::BudgetExhausted { attempts });
+            return;
+        }
+        let slot = if gave_up == GaveUp::DeadlineExceeded {
+            GAVE_UP_DEADLINE
+        } else {
+            GAVE_UP_ATTEMPTS
+        };
+        self.counts[slot].fetch_add(1, Ordering::Relaxed);
+        self.emit(|| EventKind::RetriesExhausted { attempts, gave_up });
     }
 
     fn decide(
