@@ -1,18 +1,22 @@
 //! The first-attempt-success path through a retry layer, against the bare
 //! service, tower's `Retry` (with a policy that never retries, and with a
 //! `TpsBudget` policy as tower's docs recommend) and tower-resilience's
-//! retry. `cargo bench --bench retry`.
+//! retry; and the floor: the least any retry with shared state can cost.
+//! `cargo bench --bench retry`.
 
 mod support;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use seawall::retry::Retry;
 use std::convert::Infallible;
-use std::future::Ready;
+use std::future::{Future, Ready};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use support::{bare, layer_contender, CopyNeverRetry};
+use std::task::{Context, Poll};
+use support::{bare, layer_contender, Bare, CopyNeverRetry};
 use tower::retry::budget::{Budget, TpsBudget};
-use tower::Layer;
+use tower::{Layer, Service};
 
 /// tower's retry policy with a budget, as in tower's docs: successes
 /// deposit, retries withdraw.
@@ -32,6 +36,50 @@ impl<Req: Clone, Res, E> tower::retry::Policy<Req, Res, E> for Budgeted {
     }
     fn clone_request(&mut self, req: &Req) -> Option<Req> {
         Some(req.clone())
+    }
+}
+
+/// The floor under any retry whose calls share a budget and counts: a
+/// layer that counts each call and whose response future holds a reference
+/// count on the shared state — the future must reach the budget when the
+/// call fails, and may outlive the service (`oneshot` drops it). It does
+/// nothing else: no verdict, no copy, never a retry.
+#[derive(Clone)]
+struct Floor {
+    shared: Arc<AtomicU64>,
+    inner: Bare,
+}
+
+struct FloorFuture {
+    _shared: Arc<AtomicU64>,
+    inner: Ready<Result<u64, Infallible>>,
+}
+
+impl Future for FloorFuture {
+    type Output = Result<u64, Infallible>;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        Pin::new(&mut self.inner).poll(cx)
+    }
+}
+
+impl Service<u64> for Floor {
+    type Response = u64;
+    type Error = Infallible;
+    type Future = FloorFuture;
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+    fn call(&mut self, req: u64) -> FloorFuture {
+        // A plain load and store, what seawall's per-thread count stripes
+        // cost. (On two threads both write this one word and may lose
+        // counts, and share the reference count: a cost floor for one
+        // thread, not a counter.)
+        let calls = &*self.shared;
+        calls.store(calls.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+        FloorFuture {
+            _shared: self.shared.clone(),
+            inner: self.inner.call(req),
+        }
     }
 }
 
@@ -65,6 +113,11 @@ fn layers(c: &mut Criterion) {
         .max_attempts(3)
         .build();
     layer_contender(&mut g, "tower-resilience", resilience.layer(bare()));
+    let floor = Floor {
+        shared: Arc::new(AtomicU64::new(0)),
+        inner: bare(),
+    };
+    layer_contender(&mut g, "floor: count + shared state held", floor);
     g.finish();
 }
 

@@ -1,19 +1,27 @@
 //! The whole `Stack::http_client` preset on the success path (no timer is
 //! armed: every future is ready at once), against the bare service and the
 //! same stack assembled from tower-resilience's layers (total time limiter,
-//! retry, circuit breaker, bulkhead, attempt time limiter).
-//! `cargo bench --bench stack`.
+//! retry, circuit breaker, bulkhead, attempt time limiter); and a floor:
+//! one hand-written service doing the least of it (copy the request, take a
+//! breaker and a bulkhead permit, hold shared state). `cargo bench --bench
+//! stack`.
 
 mod support;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use http::{Request, Response};
+use seawall::bulkhead::{Bulkhead, BulkheadPermit};
+use seawall::circuit_breaker::{CircuitBreaker, OwnedPermit};
 use seawall::stack::Stack;
+use seawall::Outcome;
 use std::convert::Infallible;
-use std::future::{ready, Ready};
+use std::future::{ready, Future, Ready};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 use support::{layer_contender_with, CopyNeverRetry};
-use tower::{BoxError, Layer, ServiceBuilder, ServiceExt};
+use tower::{BoxError, Layer, Service, ServiceBuilder, ServiceExt};
 
 type Bare = tower::util::ServiceFn<fn(Request<()>) -> Ready<Result<Response<()>, Infallible>>>;
 
@@ -23,6 +31,66 @@ fn bare() -> Bare {
 
 fn request(_: u64) -> Request<()> {
     Request::new(())
+}
+
+/// The floor under the preset without its timeouts: what a retry, a
+/// breaker and a bulkhead cannot avoid doing on the success path, written
+/// as one service with one future (no layers nesting, so the request is
+/// passed on once): copy the request for a possible retry, take a breaker
+/// permit and a bulkhead permit, hold a reference count on shared retry
+/// state, record the outcome. No retry bookkeeping, no timeouts, never a
+/// retry.
+#[derive(Clone)]
+struct Floor {
+    breaker: CircuitBreaker,
+    bulkhead: Bulkhead,
+    shared: Arc<u64>,
+    inner: Bare,
+}
+
+struct FloorFuture {
+    _copy: Request<()>,
+    _shared: Arc<u64>,
+    _slot: BulkheadPermit,
+    permit: Option<OwnedPermit>,
+    inner: Ready<Result<Response<()>, Infallible>>,
+}
+
+impl Future for FloorFuture {
+    type Output = Result<Response<()>, BoxError>;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let Ok(response) = std::task::ready!(Pin::new(&mut self.inner).poll(cx));
+        let outcome = if response.status().is_server_error() {
+            Outcome::Failure
+        } else {
+            Outcome::Success
+        };
+        if let Some(permit) = self.permit.take() {
+            permit.record(outcome);
+        }
+        Poll::Ready(Ok(response))
+    }
+}
+
+impl Service<Request<()>> for Floor {
+    type Response = Response<()>;
+    type Error = BoxError;
+    type Future = FloorFuture;
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        Poll::Ready(Ok(()))
+    }
+    fn call(&mut self, req: Request<()>) -> FloorFuture {
+        // The bench's breaker stays closed and its bulkhead is never full.
+        let permit = self.breaker.try_acquire_owned().ok();
+        let slot = self.bulkhead.try_acquire().expect("a free slot");
+        FloorFuture {
+            _copy: req.clone(),
+            _shared: self.shared.clone(),
+            _slot: slot,
+            permit,
+            inner: self.inner.call(req),
+        }
+    }
 }
 
 fn stacks(c: &mut Criterion) {
@@ -70,6 +138,23 @@ fn stacks(c: &mut Criterion) {
         &mut g,
         "tower Retry copying the request, never retrying",
         tower_retry,
+        request,
+        rt,
+    );
+
+    let floor = Floor {
+        breaker: CircuitBreaker::builder("bench").build().unwrap(),
+        bulkhead: Bulkhead::builder("bench")
+            .max_concurrent_calls(64)
+            .build()
+            .unwrap(),
+        shared: Arc::new(0),
+        inner: bare(),
+    };
+    layer_contender_with(
+        &mut g,
+        "floor: copy + breaker + bulkhead + shared state, one service",
+        floor,
         request,
         rt,
     );
