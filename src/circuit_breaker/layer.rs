@@ -146,7 +146,11 @@ where
     fn call(&mut self, req: Req) -> Self::Future {
         let breaker = self.breaker.get();
         match breaker.core.try_acquire() {
-            Ok(ticket) => ResponseFuture::called(self.inner.call(req), breaker.clone(), ticket),
+            Ok(ticket) => {
+                // The reference count before the call (see the timeout's).
+                let breaker = breaker.clone();
+                ResponseFuture::called(self.inner.call(req), breaker, ticket)
+            }
             Err(open) => ResponseFuture::rejected(open),
         }
     }

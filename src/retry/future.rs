@@ -93,6 +93,9 @@ impl<S: Service<Req>, Req, P, R: ReplayRequest<Req>> ResponseFuture<S, Req, P, R
         stripe: &Arc<Stripe<S, P, R>>,
         mut req: Req,
     ) -> Self {
+        // The reference count first: its locked instruction waits for the
+        // store buffer to drain, which is cheapest before the copies below.
+        let handle = stripe.clone();
         let b: &Backup<S, P, R> = stripe;
         let deadline = shared.begin();
         let idempotent = b.replay.is_idempotent(&req);
@@ -116,7 +119,7 @@ impl<S: Service<Req>, Req, P, R: ReplayRequest<Req>> ResponseFuture<S, Req, P, R
                     inner.call(req)
                 },
             },
-            stripe: stripe.clone(),
+            stripe: handle,
             attempt: 1,
             deadline,
             idempotent,

@@ -272,14 +272,12 @@ where
 
     #[inline]
     fn call(&mut self, req: Req) -> Self::Future {
+        // The reference count before the call: its locked instruction waits
+        // for pending stores, fewer before the inner call writes its future.
+        let shared = self.shared.get().clone();
         let after = self.duration.timeout_for(&req);
         let until = self.duration.deadline_for(&req);
-        ResponseFuture::new(
-            self.inner.call(req),
-            after,
-            until,
-            self.shared.get().clone(),
-        )
+        ResponseFuture::new(self.inner.call(req), after, until, shared)
     }
 }
 
