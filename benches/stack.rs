@@ -106,6 +106,20 @@ fn stacks(c: &mut Criterion) {
 
     let seawall = Stack::http_client("bench").unwrap().layer(bare());
     layer_contender_with(&mut g, "seawall http_client", seawall, request, rt);
+    // With a fallback on top, as the demo runs it.
+    let fallback = seawall::fallback::Fallback::builder("bench")
+        .from_fn(|_: seawall::fallback::Failed<Response<()>>| Ok(Response::new(())));
+    let with_fallback = Stack::http_client("bench")
+        .unwrap()
+        .fallback(fallback)
+        .layer(bare());
+    layer_contender_with(
+        &mut g,
+        "seawall http_client + fallback",
+        with_fallback,
+        request,
+        rt,
+    );
     // Where the cost is: the preset with slots emptied, and the retry slot
     // alone, without and with a retry deadline (which marks each attempt).
     let no_timeouts = Stack::http_client("bench")
