@@ -12,12 +12,13 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use http::{Request, Response};
 use seawall::bulkhead::{Bulkhead, BulkheadPermit};
 use seawall::circuit_breaker::{CircuitBreaker, OwnedPermit};
+use seawall::http::HttpClassifier;
 use seawall::stack::Stack;
-use seawall::Outcome;
+use seawall::Classify;
 use std::convert::Infallible;
 use std::future::{ready, Future, Ready};
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 use std::time::Duration;
 use support::{layer_contender_with, CopyNeverRetry};
@@ -59,16 +60,16 @@ struct FloorFuture {
 impl Future for FloorFuture {
     type Output = Result<Response<()>, BoxError>;
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let Ok(response) = std::task::ready!(Pin::new(&mut self.inner).poll(cx));
-        let outcome = if response.status().is_server_error() {
-            Outcome::Failure
-        } else {
-            Outcome::Success
-        };
+        let result = std::task::ready!(Pin::new(&mut self.inner).poll(cx));
+        // The preset breaker's classifier, made once (as the preset's is).
+        static CLASSIFIER: OnceLock<HttpClassifier> = OnceLock::new();
+        let outcome = CLASSIFIER
+            .get_or_init(HttpClassifier::new)
+            .classify(&result);
         if let Some(permit) = self.permit.take() {
             permit.record(outcome);
         }
-        Poll::Ready(Ok(response))
+        Poll::Ready(result.map_err(Into::into))
     }
 }
 

@@ -77,14 +77,12 @@ where
                 // Classified before the permit lets go of the breaker, so a
                 // classifier that panics leaves it to `Drop` (cancelled, the
                 // half-open slot returned), not leaked.
-                if let Some(outcome) = permit
+                let outcome = permit
                     .breaker
                     .as_ref()
-                    .map(|b| b.classifier.classify(&result))
-                {
-                    if let Some(breaker) = permit.breaker.take() {
-                        breaker.core.record(permit.ticket, outcome, None);
-                    }
+                    .map(|b| b.classifier.classify(&result));
+                if let (Some(outcome), Some(breaker)) = (outcome, permit.breaker.take()) {
+                    breaker.core.record(permit.ticket, outcome, None);
                 }
                 Poll::Ready(result.map_err(Into::into))
             }
