@@ -72,11 +72,13 @@ impl WaitDuration {
             } => {
                 let factor = multiplier.powi(openings.saturating_sub(1).min(1024) as i32);
                 let secs = initial.as_secs_f64() * factor;
-                if secs.is_finite() && secs < max.as_secs_f64() {
+                let d = if secs.is_finite() && secs < max.as_secs_f64() {
                     Duration::from_secs_f64(secs)
                 } else {
                     max
-                }
+                };
+                // f64 rounding past 2⁵³ ns must not shorten the first wait.
+                d.max(initial).min(max)
             }
         }
     }
@@ -368,5 +370,25 @@ impl<C> CircuitBreakerBuilder<C> {
             max_wait_duration_in_half_open_state: crate::clock::nanos(self.max_wait_half_open),
             automatic_transition_from_open_to_half_open: self.automatic,
         })
+    }
+}
+
+#[cfg(all(test, not(seawall_loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exponential_waits_stay_within_initial_and_max_however_long() {
+        // Past f64's nanosecond precision (2⁵³ ns) the first wait once came
+        // back rounded below `initial`.
+        let initial = Duration::from_secs(5_283_475_648_931_677_380);
+        let max = Duration::MAX;
+        let wait = WaitDuration::Exponential {
+            initial,
+            multiplier: 1.0,
+            max,
+        };
+        assert_eq!(wait.for_opening(1), initial);
+        assert!((1..40).all(|k| (initial..=max).contains(&wait.for_opening(k))));
     }
 }

@@ -85,11 +85,14 @@ impl Backoff {
             Backoff::Linear { base, cap } => base.saturating_mul(n).min(*cap),
             Backoff::Exponential { base, factor, cap } => {
                 let secs = base.as_secs_f64() * factor.powi((n - 1).min(1024) as i32);
-                if secs.is_finite() && secs < cap.as_secs_f64() {
+                let d = if secs.is_finite() && secs < cap.as_secs_f64() {
                     Duration::from_secs_f64(secs)
                 } else {
                     *cap
-                }
+                };
+                // An f64 holds a duration to the nanosecond only up to 2⁵³ ns
+                // (104 days); beyond, rounding could go below the base.
+                d.max(*base).min(*cap)
             }
             Backoff::Custom(f) => f(n),
         }
@@ -227,6 +230,21 @@ mod tests {
             take(Backoff::Custom(Arc::new(|n| MS * n * n))),
             vec![MS, 4 * MS, 9 * MS, 16 * MS, 25 * MS, 36 * MS]
         );
+    }
+
+    #[test]
+    fn exponential_delays_stay_within_base_and_cap_however_long() {
+        // Found by `cargo fuzz run retry_config`: a base past f64's
+        // nanosecond precision came back rounded below itself.
+        let base = Duration::from_secs(5_283_475_648_931_677_380);
+        let cap = Duration::from_secs(7_089_336_938_131_513_954);
+        let b = Backoff::Exponential {
+            base,
+            factor: 1.0,
+            cap,
+        };
+        assert_eq!(b.delay(1), base);
+        assert!((1..40).all(|n| (base..=cap).contains(&b.delay(n))));
     }
 
     #[test]
