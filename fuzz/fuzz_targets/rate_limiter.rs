@@ -55,7 +55,9 @@ fuzz_target!(|input: Input| {
     let builder = RateLimiter::builder("fuzz")
         .clock(clock.clone())
         .max_wait(Duration::from_nanos(input.max_wait_nanos));
-    let (builder, gcra) = match input.algorithm {
+    // The parameters as the builder documents them: (emission interval T,
+    // burst) for GCRA, (limit, window) for the sliding window.
+    let (builder, mut gcra, window) = match input.algorithm {
         Algorithm::Gcra {
             count,
             per_nanos,
@@ -65,9 +67,8 @@ fuzz_target!(|input: Input| {
             if let Some(burst) = burst {
                 b = b.burst(burst);
             }
-            // The emission interval and burst as the builder documents them.
             let t = per_nanos / u64::from(count.max(1));
-            (b, Some((t, burst.unwrap_or(count))))
+            (b, Some((t, burst.unwrap_or(count))), None)
         }
         Algorithm::SlidingWindow {
             limit,
@@ -75,6 +76,7 @@ fuzz_target!(|input: Input| {
         } => (
             builder.sliding_window(limit, Duration::from_nanos(window_nanos)),
             None,
+            Some((limit, window_nanos)),
         ),
     };
     let limiter = match builder.build() {
@@ -85,14 +87,6 @@ fuzz_target!(|input: Input| {
             return;
         }
     };
-    let window = match &input.algorithm {
-        Algorithm::SlidingWindow {
-            limit,
-            window_nanos,
-        } => Some((*limit, *window_nanos)),
-        Algorithm::Gcra { .. } => None,
-    };
-    let mut params = gcra;
     let mut admitted: Vec<(u64, u64)> = Vec::new(); // (time, tokens) since the last rate change
     for op in input.ops {
         let now = clock.elapsed().as_nanos() as u64;
@@ -111,8 +105,7 @@ fuzz_target!(|input: Input| {
                     // Tokens already taken stay taken; the bounds restart
                     // (a window's fixed-window count carries over, so its
                     // bound is checked for the first configuration only).
-                    params =
-                        params.map(|(_, b)| (per_nanos / u64::from(count), burst.unwrap_or(b)));
+                    gcra = gcra.map(|(_, b)| (per_nanos / u64::from(count), burst.unwrap_or(b)));
                     if window.is_some() {
                         return;
                     }
@@ -128,13 +121,13 @@ fuzz_target!(|input: Input| {
                 match limiter.try_acquire_n(n) {
                     Ok(()) => admitted.push((now, n.into())),
                     Err(LimitError::Capacity(_)) => {
-                        let most = params.map(|(_, b)| b).or(window.map(|(l, _)| l)).unwrap();
+                        let most = gcra.map(|(_, b)| b).or(window.map(|(l, _)| l)).unwrap();
                         assert!(n > most, "{n} refused as never fitting under {most}");
                     }
                     Err(LimitError::Limited(e)) => {
                         let wait = e.retry_after().expect("a refusal says when").as_nanos() as u64;
                         assert!(wait >= 1);
-                        if params.is_some() {
+                        if gcra.is_some() {
                             // Exact: still too early one nanosecond before.
                             clock.advance(Duration::from_nanos(wait - 1));
                             if wait > 1 {
@@ -157,7 +150,7 @@ fuzz_target!(|input: Input| {
                         admitted.push((at, n.into()));
                     }
                 }
-                check_bounds(&admitted, params, window);
+                check_bounds(&admitted, gcra, window);
             }
         }
     }
