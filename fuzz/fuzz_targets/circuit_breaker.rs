@@ -15,18 +15,10 @@ use seawall::circuit_breaker::{
 use seawall::clock::ManualClock;
 use seawall::telemetry::EventKind;
 use seawall::Outcome;
+use seawall_fuzz::{check_config_error, Span};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-
-#[derive(Debug, Arbitrary)]
-struct Span(u64, u32);
-
-impl Span {
-    fn get(&self) -> Duration {
-        Duration::new(self.0, self.1 % 1_000_000_000)
-    }
-}
 
 #[derive(Debug, Arbitrary)]
 enum Window {
@@ -139,8 +131,7 @@ fuzz_target!(|input: Input| {
     let breaker = match b.build() {
         Ok(breaker) => breaker,
         Err(e) => {
-            assert_eq!(e.instance(), "fuzz");
-            assert!(!e.field().is_empty() && !e.message().is_empty(), "{e}");
+            check_config_error(&e, "fuzz");
             return;
         }
     };

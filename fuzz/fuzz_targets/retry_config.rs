@@ -10,16 +10,8 @@ use libfuzzer_sys::arbitrary::{self, Arbitrary};
 use libfuzzer_sys::fuzz_target;
 use seawall::clock::ManualClock;
 use seawall::retry::{Backoff, Jitter, Retry, RetryBudget};
+use seawall_fuzz::{check_config_error, Span};
 use std::time::Duration;
-
-#[derive(Debug, Arbitrary)]
-struct Span(u64, u32);
-
-impl Span {
-    fn get(&self) -> Duration {
-        Duration::new(self.0, self.1 % 1_000_000_000)
-    }
-}
 
 #[derive(Debug, Arbitrary)]
 enum BackoffInput {
@@ -97,14 +89,14 @@ fuzz_target!(|input: Input| {
     });
     match &budget {
         Some((_, _, _, Ok(budget))) => b = b.budget(budget.clone()),
-        Some((_, _, _, Err(e))) => check_error(e, "retry budget"),
+        Some((_, _, _, Err(e))) => check_config_error(e, "retry budget"),
         None => {}
     }
     if input.no_budget {
         b = b.no_budget();
     }
     if let Err(e) = b.build() {
-        check_error(&e, "fuzz");
+        check_config_error(&e, "fuzz");
     }
 
     // Delays: within the backoff's bounds, whatever the jitter.
@@ -169,8 +161,3 @@ fuzz_target!(|input: Input| {
         }
     }
 });
-
-fn check_error(e: &seawall::ConfigError, instance: &str) {
-    assert_eq!(e.instance(), instance);
-    assert!(!e.field().is_empty() && !e.message().is_empty(), "{e}");
-}
