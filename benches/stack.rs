@@ -36,6 +36,12 @@ fn request(_: u64) -> Request<()> {
     Request::new(())
 }
 
+/// The preset breaker's classifier, made once (as the preset's is).
+fn preset_classifier() -> &'static HttpClassifier {
+    static CLASSIFIER: OnceLock<HttpClassifier> = OnceLock::new();
+    CLASSIFIER.get_or_init(HttpClassifier::new)
+}
+
 /// The floor under the preset without its timeouts: what a retry, a
 /// breaker and a bulkhead cannot avoid doing on the success path, written
 /// as one service with one future (no layers nesting, so the request is
@@ -63,11 +69,7 @@ impl Future for FloorFuture {
     type Output = Result<Response<()>, BoxError>;
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let result = std::task::ready!(Pin::new(&mut self.inner).poll(cx));
-        // The preset breaker's classifier, made once (as the preset's is).
-        static CLASSIFIER: OnceLock<HttpClassifier> = OnceLock::new();
-        let outcome = CLASSIFIER
-            .get_or_init(HttpClassifier::new)
-            .classify(&result);
+        let outcome = preset_classifier().classify(&result);
         if let Some(permit) = self.permit.take() {
             permit.record(outcome);
         }
@@ -142,10 +144,7 @@ impl Future for SketchFuture {
             }
             return Poll::Pending;
         };
-        static CLASSIFIER: OnceLock<HttpClassifier> = OnceLock::new();
-        let outcome = CLASSIFIER
-            .get_or_init(HttpClassifier::new)
-            .classify(&result);
+        let outcome = preset_classifier().classify(&result);
         if let Some(permit) = this.permit.take() {
             permit.record(outcome);
         }
