@@ -181,6 +181,17 @@ impl Service<Request<()>> for FusedSketch {
     }
 }
 
+/// The floor's and the sketch's own breaker and bulkhead (the bulkhead as
+/// large as the preset's).
+fn breaker_and_bulkhead() -> (CircuitBreaker, Bulkhead) {
+    let breaker = CircuitBreaker::builder("bench").build().unwrap();
+    let bulkhead = Bulkhead::builder("bench")
+        .max_concurrent_calls(64)
+        .build()
+        .unwrap();
+    (breaker, bulkhead)
+}
+
 fn stacks(c: &mut Criterion) {
     let mut g = c.benchmark_group("stack/http_client_success");
     // tower-resilience's time limiter arms a tokio timer on every call.
@@ -244,12 +255,10 @@ fn stacks(c: &mut Criterion) {
         rt,
     );
 
+    let (breaker, bulkhead) = breaker_and_bulkhead();
     let floor = Floor {
-        breaker: CircuitBreaker::builder("bench").build().unwrap(),
-        bulkhead: Bulkhead::builder("bench")
-            .max_concurrent_calls(64)
-            .build()
-            .unwrap(),
+        breaker,
+        bulkhead,
         shared: Arc::new(0),
         inner: bare(),
     };
@@ -261,12 +270,10 @@ fn stacks(c: &mut Criterion) {
         rt,
     );
 
+    let (breaker, bulkhead) = breaker_and_bulkhead();
     let sketch = FusedSketch {
-        breaker: CircuitBreaker::builder("bench").build().unwrap(),
-        bulkhead: Bulkhead::builder("bench")
-            .max_concurrent_calls(64)
-            .build()
-            .unwrap(),
+        breaker,
+        bulkhead,
         shared: Arc::new(SketchShared {
             budget: {
                 let (ratio, floor, max) = seawall::retry::DEFAULT_BUDGET;

@@ -69,17 +69,7 @@ impl WaitDuration {
                 initial,
                 multiplier,
                 max,
-            } => {
-                let factor = multiplier.powi(openings.saturating_sub(1).min(1024) as i32);
-                let secs = initial.as_secs_f64() * factor;
-                let d = if secs.is_finite() && secs < max.as_secs_f64() {
-                    Duration::from_secs_f64(secs)
-                } else {
-                    max
-                };
-                // f64 rounding past 2⁵³ ns must not shorten the first wait.
-                d.max(initial).min(max)
-            }
+            } => crate::retry::backoff::exponential(initial, multiplier, openings, max),
         }
     }
 }

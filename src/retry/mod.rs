@@ -35,7 +35,7 @@
 //! # Ok(()) }
 //! ```
 
-mod backoff;
+pub(crate) mod backoff;
 mod budget;
 mod error;
 mod future;
