@@ -238,8 +238,8 @@ async fn main() -> Result<(), ConfigError> {
         .build()?
         .within_deadline();
     let stack = Stack::http_client("backend")?
-        .circuit_breaker(breaker.layer())
-        .attempt_timeout(attempt)
+        .with_circuit_breaker(breaker.layer())
+        .with_attempt_timeout(attempt)
         .fallback(fallback);
     let retry = stack.retry_layer().handle();
     let guarded = stack.layer(client());

@@ -83,7 +83,7 @@ async fn main() -> Result<(), BoxError> {
         .layer()
         .retry_if(RetryGrpc::new())
         .replay(GrpcReplay);
-    let stack = Stack::grpc_client("inventory")?.retry(retry);
+    let stack = Stack::grpc_client("inventory")?.with_retry(retry);
     let retry = stack.retry_layer().handle();
     let svc = ServiceBuilder::new()
         .layer(BufferRequestLayer::new())

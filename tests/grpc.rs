@@ -103,7 +103,7 @@ async fn unavailable_is_retried_and_not_found_is_ignored() {
         .layer()
         .retry_if(RetryGrpc::new())
         .replay(GrpcReplay);
-    let stack = preset.retry(retry);
+    let stack = preset.with_retry(retry);
     let (retry, breaker) = (
         stack.retry_layer().handle(),
         stack.circuit_breaker_layer().handle().clone(),

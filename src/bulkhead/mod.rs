@@ -168,14 +168,29 @@ impl Bulkhead {
     /// Takes a slot now, or fails with [`BulkheadFull`].
     #[inline]
     pub fn try_acquire(&self) -> Result<BulkheadPermit, BulkheadFull> {
+        self.try_take()?;
+        Ok(BulkheadPermit {
+            inner: self.inner.get().clone(),
+        })
+    }
+
+    /// [`try_acquire`](Self::try_acquire) without a permit: the caller
+    /// holds a reference to the bulkhead already and must
+    /// [`give_back`](Self::give_back) the slot (the fused client preset).
+    #[inline]
+    pub(crate) fn try_take(&self) -> Result<(), BulkheadFull> {
         if self.inner.semaphore.try_acquire() {
             self.inner.counts.incr(PERMITTED);
-            Ok(BulkheadPermit {
-                inner: self.inner.get().clone(),
-            })
+            Ok(())
         } else {
             Err(self.inner.reject())
         }
+    }
+
+    /// Returns a slot taken with [`try_take`](Self::try_take).
+    #[inline]
+    pub(crate) fn give_back(&self) {
+        self.inner.semaphore.release();
     }
 
     /// Takes a slot, waiting up to `max_wait` (FIFO) for one to free.

@@ -59,6 +59,13 @@ impl<C> CircuitBreakerLayer<C> {
     }
 }
 
+impl<C> CircuitBreakerLayer<C> {
+    /// The shared breaker (for the fused client preset).
+    pub(crate) fn breaker(&self) -> &Arc<CircuitBreaker<C>> {
+        &self.breaker
+    }
+}
+
 impl<C> Clone for CircuitBreakerLayer<C> {
     fn clone(&self) -> Self {
         Self {

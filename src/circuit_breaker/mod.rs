@@ -59,7 +59,8 @@ pub use self::layer::{CircuitBreakerLayer, CircuitBreakerService};
 pub use self::state::CircuitState;
 
 use self::config::Config;
-use self::core::{Core, Ticket, CANCELLED, FAILURE, IGNORED, SLOW, SUCCESS};
+pub(crate) use self::core::Ticket;
+use self::core::{Core, CANCELLED, FAILURE, IGNORED, SLOW, SUCCESS};
 use crate::clock::{nanos, ClockHandle};
 use crate::error::CircuitOpen;
 use crate::outcome::{Classify, DefaultClassifier, Outcome};

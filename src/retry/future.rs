@@ -128,6 +128,50 @@ impl<S: Service<Req>, Req, P, R: ReplayRequest<Req>> ResponseFuture<S, Req, P, R
     }
 }
 
+impl<S, Req, P, R> ResponseFuture<S, Req, P, R>
+where
+    S: Service<Req>,
+    S::Error: Into<BoxError> + 'static,
+    R: ReplayRequest<Req>,
+{
+    /// Takes over a call whose first attempt was made elsewhere (the fused
+    /// client preset) and did not end in an accepted response: `request`
+    /// is the copy kept for later attempts, `deadline` and `idempotent`
+    /// what [`start`](Self::start) would have found. The retry's future,
+    /// sleeping before the second attempt, or the result to return.
+    #[cold]
+    pub(crate) fn resume(
+        stripe: Arc<Stripe<S, P, R>>,
+        mut request: Option<Req>,
+        deadline: Option<Instant>,
+        idempotent: bool,
+        result: Result<S::Response, S::Error>,
+        verdict: RetryVerdict,
+    ) -> Result<Self, Result<S::Response, BoxError>> {
+        let mut retrying = Later(None);
+        let delay = Call {
+            backup: &stripe.0,
+            request: &mut request,
+            attempt: 1,
+            deadline,
+            idempotent,
+            retrying: &mut retrying,
+        }
+        .failed(result, verdict)?;
+        Ok(Self {
+            stripe,
+            request,
+            attempt: 1,
+            deadline,
+            idempotent,
+            retrying,
+            state: State::Sleeping {
+                sleep: Box::pin(tokio::time::sleep(delay)),
+            },
+        })
+    }
+}
+
 impl<S, Req, P, R> Future for ResponseFuture<S, Req, P, R>
 where
     S: Service<Req> + Clone,

@@ -121,17 +121,24 @@ impl<P: fmt::Debug, R: fmt::Debug> fmt::Debug for RetryLayer<P, R> {
 impl<S: Clone, P: Clone, R: Clone> Layer<S> for RetryLayer<P, R> {
     type Service = RetryService<S, P, R>;
     fn layer(&self, inner: S) -> Self::Service {
-        let backup = Arc::new(Backup {
+        RetryService {
+            shared: self.shared.clone(),
+            stripes: self.backup(inner.clone()),
+            inner,
+        }
+    }
+}
+
+impl<P: Clone, R: Clone> RetryLayer<P, R> {
+    /// What retrying calls share: this layer's retry, predicate and replay,
+    /// and `service` to clone for their later attempts.
+    pub(crate) fn backup<S>(&self, service: S) -> Handles<Backup<S, P, R>> {
+        Handles::new(Arc::new(Backup {
             shared: self.shared.clone(),
             predicate: self.predicate.clone(),
             replay: self.replay.clone(),
-            service: Mutex::new(inner.clone()),
-        });
-        RetryService {
-            shared: self.shared.clone(),
-            stripes: Handles::new(backup),
-            inner,
-        }
+            service: Mutex::new(service),
+        }))
     }
 }
 

@@ -48,6 +48,7 @@ pub use self::backoff::{Backoff, Delays, Jitter};
 pub use self::budget::{RetryBudget, FLOOR_PERIOD};
 pub use self::error::{RetriesExhausted, RetryError};
 pub use self::future::ResponseFuture;
+pub(crate) use self::layer::Backup;
 pub use self::layer::{RetryLayer, RetryService};
 pub use self::policy::{GaveUp, RetryErrors, RetryReason, RetryVerdict, ShouldRetry};
 pub use self::primitive::{Retry, RetryBuilder, RetryMetrics, DEFAULT_BUDGET};

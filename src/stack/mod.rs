@@ -54,8 +54,12 @@
 //! [`Stack::server`] (feature `http`).
 
 #[cfg(feature = "http")]
+pub mod client;
+#[cfg(feature = "http")]
 mod presets;
 
+#[cfg(feature = "http")]
+pub use self::client::{ClientService, ClientStack};
 #[cfg(feature = "grpc")]
 pub use self::presets::GrpcClientStack;
 #[cfg(feature = "http")]

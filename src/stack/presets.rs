@@ -1,29 +1,18 @@
 //! Named presets with documented defaults (feature `http`).
 
-use super::Stack;
+use super::{ClientStack, Stack};
 use crate::bulkhead::{Bulkhead, BulkheadLayer};
-use crate::circuit_breaker::{CircuitBreaker, CircuitBreakerLayer, SlidingWindow};
+use crate::circuit_breaker::{CircuitBreaker, SlidingWindow};
 use crate::error::ConfigError;
 use crate::http::{HttpClassifier, HttpReplay, RetryHttp};
-use crate::retry::{Backoff, Jitter, Retry, RetryLayer};
-use crate::timeout::{Fixed, Timeout, TimeoutLayer, WithinDeadline};
+use crate::retry::{Backoff, Jitter, Retry};
+use crate::timeout::{Fixed, Timeout, TimeoutLayer};
 use std::time::Duration;
 use tower_layer::Identity;
 
-/// The client presets' shape: retry predicate `P`, replay `R`, breaker
-/// classifier `C`.
-type ClientStack<P, R, C> = Stack<
-    Identity,
-    TimeoutLayer<Fixed>,
-    RetryLayer<P, R>,
-    CircuitBreakerLayer<C>,
-    BulkheadLayer,
-    Identity,
-    TimeoutLayer<WithinDeadline>,
->;
-
-/// The stack [`Stack::http_client`] builds.
-pub type HttpClientStack = ClientStack<RetryHttp, HttpReplay, HttpClassifier>;
+/// The stack [`Stack::http_client`] builds (fused: see [`ClientStack`]),
+/// with fallback `F`.
+pub type HttpClientStack<F = Identity> = ClientStack<RetryHttp, HttpReplay, HttpClassifier, F>;
 
 /// The stack [`Stack::server`] builds.
 pub type ServerStack =
@@ -33,8 +22,8 @@ const HTTP_TOTAL: Duration = Duration::from_secs(10);
 
 /// The stack [`Stack::grpc_client`] builds.
 #[cfg(feature = "grpc")]
-pub type GrpcClientStack =
-    ClientStack<crate::grpc::RetryGrpc, crate::grpc::GrpcReplay, crate::grpc::GrpcClassifier>;
+pub type GrpcClientStack<F = Identity> =
+    ClientStack<crate::grpc::RetryGrpc, crate::grpc::GrpcReplay, crate::grpc::GrpcClassifier, F>;
 
 impl Stack {
     /// The stack for an HTTP client calling one dependency; every instance
@@ -45,7 +34,7 @@ impl Stack {
     /// |---|---|
     /// | fallback | none (what to answer is yours: `.fallback(..)`) |
     /// | total timeout | 10 s |
-    /// | retry | 3 attempts; exponential backoff 50 ms × 2 up to 2 s, full jitter; budget 20% of the load + 10/s; errors and 429/502/503/504 retried, `Retry-After` honoured up to 5 s (a longer one: the response is returned at once, so your caller sees it); idempotent methods only ([`RetryLayer::for_http`]) |
+    /// | retry | 3 attempts; exponential backoff 50 ms × 2 up to 2 s, full jitter; budget 20% of the load + 10/s; errors and 429/502/503/504 retried, `Retry-After` honoured up to 5 s (a longer one: the response is returned at once, so your caller sees it); idempotent methods only ([`RetryLayer::for_http`](crate::retry::RetryLayer::for_http)) |
     /// | circuit breaker | last 100 calls, from 20 calls on; opens at 50% failures (5xx and errors; 4xx ignored); 30 s open, then 10 probes |
     /// | bulkhead | 64 calls at once, rejecting at once when full (never queueing under the breaker) |
     /// | rate limit | none (a dependency's quota is yours to state: `.rate_limit(..)`) |
@@ -137,10 +126,11 @@ fn client<P, R, C: Clone>(
         .duration(Duration::from_secs(2))
         .build()?
         .within_deadline();
-    Ok(Stack::new()
-        .total_timeout(total)
-        .retry(retry.layer().retry_if(predicate).replay(replay))
-        .circuit_breaker(breaker.layer())
-        .bulkhead(bulkhead.layer())
-        .attempt_timeout(attempt))
+    Ok(ClientStack::new(
+        total,
+        retry.layer().retry_if(predicate).replay(replay),
+        breaker.layer(),
+        bulkhead.layer(),
+        attempt,
+    ))
 }

@@ -25,8 +25,9 @@ pin_project! {
 }
 
 pin_project! {
+    /// A timeout's timer, armed lazily.
     #[project = TimerProj]
-    enum Timer {
+    pub(crate) enum Timer {
         // No timer yet. The deadline is set at the first poll that finds the
         // inner future pending: `after` from then (the first poll follows the
         // call at once in practice, and this saves a clock read per call).
@@ -46,7 +47,7 @@ impl<F> ResponseFuture<F> {
     ) -> Self {
         Self {
             future,
-            timer: Timer::Unarmed { after, until },
+            timer: Timer::new(after, until),
             shared,
         }
     }
@@ -61,12 +62,27 @@ where
 
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut this = self.project();
+        let this = self.project();
         if let Poll::Ready(out) = this.future.poll(cx) {
             return Poll::Ready(out.map_err(Into::into));
         }
+        let after = std::task::ready!(this.timer.poll_elapsed(cx));
+        Poll::Ready(Err(Box::new(this.shared.elapsed(after))))
+    }
+}
+
+impl Timer {
+    pub(crate) fn new(after: Option<Duration>, until: Option<Instant>) -> Self {
+        Timer::Unarmed { after, until }
+    }
+
+    /// Polls the timer, arming it first if it is not yet (call it once the
+    /// guarded future is pending): `Ready(after)` once it fires, `after`
+    /// being the time it allowed.
+    #[inline]
+    pub(crate) fn poll_elapsed(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Duration> {
         loop {
-            match this.timer.as_mut().project() {
+            match self.as_mut().project() {
                 TimerProj::Unarmed {
                     after: None,
                     until: None,
@@ -78,14 +94,14 @@ where
                     if let Some(until) = *until {
                         at = at.min(until); // an outer deadline comes first
                     }
-                    this.timer.set(Timer::Armed {
+                    self.set(Timer::Armed {
                         sleep: Box::pin(tokio::time::sleep_until(at)),
                         after: at.saturating_duration_since(now),
                     });
                 }
                 TimerProj::Armed { sleep, after } => {
                     return match sleep.as_mut().poll(cx) {
-                        Poll::Ready(()) => Poll::Ready(Err(Box::new(this.shared.elapsed(*after)))),
+                        Poll::Ready(()) => Poll::Ready(*after),
                         Poll::Pending => Poll::Pending,
                     };
                 }

@@ -30,6 +30,7 @@
 mod future;
 
 pub use self::future::ResponseFuture;
+pub(crate) use self::future::Timer;
 
 use crate::error::{ConfigError, Elapsed};
 use crate::stripes::Handles;
@@ -180,6 +181,17 @@ impl<D> TimeoutLayer<D> {
             inner: Handles::new(inner),
             duration,
         }
+    }
+
+    /// The shared state (its name and count of timeouts), for a service
+    /// that times calls out itself (the fused client preset).
+    pub(crate) fn shared(&self) -> &Arc<Inner> {
+        &self.inner
+    }
+
+    /// How long calls get.
+    pub(crate) fn timeout(&self) -> &D {
+        &self.duration
     }
 
     /// Calls abandoned so far.

@@ -1,0 +1,150 @@
+//! The client presets' service: the whole stack fused into one service.
+
+use super::future::{Phase, ResponseFuture};
+use crate::bulkhead::{Bulkhead, BulkheadService};
+use crate::circuit_breaker::{CircuitBreaker, CircuitBreakerService};
+use crate::outcome::Classify;
+use crate::retry::{Attempt, Backup, ReplayRequest, ShouldRetry};
+use crate::stripes::Handles;
+use crate::timeout::{Fixed, TimeoutFor, TimeoutService, WithinDeadline};
+use std::fmt;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use tower::BoxError;
+use tower_service::Service;
+
+/// What a retry's later attempts go through: breaker → bulkhead → attempt
+/// timeout → the service, as layers (the first attempt is made by
+/// [`ClientService`] itself).
+pub type Attempts<S, C> =
+    CircuitBreakerService<BulkheadService<TimeoutService<S, WithinDeadline>>, C>;
+
+/// What every call of one [`ClientService`] (and its clones) shares, behind
+/// the one reference count a response future holds.
+pub(crate) struct Shared<S, P, R, C> {
+    pub(crate) total: Arc<crate::timeout::Inner>,
+    pub(crate) total_timeout: Fixed,
+    pub(crate) attempt: Arc<crate::timeout::Inner>,
+    pub(crate) attempt_timeout: WithinDeadline,
+    pub(crate) breaker: Arc<CircuitBreaker<C>>,
+    pub(crate) bulkhead: Bulkhead,
+    /// The retry's state, and the layered [`Attempts`] its later attempts
+    /// clone.
+    pub(crate) retry: Handles<Backup<Attempts<S, C>, P, R>>,
+}
+
+/// The service [`ClientStack`](super::ClientStack) makes: total timeout,
+/// retry, circuit breaker, bulkhead and attempt timeout as one service, so
+/// a call's first attempt takes one reference count, moves the request
+/// once and keeps one future. Behaves as the same layers nested
+/// ([`ClientStack::into_stack`](super::ClientStack::into_stack)); later
+/// attempts, if any, go through them.
+pub struct ClientService<S, P, R, C> {
+    inner: S,
+    shared: Handles<Shared<S, P, R, C>>,
+}
+
+impl<S, P, R, C> ClientService<S, P, R, C> {
+    pub(crate) fn new(inner: S, shared: Shared<S, P, R, C>) -> Self {
+        Self {
+            inner,
+            shared: Handles::new(Arc::new(shared)),
+        }
+    }
+
+    /// The wrapped service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The wrapped service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// Unwraps the service.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+impl<S: Clone, P, R, C> Clone for ClientService<S, P, R, C> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+impl<S: fmt::Debug, P, R, C> fmt::Debug for ClientService<S, P, R, C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientService")
+            .field("inner", &self.inner)
+            .field("retry", &self.shared.retry.shared.name)
+            .field("breaker", &self.shared.breaker.name())
+            .finish()
+    }
+}
+
+impl<S, Req, P, R, C> Service<Req> for ClientService<S, P, R, C>
+where
+    S: Service<Req> + Clone,
+    S::Error: Into<BoxError> + 'static,
+    P: ShouldRetry<S::Response, BoxError>,
+    R: ReplayRequest<Req>,
+    C: Classify<S::Response, BoxError>,
+    WithinDeadline: TimeoutFor<Req>,
+{
+    type Response = S::Response;
+    type Error = BoxError;
+    type Future = ResponseFuture<S, Req, P, R, C>;
+
+    #[inline]
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    /// What the layers would do, outermost first: the total timeout's
+    /// duration; the retry's count, budget deposit, idempotency test, copy
+    /// and first-attempt mark; the breaker's permit; the bulkhead's slot;
+    /// the attempt timeout's duration; the call.
+    #[inline]
+    fn call(&mut self, mut req: Req) -> Self::Future {
+        // The reference count first: its locked instruction waits for the
+        // store buffer to drain, which is cheapest before the copy below.
+        let handle = self.shared.get().clone();
+        let shared: &Shared<S, P, R, C> = &handle;
+        let total = (
+            TimeoutFor::<Req>::timeout_for(&shared.total_timeout, &req),
+            TimeoutFor::<Req>::deadline_for(&shared.total_timeout, &req),
+        );
+        let backup: &Backup<_, P, R> = &shared.retry;
+        let retry = &*backup.shared;
+        let deadline = retry.begin();
+        let idempotent = backup.replay.is_idempotent(&req);
+        let copy = if retry.max_attempts > 1 {
+            backup.replay.replay(&req)
+        } else {
+            None
+        };
+        let attempt = Attempt {
+            number: 1,
+            remaining: retry.deadline,
+            deadline,
+        };
+        backup.replay.before_attempt(&mut req, attempt);
+        let first = match shared.breaker.core.try_acquire() {
+            Err(open) => Phase::rejected(None, Box::new(open)),
+            Ok(ticket) => match shared.bulkhead.try_take() {
+                Err(full) => Phase::rejected(Some(ticket), Box::new(full)),
+                Ok(()) => {
+                    let after = shared.attempt_timeout.timeout_for(&req);
+                    let until = shared.attempt_timeout.deadline_for(&req);
+                    Phase::called(self.inner.call(req), ticket, after, until)
+                }
+            },
+        };
+        ResponseFuture::new(first, total, copy, deadline, idempotent, handle)
+    }
+}
