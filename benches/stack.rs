@@ -1,11 +1,11 @@
 //! The whole `Stack::http_client` preset on the success path (no timer is
 //! armed: every future is ready at once), against the bare service and the
 //! same stack assembled from tower-resilience's layers (total time limiter,
-//! retry, circuit breaker, bulkhead, attempt time limiter); a floor: one
+//! retry, circuit breaker, bulkhead, attempt time limiter); the preset's
+//! layers nested (what any other slot change gives); and a floor: one
 //! hand-written service doing the least of it (copy the request, take a
-//! breaker and a bulkhead permit, hold shared state); and a sketch of the
-//! preset's whole success path fused into one service. `cargo bench
-//! --bench stack`.
+//! breaker and a bulkhead permit, hold shared state). `cargo bench --bench
+//! stack`.
 
 mod support;
 
@@ -13,8 +13,7 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use http::{Request, Response};
 use seawall::bulkhead::{Bulkhead, BulkheadPermit};
 use seawall::circuit_breaker::{CircuitBreaker, OwnedPermit};
-use seawall::http::{HttpClassifier, HttpReplay, RetryHttp};
-use seawall::retry::{ReplayRequest, RetryBudget, ShouldRetry};
+use seawall::http::HttpClassifier;
 use seawall::stack::Stack;
 use seawall::Classify;
 use std::convert::Infallible;
@@ -98,91 +97,8 @@ impl Service<Request<()>> for Floor {
     }
 }
 
-/// What the preset would cost fused into one service with one future and
-/// one shared state: the floor's work plus the rest of the preset's
-/// success path — the retry budget's deposit, the idempotency test, the
-/// retry verdict on the response, the attempt number, and two timer slots
-/// armed only if the call is pending (both timeouts are lazy). A sketch for
-/// measuring, not a preset: it never retries and never times out.
-#[derive(Clone)]
-struct FusedSketch {
-    breaker: CircuitBreaker,
-    bulkhead: Bulkhead,
-    shared: Arc<SketchShared>,
-    inner: Bare,
-}
-
-struct SketchShared {
-    budget: RetryBudget,
-    predicate: RetryHttp,
-    total: Duration,
-    attempt: Duration,
-}
-
-struct SketchFuture {
-    copy: Option<Request<()>>,
-    shared: Arc<SketchShared>,
-    _slot: BulkheadPermit,
-    permit: Option<OwnedPermit>,
-    attempt: u32,
-    idempotent: bool,
-    timers: Option<Pin<Box<[tokio::time::Sleep; 2]>>>,
-    inner: Ready<Result<Response<()>, Infallible>>,
-}
-
-impl Future for SketchFuture {
-    type Output = Result<Response<()>, BoxError>;
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = &mut *self;
-        let Poll::Ready(result) = Pin::new(&mut this.inner).poll(cx) else {
-            if this.timers.is_none() {
-                let (total, attempt) = (this.shared.total, this.shared.attempt);
-                this.timers = Some(Box::pin([
-                    tokio::time::sleep(total),
-                    tokio::time::sleep(attempt),
-                ]));
-            }
-            return Poll::Pending;
-        };
-        let outcome = preset_classifier().classify(&result);
-        if let Some(permit) = this.permit.take() {
-            permit.record(outcome);
-        }
-        let verdict = this.shared.predicate.verdict(&result);
-        // The bench's responses are accepted; a retry would start here,
-        // from the copy, the attempt number and the idempotency.
-        std::hint::black_box((verdict, this.attempt, this.idempotent, &this.copy));
-        Poll::Ready(result.map_err(Into::into))
-    }
-}
-
-impl Service<Request<()>> for FusedSketch {
-    type Response = Response<()>;
-    type Error = BoxError;
-    type Future = SketchFuture;
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
-        Poll::Ready(Ok(()))
-    }
-    fn call(&mut self, req: Request<()>) -> SketchFuture {
-        let shared = self.shared.clone();
-        shared.budget.deposit();
-        let permit = self.breaker.try_acquire_owned().ok();
-        let slot = self.bulkhead.try_acquire().expect("a free slot");
-        SketchFuture {
-            idempotent: HttpReplay.is_idempotent(&req),
-            copy: Some(req.clone()),
-            shared,
-            _slot: slot,
-            permit,
-            attempt: 1,
-            timers: None,
-            inner: self.inner.call(req),
-        }
-    }
-}
-
-/// The floor's and the sketch's own breaker and bulkhead (the bulkhead as
-/// large as the preset's).
+/// The floor's own breaker and bulkhead (the bulkhead as large as the
+/// preset's).
 fn breaker_and_bulkhead() -> (CircuitBreaker, Bulkhead) {
     let breaker = CircuitBreaker::builder("bench").build().unwrap();
     let bulkhead = Bulkhead::builder("bench")
@@ -219,14 +135,32 @@ fn stacks(c: &mut Criterion) {
         request,
         rt,
     );
-    // Where the cost is: the preset with slots emptied, and the retry slot
+    // The same layers nested, as any other slot change gives them.
+    let layered = Stack::http_client("bench")
+        .unwrap()
+        .into_stack()
+        .layer(bare());
+    layer_contender_with(
+        &mut g,
+        "seawall, the same layers nested",
+        layered,
+        request,
+        rt,
+    );
+    // Where the layers' cost is: without the timeouts, and the retry slot
     // alone, without and with a retry deadline (which marks each attempt).
     let no_timeouts = Stack::http_client("bench")
         .unwrap()
         .without_total_timeout()
         .without_attempt_timeout()
         .layer(bare());
-    layer_contender_with(&mut g, "seawall, no timeouts", no_timeouts, request, rt);
+    layer_contender_with(
+        &mut g,
+        "seawall, layers nested, no timeouts",
+        no_timeouts,
+        request,
+        rt,
+    );
     let retry = seawall::retry::Retry::builder("bench").build().unwrap();
     let retry_only = Stack::new().retry(retry.layer().for_http()).layer(bare());
     layer_contender_with(&mut g, "seawall, retry slot only", retry_only, request, rt);
@@ -266,29 +200,6 @@ fn stacks(c: &mut Criterion) {
         &mut g,
         "floor: copy + breaker + bulkhead + shared state, one service",
         floor,
-        request,
-        rt,
-    );
-
-    let (breaker, bulkhead) = breaker_and_bulkhead();
-    let sketch = FusedSketch {
-        breaker,
-        bulkhead,
-        shared: Arc::new(SketchShared {
-            budget: {
-                let (ratio, floor, max) = seawall::retry::DEFAULT_BUDGET;
-                RetryBudget::new(ratio, floor, max).unwrap()
-            },
-            predicate: RetryHttp::new(),
-            total: Duration::from_secs(10),
-            attempt: Duration::from_secs(2),
-        }),
-        inner: bare(),
-    };
-    layer_contender_with(
-        &mut g,
-        "sketch: the preset's success path fused into one service",
-        sketch,
         request,
         rt,
     );

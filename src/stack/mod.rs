@@ -51,7 +51,11 @@
 //! ```
 //!
 //! Presets with documented defaults: [`Stack::http_client`] and
-//! [`Stack::server`] (feature `http`).
+//! [`Stack::server`] (feature `http`), and `Stack::grpc_client` (feature
+//! `grpc`). The two
+//! client presets are a [`ClientStack`]: the same layers fused into one
+//! service, which behaves as them nested at a lower cost per call (see
+//! [`client`]).
 
 #[cfg(feature = "http")]
 pub mod client;

@@ -46,9 +46,13 @@ impl Stack {
     /// retry a deadline (`.retry(..)`) to have each attempt carry the time
     /// left.
     ///
-    /// Replace any slot (`.circuit_breaker(my_breaker.layer())`) or empty it
-    /// (`.without_bulkhead()`); the handles are in the slots
-    /// (`stack.circuit_breaker_layer().handle()`).
+    /// The layers are fused into one service ([`ClientStack`]): it behaves
+    /// as them nested, at a lower cost per call. Swap a slot's layer for
+    /// another of its kind (`.with_circuit_breaker(my_breaker.layer())`) or
+    /// add a fallback (`.fallback(..)`) and it stays fused; put any other
+    /// layer in a slot (`.rate_limit(..)`) or empty one
+    /// (`.without_bulkhead()`) and you get the layered [`Stack`]. The
+    /// handles are in the slots (`stack.circuit_breaker_layer().handle()`).
     pub fn http_client(name: &str) -> Result<HttpClientStack, ConfigError> {
         client(name, RetryHttp::new(), HttpReplay, HttpClassifier::new())
     }

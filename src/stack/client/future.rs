@@ -201,12 +201,11 @@ where
                     Poll::Pending => break,
                 },
             };
-            let retry = &this.shared.retry;
-            let verdict = retry.predicate.verdict(&result);
+            let verdict = this.shared.predicate.verdict(&result);
             if verdict == RetryVerdict::Accept && result.is_ok() {
                 return Poll::Ready(result); // the hot path
             }
-            let stripe = retry.get().clone();
+            let stripe = this.shared.backup.get().clone();
             let (copy, deadline) = (this.copy.take(), *this.deadline);
             match RetryFuture::resume(stripe, copy, deadline, *this.idempotent, result, verdict) {
                 Ok(future) => this.phase.set(Phase::Retrying {

@@ -1,5 +1,5 @@
 //! The client presets ([`Stack::http_client`](super::Stack::http_client),
-//! [`Stack::grpc_client`](super::Stack::grpc_client)): the standard stack's
+//! and `Stack::grpc_client` with the `grpc` feature): the standard stack's
 //! client slots fused into one service.
 //!
 //! A [`ClientStack`] holds the same layers as the [`Stack`] it stands for —
@@ -248,6 +248,7 @@ where
             self.bulkhead
                 .layer(self.attempt_timeout.layer(service.clone())),
         );
+        let (policy, predicate, replay) = self.retry.parts();
         let shared = service::Shared {
             total: self.total_timeout.shared().clone(),
             total_timeout: *self.total_timeout.timeout(),
@@ -255,7 +256,10 @@ where
             attempt_timeout: *self.attempt_timeout.timeout(),
             breaker: self.circuit_breaker.breaker().clone(),
             bulkhead: self.bulkhead.handle().clone(),
-            retry: self.retry.backup(attempts),
+            policy: policy.clone(),
+            predicate: predicate.clone(),
+            replay: replay.clone(),
+            backup: self.retry.backup(attempts),
         };
         self.fallback.layer(ClientService::new(service, shared))
     }

@@ -4,7 +4,7 @@ use super::future::{Phase, ResponseFuture};
 use crate::bulkhead::{Bulkhead, BulkheadService};
 use crate::circuit_breaker::{CircuitBreaker, CircuitBreakerService};
 use crate::outcome::Classify;
-use crate::retry::{Attempt, Backup, ReplayRequest, ShouldRetry};
+use crate::retry::{Attempt, Backup, ReplayRequest, RetryShared, ShouldRetry};
 use crate::stripes::Handles;
 use crate::timeout::{Fixed, TimeoutFor, TimeoutService, WithinDeadline};
 use std::fmt;
@@ -28,9 +28,14 @@ pub(crate) struct Shared<S, P, R, C> {
     pub(crate) attempt_timeout: WithinDeadline,
     pub(crate) breaker: Arc<CircuitBreaker<C>>,
     pub(crate) bulkhead: Bulkhead,
-    /// The retry's state, and the layered [`Attempts`] its later attempts
-    /// clone.
-    pub(crate) retry: Handles<Backup<Attempts<S, C>, P, R>>,
+    /// The retry's configuration and counts, predicate and replay, read by
+    /// every call (here, not behind `backup`: fewer pointers to follow).
+    pub(crate) policy: Arc<RetryShared>,
+    pub(crate) predicate: P,
+    pub(crate) replay: R,
+    /// What a retrying call's future shares: the same, and the layered
+    /// [`Attempts`] its later attempts clone.
+    pub(crate) backup: Handles<Backup<Attempts<S, C>, P, R>>,
 }
 
 /// The service [`ClientStack`](super::ClientStack) makes: total timeout,
@@ -81,7 +86,7 @@ impl<S: fmt::Debug, P, R, C> fmt::Debug for ClientService<S, P, R, C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ClientService")
             .field("inner", &self.inner)
-            .field("retry", &self.shared.retry.shared.name)
+            .field("retry", &self.shared.policy.name)
             .field("breaker", &self.shared.breaker.name())
             .finish()
     }
@@ -119,12 +124,11 @@ where
             TimeoutFor::<Req>::timeout_for(&shared.total_timeout, &req),
             TimeoutFor::<Req>::deadline_for(&shared.total_timeout, &req),
         );
-        let backup: &Backup<_, P, R> = &shared.retry;
-        let retry = &*backup.shared;
+        let retry = &*shared.policy;
         let deadline = retry.begin();
-        let idempotent = backup.replay.is_idempotent(&req);
+        let idempotent = shared.replay.is_idempotent(&req);
         let copy = if retry.max_attempts > 1 {
-            backup.replay.replay(&req)
+            shared.replay.replay(&req)
         } else {
             None
         };
@@ -133,7 +137,7 @@ where
             remaining: retry.deadline,
             deadline,
         };
-        backup.replay.before_attempt(&mut req, attempt);
+        shared.replay.before_attempt(&mut req, attempt);
         let first = match shared.breaker.core.try_acquire() {
             Err(open) => Phase::rejected(None, Box::new(open)),
             Ok(ticket) => match shared.bulkhead.try_take() {
