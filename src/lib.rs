@@ -58,7 +58,9 @@
 //! total timeout, retry, circuit breaker, bulkhead, rate limit, attempt
 //! timeout — and its module docs say which failure each choice of order
 //! prevents. With the `http` feature, `Stack::http_client(name)` and
-//! `Stack::server(name)` are ready-made (with `grpc`, `Stack::grpc_client`):
+//! `Stack::server(name)` are ready-made (with `grpc`, `Stack::grpc_client`);
+//! the client presets are fused into one service that behaves as their
+//! layers nested, at a lower cost per call ([`stack::ClientStack`]):
 //!
 //! ```
 //! # #[cfg(feature = "http")]
