@@ -190,14 +190,19 @@ fn describe(result: Result<Response<()>, BoxError>) -> String {
     }
 }
 
-/// Runs `calls` through a fresh preset, fused or layered.
-fn play(calls: &[Call], fused: bool) -> (Vec<Seen>, Counts) {
-    let rt = tokio::runtime::Builder::new_current_thread()
+/// A runtime on tokio's paused clock, one per run, so both runs start at
+/// the same time.
+fn paused_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .start_paused(true)
         .build()
-        .unwrap();
-    rt.block_on(async {
+        .unwrap()
+}
+
+/// Runs `calls` through a fresh preset, fused or layered.
+fn play(calls: &[Call], fused: bool) -> (Vec<Seen>, Counts) {
+    paused_runtime().block_on(async {
         let stack = preset();
         let breaker = stack.circuit_breaker_layer().handle().clone();
         let retry = stack.retry_layer().handle();
@@ -348,12 +353,7 @@ fn a_full_bulkhead_on_the_first_attempt_is_handled_alike() {
         post: false,
     };
     let at_once = |fused: bool| {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_time()
-            .start_paused(true)
-            .build()
-            .unwrap();
-        rt.block_on(async {
+        paused_runtime().block_on(async {
             let stack = preset();
             let (breaker, bulkhead) = (
                 stack.circuit_breaker_layer().handle().clone(),
