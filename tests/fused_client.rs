@@ -380,3 +380,92 @@ fn a_full_bulkhead_on_the_first_attempt_is_handled_alike() {
     assert_eq!(second[0].attempts, 0);
     assert!(counts.contains("total_ignored: 1"), "{counts}");
 }
+
+/// Marks a request whose backend answers only on its second poll.
+#[derive(Clone)]
+struct AnswerLate;
+
+/// Pending once (waking itself), then ready.
+struct YieldOnce(bool);
+
+impl std::future::Future for YieldOnce {
+    type Output = ();
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        if std::mem::replace(&mut self.0, true) {
+            return std::task::Poll::Ready(());
+        }
+        cx.waker().wake_by_ref();
+        std::task::Poll::Pending
+    }
+}
+
+/// Four threads call one fused preset at once; every third call is dropped
+/// mid-attempt (polled once, pending, dropped). Afterwards every bulkhead
+/// slot is back, and the breaker and retry counted each call exactly once,
+/// as completed or cancelled.
+#[test]
+fn concurrent_calls_and_cancellations_leave_exact_counts() {
+    use std::future::Future;
+    use std::task::{Context, Poll, Waker};
+    const THREADS: u64 = 4;
+    const CALLS: u64 = 5_000;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_time()
+        .build()
+        .unwrap();
+    let stack = Stack::http_client("stress").unwrap();
+    let (breaker, bulkhead, retry) = (
+        stack.circuit_breaker_layer().handle().clone(),
+        stack.bulkhead_layer().handle().clone(),
+        stack.retry_layer().handle(),
+    );
+    let svc = stack.layer(service_fn(|req: Request<()>| {
+        let late = req.extensions().get::<AnswerLate>().is_some();
+        async move {
+            YieldOnce(!late).await;
+            Ok::<_, BoxError>(Response::new(()))
+        }
+    }));
+    std::thread::scope(|s| {
+        for _ in 0..THREADS {
+            let mut svc = svc.clone();
+            let handle = rt.handle().clone();
+            s.spawn(move || {
+                let _entered = handle.enter();
+                let mut cx = Context::from_waker(Waker::noop());
+                for i in 0..CALLS {
+                    assert!(svc.poll_ready(&mut cx).is_ready());
+                    let mut req = Request::new(());
+                    let cancel = i % 3 == 0;
+                    if cancel {
+                        req.extensions_mut().insert(AnswerLate);
+                    }
+                    let mut fut = Box::pin(svc.call(req));
+                    let first = fut.as_mut().poll(&mut cx);
+                    if cancel {
+                        assert!(first.is_pending());
+                        drop(fut);
+                    } else {
+                        assert!(matches!(first, Poll::Ready(Ok(_))));
+                    }
+                }
+            });
+        }
+    });
+    let cancelled = THREADS * CALLS.div_ceil(3);
+    let completed = THREADS * CALLS - cancelled;
+    let b = breaker.metrics();
+    assert_eq!(
+        (b.total_successes, b.total_cancelled),
+        (completed, cancelled)
+    );
+    assert_eq!((b.total_failures, b.total_ignored), (0, 0));
+    let h = bulkhead.metrics();
+    assert_eq!((h.in_flight, h.available), (0, 64), "every slot given back");
+    assert_eq!((h.permitted_calls, h.rejected_calls), (THREADS * CALLS, 0));
+    assert_eq!(retry.metrics().calls, THREADS * CALLS);
+}
