@@ -135,6 +135,22 @@ fn stacks(c: &mut Criterion) {
         request,
         rt,
     );
+    // The preset with one attempt: no retry, so no copy of the request.
+    let one_attempt = seawall::retry::Retry::builder("bench")
+        .max_attempts(1)
+        .build()
+        .unwrap();
+    let no_copy = Stack::http_client("bench")
+        .unwrap()
+        .with_retry(one_attempt.layer().for_http())
+        .layer(bare());
+    layer_contender_with(
+        &mut g,
+        "seawall http_client, one attempt (nothing copied)",
+        no_copy,
+        request,
+        rt,
+    );
     // The same layers nested, as any other slot change gives them.
     let layered = Stack::http_client("bench")
         .unwrap()
