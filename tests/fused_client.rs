@@ -6,6 +6,8 @@
 
 #![cfg(feature = "http")]
 
+mod support;
+
 use http::{Method, Request, Response};
 use proptest::prelude::*;
 use seawall::bulkhead::Bulkhead;
@@ -190,19 +192,9 @@ fn describe(result: Result<Response<()>, BoxError>) -> String {
     }
 }
 
-/// A runtime on tokio's paused clock, one per run, so both runs start at
-/// the same time.
-fn paused_runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .start_paused(true)
-        .build()
-        .unwrap()
-}
-
 /// Runs `calls` through a fresh preset, fused or layered.
 fn play(calls: &[Call], fused: bool) -> (Vec<Seen>, Counts) {
-    paused_runtime().block_on(async {
+    support::paused_runtime().block_on(async {
         let stack = preset();
         let breaker = stack.circuit_breaker_layer().handle().clone();
         let retry = stack.retry_layer().handle();
@@ -353,7 +345,7 @@ fn a_full_bulkhead_on_the_first_attempt_is_handled_alike() {
         post: false,
     };
     let at_once = |fused: bool| {
-        paused_runtime().block_on(async {
+        support::paused_runtime().block_on(async {
             let stack = preset();
             let (breaker, bulkhead) = (
                 stack.circuit_breaker_layer().handle().clone(),

@@ -1,6 +1,8 @@
 //! The README's metric catalogue matches what an export emits.
 #![cfg(feature = "metrics")]
 
+mod support;
+
 use metrics_util::debugging::DebuggingRecorder;
 use metrics_util::MetricKind;
 use seawall::prelude::*;
@@ -32,15 +34,6 @@ fn catalogue(prefix: &str) -> BTreeSet<Row> {
             (name, kind, labels)
         })
         .collect()
-}
-
-/// A runtime with paused time, for the waits that fill the histograms.
-fn paused_runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .start_paused(true)
-        .build()
-        .unwrap()
 }
 
 /// What a snapshot holds for the instance `name`, as catalogue rows.
@@ -117,7 +110,7 @@ fn rate_limiter_metrics_match_the_readme_catalogue() {
         .max_wait(Duration::from_secs(2))
         .build()
         .unwrap();
-    let rt = paused_runtime();
+    let rt = support::paused_runtime();
     metrics::with_local_recorder(&recorder, || {
         keyed.try_acquire(&1).unwrap();
         assert!(keyed.try_acquire(&1).is_err());
@@ -142,7 +135,7 @@ fn bulkhead_metrics_match_the_readme_catalogue() {
         .max_wait(Duration::from_secs(1))
         .build()
         .unwrap();
-    let rt = paused_runtime();
+    let rt = support::paused_runtime();
     metrics::with_local_recorder(&recorder, || {
         rt.block_on(async {
             let held = b.try_acquire().unwrap();
@@ -209,7 +202,7 @@ fn retry_metrics_match_the_readme_catalogue() {
     let svc = retry.layer().layer(tower::service_fn(|()| async {
         Err::<(), BoxError>("down".into())
     }));
-    let rt = paused_runtime();
+    let rt = support::paused_runtime();
     metrics::with_local_recorder(&recorder, || {
         assert!(rt.block_on(svc.oneshot(())).is_err()); // one retry, then gives up
         seawall::telemetry::export_metrics();

@@ -1,4 +1,15 @@
-//! Shared test plumbing.
+//! Shared test plumbing (each test crate uses part of it).
+
+#![allow(dead_code)]
+
+/// A runtime on tokio's paused clock.
+pub fn paused_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .unwrap()
+}
 
 /// What `make` returns when called `each` times on each of `threads`
 /// threads at once: e.g. permits taken on several threads, to be dropped
