@@ -97,17 +97,6 @@ impl Service<Request<()>> for Floor {
     }
 }
 
-/// The floor's own breaker and bulkhead (the bulkhead as large as the
-/// preset's).
-fn breaker_and_bulkhead() -> (CircuitBreaker, Bulkhead) {
-    let breaker = CircuitBreaker::builder("bench").build().unwrap();
-    let bulkhead = Bulkhead::builder("bench")
-        .max_concurrent_calls(64)
-        .build()
-        .unwrap();
-    (breaker, bulkhead)
-}
-
 fn stacks(c: &mut Criterion) {
     let mut g = c.benchmark_group("stack/http_client_success");
     // tower-resilience's time limiter arms a tokio timer on every call.
@@ -205,10 +194,13 @@ fn stacks(c: &mut Criterion) {
         rt,
     );
 
-    let (breaker, bulkhead) = breaker_and_bulkhead();
     let floor = Floor {
-        breaker,
-        bulkhead,
+        breaker: CircuitBreaker::builder("bench").build().unwrap(),
+        // As large as the preset's.
+        bulkhead: Bulkhead::builder("bench")
+            .max_concurrent_calls(64)
+            .build()
+            .unwrap(),
         shared: Arc::new(0),
         inner: bare(),
     };

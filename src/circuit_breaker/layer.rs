@@ -57,9 +57,7 @@ impl<C> CircuitBreakerLayer<C> {
     pub fn handle(&self) -> &CircuitBreaker<C> {
         &self.breaker
     }
-}
 
-impl<C> CircuitBreakerLayer<C> {
     /// The shared breaker (for the fused client preset).
     pub(crate) fn breaker(&self) -> &Arc<CircuitBreaker<C>> {
         &self.breaker

@@ -100,22 +100,11 @@ impl<S: Service<Req>, Req, P, R: ReplayRequest<Req>> ResponseFuture<S, Req, P, R
         let deadline = shared.begin();
         let idempotent = b.replay.is_idempotent(&req);
         Self {
-            // Copied before the call consumes it (cheap for `Bytes` bodies
-            // and `Arc`s), and before this attempt's marks are added; `None`
-            // means one attempt only.
-            request: if shared.max_attempts > 1 {
-                b.replay.replay(&req)
-            } else {
-                None
-            },
+            // Cheap for `Bytes` bodies and `Arc`s.
+            request: shared.copy_for_later(&b.replay, &req),
             state: State::Calling {
                 future: {
-                    let attempt = Attempt {
-                        number: 1,
-                        remaining: shared.deadline,
-                        deadline,
-                    };
-                    b.replay.before_attempt(&mut req, attempt);
+                    shared.mark_first(&b.replay, &mut req, deadline);
                     inner.call(req)
                 },
             },

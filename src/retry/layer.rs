@@ -130,11 +130,6 @@ impl<S: Clone, P: Clone, R: Clone> Layer<S> for RetryLayer<P, R> {
 }
 
 impl<P: Clone, R: Clone> RetryLayer<P, R> {
-    /// The retry's configuration and counts, its predicate and replay.
-    pub(crate) fn parts(&self) -> (&Arc<Shared>, &P, &R) {
-        (&self.shared, &self.predicate, &self.replay)
-    }
-
     /// What retrying calls share: this layer's retry, predicate and replay,
     /// and `service` to clone for their later attempts.
     pub(crate) fn backup<S>(&self, service: S) -> Handles<Backup<S, P, R>> {

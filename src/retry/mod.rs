@@ -50,7 +50,6 @@ pub use self::error::{RetriesExhausted, RetryError};
 pub use self::future::ResponseFuture;
 pub(crate) use self::layer::Backup;
 pub use self::layer::{RetryLayer, RetryService};
-pub(crate) use self::policy::Shared as RetryShared;
 pub use self::policy::{GaveUp, RetryErrors, RetryReason, RetryVerdict, ShouldRetry};
 pub use self::primitive::{Retry, RetryBuilder, RetryMetrics, DEFAULT_BUDGET};
 pub use self::request::{Attempt, CloneRequests, ReplayFn, ReplayRequest};

@@ -2,7 +2,7 @@
 //! layer: the verdict on one attempt's result, the stop signals, and the
 //! order of the limits (attempts, deadline, budget).
 
-use super::{Backoff, Delays, Jitter, RetryBudget};
+use super::{Attempt, Backoff, Delays, Jitter, ReplayRequest, RetryBudget};
 use crate::clock::ClockHandle;
 use crate::error::{find_rejection, RejectionKind};
 use crate::stripes::Striped;
@@ -148,6 +148,39 @@ impl Shared {
             b.deposit();
         }
         self.deadline.map(|d| Instant::now() + d)
+    }
+
+    /// A copy of `req` for a later attempt, made before the first consumes
+    /// it (and before its marks are added); `None` when only one attempt is
+    /// allowed or `replay` cannot copy it.
+    #[inline]
+    pub(crate) fn copy_for_later<Req, R: ReplayRequest<Req>>(
+        &self,
+        replay: &R,
+        req: &Req,
+    ) -> Option<Req> {
+        if self.max_attempts > 1 {
+            replay.replay(req)
+        } else {
+            None
+        }
+    }
+
+    /// Marks `req` as a call's first attempt, `deadline` being what
+    /// [`begin`](Self::begin) returned.
+    #[inline]
+    pub(crate) fn mark_first<Req, R: ReplayRequest<Req>>(
+        &self,
+        replay: &R,
+        req: &mut Req,
+        deadline: Option<Instant>,
+    ) {
+        let attempt = Attempt {
+            number: 1,
+            remaining: self.deadline,
+            deadline,
+        };
+        replay.before_attempt(req, attempt);
     }
 
     /// The delays for one call's retries, from a stream of its own.

@@ -52,10 +52,9 @@
 //!
 //! Presets with documented defaults: [`Stack::http_client`] and
 //! [`Stack::server`] (feature `http`), and `Stack::grpc_client` (feature
-//! `grpc`). The two
-//! client presets are a [`ClientStack`]: the same layers fused into one
-//! service, which behaves as them nested at a lower cost per call (see
-//! [`client`]).
+//! `grpc`). The two client presets are a [`ClientStack`]: the same layers
+//! fused into one service, which behaves as them nested at a lower cost
+//! per call (see [`client`]).
 
 #[cfg(feature = "http")]
 pub mod client;

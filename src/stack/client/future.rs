@@ -201,11 +201,11 @@ where
                     Poll::Pending => break,
                 },
             };
-            let verdict = this.shared.predicate.verdict(&result);
+            let verdict = this.shared.retry.predicate.verdict(&result);
             if verdict == RetryVerdict::Accept && result.is_ok() {
                 return Poll::Ready(result); // the hot path
             }
-            let stripe = this.shared.backup.get().clone();
+            let stripe = this.shared.retry.get().clone();
             let (copy, deadline) = (this.copy.take(), *this.deadline);
             match RetryFuture::resume(stripe, copy, deadline, *this.idempotent, result, verdict) {
                 Ok(future) => this.phase.set(Phase::Retrying {

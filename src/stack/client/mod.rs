@@ -248,7 +248,6 @@ where
             self.bulkhead
                 .layer(self.attempt_timeout.layer(service.clone())),
         );
-        let (policy, predicate, replay) = self.retry.parts();
         let shared = service::Shared {
             total: self.total_timeout.shared().clone(),
             total_timeout: *self.total_timeout.timeout(),
@@ -256,10 +255,7 @@ where
             attempt_timeout: *self.attempt_timeout.timeout(),
             breaker: self.circuit_breaker.breaker().clone(),
             bulkhead: self.bulkhead.handle().clone(),
-            policy: policy.clone(),
-            predicate: predicate.clone(),
-            replay: replay.clone(),
-            backup: self.retry.backup(attempts),
+            retry: self.retry.backup(attempts),
         };
         self.fallback.layer(ClientService::new(service, shared))
     }

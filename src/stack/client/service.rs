@@ -4,7 +4,7 @@ use super::future::{Phase, ResponseFuture};
 use crate::bulkhead::{Bulkhead, BulkheadService};
 use crate::circuit_breaker::{CircuitBreaker, CircuitBreakerService};
 use crate::outcome::Classify;
-use crate::retry::{Attempt, Backup, ReplayRequest, RetryShared, ShouldRetry};
+use crate::retry::{Backup, ReplayRequest, ShouldRetry};
 use crate::stripes::Handles;
 use crate::timeout::{Fixed, TimeoutFor, TimeoutService, WithinDeadline};
 use std::fmt;
@@ -28,14 +28,9 @@ pub(crate) struct Shared<S, P, R, C> {
     pub(crate) attempt_timeout: WithinDeadline,
     pub(crate) breaker: Arc<CircuitBreaker<C>>,
     pub(crate) bulkhead: Bulkhead,
-    /// The retry's configuration and counts, predicate and replay, read by
-    /// every call (here, not behind `backup`: fewer pointers to follow).
-    pub(crate) policy: Arc<RetryShared>,
-    pub(crate) predicate: P,
-    pub(crate) replay: R,
-    /// What a retrying call's future shares: the same, and the layered
-    /// [`Attempts`] its later attempts clone.
-    pub(crate) backup: Handles<Backup<Attempts<S, C>, P, R>>,
+    /// The retry (configuration, counts, predicate, replay), and the
+    /// layered [`Attempts`] a retrying call clones for its later attempts.
+    pub(crate) retry: Handles<Backup<Attempts<S, C>, P, R>>,
 }
 
 /// The service [`ClientStack`](super::ClientStack) makes: total timeout,
@@ -86,7 +81,7 @@ impl<S: fmt::Debug, P, R, C> fmt::Debug for ClientService<S, P, R, C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ClientService")
             .field("inner", &self.inner)
-            .field("retry", &self.shared.policy.name)
+            .field("retry", &self.shared.retry.shared.name)
             .field("breaker", &self.shared.breaker.name())
             .finish()
     }
@@ -124,20 +119,11 @@ where
             TimeoutFor::<Req>::timeout_for(&shared.total_timeout, &req),
             TimeoutFor::<Req>::deadline_for(&shared.total_timeout, &req),
         );
-        let retry = &*shared.policy;
+        let (retry, replay) = (&shared.retry.shared, &shared.retry.replay);
         let deadline = retry.begin();
-        let idempotent = shared.replay.is_idempotent(&req);
-        let copy = if retry.max_attempts > 1 {
-            shared.replay.replay(&req)
-        } else {
-            None
-        };
-        let attempt = Attempt {
-            number: 1,
-            remaining: retry.deadline,
-            deadline,
-        };
-        shared.replay.before_attempt(&mut req, attempt);
+        let idempotent = replay.is_idempotent(&req);
+        let copy = retry.copy_for_later(replay, &req);
+        retry.mark_first(replay, &mut req, deadline);
         let first = match shared.breaker.core.try_acquire() {
             Err(open) => Phase::rejected(None, Box::new(open)),
             Ok(ticket) => match shared.bulkhead.try_take() {
