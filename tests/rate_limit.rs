@@ -79,6 +79,9 @@ fn weighted_requests_and_requests_that_can_never_fit() {
         Err(LimitError::Capacity(c)) => assert_eq!((c.requested, c.capacity), (6, 5)),
         other => panic!("{other:?}"),
     }
+    // Both refusals are counted, the one that can never fit included.
+    let m = l.metrics();
+    assert_eq!((m.permitted_calls, m.rejected_calls), (1, 2));
 }
 
 #[test]
@@ -290,6 +293,58 @@ fn keyed_counts_are_exact_across_threads_while_tables_grow() {
     );
 }
 
+/// Threads racing to insert the same new keys into a map with room for
+/// exactly those keys: none is refused as "map full" (a key another thread
+/// is inserting is not a second key), and every refusal is counted.
+#[test]
+fn racing_inserts_of_one_key_never_fill_the_map() {
+    const KEYS: u64 = 8;
+    const THREADS: u64 = 4;
+    for round in 0..2000 {
+        let l = RateLimiter::builder("keyed-full")
+            .rate(1, Duration::from_secs(60))
+            .burst(1)
+            .max_keys(KEYS as usize)
+            .clock(ManualClock::new())
+            .build_keyed::<u64>()
+            .unwrap();
+        let start = std::sync::Barrier::new(THREADS as usize);
+        let (admitted, full) = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..THREADS)
+                .map(|_| {
+                    s.spawn(|| {
+                        start.wait();
+                        let (mut admitted, mut full) = (0u64, 0u64);
+                        for key in 0..KEYS {
+                            match l.try_acquire(&key) {
+                                Ok(()) => admitted += 1,
+                                Err(KeyedLimitError::KeyLimitReached(_)) => full += 1,
+                                Err(KeyedLimitError::Limit(_)) => {}
+                            }
+                        }
+                        (admitted, full)
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap())
+                .fold((0, 0), |(a, f), (x, y)| (a + x, f + y))
+        });
+        assert_eq!(full, 0, "round {round}: a key that fits was refused");
+        assert_eq!(admitted, KEYS, "round {round}");
+        let m = l.metrics();
+        assert_eq!(m.permitted_calls, KEYS, "round {round}");
+        assert_eq!(m.rejected_calls, (THREADS - 1) * KEYS, "round {round}");
+        // A ninth key is refused, and counted as refused.
+        assert!(matches!(
+            l.try_acquire(&KEYS),
+            Err(KeyedLimitError::KeyLimitReached(_))
+        ));
+        assert_eq!(l.metrics().rejected_calls, (THREADS - 1) * KEYS + 1);
+    }
+}
+
 #[test]
 fn eviction_never_frees_a_key_that_is_still_limited() {
     let clock = ManualClock::new();
@@ -465,6 +520,11 @@ async fn primitive_acquire_waits_then_refuses_what_never_fits() {
     l.acquire_n(2).await.unwrap();
     assert_eq!(start.elapsed(), Duration::from_secs(1));
     assert!(matches!(l.acquire_n(3).await, Err(LimitError::Capacity(_))));
+    let m = l.metrics();
+    assert_eq!(
+        (m.permitted_calls, m.waited_calls, m.rejected_calls),
+        (2, 1, 1)
+    );
 }
 
 #[tokio::test(start_paused = true)]

@@ -76,9 +76,7 @@ impl Future for SlotWait {
                         .set(Some(tokio::time::sleep(Duration::from_nanos(w))));
                 }
                 Err(d) => {
-                    if let Denied::Wait(w) = d {
-                        shared.rejected(w);
-                    }
+                    let d = shared.denied(d);
                     return Poll::Ready(Err(shared.limited(d).with_requested(*this.n)));
                 }
             }

@@ -175,6 +175,13 @@ where
             .map_err(|d| KeyedLimitError::Limit(shared.limited(d).with_requested(n)))
     }
 
+    /// A key not found under the read lock: insert it (reserving its
+    /// place in `max_keys`) and decide.
+    ///
+    /// The reservation is made under the shard's write lock, after looking
+    /// the key up again there: threads racing to insert the same key then
+    /// reserve once between them, so `keys` never counts a key twice and a
+    /// key that fits is never refused as "map full".
     #[cold]
     fn insert_and_acquire(
         &self,
@@ -185,33 +192,33 @@ where
         n: u32,
     ) -> Result<(), KeyedLimitError> {
         let inner = &*self.inner;
-        if inner.reserve_key().is_err() {
-            // Full: make room from idle keys (never from limited ones).
-            self.evict_idle();
-            if inner.reserve_key().is_err() {
-                // Another thread may have inserted this very key meanwhile.
-                if let Some(cell) = shard.read().find(hash, key) {
-                    return self.decide(cell, now, n);
-                }
-                inner
-                    .shared
-                    .emit(EventKind::CallRejected { retry_after: None });
+        let mut evicted = false;
+        let map = loop {
+            let mut map = shard.write();
+            if map.find(hash, key).is_some() {
+                break map; // inserted by another thread meanwhile
+            }
+            if inner.reserve_key().is_ok() {
+                map.insert(hash, key.clone());
+                break map;
+            }
+            // Full: make room from idle keys (never from limited ones), once.
+            // Eviction takes every shard's lock, so this one is let go.
+            drop(map);
+            if evicted {
+                inner.shared.key_limit_reached();
                 return Err(KeyedLimitError::KeyLimitReached(KeyLimitReached::new(
                     inner.shared.name.clone(),
                     inner.max_keys,
                 )));
             }
-        }
-        let mut map = shard.write();
-        if map.find(hash, key).is_some() {
-            inner.keys.fetch_sub(1, Ordering::AcqRel); // raced: return the reservation
-        } else {
-            map.insert(hash, key.clone());
-        }
+            self.evict_idle();
+            evicted = true;
+        };
         let map = parking_lot::RwLockWriteGuard::downgrade(map);
         match map.find(hash, key) {
             Some(cell) => self.decide(cell, now, n),
-            // Unreachable (inserted under this lock); answer as full.
+            // Unreachable (present under this lock); answer as full.
             None => Err(KeyedLimitError::KeyLimitReached(KeyLimitReached::new(
                 inner.shared.name.clone(),
                 inner.max_keys,

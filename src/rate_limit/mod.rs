@@ -183,8 +183,10 @@ impl Shared {
     #[cold]
     #[inline(never)]
     fn denied(&self, d: Denied) -> Denied {
-        if let Denied::Wait(w) = d {
-            self.rejected(w);
+        match d {
+            Denied::Wait(w) => self.rejected(Some(w)),
+            // More than the burst: refused too, with no time that would help.
+            Denied::Never(_) => self.rejected(None),
         }
         d
     }
@@ -210,13 +212,19 @@ impl Shared {
     }
 
     #[cold]
-    fn rejected(&self, wait: u64) {
+    fn rejected(&self, wait: Option<u64>) {
         self.counts.incr(REJECTED);
         if self.listeners.wants(EventMask::REJECTIONS) {
             self.emit(EventKind::CallRejected {
-                retry_after: Some(Duration::from_nanos(wait)),
+                retry_after: wait.map(Duration::from_nanos),
             });
         }
+    }
+
+    /// Counts a new key refused because a keyed limiter's map is full.
+    #[cold]
+    pub(crate) fn key_limit_reached(&self) {
+        self.rejected(None);
     }
 
     pub(crate) fn emit(&self, kind: EventKind) {
@@ -350,7 +358,8 @@ impl std::error::Error for LimitError {
 pub struct RateLimiterMetrics {
     /// Calls admitted.
     pub permitted_calls: u64,
-    /// Calls refused.
+    /// Calls refused: over the limit, asking for more than the burst, or
+    /// (keyed) a new key while the map is full.
     pub rejected_calls: u64,
     /// Admitted calls that had to wait for their slot.
     pub waited_calls: u64,
