@@ -89,11 +89,27 @@
 //!   budget shortens inner timeouts), a degraded-response marker, and HTTP
 //!   retries (`RetryLayer::for_http`: retryable statuses, `Retry-After`,
 //!   idempotent methods only).
-//! - `grpc`: [`grpc`] tonic status codes for the breaker and the retry,
-//!   replaying buffered unary requests, and `Stack::grpc_client`.
-//! - `quanta`: [`QuantaClock`], a TSC clock several times
-//!   cheaper to read than the OS clock, for limiters in production.
-
+// The last two features' items exist only when they are on: linked then.
+#![cfg_attr(
+    feature = "grpc",
+    doc = "- `grpc`: [`grpc`] tonic status codes for the breaker and the retry,
+  replaying buffered unary requests, and `Stack::grpc_client`."
+)]
+#![cfg_attr(
+    not(feature = "grpc"),
+    doc = "- `grpc`: the `grpc` module, tonic status codes for the breaker and the
+  retry, replaying buffered unary requests, and `Stack::grpc_client`."
+)]
+#![cfg_attr(
+    feature = "quanta",
+    doc = "- `quanta`: [`QuantaClock`], a TSC clock several times
+  cheaper to read than the OS clock, for limiters in production."
+)]
+#![cfg_attr(
+    not(feature = "quanta"),
+    doc = "- `quanta`: `QuantaClock`, a TSC clock several times
+  cheaper to read than the OS clock, for limiters in production."
+)]
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
