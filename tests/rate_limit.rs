@@ -345,6 +345,48 @@ fn racing_inserts_of_one_key_never_fill_the_map() {
     }
 }
 
+/// A full map of idle keys, and threads inserting new keys that fit once
+/// the idle ones are evicted: however the threads' evictions interleave,
+/// no new key is refused as "map full".
+#[test]
+fn concurrent_evictions_never_refuse_a_key_that_fits() {
+    const KEYS: u64 = 64;
+    const THREADS: u64 = 4;
+    for round in 0..200 {
+        let clock = ManualClock::new();
+        let l = RateLimiter::builder("keyed-evict")
+            .rate(1, Duration::from_secs(1))
+            .burst(1)
+            .max_keys(KEYS as usize)
+            .clock(clock.clone())
+            .build_keyed::<u64>()
+            .unwrap();
+        for key in 0..KEYS {
+            l.try_acquire(&key).unwrap();
+        }
+        clock.advance(Duration::from_secs(1)); // every key idle again
+        let start = std::sync::Barrier::new(THREADS as usize);
+        let refused: u64 = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..THREADS)
+                .map(|t| {
+                    let (l, start) = (&l, &start);
+                    s.spawn(move || {
+                        start.wait();
+                        // Each thread its own new keys, KEYS in all.
+                        (0..KEYS / THREADS)
+                            .filter(|i| l.try_acquire(&(KEYS + t * KEYS + i)).is_err())
+                            .count() as u64
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).sum()
+        });
+        assert_eq!(refused, 0, "round {round}");
+        assert_eq!(l.len(), KEYS as usize, "round {round}");
+        assert_eq!(l.metrics().evicted_keys, KEYS, "round {round}");
+    }
+}
+
 #[test]
 fn eviction_never_frees_a_key_that_is_still_limited() {
     let clock = ManualClock::new();

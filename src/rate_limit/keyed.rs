@@ -233,12 +233,17 @@ where
         let now = inner.shared.clock.now();
         let mut evicted = 0;
         for shard in inner.shards.iter() {
-            evicted += shard
-                .write()
-                .retain(|e| !inner.shared.is_idle(&e.cell, now));
+            let mut map = shard.write();
+            let removed = map.retain(|e| !inner.shared.is_idle(&e.cell, now));
+            if removed > 0 {
+                // Given back under the shard's lock: a thread whose own
+                // pass finds this shard already evicted then also finds
+                // the room counted, so a key that fits is never refused.
+                inner.keys.fetch_sub(removed, Ordering::AcqRel);
+                evicted += removed;
+            }
         }
         if evicted > 0 {
-            inner.keys.fetch_sub(evicted, Ordering::AcqRel);
             inner
                 .shared
                 .evicted
