@@ -129,8 +129,10 @@ async fn unavailable_is_retried_and_not_found_is_ignored() {
     let told = timeouts.lock().unwrap().clone();
     assert_eq!(told.len(), 3);
     for t in &told {
-        let ms: u64 = t.as_deref().unwrap().trim_end_matches('m').parse().unwrap();
-        assert!((9_000..=10_000).contains(&ms), "{t:?}");
+        // Under 100 s left: in microseconds, the finest unit that fits.
+        let t = t.as_deref().unwrap();
+        let us: u64 = t.strip_suffix('u').expect(t).parse().unwrap();
+        assert!((9_000_000..=10_000_000).contains(&us), "{t}");
     }
     let m = breaker.metrics();
     assert_eq!((m.total_failures, m.total_successes), (2, 1));

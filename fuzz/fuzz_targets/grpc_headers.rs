@@ -4,7 +4,7 @@
 //! a retryable code retries, after the pushback when there is exactly one
 //! readable, not at all when it is unreadable or repeated; and the
 //! `grpc-timeout` of any time left is at most 8 digits and a unit, never
-//! more than the time left (but 1 ms at least), and at most one unit less.
+//! more than the time left, and at most one unit less.
 #![no_main]
 
 use libfuzzer_sys::arbitrary::{self, Arbitrary};
@@ -124,15 +124,25 @@ fuzz_target!(|input: Input| {
         "{text}"
     );
     let n: u128 = digits.parse().unwrap();
-    let (said, step) = match unit {
-        "m" => (Duration::from_millis(n as u64), Duration::from_millis(1)),
-        "S" => (Duration::from_secs(n as u64), Duration::from_secs(1)),
+    let step = match unit {
+        "n" => Duration::from_nanos(1),
+        "u" => Duration::from_micros(1),
+        "m" => Duration::from_millis(1),
+        "S" => Duration::from_secs(1),
+        "M" => Duration::from_secs(60),
+        "H" => Duration::from_secs(3600),
         _ => panic!("unit {unit:?}"),
     };
-    let capped = Duration::from_secs(99_999_999);
-    assert!(
-        said <= left.max(Duration::from_millis(1)),
-        "{text} for {left:?}"
-    );
+    let said = step * n as u32;
+    let capped = Duration::from_secs(3600 * 99_999_999);
+    assert!(said <= left, "{text} for {left:?}");
     assert!(said + step > left.min(capped), "{text} for {left:?}");
+    // The finest unit whose count fits: one finer would need 9 digits.
+    let finer = [1, 1_000, 1_000_000, 1_000_000_000, 60_000_000_000u128]
+        .into_iter()
+        .take_while(|&per| per < step.as_nanos())
+        .last();
+    if let Some(per) = finer {
+        assert!(left.as_nanos() / per > 99_999_999, "{text} for {left:?}");
+    }
 });

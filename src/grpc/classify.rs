@@ -209,15 +209,27 @@ impl ReplayRequest<http::Request<tonic::body::Body>> for GrpcReplay {
 }
 
 /// `left` in gRPC's `grpc-timeout` format, at most 8 digits and a unit:
-/// milliseconds (which cover 27 hours), beyond that whole seconds. Written
-/// into `buf`, not formatted.
+/// the finest unit whose count fits (as gRPC's Java and Go clients choose),
+/// rounded down, so it never says more than the time left and at most one
+/// unit less (1 ns under 0.1 s, 1 µs under 100 s, 1 ms under 27 hours).
+/// Written into `buf`, not formatted.
 fn grpc_timeout(left: Duration, buf: &mut [u8; 9]) -> &[u8] {
-    let ms = left.as_millis().max(1);
-    let (mut n, unit) = if ms < 100_000_000 {
-        (ms as u64, b'm')
-    } else {
-        (left.as_secs().min(99_999_999), b'S')
-    };
+    const MAX: u128 = 99_999_999;
+    const UNITS: [(u128, u8); 6] = [
+        (1, b'n'),
+        (1_000, b'u'),
+        (1_000_000, b'm'),
+        (1_000_000_000, b'S'),
+        (60_000_000_000, b'M'),
+        (3_600_000_000_000, b'H'),
+    ];
+    let nanos = left.as_nanos();
+    let (count, unit) = UNITS
+        .iter()
+        .map(|&(per, unit)| (nanos / per, unit))
+        .find(|&(count, _)| count <= MAX)
+        .unwrap_or((MAX, b'H')); // over 11,000 years: said as the most there is
+    let mut n = count as u64;
     let mut start = buf.len() - 1;
     buf[start] = unit;
     loop {
@@ -293,10 +305,16 @@ mod tests {
     #[test]
     fn grpc_timeout_format() {
         let f = |d: Duration| String::from_utf8(grpc_timeout(d, &mut [0; 9]).to_vec()).unwrap();
-        assert_eq!(f(Duration::from_millis(9_870)), "9870m");
-        assert_eq!(f(Duration::ZERO), "1m");
+        assert_eq!(f(Duration::ZERO), "0n");
+        assert_eq!(f(Duration::from_micros(500)), "500000n");
+        assert_eq!(f(Duration::from_nanos(99_999_999)), "99999999n");
+        assert_eq!(f(Duration::from_millis(100)), "100000u");
+        assert_eq!(f(Duration::from_nanos(9_870_000_999)), "9870000u");
+        assert_eq!(f(Duration::from_secs(100)), "100000m");
         assert_eq!(f(Duration::from_secs(200_000)), "200000S");
-        assert_eq!(f(Duration::MAX), "99999999S");
+        assert_eq!(f(Duration::from_secs(100_000_000)), "1666666M");
+        assert_eq!(f(Duration::from_secs(6_000_000_000)), "1666666H");
+        assert_eq!(f(Duration::MAX), "99999999H");
     }
 
     #[test]
