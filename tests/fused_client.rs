@@ -422,30 +422,25 @@ fn concurrent_calls_and_cancellations_leave_exact_counts() {
             Ok::<_, BoxError>(Response::new(()))
         }
     }));
-    std::thread::scope(|s| {
-        for _ in 0..THREADS {
-            let mut svc = svc.clone();
-            let handle = rt.handle().clone();
-            s.spawn(move || {
-                let _entered = handle.enter();
-                let mut cx = Context::from_waker(Waker::noop());
-                for i in 0..CALLS {
-                    assert!(svc.poll_ready(&mut cx).is_ready());
-                    let mut req = Request::new(());
-                    let cancel = i % 3 == 0;
-                    if cancel {
-                        req.extensions_mut().insert(AnswerLate);
-                    }
-                    let mut fut = Box::pin(svc.call(req));
-                    let first = fut.as_mut().poll(&mut cx);
-                    if cancel {
-                        assert!(first.is_pending());
-                        drop(fut);
-                    } else {
-                        assert!(matches!(first, Poll::Ready(Ok(_))));
-                    }
-                }
-            });
+    support::on_threads(THREADS as usize, |_| {
+        let mut svc = svc.clone();
+        let _entered = rt.handle().enter();
+        let mut cx = Context::from_waker(Waker::noop());
+        for i in 0..CALLS {
+            assert!(svc.poll_ready(&mut cx).is_ready());
+            let mut req = Request::new(());
+            let cancel = i % 3 == 0;
+            if cancel {
+                req.extensions_mut().insert(AnswerLate);
+            }
+            let mut fut = Box::pin(svc.call(req));
+            let first = fut.as_mut().poll(&mut cx);
+            if cancel {
+                assert!(first.is_pending());
+                drop(fut);
+            } else {
+                assert!(matches!(first, Poll::Ready(Ok(_))));
+            }
         }
     });
     let cancelled = THREADS * CALLS.div_ceil(3);

@@ -8,6 +8,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use tower::{service_fn, Layer, Service, ServiceExt};
 
+mod support;
+
 const MS: Duration = Duration::from_millis(1);
 
 fn gcra(clock: &ManualClock, count: u32, per: Duration, burst: u32) -> RateLimiter {
@@ -262,23 +264,12 @@ fn keyed_counts_are_exact_across_threads_while_tables_grow() {
         .clock(clock)
         .build_keyed::<u64>()
         .unwrap();
-    let admitted: Vec<u64> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..4)
-            .map(|_| {
-                let l = l.clone();
-                s.spawn(move || {
-                    let mut admitted = 0;
-                    // All walk the keys in one order, twice, so they race
-                    // to insert the same new keys.
-                    for i in 0..2 * KEYS {
-                        let key = i % KEYS;
-                        admitted += u64::from(l.try_acquire(&key).is_ok());
-                    }
-                    admitted
-                })
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    // All walk the keys in one order, twice, so they race to insert the
+    // same new keys.
+    let admitted = support::on_threads(4, |_| {
+        (0..2 * KEYS)
+            .filter(|i| l.try_acquire(&(i % KEYS)).is_ok())
+            .count() as u64
     });
     assert_eq!(admitted.iter().sum::<u64>(), KEYS * u64::from(BURST));
     assert_eq!(l.len(), KEYS as usize);
@@ -308,29 +299,17 @@ fn racing_inserts_of_one_key_never_fill_the_map() {
             .clock(ManualClock::new())
             .build_keyed::<u64>()
             .unwrap();
-        let start = std::sync::Barrier::new(THREADS as usize);
-        let (admitted, full) = std::thread::scope(|s| {
-            let handles: Vec<_> = (0..THREADS)
-                .map(|_| {
-                    s.spawn(|| {
-                        start.wait();
-                        let (mut admitted, mut full) = (0u64, 0u64);
-                        for key in 0..KEYS {
-                            match l.try_acquire(&key) {
-                                Ok(()) => admitted += 1,
-                                Err(KeyedLimitError::KeyLimitReached(_)) => full += 1,
-                                Err(KeyedLimitError::Limit(_)) => {}
-                            }
-                        }
-                        (admitted, full)
-                    })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().unwrap())
-                .fold((0, 0), |(a, f), (x, y)| (a + x, f + y))
-        });
+        let results: Vec<_> = support::on_threads(THREADS as usize, |_| {
+            (0..KEYS).map(|key| l.try_acquire(&key)).collect::<Vec<_>>()
+        })
+        .into_iter()
+        .flatten()
+        .collect();
+        let admitted = results.iter().filter(|r| r.is_ok()).count() as u64;
+        let full = results
+            .iter()
+            .filter(|r| matches!(r, Err(KeyedLimitError::KeyLimitReached(_))))
+            .count();
         assert_eq!(full, 0, "round {round}: a key that fits was refused");
         assert_eq!(admitted, KEYS, "round {round}");
         let m = l.metrics();
@@ -352,7 +331,7 @@ fn racing_inserts_of_one_key_never_fill_the_map() {
 fn concurrent_evictions_never_refuse_a_key_that_fits() {
     const KEYS: u64 = 64;
     const THREADS: u64 = 4;
-    for round in 0..200 {
+    for round in 0..1000 {
         let clock = ManualClock::new();
         let l = RateLimiter::builder("keyed-evict")
             .rate(1, Duration::from_secs(1))
@@ -365,22 +344,15 @@ fn concurrent_evictions_never_refuse_a_key_that_fits() {
             l.try_acquire(&key).unwrap();
         }
         clock.advance(Duration::from_secs(1)); // every key idle again
-        let start = std::sync::Barrier::new(THREADS as usize);
-        let refused: u64 = std::thread::scope(|s| {
-            let handles: Vec<_> = (0..THREADS)
-                .map(|t| {
-                    let (l, start) = (&l, &start);
-                    s.spawn(move || {
-                        start.wait();
-                        // Each thread its own new keys, KEYS in all.
-                        (0..KEYS / THREADS)
-                            .filter(|i| l.try_acquire(&(KEYS + t * KEYS + i)).is_err())
-                            .count() as u64
-                    })
-                })
-                .collect();
-            handles.into_iter().map(|h| h.join().unwrap()).sum()
-        });
+                                               // Each thread its own new keys, KEYS in all.
+        let refused: usize = support::on_threads(THREADS as usize, |t| {
+            let first = KEYS * (1 + t as u64);
+            (first..first + KEYS / THREADS)
+                .filter(|key| l.try_acquire(key).is_err())
+                .count()
+        })
+        .into_iter()
+        .sum();
         assert_eq!(refused, 0, "round {round}");
         assert_eq!(l.len(), KEYS as usize, "round {round}");
         assert_eq!(l.metrics().evicted_keys, KEYS, "round {round}");

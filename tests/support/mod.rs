@@ -11,6 +11,24 @@ pub fn paused_runtime() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
+/// What `work(t)` returns on each thread `t` of `threads`, all started
+/// together (a barrier), in thread order.
+pub fn on_threads<T: Send>(threads: usize, work: impl Fn(usize) -> T + Sync) -> Vec<T> {
+    let start = std::sync::Barrier::new(threads);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let (start, work) = (&start, &work);
+                s.spawn(move || {
+                    start.wait();
+                    work(t)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    })
+}
+
 /// What `make` returns when called `each` times on each of `threads`
 /// threads at once: e.g. permits taken on several threads, to be dropped
 /// or recorded on another.
@@ -19,13 +37,8 @@ pub fn made_on_threads<T: Send>(
     each: usize,
     make: impl Fn() -> T + Sync,
 ) -> Vec<T> {
-    std::thread::scope(|s| {
-        let handles: Vec<_> = (0..threads)
-            .map(|_| s.spawn(|| (0..each).map(|_| make()).collect::<Vec<_>>()))
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().unwrap())
-            .collect()
-    })
+    on_threads(threads, |_| (0..each).map(|_| make()).collect::<Vec<_>>())
+        .into_iter()
+        .flatten()
+        .collect()
 }
