@@ -1,6 +1,6 @@
 //! The breaker's configuration and its builder.
 
-use super::CircuitBreaker;
+use super::{CircuitBreaker, CircuitState};
 use crate::clock::ClockHandle;
 use crate::error::ConfigError;
 use crate::outcome::DefaultClassifier;
@@ -87,6 +87,8 @@ pub(crate) struct Config {
     pub(crate) permitted_number_of_calls_in_half_open_state: u32,
     /// Nanoseconds; 0 waits for the probes forever.
     pub(crate) max_wait_duration_in_half_open_state: u64,
+    /// Where a half-open phase goes when that wait ends: Open or Closed.
+    pub(crate) transition_to_state_after_wait_duration: CircuitState,
     pub(crate) automatic_transition_from_open_to_half_open: bool,
 }
 
@@ -127,6 +129,7 @@ pub struct CircuitBreakerBuilder<C = DefaultClassifier> {
     wait: WaitDuration,
     permitted_half_open: u32,
     max_wait_half_open: Duration,
+    after_max_wait: CircuitState,
     automatic: bool,
     pub(crate) clock: ClockHandle,
     pub(crate) listeners: Listeners,
@@ -145,6 +148,7 @@ impl CircuitBreakerBuilder<DefaultClassifier> {
             wait: WaitDuration::Fixed(Duration::from_secs(60)),
             permitted_half_open: 10,
             max_wait_half_open: Duration::ZERO,
+            after_max_wait: CircuitState::Open,
             automatic: false,
             clock: ClockHandle::default(),
             listeners: Listeners::default(),
@@ -207,10 +211,24 @@ impl<C> CircuitBreakerBuilder<C> {
         self
     }
 
-    /// Re-open if the probes have not all finished this long after entering
-    /// half-open. Zero (the default) waits forever.
+    /// End half-open if the probes have not all finished this long after
+    /// entering it, whatever probe slots remain: the breaker goes to
+    /// [`transition_to_state_after_wait_duration`](Self::transition_to_state_after_wait_duration)
+    /// (open by default) on the next call or `state()` read, or by itself
+    /// with [`automatic_transition_from_open_to_half_open`](Self::automatic_transition_from_open_to_half_open).
+    /// Zero (the default) waits forever.
     pub fn max_wait_duration_in_half_open_state(mut self, d: Duration) -> Self {
         self.max_wait_half_open = d;
+        self
+    }
+
+    /// The state a half-open breaker moves to when
+    /// [`max_wait_duration_in_half_open_state`](Self::max_wait_duration_in_half_open_state)
+    /// ends: [`CircuitState::Open`] (the default) or [`CircuitState::Closed`]
+    /// (resilience4j's `transitionToStateAfterWaitDuration`). Any other
+    /// state is a [`ConfigError`].
+    pub fn transition_to_state_after_wait_duration(mut self, state: CircuitState) -> Self {
+        self.after_max_wait = state;
         self
     }
 
@@ -234,6 +252,7 @@ impl<C> CircuitBreakerBuilder<C> {
             wait: self.wait,
             permitted_half_open: self.permitted_half_open,
             max_wait_half_open: self.max_wait_half_open,
+            after_max_wait: self.after_max_wait,
             automatic: self.automatic,
             clock: self.clock,
             listeners: self.listeners,
@@ -347,6 +366,15 @@ impl<C> CircuitBreakerBuilder<C> {
                 format!("must be in 1..={MAX_HALF_OPEN_CALLS}, got {permitted}"),
             ));
         }
+        if !matches!(
+            self.after_max_wait,
+            CircuitState::Open | CircuitState::Closed
+        ) {
+            return Err(err(
+                "transition_to_state_after_wait_duration",
+                format!("must be Open or Closed, got {:?}", self.after_max_wait),
+            ));
+        }
         Ok(Config {
             window: self.window,
             minimum_number_of_calls: minimum,
@@ -358,6 +386,7 @@ impl<C> CircuitBreakerBuilder<C> {
             wait_duration_in_open_state: self.wait,
             permitted_number_of_calls_in_half_open_state: permitted,
             max_wait_duration_in_half_open_state: crate::clock::nanos(self.max_wait_half_open),
+            transition_to_state_after_wait_duration: self.after_max_wait,
             automatic_transition_from_open_to_half_open: self.automatic,
         })
     }

@@ -87,6 +87,11 @@ pub(crate) struct Core {
     pub(crate) transitions: [std::sync::atomic::AtomicU64; 6],
     open_until: AtomicU64,
     half_open_since: AtomicU64,
+    /// The state word as the last half-open phase ended (its probe counts
+    /// and generation): what an Open state entered from it reports, since
+    /// those probes, not the closed window before, made the decision.
+    /// Written under `lock` before the next word is published.
+    last_probes: AtomicU64,
     consecutive_openings: AtomicU32,
     lock: Mutex<()>,
     pub(crate) config: Config,
@@ -120,6 +125,7 @@ impl Core {
             transitions: Default::default(),
             open_until: AtomicU64::new(0),
             half_open_since: AtomicU64::new(0),
+            last_probes: AtomicU64::new(0),
             consecutive_openings: AtomicU32::new(0),
             lock: Mutex::new(()),
             config,
@@ -167,6 +173,11 @@ impl Core {
                     return Ok(Ticket::new(TicketKind::Passthrough, generation, 0))
                 }
                 CircuitState::HalfOpen => {
+                    // The probes' time is up whatever slots remain.
+                    if self.half_open_expired() {
+                        self.expire_half_open(generation);
+                        continue;
+                    }
                     if w.admitted() < self.config.permitted_number_of_calls_in_half_open_state {
                         if self.cas(w, w.admit()) {
                             let start = if self.needs_start {
@@ -177,15 +188,6 @@ impl Core {
                             return Ok(Ticket::new(TicketKind::Probe, generation, start));
                         }
                         continue;
-                    }
-                    let max_wait = self.config.max_wait_duration_in_half_open_state;
-                    if max_wait > 0 {
-                        let now = self.clock.now();
-                        let since = self.half_open_since.load(Ordering::Acquire);
-                        if now.saturating_sub(since) >= max_wait {
-                            self.transition(generation, CircuitState::HalfOpen, CircuitState::Open);
-                            continue;
-                        }
                     }
                     return Err(self.reject(None));
                 }
@@ -207,6 +209,26 @@ impl Core {
         self.word
             .compare_exchange(from.0, to.0, Ordering::AcqRel, Ordering::Acquire)
             .is_ok()
+    }
+
+    /// Whether `max_wait_duration_in_half_open_state` has passed since the
+    /// breaker entered half-open (never, when it is zero). One clock read.
+    pub(crate) fn half_open_expired(&self) -> bool {
+        let max_wait = self.config.max_wait_duration_in_half_open_state;
+        max_wait > 0
+            && self
+                .clock
+                .now()
+                .saturating_sub(self.half_open_since.load(Ordering::Acquire))
+                >= max_wait
+    }
+
+    /// Leaves a half-open phase whose probes ran out of time, for the state
+    /// the configuration names (open by default, as resilience4j).
+    #[cold]
+    pub(crate) fn expire_half_open(self: &Arc<Self>, generation: u32) {
+        let to = self.config.transition_to_state_after_wait_duration;
+        self.transition(generation, CircuitState::HalfOpen, to);
     }
 
     #[cold]
@@ -403,6 +425,7 @@ impl Core {
             if w.generation() != generation || w.state() != from {
                 return false;
             }
+            self.leave(w);
             self.enter(to, now);
             self.publish(to);
         }
@@ -417,10 +440,12 @@ impl Core {
         let now = self.clock.now();
         let from = {
             let _guard = self.lock.lock();
-            let from = self.word().state();
+            let w = self.word();
+            let from = w.state();
             if from == to && !reset {
                 return;
             }
+            self.leave(w);
             if reset {
                 self.consecutive_openings.store(0, Ordering::Release);
                 self.window.clear();
@@ -434,6 +459,14 @@ impl Core {
         }
         if from != to {
             self.after_transition(from, to, now);
+        }
+    }
+
+    /// Keeps what the phase ending with word `w` leaves behind: a half-open
+    /// phase's probe counts, for the snapshot of the state after it.
+    fn leave(&self, w: Word) {
+        if w.state() == CircuitState::HalfOpen {
+            self.last_probes.store(w.0, Ordering::Release);
         }
     }
 
@@ -476,20 +509,41 @@ impl Core {
     fn after_transition(self: &Arc<Self>, from: CircuitState, to: CircuitState, now: u64) {
         self.transitions[to.index()].fetch_add(1, Ordering::Relaxed);
         self.emit(EventKind::StateTransition { from, to });
-        if to == CircuitState::Open && self.config.automatic_transition_from_open_to_half_open {
-            self.schedule_half_open(now);
+        if !self.config.automatic_transition_from_open_to_half_open {
+            return;
+        }
+        let max_wait = self.config.max_wait_duration_in_half_open_state;
+        match to {
+            CircuitState::Open => {
+                let wait = self.open_until.load(Ordering::Acquire).saturating_sub(now);
+                self.schedule(wait, Core::automatic_half_open);
+            }
+            CircuitState::HalfOpen if max_wait > 0 => {
+                self.schedule(max_wait, |core, generation| {
+                    let w = core.word();
+                    if w.state() == CircuitState::HalfOpen
+                        && w.generation() == generation
+                        && core.half_open_expired()
+                    {
+                        core.expire_half_open(generation);
+                    }
+                });
+            }
+            _ => {}
         }
     }
 
-    fn schedule_half_open(self: &Arc<Self>, now: u64) {
-        let w = self.word();
-        let wait = self.open_until.load(Ordering::Acquire).saturating_sub(now);
+    /// Runs `then` on the breaker after `wait` ns, with the generation of
+    /// the phase in force now (a tokio task, when built inside a runtime;
+    /// `state()` observes the same moves without one).
+    fn schedule(self: &Arc<Self>, wait: u64, then: fn(&Arc<Core>, u32)) {
+        let generation = self.word().generation();
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
             let weak = Arc::downgrade(self);
             rt.spawn(async move {
                 tokio::time::sleep(Duration::from_nanos(wait)).await;
                 if let Some(core) = weak.upgrade() {
-                    core.automatic_half_open(w.generation());
+                    then(&core, generation);
                 }
             });
         }
@@ -517,18 +571,30 @@ impl Core {
         });
     }
 
-    /// The counts a snapshot reports: the window's in closed states, the
-    /// probes' in half-open.
-    pub(crate) fn counts(&self) -> Counts {
+    /// The counts a snapshot reports, and whether they are probes: the
+    /// probes' in half-open and in an Open state the probes decided, the
+    /// window's otherwise.
+    pub(crate) fn counts(&self) -> (Counts, bool) {
         let w = self.word();
-        if w.state() == CircuitState::HalfOpen {
-            return Counts {
-                calls: u64::from(w.recorded()),
-                failures: u64::from(w.failed()),
-                slow: u64::from(w.slow()),
-            };
-        }
-        self.window.counts(self.clock.now())
+        let probes = match w.state() {
+            CircuitState::HalfOpen => w,
+            CircuitState::Open => {
+                let last = Word(self.last_probes.load(Ordering::Acquire));
+                if last.generation().wrapping_add(1) & GENERATION_MASK != w.generation()
+                    || last.state() != CircuitState::HalfOpen
+                {
+                    return (self.window.counts(self.clock.now()), false);
+                }
+                last
+            }
+            _ => return (self.window.counts(self.clock.now()), false),
+        };
+        let counts = Counts {
+            calls: u64::from(probes.recorded()),
+            failures: u64::from(probes.failed()),
+            slow: u64::from(probes.slow()),
+        };
+        (counts, true)
     }
 
     /// Remaining time in the open state, if open.

@@ -138,15 +138,22 @@ impl<C> CircuitBreaker<C> {
 
     /// The current state. With automatic half-open, an elapsed open wait is
     /// observed (and the transition made) here too.
+    ///
+    /// A half-open phase whose probes have not all finished within
+    /// `max_wait_duration_in_half_open_state` ends here too (or on the next
+    /// call), whatever probe slots remain.
     pub fn state(&self) -> CircuitState {
         let w = self.core.word();
-        if w.state() == CircuitState::Open
-            && self.core.config.automatic_transition_from_open_to_half_open
-        {
-            self.core.automatic_half_open(w.generation());
-            return self.core.word().state();
+        match w.state() {
+            CircuitState::Open if self.core.config.automatic_transition_from_open_to_half_open => {
+                self.core.automatic_half_open(w.generation());
+            }
+            CircuitState::HalfOpen if self.core.half_open_expired() => {
+                self.core.expire_half_open(w.generation());
+            }
+            state => return state,
         }
-        w.state()
+        self.core.word().state()
     }
 
     /// A snapshot of the breaker's counts and rates.
@@ -319,12 +326,16 @@ impl fmt::Debug for OwnedPermit {
 pub struct CircuitBreakerMetrics {
     /// The state.
     pub state: CircuitState,
-    /// Failure rate in percent over the window (the probes, in half-open);
-    /// `None` until the window holds the minimum number of calls.
+    /// Failure rate in percent over the window that made the last decision:
+    /// the closed-state window; the probes in half-open, and in an open
+    /// state that the probes re-opened (until the next half-open phase
+    /// records new ones), as resilience4j reports. `None` until the window
+    /// holds the minimum number of calls (all the permitted probes, for
+    /// probes).
     pub failure_rate: Option<f32>,
     /// Slow-call rate in percent, like `failure_rate`.
     pub slow_call_rate: Option<f32>,
-    /// Calls in the window (recorded probes, in half-open).
+    /// Calls in the window (recorded probes, when the rates are the probes').
     pub buffered_calls: u64,
     /// Failed calls in the window.
     pub failed_calls: u64,
@@ -350,12 +361,11 @@ pub struct CircuitBreakerMetrics {
 
 fn metrics_of(core: &Core) -> CircuitBreakerMetrics {
     let state = core.word().state();
-    let c = core.counts();
-    let minimum = match state {
-        CircuitState::HalfOpen => {
-            u64::from(core.config.permitted_number_of_calls_in_half_open_state)
-        }
-        _ => u64::from(core.config.minimum_number_of_calls),
+    let (c, probes) = core.counts();
+    let minimum = if probes {
+        u64::from(core.config.permitted_number_of_calls_in_half_open_state)
+    } else {
+        u64::from(core.config.minimum_number_of_calls)
     };
     let rate = |n: u64| {
         (c.calls >= minimum && c.calls > 0).then(|| (n as f64 * 100.0 / c.calls as f64) as f32)
