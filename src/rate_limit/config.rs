@@ -1,6 +1,6 @@
 //! Limiter configuration and its builder.
 
-use super::gcra::{Gcra, MAX_BURST, MAX_EMISSION_INTERVAL};
+use super::gcra::{self, Gcra};
 use super::sliding_window::{SlidingWindowCounter, MAX_LIMIT, MAX_WINDOW_NANOS};
 use super::{KeyedRateLimiter, Limit, RateLimiter, Shared};
 use crate::clock::{nanos, ClockHandle};
@@ -13,26 +13,34 @@ use std::time::Duration;
 /// The longest `max_wait` a limiter accepts.
 pub const MAX_WAIT_LIMIT: Duration = Duration::from_secs(24 * 3600);
 
-#[derive(Debug, Clone, Copy)]
-enum Algorithm {
-    Gcra {
-        count: u32,
-        per: Duration,
-        burst: Option<u32>,
-    },
-    SlidingWindow {
-        limit: u32,
-        window: Duration,
-    },
-}
+/// The most tokens a bucket holds (emission intervals below
+/// [`LONG_EMISSION_INTERVAL`]).
+pub const MAX_BURST: u32 = gcra::MAX_BURST;
+/// The most tokens a bucket holds when one token takes
+/// [`LONG_EMISSION_INTERVAL`] or longer (a tolerance of weeks at least).
+pub const MAX_BURST_AT_LONG_INTERVALS: u32 = gcra::MAX_LONG_BURST;
+/// Emission intervals (`per / count`) from this one (2^39 ns, about
+/// 9 min 10 s) up are long: their burst is at most
+/// [`MAX_BURST_AT_LONG_INTERVALS`].
+pub const LONG_EMISSION_INTERVAL: Duration = Duration::from_nanos(gcra::LONG_INTERVAL);
+/// The longest emission interval a token bucket takes: 2^52 - 1 ns, about
+/// 52 days (so one per 30 days fits).
+pub const MAX_EMISSION_INTERVAL: Duration = Duration::from_nanos(gcra::MAX_EMISSION_INTERVAL);
 
 /// Builds a [`RateLimiter`] or a [`KeyedRateLimiter`]; made by
 /// [`RateLimiter::builder`].
+///
+/// A limiter is a token bucket ([`rate`](Self::rate), [`burst`](Self::burst))
+/// or a sliding window ([`sliding_window`](Self::sliding_window)), never
+/// both: setting both is a [`ConfigError`]. With neither, it is a token
+/// bucket of 100 per second with a burst of 100.
 #[derive(Debug)]
 #[must_use]
 pub struct RateLimiterBuilder {
     name: Arc<str>,
-    algorithm: Algorithm,
+    rate: Option<(u32, Duration)>,
+    burst: Option<u32>,
+    sliding: Option<(u32, Duration)>,
     max_wait: Duration,
     max_keys: usize,
     clock: ClockHandle,
@@ -45,11 +53,9 @@ impl RateLimiterBuilder {
     pub(crate) fn new(name: &str) -> Self {
         Self {
             name: Arc::from(name),
-            algorithm: Algorithm::Gcra {
-                count: 100,
-                per: Duration::from_secs(1),
-                burst: None,
-            },
+            rate: None,
+            burst: None,
+            sliding: None,
             max_wait: Duration::ZERO,
             max_keys: 100_000,
             clock: ClockHandle::default(),
@@ -57,35 +63,31 @@ impl RateLimiterBuilder {
         }
     }
 
-    /// A token bucket (GCRA) refilling `count` tokens per `per`. The burst
-    /// defaults to `count`.
+    /// A token bucket (GCRA) refilling `count` tokens per `per`: one token
+    /// every `per / count` (the emission interval, rounded down to whole
+    /// nanoseconds), from 1 ns to [`MAX_EMISSION_INTERVAL`] (about 52
+    /// days: `rate(1, Duration::from_secs(30 * 86_400))` is fine). Default
+    /// 100 per second. The burst defaults to `count`.
     pub fn rate(mut self, count: u32, per: Duration) -> Self {
-        let burst = match self.algorithm {
-            Algorithm::Gcra { burst, .. } => burst,
-            Algorithm::SlidingWindow { .. } => None,
-        };
-        self.algorithm = Algorithm::Gcra { count, per, burst };
+        self.rate = Some((count, per));
         self
     }
 
     /// The most tokens the bucket holds: how many calls may arrive at once.
+    /// 1..=[`MAX_BURST`], and at most [`MAX_BURST_AT_LONG_INTERVALS`] when
+    /// the emission interval is [`LONG_EMISSION_INTERVAL`] or longer.
+    /// Default: the rate's `count`.
     pub fn burst(mut self, burst: u32) -> Self {
-        if let Algorithm::Gcra { burst: b, .. } = &mut self.algorithm {
-            *b = Some(burst);
-        } else {
-            self.algorithm = Algorithm::Gcra {
-                count: 100,
-                per: Duration::from_secs(1),
-                burst: Some(burst),
-            };
-        }
+        self.burst = Some(burst);
         self
     }
 
-    /// A sliding-window counter instead: at most `limit` calls in any
-    /// `window` (approximately; see the module docs for the bound).
+    /// A sliding-window counter instead of a token bucket: at most `limit`
+    /// calls in any `window` (approximately; see the module docs for the
+    /// bound). Not to be combined with [`rate`](Self::rate) or
+    /// [`burst`](Self::burst).
     pub fn sliding_window(mut self, limit: u32, window: Duration) -> Self {
-        self.algorithm = Algorithm::SlidingWindow { limit, window };
+        self.sliding = Some((limit, window));
         self
     }
 
@@ -149,14 +151,23 @@ impl RateLimiterBuilder {
                 ),
             ));
         }
-        let limit = match self.algorithm {
-            Algorithm::Gcra { count, per, burst } => {
-                let (t, burst) = gcra_params(count, per, burst).map_err(|(f, m)| err(f, m))?;
-                Limit::Gcra(Gcra::new(t, burst))
+        let limit = match (self.sliding, self.rate, self.burst) {
+            (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
+                return Err(err(
+                    "sliding_window",
+                    "conflicts with rate/burst: a limiter is a token bucket (rate, burst) \
+                     or a sliding window, not both"
+                        .into(),
+                ))
             }
-            Algorithm::SlidingWindow { limit, window } => {
+            (Some((limit, window)), None, None) => {
                 let window = sliding_params(limit, window).map_err(|(f, m)| err(f, m))?;
                 Limit::SlidingWindow(SlidingWindowCounter::new(limit, window))
+            }
+            (None, rate, burst) => {
+                let (count, per) = rate.unwrap_or((100, Duration::from_secs(1)));
+                let (t, burst) = gcra_params(count, per, burst).map_err(|(f, m)| err(f, m))?;
+                Limit::Gcra(Gcra::new(t, burst))
             }
         };
         Ok(Shared::new(
@@ -181,22 +192,45 @@ pub(crate) fn gcra_params(
     if per.is_zero() {
         return Err(("rate", "period must be positive, got 0".into()));
     }
-    let t = nanos(per) / u64::from(count);
+    // In u128: `per` may exceed u64 nanoseconds, and saturating it first
+    // would make a rate too slow to represent look representable.
+    let t = per.as_nanos() / u128::from(count);
     if t == 0 {
         return Err((
             "rate",
             format!("{count} per {per:?} is finer than one per nanosecond"),
         ));
     }
-    if t > MAX_EMISSION_INTERVAL {
-        return Err((
-            "rate",
-            format!("{count} per {per:?} is slower than one per {MAX_EMISSION_INTERVAL} ns"),
-        ));
-    }
+    let t = match u64::try_from(t) {
+        Ok(t) if t <= gcra::MAX_EMISSION_INTERVAL => t,
+        _ => {
+            return Err((
+                "rate",
+                format!(
+                    "{count} per {per:?} is slower than one per {MAX_EMISSION_INTERVAL:?} \
+                     (the longest emission interval)"
+                ),
+            ))
+        }
+    };
     let burst = burst.unwrap_or(count);
-    if burst == 0 || burst > MAX_BURST {
-        return Err(("burst", format!("must be in 1..={MAX_BURST}, got {burst}")));
+    let max = if t < gcra::LONG_INTERVAL {
+        MAX_BURST
+    } else {
+        MAX_BURST_AT_LONG_INTERVALS
+    };
+    if burst == 0 || burst > max {
+        return Err((
+            "burst",
+            if max == MAX_BURST {
+                format!("must be in 1..={MAX_BURST}, got {burst}")
+            } else {
+                format!(
+                    "must be in 1..={max} when a token takes {LONG_EMISSION_INTERVAL:?} or \
+                     longer ({count} per {per:?}), got {burst}"
+                )
+            },
+        ));
     }
     Ok((t, burst))
 }

@@ -22,25 +22,69 @@
 use super::Denied;
 use crate::sync::{AtomicU64, Ordering};
 
-/// Emission interval: 40 bits of nanoseconds (up to ~18 minutes per token);
-/// burst: 24 bits. Packed so `set_rate` swaps both atomically.
-const T_BITS: u32 = 40;
-const T_MASK: u64 = (1 << T_BITS) - 1;
-pub(crate) const MAX_EMISSION_INTERVAL: u64 = T_MASK;
-pub(crate) const MAX_BURST: u32 = (1 << (64 - T_BITS)) - 1;
+// The parameters, packed in one word so `set_rate` swaps them atomically
+// and a decision reads them with one load. Two layouts, told apart by bit 39:
+//
+//   short: | burst: 24 bits (40..63) | 0 | T: 39 bits (0..38) |
+//   long:  | burst: 11 bits (53..63) | T high: 13 bits (40..52) | 1 | T low: 39 bits |
+//
+// Short covers every emission interval below 2^39 ns (9 min 9.76 s) with
+// bursts up to 2^24 - 1; long covers intervals up to 2^52 - 1 ns (52.1
+// days: "one per 30 days" fits) with bursts up to 2^11 - 1, exactly in
+// both, to the nanosecond. A burst of thousands at one token per ten
+// minutes or more is a tolerance of weeks; refusing it keeps one word.
+const SHORT_T_BITS: u32 = 39;
+const SHORT_T_MASK: u64 = (1 << SHORT_T_BITS) - 1;
+const LONG: u64 = 1 << SHORT_T_BITS;
+const BURST_SHIFT: u32 = SHORT_T_BITS + 1;
+const LONG_T_HIGH_BITS: u32 = 13;
+const LONG_BURST_SHIFT: u32 = BURST_SHIFT + LONG_T_HIGH_BITS;
+/// Emission intervals at or above this many nanoseconds use the long layout.
+pub(crate) const LONG_INTERVAL: u64 = 1 << SHORT_T_BITS;
+/// The longest emission interval, in nanoseconds.
+pub(crate) const MAX_EMISSION_INTERVAL: u64 = (1 << (SHORT_T_BITS + LONG_T_HIGH_BITS)) - 1;
+/// The largest burst (short layout).
+pub(crate) const MAX_BURST: u32 = (1 << (64 - BURST_SHIFT)) - 1;
+/// The largest burst when the emission interval is long.
+pub(crate) const MAX_LONG_BURST: u32 = (1 << (64 - LONG_BURST_SHIFT)) - 1;
 
 pub(crate) struct Gcra {
     params: AtomicU64,
 }
 
-#[inline]
+#[inline(always)]
 fn unpack(p: u64) -> (u64, u32) {
-    (p & T_MASK, (p >> T_BITS) as u32)
+    if p & LONG == 0 {
+        (p & SHORT_T_MASK, (p >> BURST_SHIFT) as u32)
+    } else {
+        unpack_long(p)
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn unpack_long(p: u64) -> (u64, u32) {
+    let high = (p >> BURST_SHIFT) & ((1 << LONG_T_HIGH_BITS) - 1);
+    (
+        high << SHORT_T_BITS | p & SHORT_T_MASK,
+        (p >> LONG_BURST_SHIFT) as u32,
+    )
 }
 
 fn pack(t: u64, burst: u32) -> u64 {
-    debug_assert!(t <= T_MASK && burst <= MAX_BURST);
-    t | u64::from(burst) << T_BITS
+    if t < LONG_INTERVAL {
+        debug_assert!(burst <= MAX_BURST, "validated: burst fits 24 bits");
+        t | u64::from(burst) << BURST_SHIFT
+    } else {
+        debug_assert!(
+            t <= MAX_EMISSION_INTERVAL && burst <= MAX_LONG_BURST,
+            "validated: a long interval fits 52 bits and its burst 11"
+        );
+        (t & SHORT_T_MASK)
+            | LONG
+            | (t >> SHORT_T_BITS) << BURST_SHIFT
+            | u64::from(burst) << LONG_BURST_SHIFT
+    }
 }
 
 impl Gcra {
@@ -121,6 +165,31 @@ mod tests {
         assert_eq!(g.acquire(&tat, 100_000_000, 4), Err(Denied::Never(3)));
         assert!(!g.is_idle(&tat, 300_000_000));
         assert!(g.is_idle(&tat, 400_000_000));
+    }
+
+    #[test]
+    fn both_layouts_round_trip_exactly_at_their_bounds() {
+        for (t, burst) in [
+            (1, 1),
+            (LONG_INTERVAL - 1, MAX_BURST),
+            (LONG_INTERVAL, MAX_LONG_BURST),
+            (LONG_INTERVAL + 1, 1),
+            (30 * 24 * 3600 * 1_000_000_007, 7),
+            (MAX_EMISSION_INTERVAL, MAX_LONG_BURST),
+        ] {
+            assert_eq!(unpack(pack(t, burst)), (t, burst));
+        }
+    }
+
+    #[test]
+    fn one_per_day_admits_its_burst_then_waits_a_day() {
+        let day = 86_400_000_000_000;
+        let g = Gcra::new(day, 2);
+        let tat = AtomicU64::new(0);
+        assert_eq!(g.acquire(&tat, 0, 1), Ok(()));
+        assert_eq!(g.acquire(&tat, 0, 1), Ok(()));
+        assert_eq!(g.acquire(&tat, 5, 1), Err(Denied::Wait(day - 5)));
+        assert_eq!(g.acquire(&tat, day, 1), Ok(()));
     }
 
     #[test]

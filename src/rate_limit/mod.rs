@@ -37,7 +37,10 @@ mod layer;
 mod sliding_window;
 mod table;
 
-pub use self::config::{RateLimiterBuilder, MAX_WAIT_LIMIT};
+pub use self::config::{
+    RateLimiterBuilder, LONG_EMISSION_INTERVAL, MAX_BURST, MAX_BURST_AT_LONG_INTERVALS,
+    MAX_EMISSION_INTERVAL, MAX_WAIT_LIMIT,
+};
 pub use self::future::{ResponseFuture, SlotWait, WaitingResponseFuture};
 pub use self::keyed::{
     KeyedLimitError, KeyedRateLimitLayer, KeyedRateLimitService, KeyedRateLimiter,
@@ -266,6 +269,12 @@ impl Shared {
                 let old = g.set(t, burst);
                 cells(&mut |cell| Gcra::convert(cell, now, old, t));
             }
+            Limit::SlidingWindow(_) if burst.is_some() => {
+                return Err(err((
+                    "burst",
+                    "a sliding window has no burst: pass None".into(),
+                )))
+            }
             Limit::SlidingWindow(s) => {
                 let window = sliding_params(count, per).map_err(err)?;
                 let old = s.set(count, window);
@@ -447,7 +456,9 @@ impl RateLimiter {
 
     /// Changes the rate at runtime without losing state: tokens already
     /// taken stay taken. For a token bucket `count` per `per` (burst kept
-    /// unless given); for a sliding window the limit and window.
+    /// unless given), within the builder's bounds; for a sliding window the
+    /// limit and window, with `burst` `None`. Out of bounds, nothing
+    /// changes and the [`ConfigError`] names the field.
     pub fn set_rate(
         &self,
         count: u32,
