@@ -222,6 +222,39 @@ async fn set_max_concurrent_keeps_calls_in_flight() {
     full_again(&b);
 }
 
+/// A resize is constant work in the increase: raising to the accepted
+/// maximum (2^40 slots) once released the added slots one at a time, about
+/// 11 ns each, holding the caller for hours.
+#[tokio::test(start_paused = true)]
+async fn raising_the_limit_to_its_maximum_returns_at_once_and_serves_every_waiter() {
+    let b = Bulkhead::builder("raise")
+        .max_concurrent_calls(1)
+        .max_wait(Duration::from_secs(60))
+        .build()
+        .unwrap();
+    let held = b.try_acquire().unwrap();
+    let waiters: Vec<_> = (0..3)
+        .map(|_| {
+            let b = b.clone();
+            tokio::spawn(async move { b.acquire().await.map(|_permit| ()) })
+        })
+        .collect();
+    tokio::time::sleep(MS).await;
+    assert_eq!(b.metrics().waiting, 3);
+    b.set_max_concurrent(seawall::bulkhead::MAX_CONCURRENT_CALLS)
+        .unwrap();
+    for w in waiters {
+        w.await.unwrap().expect("served by the new slots");
+    }
+    let m = b.metrics();
+    assert_eq!(m.max_concurrent_calls, 1 << 40);
+    assert_eq!((m.in_flight, m.waiting), (1, 0), "{m:?}");
+    drop(held);
+    full_again(&b);
+    b.set_max_concurrent(1).unwrap();
+    full_again(&b);
+}
+
 #[test]
 fn counts_are_exact_under_eight_threads() {
     let b = Bulkhead::builder("stress")

@@ -35,6 +35,13 @@ impl Waiter {
     }
 }
 
+/// Marks `w` granted (under the queue lock) and takes its waker, to wake
+/// once the lock is released.
+fn grant(w: &Waiter) -> Option<Waker> {
+    w.granted.store(true, Ordering::Release);
+    w.waker.lock().take()
+}
+
 pub(crate) struct Semaphore {
     /// `available << 1 | queued`.
     state: CachePadded<AtomicI64>,
@@ -147,8 +154,7 @@ impl Semaphore {
         }
         match next {
             Some(w) => {
-                w.granted.store(true, Ordering::Release);
-                let waker = w.waker.lock().take();
+                let waker = grant(&w);
                 drop(queue);
                 if let Some(waker) = waker {
                     waker.wake();
@@ -162,13 +168,43 @@ impl Semaphore {
     }
 
     /// Adds (`delta > 0`) or removes permits; removal may leave a debt.
+    /// Either way the work is constant in `delta`: added permits repay any
+    /// debt and go to the pool in one `fetch_add`, then serve queued
+    /// waiters in order, one step per waiter served.
     pub(crate) fn adjust(&self, delta: i64) {
-        if delta >= 0 {
-            for _ in 0..delta {
-                self.release();
-            }
-        } else {
+        if delta < 0 {
             self.state.fetch_add(delta * ONE, Ordering::AcqRel);
+            return;
+        }
+        let mut wakers = Vec::new();
+        {
+            // Under the lock the queued flag cannot change, so while it is
+            // set no newcomer takes a pooled permit (they check the flag)
+            // and a release racing us waits here to hand its permit off.
+            let mut queue = self.queue.lock();
+            let mut s = self.state.fetch_add(delta * ONE, Ordering::AcqRel) + delta * ONE;
+            while s >= ONE && !queue.is_empty() {
+                match self.state.compare_exchange_weak(
+                    s,
+                    s - ONE,
+                    Ordering::AcqRel,
+                    Ordering::Acquire,
+                ) {
+                    Ok(_) => {
+                        let w = queue.pop_front().expect("checked non-empty");
+                        wakers.extend(grant(&w));
+                        s -= ONE;
+                    }
+                    Err(actual) => s = actual,
+                }
+            }
+            self.waiting.store(queue.len(), Ordering::Relaxed);
+            if queue.is_empty() {
+                self.state.fetch_and(!QUEUED, Ordering::AcqRel);
+            }
+        }
+        for waker in wakers {
+            waker.wake();
         }
     }
 
@@ -236,6 +272,28 @@ mod loom_models {
             });
             releaser.join().unwrap();
             canceller.join().unwrap();
+            assert_eq!((s.available(), s.waiting()), (1, 0));
+        });
+    }
+
+    #[test]
+    fn raising_the_limit_racing_a_release_serves_waiters_once_each() {
+        loom::model(|| {
+            let s = Arc::new(Semaphore::new(1));
+            assert!(s.try_acquire());
+            let first = s.acquire_or_enqueue().expect_err("queued");
+            let second = s.acquire_or_enqueue().expect_err("queued");
+            let releaser = {
+                let s = s.clone();
+                thread::spawn(move || s.release())
+            };
+            let s2 = s.clone();
+            let raiser = thread::spawn(move || s2.adjust(2));
+            releaser.join().unwrap();
+            raiser.join().unwrap();
+            // Three permits in all (one released, two added): both waiters
+            // served in order, one left in the pool, nothing queued.
+            assert!(first.is_granted() && second.is_granted());
             assert_eq!((s.available(), s.waiting()), (1, 0));
         });
     }

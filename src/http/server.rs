@@ -42,7 +42,10 @@ pub fn error_response(err: &BoxError) -> Response<String> {
     };
     let mut res = plain(status, r.to_string());
     if let Some(after) = r.retry_after() {
-        let secs = after.as_secs() + u64::from(after.subsec_nanos() > 0);
+        // Saturating: a wait of `Duration::MAX` is "much later", never "1".
+        let secs = after
+            .as_secs()
+            .saturating_add(u64::from(after.subsec_nanos() > 0));
         res.headers_mut()
             .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
     }
@@ -86,6 +89,13 @@ mod tests {
                 )),
                 429,
                 Some("1"),
+            ),
+            (
+                // The longest wait saturates; it once wrapped to "1" (come
+                // back at once) in release and panicked in debug.
+                Box::new(crate::RateLimited::new("r".into(), Duration::MAX)),
+                429,
+                Some("18446744073709551615"),
             ),
             ("boom".into(), 500, None),
         ];

@@ -77,7 +77,12 @@ pub enum Jitter {
 }
 
 impl Backoff {
-    /// The delay before retry `n` (1-based), before jitter.
+    /// The delay before retry `n` (1-based: 1 is the first retry; 0 has no
+    /// meaning and gives the first retry's delay, as 1 does), before jitter.
+    ///
+    /// Never panics, whatever the values: an exponential `factor` that
+    /// [`validate`](Self::validate) refuses (below 1, NaN, infinite) is read
+    /// as 1, giving `base` every time; a `cap` below `base` caps at `cap`.
     pub fn delay(&self, n: u32) -> Duration {
         let n = n.max(1);
         match self {
@@ -138,6 +143,13 @@ impl Backoff {
 /// `cap`: the retry's exponential backoff and the breaker's exponential
 /// open wait.
 pub(crate) fn exponential(base: Duration, factor: f64, n: u32, cap: Duration) -> Duration {
+    // Builders refuse such factors; values built by hand (the enum is
+    // public) must still not panic below (a negative `secs`).
+    let factor = if factor.is_finite() && factor >= 1.0 {
+        factor
+    } else {
+        1.0
+    };
     let secs = base.as_secs_f64() * factor.powi((n.max(1) - 1).min(1024) as i32);
     let d = if secs.is_finite() && secs < cap.as_secs_f64() {
         Duration::from_secs_f64(secs)
@@ -305,6 +317,40 @@ mod tests {
             assert!(x >= base && x <= cap.min(prev * 3), "{x:?} after {prev:?}");
             prev = x;
         }
+    }
+
+    #[test]
+    fn values_the_builders_refuse_still_give_a_delay_without_panicking() {
+        let cap = Duration::from_secs(1);
+        for factor in [-2.0, 0.5, 0.0, f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+            let b = Backoff::Exponential {
+                base: MS,
+                factor,
+                cap,
+            };
+            for n in [0, 1, 2, 3, u32::MAX] {
+                assert_eq!(b.delay(n), MS, "factor {factor}, n {n}");
+            }
+            for jitter in [
+                Jitter::None,
+                Jitter::Full,
+                Jitter::Equal,
+                Jitter::Decorrelated,
+            ] {
+                assert!(b.delays(jitter, 7).take(50).all(|d| d <= cap));
+            }
+        }
+        // A cap below the base caps.
+        let inverted = Backoff::Exponential {
+            base: Duration::from_secs(2),
+            factor: 2.0,
+            cap,
+        };
+        assert_eq!(inverted.delay(3), cap);
+        assert!(inverted
+            .delays(Jitter::Decorrelated, 1)
+            .take(50)
+            .all(|d| d <= Duration::from_secs(2)));
     }
 
     #[test]
