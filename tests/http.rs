@@ -115,3 +115,70 @@ async fn breaker_opens_rejects_half_opens_and_closes_against_a_real_server() {
     assert_eq!(breaker.state(), CircuitState::Closed);
     assert_eq!(backend.hits.load(Ordering::SeqCst), 7);
 }
+
+/// Following the README: a breaker of one's own swapped into the HTTP
+/// preset, built without `.classify(..)`. The preset's classifier still
+/// judges the answers: twenty 500s were once twenty successes.
+#[tokio::test]
+async fn a_breaker_swapped_into_the_http_preset_counts_500s_as_failures() {
+    let backend = Arc::new(Backend::default());
+    backend.failing.store(true, Ordering::SeqCst);
+    let addr = serve(backend.clone()).await;
+    let mine = CircuitBreaker::builder("backend")
+        .sliding_window(SlidingWindow::count(10))
+        .minimum_number_of_calls(5)
+        .failure_rate_threshold(50.0)
+        .build()
+        .unwrap();
+    let client: Client<HttpConnector, Empty<Bytes>> =
+        Client::builder(TokioExecutor::new()).build_http();
+    let stack = seawall::stack::Stack::http_client("backend")
+        .unwrap()
+        .with_circuit_breaker(mine.layer());
+    let svc = stack.layer(client);
+    let uri = format!("http://{addr}/");
+    let mut rejected = 0;
+    for _ in 0..20 {
+        let req = Request::get(&uri).body(Empty::<Bytes>::new()).unwrap();
+        match svc.clone().oneshot(req).await {
+            Ok(res) => assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR),
+            Err(e) => {
+                assert!(seawall::rejection(&e).is_some(), "{e}");
+                rejected += 1;
+            }
+        }
+    }
+    assert_eq!(mine.state(), CircuitState::Open);
+    let m = mine.metrics();
+    assert_eq!((m.total_failures, m.total_successes), (5, 0));
+    assert_eq!(rejected, 15);
+    assert_eq!(backend.hits.load(Ordering::SeqCst), 5);
+}
+
+/// A breaker with its own classifier keeps it in the preset.
+#[tokio::test]
+async fn a_swapped_breaker_with_its_own_classifier_keeps_it() {
+    let backend = Arc::new(Backend::default());
+    backend.failing.store(true, Ordering::SeqCst);
+    let addr = serve(backend.clone()).await;
+    let lenient = CircuitBreaker::builder("backend")
+        .minimum_number_of_calls(5)
+        .classify(|_: &Result<Response<Incoming>, BoxError>| Outcome::Success)
+        .build()
+        .unwrap();
+    let client: Client<HttpConnector, Empty<Bytes>> =
+        Client::builder(TokioExecutor::new()).build_http();
+    let svc = seawall::stack::Stack::http_client("backend")
+        .unwrap()
+        .with_circuit_breaker(lenient.layer())
+        .layer(client);
+    for _ in 0..10 {
+        let req = Request::get(format!("http://{addr}/"))
+            .body(Empty::<Bytes>::new())
+            .unwrap();
+        let res = svc.clone().oneshot(req).await.unwrap();
+        assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    }
+    assert_eq!(lenient.metrics().total_successes, 10);
+    assert_eq!(lenient.state(), CircuitState::Closed);
+}

@@ -87,3 +87,23 @@ impl<B, E: 'static> Classify<http::Response<B>, E> for HttpClassifier {
         }
     }
 }
+
+impl<C> crate::circuit_breaker::CircuitBreakerBuilder<C> {
+    /// Classifies HTTP responses with [`HttpClassifier::new`] (5xx and
+    /// errors fail, 4xx is ignored): `CircuitBreaker::builder(name).for_http()`.
+    /// Without a classifier a breaker counts every response, 500s
+    /// included, as a success.
+    ///
+    /// ```
+    /// use seawall::prelude::*;
+    /// use http::Response;
+    ///
+    /// let breaker = CircuitBreaker::builder("inventory").for_http().build()?;
+    /// let answer = Ok::<_, BoxError>(Response::builder().status(503).body(()).unwrap());
+    /// assert_eq!(breaker.classify(&answer), Outcome::Failure);
+    /// # Ok::<(), seawall::ConfigError>(())
+    /// ```
+    pub fn for_http(self) -> crate::circuit_breaker::CircuitBreakerBuilder<HttpClassifier> {
+        self.classify(HttpClassifier::new())
+    }
+}

@@ -31,6 +31,22 @@
 //! ([`Identity`]); which slots are filled is part of
 //! the type, so an empty slot costs nothing at run time.
 //!
+//! **A slot does not check what you put in it.** It takes any layer so that
+//! tower's own and other crates' layers fit (a `tower::limit::RateLimit`
+//! in the rate-limit slot, a `Buffer` under the bulkhead). So the order is
+//! yours to keep:
+//! - a retry in the breaker slot and a breaker in the retry slot compiles
+//!   and runs reversed (the retry then retries `CircuitOpen`);
+//! - a *waiting* bulkhead or limiter (`waiting_layer()`) under a breaker
+//!   with slow-call detection counts the time a call queues locally as the
+//!   dependency's: a healthy dependency can trip the breaker. Under a
+//!   breaker use their rejecting `layer()`, as the presets do, or put the
+//!   waiting layer above the retry;
+//! - a breaker built without `.classify(..)` counts every `Ok` as a
+//!   success, HTTP 500s included: build it with `.for_http()` (feature
+//!   `http`) or your own classifier. (The client presets' `with_circuit_breaker`
+//!   gives such a breaker the preset's classifier.)
+//!
 //! ```
 //! use seawall::prelude::*;
 //! use seawall::stack::Stack;
@@ -62,7 +78,7 @@ pub mod client;
 mod presets;
 
 #[cfg(feature = "http")]
-pub use self::client::{ClientService, ClientStack};
+pub use self::client::{ClientService, ClientStack, SwappedClassifier};
 #[cfg(feature = "grpc")]
 pub use self::presets::GrpcClientStack;
 #[cfg(feature = "http")]

@@ -43,9 +43,11 @@ pub use self::service::{Attempts, ClientService};
 
 use super::Stack;
 use crate::bulkhead::BulkheadLayer;
-use crate::circuit_breaker::CircuitBreakerLayer;
+use crate::circuit_breaker::{CircuitBreaker, CircuitBreakerLayer};
+use crate::outcome::{Classify, DefaultClassifier, Outcome};
 use crate::retry::RetryLayer;
 use crate::timeout::{Fixed, TimeoutLayer, WithinDeadline};
+use std::any::TypeId;
 use std::fmt;
 use tower_layer::{Identity, Layer};
 
@@ -81,6 +83,33 @@ impl<P, R, C> ClientStack<P, R, C> {
             circuit_breaker,
             bulkhead,
             attempt_timeout,
+        }
+    }
+}
+
+/// The classifier of a breaker swapped into a client preset
+/// ([`ClientStack::with_circuit_breaker`]): the breaker's own (`Own`), or,
+/// when it was built without one ([`DefaultClassifier`], which sees every
+/// answer as a success), the preset's protocol classifier (`Preset`). The
+/// choice is made by type, so it costs nothing per call.
+#[derive(Debug, Clone)]
+pub struct SwappedClassifier<Preset, Own> {
+    preset: Preset,
+    own: Own,
+}
+
+impl<Res, E, Preset, Own> Classify<Res, E> for SwappedClassifier<Preset, Own>
+where
+    Preset: Classify<Res, E>,
+    Own: Classify<Res, E> + 'static,
+{
+    #[inline]
+    fn classify(&self, result: &Result<Res, E>) -> Outcome {
+        // Constant once monomorphised.
+        if TypeId::of::<Own>() == TypeId::of::<DefaultClassifier>() {
+            self.preset.classify(result)
+        } else {
+            self.own.classify(result)
         }
     }
 }
@@ -151,16 +180,33 @@ impl<P, R, C, F> ClientStack<P, R, C, F> {
         }
     }
 
-    /// Replaces the circuit breaker (still fused).
-    pub fn with_circuit_breaker<C2>(
+    /// Replaces the circuit breaker (still fused). A breaker built without
+    /// a classifier keeps the preset's (HTTP: 5xx and errors are failures,
+    /// 4xx ignored; gRPC: the failing status codes), so a swapped-in
+    /// breaker never counts an HTTP 500 as a success; one built with
+    /// `.classify(..)` uses its own. See [`SwappedClassifier`].
+    pub fn with_circuit_breaker<C2: 'static>(
         self,
         layer: CircuitBreakerLayer<C2>,
-    ) -> ClientStack<P, R, C2, F> {
+    ) -> ClientStack<P, R, SwappedClassifier<C, C2>, F>
+    where
+        C: Clone,
+        C2: Clone,
+    {
+        let preset = self.circuit_breaker.handle().classifier.clone();
+        let breaker = layer.handle();
+        let swapped = CircuitBreaker {
+            core: breaker.core.clone(),
+            classifier: SwappedClassifier {
+                preset,
+                own: breaker.classifier.clone(),
+            },
+        };
         ClientStack {
             fallback: self.fallback,
             total_timeout: self.total_timeout,
             retry: self.retry,
-            circuit_breaker: layer,
+            circuit_breaker: CircuitBreakerLayer::new(swapped),
             bulkhead: self.bulkhead,
             attempt_timeout: self.attempt_timeout,
         }
