@@ -185,13 +185,13 @@ impl<P, R, C, F> ClientStack<P, R, C, F> {
     /// 4xx ignored; gRPC: the failing status codes), so a swapped-in
     /// breaker never counts an HTTP 500 as a success; one built with
     /// `.classify(..)` uses its own. See [`SwappedClassifier`].
-    pub fn with_circuit_breaker<C2: 'static>(
+    pub fn with_circuit_breaker<C2>(
         self,
         layer: CircuitBreakerLayer<C2>,
     ) -> ClientStack<P, R, SwappedClassifier<C, C2>, F>
     where
         C: Clone,
-        C2: Clone,
+        C2: Clone + 'static,
     {
         let preset = self.circuit_breaker.handle().classifier.clone();
         let breaker = layer.handle();
