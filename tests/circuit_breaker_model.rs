@@ -80,6 +80,9 @@ struct Model {
     recorded: u32,
     failed: u32,
     slow: u32,
+    /// The probes' (recorded, failed, slow) when the last phase was
+    /// half-open: an Open state entered from it reports them.
+    left_probes: Option<(u32, u32, u32)>,
     now: u64,
 }
 
@@ -95,11 +98,17 @@ impl Model {
             recorded: 0,
             failed: 0,
             slow: 0,
+            left_probes: None,
             now: 0,
         }
     }
 
     fn enter(&mut self, to: CircuitState) {
+        self.left_probes = (self.state == CircuitState::HalfOpen).then_some((
+            self.recorded,
+            self.failed,
+            self.slow,
+        ));
         self.generation += 1;
         self.state = to;
         (self.admitted, self.recorded, self.failed, self.slow) = (0, 0, 0, 0);
@@ -134,14 +143,15 @@ impl Model {
             match self.state {
                 CircuitState::Closed | CircuitState::MetricsOnly => return permit(Kind::Counted),
                 CircuitState::Disabled => return permit(Kind::Passthrough),
-                CircuitState::HalfOpen if self.admitted < PERMITTED => {
-                    self.admitted += 1;
-                    return permit(Kind::Probe);
-                }
+                // The probes' time is up whatever slots remain.
                 CircuitState::HalfOpen
                     if self.now - self.half_open_since >= MAX_WAIT_HALF_OPEN_MS =>
                 {
                     self.enter(CircuitState::Open)
+                }
+                CircuitState::HalfOpen if self.admitted < PERMITTED => {
+                    self.admitted += 1;
+                    return permit(Kind::Probe);
                 }
                 CircuitState::HalfOpen | CircuitState::ForcedOpen => return Err(None),
                 CircuitState::Open if self.now >= self.open_until => {
@@ -225,6 +235,9 @@ impl Model {
     fn expected_counts(&self) -> (u64, u64, u64) {
         if self.state == CircuitState::HalfOpen {
             return (self.recorded.into(), self.failed.into(), self.slow.into());
+        }
+        if let (CircuitState::Open, Some((r, f, s))) = (self.state, self.left_probes) {
+            return (r.into(), f.into(), s.into());
         }
         let (c, f, s) = self.counts();
         (c as u64, f as u64, s as u64)

@@ -12,9 +12,9 @@ use http::{Method, Request, Response};
 use proptest::prelude::*;
 use seawall::bulkhead::Bulkhead;
 use seawall::circuit_breaker::{CircuitBreaker, SlidingWindow};
-use seawall::http::HttpClassifier;
+use seawall::http::{HttpClassifier, HttpReplay, RetryHttp};
 use seawall::retry::{Backoff, Jitter, Retry};
-use seawall::stack::{HttpClientStack, Stack};
+use seawall::stack::{ClientStack, Stack, SwappedClassifier};
 use seawall::timeout::Timeout;
 use seawall::BoxError;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -71,11 +71,14 @@ struct Counts {
     attempt_elapsed: u64,
 }
 
+/// The preset with a breaker of its own swapped in (its own classifier).
+type Preset = ClientStack<RetryHttp, HttpReplay, SwappedClassifier<HttpClassifier, HttpClassifier>>;
+
 /// The http_client preset's shape with smaller numbers: a seeded jitter
 /// (so both runs draw the same delays), a breaker that opens within a
 /// script and counts slow calls, a bulkhead of one slot (so a slot a call
 /// fails to give back shows in the next call), a 5 s total timeout.
-fn preset() -> HttpClientStack {
+fn preset() -> Preset {
     let name = "script";
     let retry = Retry::builder(name)
         .max_attempts(3)
