@@ -37,6 +37,41 @@ pub(crate) fn nanos(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
+/// tokio's `sleep`, for every wait seawall makes (a waiting limiter or
+/// bulkhead, a timeout's timer, a retry's backoff). Outside a tokio runtime
+/// tokio panics with "there is no reactor running", naming neither seawall
+/// nor the fix; this panics first with a message naming both. `what` is
+/// the waiting type, for the message.
+#[track_caller]
+pub(crate) fn sleep(d: Duration, what: &'static str) -> tokio::time::Sleep {
+    need_runtime(what);
+    tokio::time::sleep(d)
+}
+
+/// [`sleep`] until an instant.
+#[track_caller]
+pub(crate) fn sleep_until(at: tokio::time::Instant, what: &'static str) -> tokio::time::Sleep {
+    need_runtime(what);
+    tokio::time::sleep_until(at)
+}
+
+#[track_caller]
+fn need_runtime(what: &'static str) {
+    if tokio::runtime::Handle::try_current().is_err() {
+        no_runtime(what)
+    }
+}
+
+#[cold]
+#[track_caller]
+fn no_runtime(what: &'static str) -> ! {
+    panic!(
+        "seawall: {what} waits on tokio's timer, but there is no tokio runtime on this \
+         thread. Await it inside one (#[tokio::main], #[tokio::test], Runtime::block_on) \
+         built with the time driver (Builder::enable_time or enable_all)."
+    )
+}
+
 /// The default clock: follows `tokio::time::Instant`, so paused tokio time
 /// (`tokio::time::pause()`, `#[tokio::test(start_paused = true)]`) drives it.
 /// Outside a paused runtime it is the monotonic system clock.

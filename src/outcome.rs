@@ -35,6 +35,12 @@ pub enum Outcome {
 /// Decides the [`Outcome`] of a call from its typed result.
 ///
 /// Any `Fn(&Result<Res, E>) -> Outcome` is a classifier.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot classify a `Result<{Res}, {E}>`",
+    label = "not a classifier for this service's result",
+    note = "a classifier is a closure `Fn(&Result<{Res}, {E}>) -> Outcome`, `DefaultClassifier`, `HttpClassifier` (HTTP responses) or `GrpcClassifier`",
+    note = "it sees the result of the service directly inside the layer: in a stack that is usually `Result<_, BoxError>`"
+)]
 pub trait Classify<Res, E> {
     /// The outcome of `result`.
     fn classify(&self, result: &Result<Res, E>) -> Outcome;

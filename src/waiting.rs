@@ -129,6 +129,11 @@ pub trait Admission: Clone {
 /// downstream is reserved while waiting: `poll_ready` is always ready, and
 /// the response future drives its own clone of the inner service (so
 /// `S: Clone`).
+///
+/// # Panics
+///
+/// A call that has to wait outside a tokio runtime with the time driver
+/// panics, with a message naming seawall and the fix.
 #[derive(Clone, Debug)]
 pub struct WaitingLayer<A> {
     admission: A,

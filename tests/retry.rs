@@ -220,3 +220,36 @@ mod layer {
         assert_eq!(start.elapsed(), 3 * MS);
     }
 }
+
+/// `?` takes a retry's error into `BoxError` and `anyhow::Error`, the two
+/// error types most callers return, and the chain still leads to what the
+/// last attempt met.
+#[tokio::test(start_paused = true)]
+async fn a_retry_error_converts_with_question_mark() {
+    let retry = Retry::builder("q")
+        .max_attempts(2)
+        .backoff(Backoff::Constant(MS))
+        .build()
+        .unwrap();
+    async fn boxed(retry: &Retry) -> Result<(), BoxError> {
+        retry
+            .call(|_| async { Err::<(), BoxError>(Box::new(std::io::Error::other("refused"))) })
+            .await?;
+        Ok(())
+    }
+    async fn with_anyhow(retry: &Retry) -> anyhow::Result<()> {
+        retry
+            .call(|_| async { Err::<(), anyhow::Error>(anyhow::anyhow!("down")) })
+            .await?;
+        Ok(())
+    }
+    let err = boxed(&retry).await.unwrap_err();
+    assert!(err.to_string().contains("after 2 attempts"), "{err}");
+    let last = err.source().expect("the last attempt's error");
+    assert!(last.downcast_ref::<std::io::Error>().is_some(), "{last:?}");
+    let err = with_anyhow(&retry).await.unwrap_err();
+    assert!(
+        err.to_string().starts_with("down (after 2 attempts"),
+        "{err}"
+    );
+}

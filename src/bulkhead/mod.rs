@@ -196,6 +196,11 @@ impl Bulkhead {
     /// Takes a slot, waiting up to `max_wait` (FIFO) for one to free.
     /// Cancel-safe: dropping the future gives up its place (and any slot it
     /// was just handed).
+    ///
+    /// # Panics
+    ///
+    /// When it has to wait outside a tokio runtime with the time driver
+    /// (the message names seawall and the fix).
     pub fn acquire(&self) -> Acquire {
         Acquire {
             inner: self.inner.clone(),
@@ -365,7 +370,10 @@ impl Future for Acquire {
                 Err(w) => {
                     this.started = Some(this.inner.clock.now());
                     // The timer exists only for calls that really wait.
-                    this.sleep = Some(Box::pin(tokio::time::sleep(this.inner.max_wait)));
+                    this.sleep = Some(Box::pin(crate::clock::sleep(
+                        this.inner.max_wait,
+                        "a waiting bulkhead",
+                    )));
                     this.waiter = Some(w.clone());
                     w
                 }

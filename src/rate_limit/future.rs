@@ -72,8 +72,10 @@ impl Future for SlotWait {
                 }
                 Err(Denied::Wait(w)) if waited.saturating_add(w) <= shared.max_wait => {
                     *this.slept = this.slept.saturating_add(w);
-                    this.sleep
-                        .set(Some(tokio::time::sleep(Duration::from_nanos(w))));
+                    this.sleep.set(Some(crate::clock::sleep(
+                        Duration::from_nanos(w),
+                        "a waiting rate limiter",
+                    )));
                 }
                 Err(d) => {
                     let d = shared.denied(d);

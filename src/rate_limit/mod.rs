@@ -445,6 +445,11 @@ impl RateLimiter {
     /// Waits for `n` tokens, up to the configured `max_wait` (an exact sleep
     /// to when they will be available, on tokio's timer). Dropping the
     /// future consumes nothing. Resolves to `Result<(), LimitError>`.
+    ///
+    /// # Panics
+    ///
+    /// When it has to wait outside a tokio runtime with the time driver
+    /// (the message names seawall and the fix).
     pub fn acquire_n(&self, n: u32) -> SlotWait {
         SlotWait::new(self.clone(), n)
     }

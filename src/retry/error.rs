@@ -29,9 +29,29 @@ impl<E: fmt::Display> fmt::Display for RetryError<E> {
     }
 }
 
-impl<E: Error + 'static> Error for RetryError<E> {
+/// An error for any `E` that prints, so `?` works in functions returning
+/// `Result<_, BoxError>` or `anyhow::Result` whatever the attempts' error
+/// type (`BoxError` and `anyhow::Error` are not `std::error::Error`
+/// themselves). The [`source`](Error::source) is the last attempt's error
+/// when it can be seen as one: a boxed error (`BoxError`,
+/// `Box<dyn Error + Send>`, `Box<dyn Error>`, `Arc<dyn Error + Send +
+/// Sync>`) or an `io::Error`; use [`RetryError::error`] for the rest.
+impl<E: fmt::Debug + fmt::Display + 'static> Error for RetryError<E> {
     fn source(&self) -> Option<&(dyn Error + 'static)> {
-        Some(&self.error)
+        let any = &self.error as &dyn std::any::Any;
+        if let Some(e) = any.downcast_ref::<BoxError>() {
+            return Some(&**e);
+        }
+        if let Some(e) = any.downcast_ref::<Box<dyn Error + Send>>() {
+            return Some(&**e);
+        }
+        if let Some(e) = any.downcast_ref::<Box<dyn Error>>() {
+            return Some(&**e);
+        }
+        if let Some(e) = any.downcast_ref::<Arc<dyn Error + Send + Sync>>() {
+            return Some(&**e);
+        }
+        any.downcast_ref::<std::io::Error>().map(|e| e as _)
     }
 }
 

@@ -155,7 +155,7 @@ where
             idempotent,
             retrying,
             state: State::Sleeping {
-                sleep: Box::pin(tokio::time::sleep(delay)),
+                sleep: Box::pin(crate::clock::sleep(delay, "a retry's backoff")),
             },
         })
     }
@@ -183,7 +183,7 @@ where
                     }
                     match this.call().failed(result, verdict) {
                         Ok(delay) => this.state.set(State::Sleeping {
-                            sleep: Box::pin(tokio::time::sleep(delay)),
+                            sleep: Box::pin(crate::clock::sleep(delay, "a retry's backoff")),
                         }),
                         Err(out) => return Poll::Ready(out),
                     }
@@ -295,9 +295,9 @@ where
                 let Some(deadline) = self.deadline else {
                     return Poll::Pending;
                 };
-                let timer = retrying
-                    .deadline_timer
-                    .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+                let timer = retrying.deadline_timer.get_or_insert_with(|| {
+                    Box::pin(crate::clock::sleep_until(deadline, "a retry's deadline"))
+                });
                 ready!(timer.as_mut().poll(cx));
                 return Poll::Ready(Err(not_started(backup, self.attempt, retrying)));
             }

@@ -69,6 +69,12 @@ pub enum GaveUp {
 /// Decides on a result of type `Result<Res, E>`: the layer's retry
 /// predicate. Implemented for closures `Fn(&Result<Res, E>) -> RetryVerdict`.
 /// Seawall's stop signals are never retried, whatever it says.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot decide whether to retry a `Result<{Res}, {E}>`",
+    label = "not a retry predicate for this service's result",
+    note = "a predicate is a closure `Fn(&Result<{Res}, {E}>) -> RetryVerdict`, or `RetryHttp`/`RetryGrpc` for HTTP and gRPC responses",
+    note = "check that the closure's argument names the inner service's own response and error types"
+)]
 pub trait ShouldRetry<Res, E> {
     /// The verdict on one attempt's result.
     fn verdict(&self, result: &Result<Res, E>) -> RetryVerdict;

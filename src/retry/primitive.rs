@@ -283,6 +283,11 @@ impl Retry {
     /// gives up. Errors are retried unless they are seawall's stop signals
     /// (`CircuitOpen`, `BulkheadFull`, `FeatureDisabled`, `KeyLimitReached`);
     /// a `RateLimited` error's `retry_after` lengthens the next delay.
+    ///
+    /// # Panics
+    ///
+    /// When it backs off outside a tokio runtime with the time driver
+    /// (the message names seawall and the fix).
     pub async fn call<F, Fut, T, E>(&self, op: F) -> Result<T, RetryError<E>>
     where
         F: FnMut(u32) -> Fut,
@@ -345,7 +350,7 @@ impl Retry {
                 Err(gave_up) => Err(gave_up),
             };
             match delay {
-                Ok(d) => tokio::time::sleep(d).await,
+                Ok(d) => crate::clock::sleep(d, "`Retry::call`'s backoff").await,
                 Err(gave_up) => {
                     return result.map_err(|error| RetryError {
                         error,

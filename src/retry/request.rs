@@ -20,6 +20,12 @@ pub struct Attempt {
 /// Copies requests for later attempts. The layer copies the request once
 /// before the first attempt (the call consumes it) and again before each
 /// retry but the last; a request `replay` cannot copy is simply not retried.
+#[diagnostic::on_unimplemented(
+    message = "seawall's retry cannot copy a `{Req}` for another attempt with `{Self}`",
+    label = "no way to replay this request",
+    note = "the default replay (`CloneRequests`) needs `{Req}: Clone`; an HTTP request needs a cloneable body (`Full<Bytes>`, `Empty<Bytes>`, `String`, ...)",
+    note = "for a body that cannot be cloned give the layer `.replay_with(|req| None)` (one attempt each) or your own copy; gRPC: put `BufferRequestLayer` in front"
+)]
 pub trait ReplayRequest<Req> {
     /// A copy of `req` for a later attempt, or `None` if it cannot be
     /// copied (then the call gets one attempt).

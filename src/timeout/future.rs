@@ -95,7 +95,7 @@ impl Timer {
                         at = at.min(until); // an outer deadline comes first
                     }
                     self.set(Timer::Armed {
-                        sleep: Box::pin(tokio::time::sleep_until(at)),
+                        sleep: Box::pin(crate::clock::sleep_until(at, "a timeout")),
                         after: at.saturating_duration_since(now),
                     });
                 }

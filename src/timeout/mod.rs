@@ -47,6 +47,11 @@ use tower_service::Service;
 pub const MAX_TIMEOUT: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// Chooses a request's timeout; `None` means no timeout for it.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot choose a timeout for a `{Req}`",
+    label = "no timeout for this request type",
+    note = "`.duration(d)` (Fixed) times any request; `.within_deadline()` needs an `http::Request<B>`; `.per_request(|req: &{Req}| Some(d))` chooses per request"
+)]
 pub trait TimeoutFor<Req> {
     /// The timeout for `req`.
     fn timeout_for(&self, req: &Req) -> Option<Duration>;
@@ -164,6 +169,12 @@ impl TimeoutBuilder {
 
 /// Applies a timeout to every call; every service made shares one counter
 /// of timeouts. Made by [`Timeout::builder`].
+///
+/// # Panics
+///
+/// A call still pending when first polled starts tokio's timer: outside a
+/// tokio runtime with the time driver that panics, with a message naming
+/// seawall and the fix.
 pub struct TimeoutLayer<D> {
     inner: Handles<Inner>,
     duration: D,
