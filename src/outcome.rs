@@ -44,6 +44,18 @@ pub enum Outcome {
 pub trait Classify<Res, E> {
     /// The outcome of `result`.
     fn classify(&self, result: &Result<Res, E>) -> Outcome;
+
+    /// How long a circuit breaker should stay open because of `result`,
+    /// when the result itself says so: a dependency's `Retry-After` on a
+    /// 429 or 503 ([`HttpClassifier::open_for_retry_after`](crate::http::HttpClassifier::open_for_retry_after)).
+    /// The breaker then opens until then (or stays open at least that
+    /// long), whatever its rates. Asked only of results not classified as a
+    /// success. Default: never.
+    #[inline]
+    fn open_for(&self, result: &Result<Res, E>) -> Option<std::time::Duration> {
+        let _ = result;
+        None
+    }
 }
 
 impl<F, Res, E> Classify<Res, E> for F

@@ -88,27 +88,33 @@ impl<const N: usize> Striped<N> {
     /// Adds one to counter `field`.
     #[inline]
     pub(crate) fn incr(&self, field: usize) {
+        self.add(field, 1)
+    }
+
+    /// Adds `n` to counter `field`.
+    #[inline]
+    pub(crate) fn add(&self, field: usize, n: u64) {
         // One test on the hot path: a slot of this thread's own (the
         // unassigned and overflow marks are both `>= STRIPES`).
         let i = SLOT.with(Cell::get);
         if i < STRIPES {
             // Sole writer of this stripe: no read-modify-write needed.
             let c = &self.stripes[i].0[field];
-            c.store(c.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed);
+            c.store(c.load(Ordering::Relaxed).wrapping_add(n), Ordering::Relaxed);
         } else {
-            self.incr_shared(field);
+            self.add_shared(field, n);
         }
     }
 
-    /// [`incr`](Self::incr) for a thread without a slot yet, or past the
+    /// [`add`](Self::add) for a thread without a slot yet, or past the
     /// last one.
     #[cold]
     #[inline(never)]
-    fn incr_shared(&self, field: usize) {
+    fn add_shared(&self, field: usize, n: u64) {
         if slot() == OVERFLOW {
-            self.stripes[OVERFLOW].0[field].fetch_add(1, Ordering::Relaxed);
+            self.stripes[OVERFLOW].0[field].fetch_add(n, Ordering::Relaxed);
         } else {
-            self.incr(field); // the slot just taken
+            self.add(field, n); // the slot just taken
         }
     }
 

@@ -99,6 +99,26 @@ pub enum EventKind {
         /// How long it ran.
         duration: Duration,
     },
+    /// A breaker's failure rate reached its threshold and opened it (sent
+    /// with the transition, before it; resilience4j's
+    /// `CircuitBreakerOnFailureRateExceededEvent`).
+    FailureRateExceeded {
+        /// The failure rate, in percent, of the calls that decided.
+        failure_rate: f32,
+        /// How many calls decided: the window's, or the probes'.
+        calls: u64,
+    },
+    /// A breaker's slow-call rate reached its threshold and opened it
+    /// (resilience4j's `CircuitBreakerOnSlowCallRateExceededEvent`).
+    SlowCallRateExceeded {
+        /// The slow-call rate, in percent, of the calls that decided.
+        slow_call_rate: f32,
+        /// How many calls decided.
+        calls: u64,
+    },
+    /// A call finished and gave its slot back (a bulkhead; sent only to
+    /// listeners that asked for per-call events, like `CallPermitted`).
+    CallFinished,
     /// The instance was reset by hand: state and windows cleared.
     Reset,
     /// A call was admitted (sent only to listeners that asked for it).
@@ -153,12 +173,16 @@ impl EventKind {
     fn mask(&self) -> EventMask {
         match self {
             EventKind::StateTransition { .. }
+            | EventKind::FailureRateExceeded { .. }
+            | EventKind::SlowCallRateExceeded { .. }
             | EventKind::Reset
             | EventKind::KeysEvicted { .. }
             | EventKind::LimitChanged
             | EventKind::FeatureChanged { .. } => EventMask::TRANSITIONS,
             EventKind::CallRejected { .. } => EventMask::REJECTIONS,
-            EventKind::Success { .. } | EventKind::CallPermitted { .. } => EventMask::SUCCESSES,
+            EventKind::Success { .. }
+            | EventKind::CallPermitted { .. }
+            | EventKind::CallFinished => EventMask::SUCCESSES,
             EventKind::Error { .. } => EventMask::ERRORS,
             EventKind::Ignored => EventMask::IGNORED,
             EventKind::SlowCall { .. } => EventMask::SLOW_CALLS,
@@ -174,11 +198,13 @@ impl EventKind {
 pub struct EventMask(u8);
 
 impl EventMask {
-    /// State transitions, resets, limit changes and evictions.
+    /// State transitions (with the thresholds that caused them), resets,
+    /// limit changes and evictions.
     pub const TRANSITIONS: EventMask = EventMask(1);
     /// Rejected calls.
     pub const REJECTIONS: EventMask = EventMask(2);
-    /// Successful (breaker) or permitted (limiter) calls, per call.
+    /// Successful (breaker), permitted (limiter, bulkhead) and finished
+    /// (bulkhead) calls, per call.
     pub const SUCCESSES: EventMask = EventMask(4);
     /// Failed calls (per call).
     pub const ERRORS: EventMask = EventMask(8);

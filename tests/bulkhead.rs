@@ -255,6 +255,52 @@ async fn raising_the_limit_to_its_maximum_returns_at_once_and_serves_every_waite
     full_again(&b);
 }
 
+/// resilience4j's bulkhead publishes `CallPermitted` and `CallFinished`;
+/// seawall does for listeners that ask for per-call events, exactly once
+/// per admitted call, with the wait of a call that queued.
+#[tokio::test(start_paused = true)]
+async fn permitted_and_finished_events_come_once_per_call_when_asked() {
+    use seawall::telemetry::EventMask;
+    let events = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = events.clone();
+    let b = Bulkhead::builder("events")
+        .max_concurrent_calls(1)
+        .max_wait(Duration::from_secs(5))
+        .on_events(EventMask::SUCCESSES, move |e| {
+            seen.lock().unwrap().push(e.kind.clone())
+        })
+        .build()
+        .unwrap();
+    let first = b.try_acquire().unwrap();
+    let waiting = {
+        let b = b.clone();
+        tokio::spawn(async move { drop(b.acquire().await.unwrap()) })
+    };
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    drop(first);
+    waiting.await.unwrap();
+    assert_eq!(
+        *events.lock().unwrap(),
+        [
+            EventKind::CallPermitted { waited: None },
+            EventKind::CallFinished,
+            EventKind::CallPermitted {
+                waited: Some(Duration::from_secs(2))
+            },
+            EventKind::CallFinished,
+        ]
+    );
+    // A listener to rejections only hears nothing per call.
+    let quiet_events = Arc::new(std::sync::Mutex::new(0));
+    let q = quiet_events.clone();
+    let quiet = Bulkhead::builder("quiet")
+        .on_events(EventMask::REJECTIONS, move |_| *q.lock().unwrap() += 1)
+        .build()
+        .unwrap();
+    drop(quiet.try_acquire().unwrap());
+    assert_eq!(*quiet_events.lock().unwrap(), 0);
+}
+
 #[test]
 fn counts_are_exact_under_eight_threads() {
     let b = Bulkhead::builder("stress")

@@ -490,6 +490,13 @@ fn events_report_transitions_and_rejections_and_listeners_may_call_back() {
         vec![
             (
                 s(1),
+                EventKind::FailureRateExceeded {
+                    failure_rate: 100.0,
+                    calls: 4
+                }
+            ),
+            (
+                s(1),
                 EventKind::StateTransition {
                     from: CircuitState::Closed,
                     to: CircuitState::Open

@@ -1,6 +1,7 @@
 //! What a rate limiter's builder and `set_rate` accept: daily and monthly
 //! quotas, the exact bounds, conflicting settings, and rates too slow to
-//! represent. `ManualClock` throughout.
+//! represent; and what it says is left after an admission. `ManualClock`
+//! throughout.
 
 use seawall::prelude::*;
 use seawall::rate_limit::{
@@ -201,5 +202,55 @@ fn with_no_rate_a_limiter_is_a_hundred_per_second() {
     assert_eq!(
         l.try_acquire().unwrap_err().retry_after(),
         Some(Duration::from_millis(10))
+    );
+}
+
+/// governor's `StateSnapshot::remaining_burst_capacity`: a quota of 10
+/// per second, after 3 taken at once, has 7 left; one token returns every
+/// 100 ms.
+#[test]
+fn a_token_bucket_says_what_is_left_after_each_admission() {
+    let clock = ManualClock::new();
+    let l = RateLimiter::builder("snap")
+        .rate(10, Duration::from_secs(1))
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let after = l.try_acquire_snapshot(3).unwrap();
+    assert_eq!(
+        (after.remaining_burst_capacity, after.burst_capacity),
+        (7, 10)
+    );
+    let after = l.try_acquire_snapshot(7).unwrap();
+    assert_eq!(after.remaining_burst_capacity, 0);
+    clock.advance(Duration::from_millis(250)); // 2.5 tokens back
+    let after = l.try_acquire_snapshot(1).unwrap();
+    assert_eq!(after.remaining_burst_capacity, 1);
+    assert!(l.try_acquire_snapshot(2).is_err());
+}
+
+#[test]
+fn a_sliding_window_says_what_its_estimate_leaves() {
+    let clock = ManualClock::new();
+    let l = RateLimiter::builder("window")
+        .sliding_window(10, Duration::from_secs(10))
+        .clock(clock.clone())
+        .build_keyed::<u8>()
+        .unwrap();
+    let after = l.try_acquire_snapshot(&1, 4).unwrap();
+    assert_eq!(
+        (after.remaining_burst_capacity, after.burst_capacity),
+        (6, 10)
+    );
+    // Into the next window by 2.5 s: the 4 weigh 4 · 0.75 = 3, so 7 fit.
+    clock.advance(Duration::from_millis(12_500));
+    let after = l.try_acquire_snapshot(&1, 1).unwrap();
+    assert_eq!(after.remaining_burst_capacity, 6);
+    assert_eq!(
+        l.try_acquire_snapshot(&2, 1)
+            .unwrap()
+            .remaining_burst_capacity,
+        9,
+        "each key its own"
     );
 }

@@ -70,6 +70,10 @@ pub(crate) struct Inner {
     name: Arc<str>,
     clock: ClockHandle,
     listeners: Listeners,
+    /// A listener asked for per-call events (`CallPermitted`,
+    /// `CallFinished`): decided once at build, so calls pay one predicted
+    /// branch, not a mask test.
+    per_call_events: bool,
     counts: Striped<3>,
 }
 
@@ -131,6 +135,7 @@ impl BulkheadBuilder {
             max_wait: self.max_wait,
             name: self.name,
             clock: self.clock,
+            per_call_events: self.listeners.wants(EventMask::SUCCESSES),
             listeners: self.listeners,
             counts: Striped::new(),
         });
@@ -181,6 +186,9 @@ impl Bulkhead {
     pub(crate) fn try_take(&self) -> Result<(), BulkheadFull> {
         if self.inner.semaphore.try_acquire() {
             self.inner.counts.incr(PERMITTED);
+            if self.inner.per_call_events {
+                self.inner.emit(EventKind::CallPermitted { waited: None });
+            }
             Ok(())
         } else {
             Err(self.inner.reject())
@@ -190,7 +198,7 @@ impl Bulkhead {
     /// Returns a slot taken with [`try_take`](Self::try_take).
     #[inline]
     pub(crate) fn give_back(&self) {
-        self.inner.semaphore.release();
+        self.inner.release();
     }
 
     /// Takes a slot, waiting up to `max_wait` (FIFO) for one to free.
@@ -252,6 +260,15 @@ impl Bulkhead {
 }
 
 impl Inner {
+    /// Gives a finished call's slot back.
+    #[inline]
+    fn release(&self) {
+        self.semaphore.release();
+        if self.per_call_events {
+            self.emit(EventKind::CallFinished);
+        }
+    }
+
     #[cold]
     fn reject(&self) -> BulkheadFull {
         self.counts.incr(REJECTED);
@@ -291,7 +308,7 @@ pub struct BulkheadPermit {
 impl Drop for BulkheadPermit {
     #[inline]
     fn drop(&mut self) {
-        self.inner.semaphore.release();
+        self.inner.release();
     }
 }
 
@@ -335,6 +352,13 @@ impl Acquire {
     fn granted(&mut self, waited: bool) -> BulkheadPermit {
         self.waiter = None;
         self.inner.counts.incr(PERMITTED);
+        if self.inner.per_call_events {
+            let waited = self
+                .started
+                .filter(|_| waited)
+                .map(|start| Duration::from_nanos(self.inner.clock.now().saturating_sub(start)));
+            self.inner.emit(EventKind::CallPermitted { waited });
+        }
         if waited {
             self.inner.counts.incr(WAITED);
             #[cfg(feature = "metrics")]

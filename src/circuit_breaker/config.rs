@@ -89,6 +89,8 @@ pub(crate) struct Config {
     pub(crate) max_wait_duration_in_half_open_state: u64,
     /// Where a half-open phase goes when that wait ends: Open or Closed.
     pub(crate) transition_to_state_after_wait_duration: CircuitState,
+    /// The state the breaker starts in.
+    pub(crate) initial_state: CircuitState,
     pub(crate) automatic_transition_from_open_to_half_open: bool,
 }
 
@@ -130,6 +132,7 @@ pub struct CircuitBreakerBuilder<C = DefaultClassifier> {
     permitted_half_open: u32,
     max_wait_half_open: Duration,
     after_max_wait: CircuitState,
+    initial_state: CircuitState,
     automatic: bool,
     pub(crate) clock: ClockHandle,
     pub(crate) listeners: Listeners,
@@ -149,6 +152,7 @@ impl CircuitBreakerBuilder<DefaultClassifier> {
             permitted_half_open: 10,
             max_wait_half_open: Duration::ZERO,
             after_max_wait: CircuitState::Open,
+            initial_state: CircuitState::Closed,
             automatic: false,
             clock: ClockHandle::default(),
             listeners: Listeners::default(),
@@ -232,6 +236,16 @@ impl<C> CircuitBreakerBuilder<C> {
         self
     }
 
+    /// The state the breaker starts in (default [`CircuitState::Closed`]):
+    /// e.g. `ForcedOpen` for a dependency not yet approved, `Disabled` or
+    /// `MetricsOnly` to watch a new breaker before it may act, `Open` to
+    /// start with the open wait. resilience4j's `initialState`. Built in
+    /// that state: no transition event.
+    pub fn initial_state(mut self, state: CircuitState) -> Self {
+        self.initial_state = state;
+        self
+    }
+
     /// Move Open → HalfOpen when the wait ends even if no call arrives (a
     /// tokio task when built inside a runtime; `state()` also observes it).
     pub fn automatic_transition_from_open_to_half_open(mut self, enabled: bool) -> Self {
@@ -253,6 +267,7 @@ impl<C> CircuitBreakerBuilder<C> {
             permitted_half_open: self.permitted_half_open,
             max_wait_half_open: self.max_wait_half_open,
             after_max_wait: self.after_max_wait,
+            initial_state: self.initial_state,
             automatic: self.automatic,
             clock: self.clock,
             listeners: self.listeners,
@@ -387,6 +402,7 @@ impl<C> CircuitBreakerBuilder<C> {
             permitted_number_of_calls_in_half_open_state: permitted,
             max_wait_duration_in_half_open_state: crate::clock::nanos(self.max_wait_half_open),
             transition_to_state_after_wait_duration: self.after_max_wait,
+            initial_state: self.initial_state,
             automatic_transition_from_open_to_half_open: self.automatic,
         })
     }

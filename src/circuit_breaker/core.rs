@@ -18,6 +18,14 @@ pub(crate) const FAILURE: usize = 1;
 pub(crate) const IGNORED: usize = 2;
 pub(crate) const CANCELLED: usize = 3;
 pub(crate) const SLOW: usize = 4;
+pub(crate) const SLOW_SUCCESS: usize = 5;
+pub(crate) const SLOW_FAILURE: usize = 6;
+/// Nanoseconds summed over calls with a measured duration.
+pub(crate) const DURATION: usize = 7;
+/// Calls with a measured duration.
+pub(crate) const TIMED: usize = 8;
+/// How many lifetime counters there are.
+pub(crate) const COUNTERS: usize = 9;
 
 /// What a permit is entitled to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,7 +90,7 @@ pub(crate) struct Core {
     // whole struct to 128 bytes, so `word` starts a fresh line.
     word: CachePadded<AtomicU64>,
     pub(crate) window: Window,
-    pub(crate) calls: Striped<5>,
+    pub(crate) calls: Striped<COUNTERS>,
     pub(crate) not_permitted: CachePadded<std::sync::atomic::AtomicU64>,
     pub(crate) transitions: [std::sync::atomic::AtomicU64; 6],
     open_until: AtomicU64,
@@ -113,12 +121,13 @@ impl Core {
         clock: ClockHandle,
         listeners: Listeners,
     ) -> Self {
+        let initial = config.initial_state;
         let window = Window::new(config.window);
         let needs_start = config.slow_call_duration_threshold.is_some();
         let needs_end = needs_start || window.needs_time();
         let quiet_success = !needs_end && !listeners.wants(EventMask::SUCCESSES);
-        Self {
-            word: CachePadded(AtomicU64::new(Word::new(CircuitState::Closed, 0).0)),
+        let core = Self {
+            word: CachePadded(AtomicU64::new(Word::new(initial, 0).0)),
             window,
             calls: Striped::new(),
             not_permitted: CachePadded(Default::default()),
@@ -135,7 +144,11 @@ impl Core {
             needs_start,
             needs_end,
             quiet_success,
-        }
+        };
+        // The side data of a state other than Closed (an open wait, the
+        // half-open start); no event: nothing moved.
+        core.enter(initial, core.clock.now());
+        core
     }
 
     #[inline]
@@ -285,8 +298,17 @@ impl Core {
             Outcome::Ignored => IGNORED,
         };
         self.calls.incr(field);
+        if let Some(d) = duration {
+            self.calls.add(DURATION, d);
+            self.calls.incr(TIMED);
+        }
         if slow {
             self.calls.incr(SLOW);
+            match outcome {
+                Outcome::Success => self.calls.incr(SLOW_SUCCESS),
+                Outcome::Failure => self.calls.incr(SLOW_FAILURE),
+                Outcome::Ignored => {}
+            }
         }
         self.per_call_events(outcome, duration, slow);
         match outcome {
@@ -357,9 +379,15 @@ impl Core {
         if w.generation() != t.generation() {
             return; // from an earlier phase: it no longer counts
         }
-        let open = self.window.record(&self.config, failure, slow, now);
-        if open && w.state() == CircuitState::Closed {
-            self.transition(t.generation(), CircuitState::Closed, CircuitState::Open);
+        if let Some(counts) = self.window.record(&self.config, failure, slow, now) {
+            if w.state() == CircuitState::Closed {
+                self.transition_with(
+                    t.generation(),
+                    CircuitState::Closed,
+                    CircuitState::Open,
+                    Some(counts),
+                );
+            }
         }
     }
 
@@ -399,12 +427,21 @@ impl Core {
             SlidingWindow::ConsecutiveFailures(_) => failed > 0,
             _ => self.config.rates_exceeded(calls, failed, slow),
         };
-        let to = if reopen {
-            CircuitState::Open
+        if reopen {
+            let counts = Counts {
+                calls,
+                failures: failed,
+                slow,
+            };
+            self.transition_with(
+                generation,
+                CircuitState::HalfOpen,
+                CircuitState::Open,
+                Some(counts),
+            );
         } else {
-            CircuitState::Closed
-        };
-        self.transition(generation, CircuitState::HalfOpen, to);
+            self.transition(generation, CircuitState::HalfOpen, CircuitState::Closed);
+        }
     }
 
     // ---- transitions (cold) ----------------------------------------------
@@ -418,6 +455,20 @@ impl Core {
         from: CircuitState,
         to: CircuitState,
     ) -> bool {
+        self.transition_with(generation, from, to, None)
+    }
+
+    /// [`transition`](Self::transition), for a move the rates of `tripped`
+    /// decided: listeners hear which thresholds they crossed first, as
+    /// resilience4j publishes `FailureRateExceeded` before the transition.
+    #[cold]
+    fn transition_with(
+        self: &Arc<Self>,
+        generation: u32,
+        from: CircuitState,
+        to: CircuitState,
+        tripped: Option<Counts>,
+    ) -> bool {
         let now = self.clock.now();
         {
             let _guard = self.lock.lock();
@@ -429,8 +480,71 @@ impl Core {
             self.enter(to, now);
             self.publish(to);
         }
+        if let Some(counts) = tripped {
+            self.rates_exceeded_events(counts);
+        }
         self.after_transition(from, to, now);
         true
+    }
+
+    /// The threshold events for the counts that tripped the breaker
+    /// (none for the consecutive-failures model, which has no rates).
+    fn rates_exceeded_events(&self, c: Counts) {
+        if matches!(self.config.window, SlidingWindow::ConsecutiveFailures(_)) || c.calls == 0 {
+            return;
+        }
+        let rate = |n: u64| (n as f64 * 100.0 / c.calls as f64) as f32;
+        let cfg = &self.config;
+        if c.failures as f64 * 100.0 >= cfg.failure_rate_threshold * c.calls as f64 {
+            self.emit(EventKind::FailureRateExceeded {
+                failure_rate: rate(c.failures),
+                calls: c.calls,
+            });
+        }
+        if cfg.slow_call_duration_threshold.is_some()
+            && c.slow as f64 * 100.0 >= cfg.slow_call_rate_threshold * c.calls as f64
+        {
+            self.emit(EventKind::SlowCallRateExceeded {
+                slow_call_rate: rate(c.slow),
+                calls: c.calls,
+            });
+        }
+    }
+
+    /// Opens the breaker for `wait` ns from now, whatever its state (by
+    /// hand: resilience4j's `transitionToOpenStateFor`), or, with
+    /// `only_extend`, because a dependency said when to come back: then
+    /// only a breaker that calls pass (closed, half-open, open) moves, and
+    /// an open one only ever waits longer.
+    #[cold]
+    pub(crate) fn open_for(self: &Arc<Self>, wait: u64, only_extend: bool) {
+        let now = self.clock.now();
+        let until = now.saturating_add(wait);
+        let from = {
+            let _guard = self.lock.lock();
+            let w = self.word();
+            let from = w.state();
+            if only_extend {
+                let open_longer =
+                    from == CircuitState::Open && self.open_until.load(Ordering::Acquire) >= until;
+                if open_longer
+                    || matches!(
+                        from,
+                        CircuitState::ForcedOpen
+                            | CircuitState::Disabled
+                            | CircuitState::MetricsOnly
+                    )
+                {
+                    return;
+                }
+            }
+            self.leave(w);
+            self.enter(CircuitState::Open, now);
+            self.open_until.store(until, Ordering::Release);
+            self.publish(CircuitState::Open);
+            from
+        };
+        self.after_transition(from, CircuitState::Open, now);
     }
 
     /// Moves to `to` from whatever state the breaker is in (manual control).

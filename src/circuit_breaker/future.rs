@@ -82,7 +82,7 @@ where
                     .as_ref()
                     .map(|b| b.classifier.classify(&result));
                 if let (Some(outcome), Some(breaker)) = (outcome, permit.breaker.take()) {
-                    breaker.core.record(permit.ticket, outcome, None);
+                    breaker.record_classified(permit.ticket, outcome, &result);
                 }
                 Poll::Ready(result.map_err(Into::into))
             }

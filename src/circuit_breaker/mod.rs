@@ -60,7 +60,9 @@ pub use self::state::CircuitState;
 
 use self::config::Config;
 pub(crate) use self::core::Ticket;
-use self::core::{Core, CANCELLED, FAILURE, IGNORED, SLOW, SUCCESS};
+use self::core::{
+    Core, CANCELLED, DURATION, FAILURE, IGNORED, SLOW, SLOW_FAILURE, SLOW_SUCCESS, SUCCESS, TIMED,
+};
 use crate::clock::{nanos, ClockHandle};
 use crate::error::CircuitOpen;
 use crate::outcome::{Classify, DefaultClassifier, Outcome};
@@ -70,7 +72,7 @@ use crate::telemetry::Listeners;
 use std::fmt;
 use std::mem::ManuallyDrop;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 /// A circuit breaker: a cheap `Clone` handle to one shared breaker.
 ///
@@ -186,6 +188,24 @@ impl<C> CircuitBreaker<C> {
         self.core.force(CircuitState::Open, false);
     }
 
+    /// Opens the breaker for `duration`, whatever its state, then half-opens
+    /// as after any open wait (resilience4j's `transitionToOpenStateFor`).
+    /// The open-state backoff is not consulted: the wait is `duration`.
+    pub fn open_for(&self, duration: Duration) {
+        self.core.open_for(nanos(duration), false);
+    }
+
+    /// Opens the breaker until the wall-clock time `until` (read on the
+    /// breaker's clock's [`wall`](crate::Clock::wall)), then half-opens
+    /// (resilience4j's `transitionToOpenStateUntil`). A time already past
+    /// opens it for no time: the next call half-opens it.
+    pub fn open_until(&self, until: SystemTime) {
+        let wait = until
+            .duration_since(self.core.clock.wall())
+            .unwrap_or(Duration::ZERO);
+        self.open_for(wait);
+    }
+
     /// Moves to half-open: the next calls are probes.
     pub fn half_open(&self) {
         self.core.force(CircuitState::HalfOpen, false);
@@ -203,6 +223,29 @@ impl<C> CircuitBreaker<C> {
         C: Classify<Res, E>,
     {
         self.classifier.classify(result)
+    }
+
+    /// Records `outcome`, the classifier's verdict on `result`, for
+    /// `ticket`, and, when the classifier reads a wait in the result (a
+    /// `Retry-After`), keeps the breaker open that long. The layer's and
+    /// the fused preset's one way to record. (The caller classifies while
+    /// it still holds the permit, so a classifier that panics leaves the
+    /// permit to be dropped as cancelled.)
+    #[inline(always)]
+    pub(crate) fn record_classified<Res, E>(
+        &self,
+        ticket: Ticket,
+        outcome: Outcome,
+        result: &Result<Res, E>,
+    ) where
+        C: Classify<Res, E>,
+    {
+        self.core.record(ticket, outcome, None);
+        if outcome != Outcome::Success {
+            if let Some(wait) = self.classifier.open_for(result) {
+                self.core.open_for(nanos(wait), true);
+            }
+        }
     }
 
     /// A tower layer whose services all share this breaker.
@@ -355,8 +398,19 @@ pub struct CircuitBreakerMetrics {
     pub total_ignored: u64,
     /// Lifetime cancelled calls (permits dropped unrecorded).
     pub total_cancelled: u64,
-    /// Lifetime slow calls.
+    /// Lifetime slow calls (successful, failed, cancelled or ignored).
     pub total_slow: u64,
+    /// Lifetime slow calls that succeeded (resilience4j's
+    /// `numberOfSlowSuccessfulCalls`, over the breaker's life).
+    pub total_slow_successes: u64,
+    /// Lifetime slow calls that failed (`numberOfSlowFailedCalls`).
+    pub total_slow_failures: u64,
+    /// The summed duration of every call whose duration was measured (with
+    /// slow-call detection on, or recorded with
+    /// [`Permit::record_with_duration`]), over the breaker's life.
+    pub total_call_duration: Duration,
+    /// The mean of those durations; `None` before the first.
+    pub mean_call_duration: Option<Duration>,
 }
 
 fn metrics_of(core: &Core) -> CircuitBreakerMetrics {
@@ -385,6 +439,13 @@ fn metrics_of(core: &Core) -> CircuitBreakerMetrics {
         total_ignored: core.calls.sum(IGNORED),
         total_cancelled: core.calls.sum(CANCELLED),
         total_slow: core.calls.sum(SLOW),
+        total_slow_successes: core.calls.sum(SLOW_SUCCESS),
+        total_slow_failures: core.calls.sum(SLOW_FAILURE),
+        total_call_duration: Duration::from_nanos(core.calls.sum(DURATION)),
+        mean_call_duration: match core.calls.sum(TIMED) {
+            0 => None,
+            timed => Some(Duration::from_nanos(core.calls.sum(DURATION) / timed)),
+        },
     }
 }
 

@@ -35,21 +35,31 @@ impl Window {
         matches!(self, Window::Time(_))
     }
 
-    /// Records one counted (not ignored) call at `now`; returns whether the
-    /// window now says the breaker should open.
+    /// Records one counted (not ignored) call at `now`; returns the
+    /// window's counts when they say the breaker should open.
     #[inline]
-    pub(crate) fn record(&self, config: &Config, failure: bool, slow: bool, now: u64) -> bool {
-        match self {
-            Window::Count(w) => match w.record(failure, slow) {
-                Some(c) => config.should_open(c.calls, c.failures, c.slow),
-                None => false,
-            },
-            Window::Time(w) => {
-                let c = w.record(failure, slow, now);
-                config.should_open(c.calls, c.failures, c.slow)
+    pub(crate) fn record(
+        &self,
+        config: &Config,
+        failure: bool,
+        slow: bool,
+        now: u64,
+    ) -> Option<Counts> {
+        let c = match self {
+            Window::Count(w) => w.record(failure, slow)?,
+            Window::Time(w) => w.record(failure, slow, now),
+            Window::Consecutive(w) => {
+                return w.record(failure).then(|| {
+                    let run = u64::from(w.k);
+                    Counts {
+                        calls: run,
+                        failures: run,
+                        slow: 0,
+                    }
+                })
             }
-            Window::Consecutive(w) => w.record(failure),
-        }
+        };
+        config.should_open(c.calls, c.failures, c.slow).then_some(c)
     }
 
     /// The window's current counts (a time window is first moved to `now`).

@@ -3,6 +3,7 @@
 use super::StatusSet;
 use crate::outcome::{classify_error, Classify, Outcome};
 use http::StatusCode;
+use std::time::{Duration, SystemTime};
 
 /// The breaker's classifier for `http::Response`s. Defaults: 5xx is a
 /// failure; 4xx, 429 included, is ignored (a throttling dependency is not a
@@ -27,6 +28,7 @@ use http::StatusCode;
 pub struct HttpClassifier {
     failures: StatusSet,
     ignored: StatusSet,
+    open_for_retry_after: bool,
 }
 
 impl Default for HttpClassifier {
@@ -41,7 +43,30 @@ impl HttpClassifier {
         Self {
             failures: StatusSet::range(500, 599),
             ignored: StatusSet::range(400, 499),
+            open_for_retry_after: false,
         }
+    }
+
+    /// Keep the breaker open as long as a 429 or 503 response's
+    /// `Retry-After` asks (seconds or an HTTP date), whatever its rates: a
+    /// dependency that says when to come back is not called before then.
+    /// Off by default.
+    ///
+    /// ```
+    /// use seawall::http::HttpClassifier;
+    /// use seawall::Classify;
+    /// use http::Response;
+    /// use std::time::Duration;
+    ///
+    /// let c = HttpClassifier::new().open_for_retry_after(true);
+    /// let busy = Ok::<_, std::io::Error>(
+    ///     Response::builder().status(503).header("retry-after", "120").body(()).unwrap(),
+    /// );
+    /// assert_eq!(c.open_for(&busy), Some(Duration::from_secs(120)));
+    /// ```
+    pub fn open_for_retry_after(mut self, enabled: bool) -> Self {
+        self.open_for_retry_after = enabled;
+        self
     }
 
     /// Count `status` as a failure.
@@ -84,6 +109,16 @@ impl<B, E: 'static> Classify<http::Response<B>, E> for HttpClassifier {
         match result {
             Ok(res) => self.classify_status(res.status()),
             Err(e) => classify_error(e),
+        }
+    }
+
+    fn open_for(&self, result: &Result<http::Response<B>, E>) -> Option<Duration> {
+        let res = result.as_ref().ok().filter(|_| self.open_for_retry_after)?;
+        match res.status() {
+            StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE => {
+                super::retry_after(res.headers(), SystemTime::now())
+            }
+            _ => None,
         }
     }
 }

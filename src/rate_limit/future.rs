@@ -66,7 +66,7 @@ impl Future for SlotWait {
                 .limit()
                 .acquire(this.limiter.inner.cell(), now, *this.n)
             {
-                Ok(()) => {
+                Ok(_) => {
                     shared.permitted((waited > 0).then_some(waited));
                     return Poll::Ready(Ok(()));
                 }

@@ -99,8 +99,9 @@ impl Gcra {
         unpack(self.params.load(Ordering::Acquire))
     }
 
+    /// Takes `n` tokens at `now`; `Ok` holds the new `TAT`.
     #[inline]
-    pub(crate) fn acquire(&self, tat: &AtomicU64, now: u64, n: u32) -> Result<(), Denied> {
+    pub(crate) fn acquire(&self, tat: &AtomicU64, now: u64, n: u32) -> Result<u64, Denied> {
         let (t, burst) = unpack(self.params.load(Ordering::Acquire));
         if n > burst {
             return Err(Denied::Never(burst));
@@ -115,10 +116,20 @@ impl Gcra {
                 return Err(Denied::Wait(next - tau - now));
             }
             match tat.compare_exchange_weak(current, next, Ordering::AcqRel, Ordering::Acquire) {
-                Ok(_) => return Ok(()),
+                Ok(_) => return Ok(next),
                 Err(actual) => current = actual,
             }
         }
+    }
+
+    /// Tokens that could be taken at once at `now` with the bucket at
+    /// `tat` (governor's `remaining_burst_capacity`): the largest `k` with
+    /// `max(TAT, now) + k·T - now <= τ`, i.e. `⌊(τ - (TAT - now)⁺) / T⌋`.
+    pub(crate) fn remaining(&self, tat: u64, now: u64) -> u32 {
+        let (t, burst) = self.params();
+        let tau = t.saturating_mul(u64::from(burst));
+        let debt = tat.saturating_sub(now);
+        (tau.saturating_sub(debt) / t.max(1)).min(u64::from(burst)) as u32
     }
 
     /// The bucket is full again: forgetting it grants nothing.
@@ -157,11 +168,11 @@ mod tests {
         let g = Gcra::new(100_000_000, 3);
         let tat = AtomicU64::new(0);
         for _ in 0..3 {
-            assert_eq!(g.acquire(&tat, 0, 1), Ok(()));
+            assert_eq!(g.acquire(&tat, 0, 1).map(drop), Ok(()));
         }
         assert_eq!(g.acquire(&tat, 0, 1), Err(Denied::Wait(100_000_000)));
         assert_eq!(g.acquire(&tat, 99_999_999, 1), Err(Denied::Wait(1)));
-        assert_eq!(g.acquire(&tat, 100_000_000, 1), Ok(()));
+        assert_eq!(g.acquire(&tat, 100_000_000, 1).map(drop), Ok(()));
         assert_eq!(g.acquire(&tat, 100_000_000, 4), Err(Denied::Never(3)));
         assert!(!g.is_idle(&tat, 300_000_000));
         assert!(g.is_idle(&tat, 400_000_000));
@@ -186,26 +197,26 @@ mod tests {
         let day = 86_400_000_000_000;
         let g = Gcra::new(day, 2);
         let tat = AtomicU64::new(0);
-        assert_eq!(g.acquire(&tat, 0, 1), Ok(()));
-        assert_eq!(g.acquire(&tat, 0, 1), Ok(()));
+        assert_eq!(g.acquire(&tat, 0, 1).map(drop), Ok(()));
+        assert_eq!(g.acquire(&tat, 0, 1).map(drop), Ok(()));
         assert_eq!(g.acquire(&tat, 5, 1), Err(Denied::Wait(day - 5)));
-        assert_eq!(g.acquire(&tat, day, 1), Ok(()));
+        assert_eq!(g.acquire(&tat, day, 1).map(drop), Ok(()));
     }
 
     #[test]
     fn weighted_requests_take_several_tokens() {
         let g = Gcra::new(10, 5);
         let tat = AtomicU64::new(0);
-        assert_eq!(g.acquire(&tat, 0, 5), Ok(()));
+        assert_eq!(g.acquire(&tat, 0, 5).map(drop), Ok(()));
         assert_eq!(g.acquire(&tat, 0, 2), Err(Denied::Wait(20)));
-        assert_eq!(g.acquire(&tat, 20, 2), Ok(()));
+        assert_eq!(g.acquire(&tat, 20, 2).map(drop), Ok(()));
     }
 
     #[test]
     fn converting_keeps_tokens_spent() {
         let g = Gcra::new(100, 10);
         let tat = AtomicU64::new(0);
-        assert_eq!(g.acquire(&tat, 0, 4), Ok(())); // debt: 4 tokens = 400 ns
+        assert_eq!(g.acquire(&tat, 0, 4).map(drop), Ok(())); // debt: 4 tokens = 400 ns
         let old = g.set(50, 10);
         Gcra::convert(&tat, 0, old, 50);
         assert_eq!(tat.load(Ordering::Relaxed), 200); // still 4 tokens, now 50 ns each

@@ -16,7 +16,7 @@
 
 use super::future::ResponseFuture;
 use super::table::Table;
-use super::{LimitError, RateLimiterMetrics, Shared};
+use super::{LimitError, RateLimitSnapshot, RateLimiterMetrics, Shared};
 use crate::error::KeyLimitReached;
 use crate::sync::{AtomicU64, CachePadded, Ordering};
 use crate::telemetry::EventKind;
@@ -150,10 +150,29 @@ where
 
     /// Takes `n` tokens for `key` now.
     pub fn try_acquire_n(&self, key: &K, n: u32) -> Result<(), KeyedLimitError> {
-        let inner = &*self.inner;
         // Read before the shard lock, so the lock is held for the lookup
         // and the update only.
-        let now = inner.shared.clock.now();
+        let now = self.inner.shared.clock.now();
+        self.acquire_at(key, now, n).map(drop)
+    }
+
+    /// Takes `n` tokens for `key` now and says how many more `key` could
+    /// take at once right after (see
+    /// [`RateLimiter::try_acquire_snapshot`](super::RateLimiter::try_acquire_snapshot)).
+    pub fn try_acquire_snapshot(
+        &self,
+        key: &K,
+        n: u32,
+    ) -> Result<RateLimitSnapshot, KeyedLimitError> {
+        let now = self.inner.shared.clock.now();
+        let state = self.acquire_at(key, now, n)?;
+        Ok(self.inner.shared.limit().snapshot(state, now))
+    }
+
+    /// One decision for `key` at `now`; `Ok` holds its cell's new state.
+    #[inline]
+    fn acquire_at(&self, key: &K, now: u64, n: u32) -> Result<u64, KeyedLimitError> {
+        let inner = &*self.inner;
         let hash = inner.hasher.hash_one(key);
         // Shard by a remix of the hash, so keys within a shard still spread
         // over all of the map's hash bits.
@@ -168,7 +187,7 @@ where
     }
 
     #[inline]
-    fn decide(&self, cell: &AtomicU64, now: u64, n: u32) -> Result<(), KeyedLimitError> {
+    fn decide(&self, cell: &AtomicU64, now: u64, n: u32) -> Result<u64, KeyedLimitError> {
         let shared = &self.inner.shared;
         shared
             .try_acquire_at(cell, now, n)
@@ -190,7 +209,7 @@ where
         key: &K,
         now: u64,
         n: u32,
-    ) -> Result<(), KeyedLimitError> {
+    ) -> Result<u64, KeyedLimitError> {
         let inner = &*self.inner;
         let mut evicted = false;
         let map = loop {

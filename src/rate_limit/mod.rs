@@ -77,11 +77,27 @@ pub(crate) enum Limit {
 }
 
 impl Limit {
+    /// Takes `n` at `now`; `Ok` holds the cell's new state.
     #[inline]
-    fn acquire(&self, cell: &AtomicU64, now: u64, n: u32) -> Result<(), Denied> {
+    fn acquire(&self, cell: &AtomicU64, now: u64, n: u32) -> Result<u64, Denied> {
         match self {
             Limit::Gcra(g) => g.acquire(cell, now, n),
             Limit::SlidingWindow(s) => sliding_acquire(s, cell, now, n),
+        }
+    }
+
+    /// What a cell at `state` would still admit at once at `now`, and the
+    /// most it ever admits at once.
+    pub(crate) fn snapshot(&self, state: u64, now: u64) -> RateLimitSnapshot {
+        match self {
+            Limit::Gcra(g) => RateLimitSnapshot {
+                remaining_burst_capacity: g.remaining(state, now),
+                burst_capacity: g.params().1,
+            },
+            Limit::SlidingWindow(s) => RateLimitSnapshot {
+                remaining_burst_capacity: s.remaining(state, now),
+                burst_capacity: s.params().0,
+            },
         }
     }
 
@@ -103,7 +119,7 @@ fn sliding_acquire(
     cell: &AtomicU64,
     now: u64,
     n: u32,
-) -> Result<(), Denied> {
+) -> Result<u64, Denied> {
     s.acquire(cell, now, n)
 }
 
@@ -163,20 +179,31 @@ impl Shared {
     /// One decision, counted, with one clock read.
     #[inline(always)]
     pub(crate) fn try_acquire(&self, cell: &AtomicU64, n: u32) -> Result<(), Denied> {
-        self.try_acquire_at(cell, self.clock.now(), n)
+        self.try_acquire_at(cell, self.clock.now(), n).map(drop)
+    }
+
+    /// A decision that also says what is left: the snapshot after it.
+    pub(crate) fn try_acquire_snapshot(
+        &self,
+        cell: &AtomicU64,
+        now: u64,
+        n: u32,
+    ) -> Result<RateLimitSnapshot, Denied> {
+        let state = self.try_acquire_at(cell, now, n)?;
+        Ok(self.hot.limit.snapshot(state, now))
     }
 
     /// One decision at `now` (read by the caller: a keyed limiter reads the
     /// clock before taking its shard's lock, so the lock is held for less).
     #[inline(always)]
-    pub(crate) fn try_acquire_at(&self, cell: &AtomicU64, now: u64, n: u32) -> Result<(), Denied> {
+    pub(crate) fn try_acquire_at(&self, cell: &AtomicU64, now: u64, n: u32) -> Result<u64, Denied> {
         match self.hot.limit.acquire(cell, now, n) {
-            Ok(()) => {
+            Ok(state) => {
                 self.counts.incr(PERMITTED);
                 if self.listeners.wants(EventMask::SUCCESSES) {
                     self.permitted_event(None);
                 }
-                Ok(())
+                Ok(state)
             }
             Err(d) => Err(self.denied(d)),
         }
@@ -361,6 +388,20 @@ impl std::error::Error for LimitError {
     }
 }
 
+/// What a limiter would still admit at once, right after an admission:
+/// what a server tells its callers (`RateLimit-Remaining`). Exact for both
+/// algorithms: the token bucket's tokens left, the sliding window's room
+/// left under its estimate. governor's `StateSnapshot`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RateLimitSnapshot {
+    /// Calls that could be admitted at once now (governor's
+    /// `remaining_burst_capacity`).
+    pub remaining_burst_capacity: u32,
+    /// The most ever admitted at once: the burst, or the window's limit.
+    pub burst_capacity: u32,
+}
+
 /// Counts a limiter has kept since it was built.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -440,6 +481,25 @@ impl RateLimiter {
             .shared
             .try_acquire(self.inner.cell(), n)
             .map_err(|d| self.inner.shared.limited(d).with_requested(n))
+    }
+
+    /// Takes `n` tokens now, like [`try_acquire_n`](Self::try_acquire_n),
+    /// and says how many more could be taken at once right after: the
+    /// remaining burst a server reports to its callers.
+    ///
+    /// ```
+    /// use seawall::prelude::*;
+    ///
+    /// let limiter = RateLimiter::builder("api").rate(10, Duration::from_secs(1)).build()?;
+    /// let after = limiter.try_acquire_snapshot(3).unwrap();
+    /// assert_eq!((after.remaining_burst_capacity, after.burst_capacity), (7, 10));
+    /// # Ok::<(), seawall::ConfigError>(())
+    /// ```
+    pub fn try_acquire_snapshot(&self, n: u32) -> Result<RateLimitSnapshot, LimitError> {
+        let shared = &self.inner.shared;
+        shared
+            .try_acquire_snapshot(self.inner.cell(), shared.clock.now(), n)
+            .map_err(|d| shared.limited(d).with_requested(n))
     }
 
     /// Waits for `n` tokens, up to the configured `max_wait` (an exact sleep

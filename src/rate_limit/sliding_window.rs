@@ -79,8 +79,9 @@ impl SlidingWindowCounter {
         }
     }
 
+    /// Takes `n` at `now`; `Ok` holds the new state.
     #[inline]
-    pub(crate) fn acquire(&self, cell: &AtomicU64, now: u64, n: u32) -> Result<(), Denied> {
+    pub(crate) fn acquire(&self, cell: &AtomicU64, now: u64, n: u32) -> Result<u64, Denied> {
         let (limit, window) = self.params();
         if n > limit {
             return Err(Denied::Never(limit));
@@ -100,7 +101,7 @@ impl SlidingWindowCounter {
             }
             let next = pack_state(w, prev, cur + n);
             match cell.compare_exchange_weak(state, next, Ordering::AcqRel, Ordering::Acquire) {
-                Ok(_) => return Ok(()),
+                Ok(_) => return Ok(next),
                 Err(actual) => state = actual,
             }
         }
@@ -123,6 +124,20 @@ impl SlidingWindowCounter {
             // Next window: this window's calls become the sliding part.
             (window - elapsed) + fit_at(cur, limit - n)
         }
+    }
+
+    /// Calls that would conform at once at `now` with the cell at `state`:
+    /// the largest `k` with `prev·(window - elapsed) + (cur + k)·window <=
+    /// limit·window`.
+    pub(crate) fn remaining(&self, state: u64, now: u64) -> u32 {
+        let (limit, window) = self.params();
+        let (prev, cur) = Self::view(state, now / window);
+        let elapsed = now % window;
+        let room = u128::from(limit) * u128::from(window)
+            - (u128::from(prev) * u128::from(window - elapsed))
+                .min(u128::from(limit) * u128::from(window));
+        let fits = (room / u128::from(window)) as u64;
+        fits.saturating_sub(cur).min(u64::from(limit)) as u32
     }
 
     /// Nothing counted in the current or previous window.
@@ -160,16 +175,16 @@ mod tests {
         let s = SlidingWindowCounter::new(10, 1000);
         let cell = AtomicU64::new(0);
         for _ in 0..10 {
-            assert_eq!(s.acquire(&cell, 500, 1), Ok(()));
+            assert_eq!(s.acquire(&cell, 500, 1).map(drop), Ok(()));
         }
         assert_eq!(s.acquire(&cell, 999, 1), Err(Denied::Wait(1 + 100)));
         // At 1500 the previous window weighs half: 5 estimated, 5 free.
         for _ in 0..5 {
-            assert_eq!(s.acquire(&cell, 1500, 1), Ok(()));
+            assert_eq!(s.acquire(&cell, 1500, 1).map(drop), Ok(()));
         }
         // prev 10, cur 5: the sixth fits once prev·(1-f) <= 4, at f = 0.6.
         assert_eq!(s.acquire(&cell, 1500, 1), Err(Denied::Wait(100)));
-        assert_eq!(s.acquire(&cell, 1600, 1), Ok(()));
+        assert_eq!(s.acquire(&cell, 1600, 1).map(drop), Ok(()));
         assert!(!s.is_idle(&cell, 2999));
         assert!(s.is_idle(&cell, 3000));
         assert_eq!(s.acquire(&cell, 0, 11), Err(Denied::Never(10)));

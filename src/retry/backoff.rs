@@ -63,7 +63,7 @@ impl fmt::Debug for Backoff {
 }
 
 /// How the delay is randomised.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Jitter {
     /// The delay as computed.
     None,
@@ -74,6 +74,27 @@ pub enum Jitter {
     /// Uniform in `[base, 3·previous]`, capped (needs a base and cap: for
     /// `Custom` backoff the first delay is the base and there is no cap).
     Decorrelated,
+    /// Uniform in `[d·(1 - f), d·(1 + f)]` for a randomization factor `f`
+    /// in `[0, 1]`: resilience4j's and tower-resilience's
+    /// `randomizationFactor` (resilience4j's default is 0.5). Not capped:
+    /// a delay at the cap may exceed it by up to `f`. A builder refuses `f`
+    /// outside `[0, 1]` (`ConfigError` on `jitter`); a value built by hand
+    /// is clamped into it.
+    Randomized(f64),
+}
+
+impl Jitter {
+    /// Checks the randomization factor; `instance` names the retry.
+    pub fn validate(&self, instance: &str) -> Result<(), ConfigError> {
+        match *self {
+            Jitter::Randomized(f) if !(0.0..=1.0).contains(&f) => Err(ConfigError::new(
+                &Arc::from(instance),
+                "jitter",
+                format!("randomization factor must be in [0, 1], got {f}"),
+            )),
+            _ => Ok(()),
+        }
+    }
 }
 
 impl Backoff {
@@ -186,6 +207,15 @@ impl Iterator for Delays {
             Jitter::Decorrelated => {
                 let hi = self.prev.saturating_mul(3).max(self.base);
                 self.rng.between(self.base, hi).min(self.cap)
+            }
+            Jitter::Randomized(f) => {
+                // NaN and out-of-range factors clamp into [0, 1].
+                let f = if f.is_nan() { 0.0 } else { f.clamp(0.0, 1.0) };
+                // Via `try_`: at `Duration::MAX` the product rounds past it.
+                let spread = Duration::try_from_secs_f64(d.as_secs_f64() * f)
+                    .unwrap_or(d)
+                    .min(d);
+                self.rng.between(d - spread, d.saturating_add(spread))
             }
         };
         self.prev = delay;
@@ -351,6 +381,36 @@ mod tests {
             .delays(Jitter::Decorrelated, 1)
             .take(50)
             .all(|d| d <= Duration::from_secs(2)));
+    }
+
+    /// resilience4j's randomized interval: `d · U[1 - f, 1 + f]`, with its
+    /// documented default factor of 0.5 (a 100 ms delay lands in [50, 150]
+    /// ms, mean 100 ms).
+    #[test]
+    fn a_randomization_factor_spreads_each_delay_around_it() {
+        let d = 100 * MS;
+        let b = Backoff::Constant(d);
+        let draws: Vec<_> = b.delays(Jitter::Randomized(0.5), 11).take(10_000).collect();
+        assert!(draws.iter().all(|x| *x >= 50 * MS && *x <= 150 * MS));
+        let mean = draws.iter().sum::<Duration>() / 10_000;
+        assert!(mean > 98 * MS && mean < 102 * MS, "mean {mean:?}");
+        assert!(draws.iter().any(|x| *x < 60 * MS) && draws.iter().any(|x| *x > 140 * MS));
+        // f = 0 is no jitter; factors out of [0, 1] built by hand clamp.
+        assert!(b
+            .delays(Jitter::Randomized(0.0), 1)
+            .take(100)
+            .all(|x| x == d));
+        assert!(b
+            .delays(Jitter::Randomized(7.0), 1)
+            .take(100)
+            .all(|x| x <= 2 * d));
+        let huge = Backoff::Constant(Duration::MAX);
+        assert!(huge.delays(Jitter::Randomized(1.0), 1).take(10).count() == 10);
+        for bad in [-0.1, 1.5, f64::NAN] {
+            let err = Jitter::Randomized(bad).validate("r").unwrap_err();
+            assert_eq!(err.field(), "jitter");
+        }
+        assert!(Jitter::Randomized(1.0).validate("r").is_ok());
     }
 
     #[test]

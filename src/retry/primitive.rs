@@ -175,6 +175,7 @@ impl RetryBuilder {
             ));
         }
         self.backoff.validate(&self.name)?;
+        self.jitter.validate(&self.name)?;
         if let Some(d) = self.deadline {
             if d.is_zero() || d > crate::timeout::MAX_TIMEOUT {
                 return Err(ConfigError::new(

@@ -231,7 +231,7 @@ fn record<S, P, R, C, Res>(
 {
     if let Some(ticket) = ticket {
         let outcome = shared.breaker.classifier.classify(result);
-        shared.breaker.core.record(ticket, outcome, None);
+        shared.breaker.record_classified(ticket, outcome, result);
     }
 }
 
