@@ -28,6 +28,16 @@ fn seawall_direct(clock: impl Into<seawall::ClockHandle>) -> RateLimiter {
         .unwrap()
 }
 
+/// The default configuration: no clock given (outside paused tokio time,
+/// the quanta clock).
+fn seawall_default() -> RateLimiter {
+    RateLimiter::builder("bench")
+        .rate(PER_SECOND, Duration::from_secs(1))
+        .burst(BURST)
+        .build()
+        .unwrap()
+}
+
 fn quota() -> Quota {
     Quota::per_second(NonZeroU32::new(PER_SECOND).unwrap())
         .allow_burst(NonZeroU32::new(BURST).unwrap())
@@ -70,13 +80,16 @@ fn both<G: Sync>(
 
 fn direct(c: &mut Criterion) {
     let mut g = c.benchmark_group("rate_limit/direct");
-    let quanta = seawall_direct(seawall::QuantaClock::new());
-    both(&mut g, "seawall (quanta clock)", &quanta, |l, _| {
-        l.try_acquire().is_ok()
-    });
+    let default = seawall_default();
     both(
         &mut g,
-        "governor (quanta clock)",
+        "seawall (default: quanta clock)",
+        &default,
+        |l, _| l.try_acquire().is_ok(),
+    );
+    both(
+        &mut g,
+        "governor (default: quanta clock)",
         &Governor::direct(quota()),
         |l, _| l.check().is_ok(),
     );
@@ -128,11 +141,10 @@ fn layers(c: &mut Criterion) {
     let _guard = rt.enter();
     let mut g = c.benchmark_group("rate_limit/layer");
     layer_contender(&mut g, "bare", bare());
-    let limiter = seawall_direct(seawall::QuantaClock::new());
     layer_contender(
         &mut g,
-        "seawall (quanta clock)",
-        limiter.layer().layer(bare()),
+        "seawall (default: quanta clock)",
+        seawall_default().layer().layer(bare()),
     );
     let limiter = seawall_direct(seawall::TokioClock::new());
     layer_contender(

@@ -1,10 +1,14 @@
 //! Time, read through one cheap handle.
 //!
 //! Every primitive reads time as nanoseconds since a fixed origin (so a
-//! timestamp fits in an `AtomicU64`). The default [`TokioClock`] follows
-//! `tokio::time::Instant`, so `tokio::time::pause()` makes a whole stack
-//! deterministic; [`ManualClock`] is stepped by hand in tests. Each clock has
-//! its own origin, so tests running in parallel never share time.
+//! timestamp fits in an `AtomicU64`). The default clock is chosen when an
+//! instance is built ([`ClockHandle::default`]): inside a tokio runtime
+//! whose time is paused, [`TokioClock`], so `tokio::time::pause()` makes a
+//! whole stack deterministic; elsewhere (with the default `quanta` feature)
+//! the CPU's time-stamp counter, as governor reads by default, several
+//! times cheaper than the OS clock. [`ManualClock`] is stepped by hand in
+//! tests. Each clock has its own origin, so tests running in parallel never
+//! share time.
 //!
 //! ```
 //! use seawall::clock::{Clock, ManualClock};
@@ -72,9 +76,10 @@ fn no_runtime(what: &'static str) -> ! {
     )
 }
 
-/// The default clock: follows `tokio::time::Instant`, so paused tokio time
-/// (`tokio::time::pause()`, `#[tokio::test(start_paused = true)]`) drives it.
-/// Outside a paused runtime it is the monotonic system clock.
+/// Follows `tokio::time::Instant`, so paused tokio time
+/// (`tokio::time::pause()`, `#[tokio::test(start_paused = true)]`) drives it:
+/// the default for instances built inside a paused runtime. Outside a
+/// paused runtime it is the monotonic system clock.
 #[derive(Clone, Copy, Debug)]
 pub struct TokioClock {
     origin: tokio::time::Instant,
@@ -102,9 +107,10 @@ impl Clock for TokioClock {
 }
 
 /// A clock reading the CPU's time-stamp counter through `quanta` (feature
-/// `quanta`): about 7 ns a read against ~20 ns for the OS monotonic clock on
-/// a typical VM. It does not follow paused tokio time; use it in production
-/// and [`TokioClock`] or [`ManualClock`] in tests.
+/// `quanta`, on by default): about 7 ns a read against ~20 ns for the OS
+/// monotonic clock on a typical VM. The default clock outside paused tokio
+/// time. It does not follow paused tokio time: instances built in a paused
+/// runtime get [`TokioClock`] instead.
 #[cfg(feature = "quanta")]
 #[derive(Clone, Debug)]
 pub struct QuantaClock {
@@ -238,10 +244,11 @@ pub struct ClockHandle(Kind);
 
 #[derive(Clone)]
 enum Kind {
-    Tokio(TokioClock),
-    Manual(ManualClock),
+    // The default outside paused tokio time first: the first arm tested.
     #[cfg(feature = "quanta")]
     Quanta(QuantaClock),
+    Tokio(TokioClock),
+    Manual(ManualClock),
     Custom(Arc<dyn Clock>),
 }
 
@@ -255,10 +262,10 @@ impl ClockHandle {
     #[inline]
     pub fn now(&self) -> u64 {
         match &self.0 {
-            Kind::Tokio(c) => c.now(),
-            Kind::Manual(c) => c.now(),
             #[cfg(feature = "quanta")]
             Kind::Quanta(c) => c.now(),
+            Kind::Tokio(c) => c.now(),
+            Kind::Manual(c) => c.now(),
             Kind::Custom(c) => c.now(),
         }
     }
@@ -276,10 +283,42 @@ impl ClockHandle {
 }
 
 impl Default for ClockHandle {
-    /// A [`TokioClock`] whose origin is now.
+    /// The clock every builder starts with. Built inside a tokio runtime
+    /// whose clock is paused (`#[tokio::test(start_paused = true)]`,
+    /// `tokio::time::pause()`), a [`TokioClock`], so paused time drives
+    /// the instance; otherwise, with the `quanta` feature (on by default),
+    /// a `QuantaClock` reading the CPU's time-stamp counter
+    /// as governor does by default (a read costs a few ns where the OS
+    /// clock costs ~20), and a [`TokioClock`] without it.
+    ///
+    /// An instance built *before* its test pauses tokio's clock does not
+    /// follow the pause: build it after, or give it `.clock(TokioClock::new())`.
     fn default() -> Self {
+        #[cfg(feature = "quanta")]
+        if !tokio_time_is_paused() {
+            return Self(Kind::Quanta(QuantaClock::new()));
+        }
         Self(Kind::Tokio(TokioClock::new()))
     }
+}
+
+/// Whether this thread is inside a tokio runtime whose clock is paused:
+/// tokio's time stands still there until advanced, while the OS clock
+/// moves. (Nothing can advance a paused clock between the two reads: that
+/// takes this thread's own `advance` or the runtime parking, and a paused
+/// clock needs the single-threaded runtime.) Read once, at build.
+#[cfg(feature = "quanta")]
+fn tokio_time_is_paused() -> bool {
+    if tokio::runtime::Handle::try_current().is_err() {
+        return false;
+    }
+    let tokio_then = tokio::time::Instant::now();
+    let os_then = std::time::Instant::now();
+    // Until the OS clock has visibly moved (a few ns to a few µs).
+    while std::time::Instant::now() == os_then {
+        std::hint::spin_loop();
+    }
+    tokio::time::Instant::now() == tokio_then
 }
 
 impl fmt::Debug for ClockHandle {

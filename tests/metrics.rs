@@ -104,13 +104,16 @@ fn rate_limiter_metrics_match_the_readme_catalogue() {
         .burst(1)
         .build_keyed::<u8>()
         .unwrap();
-    let direct = RateLimiter::builder("catalogue-rl")
-        .rate(1, Duration::from_secs(1))
-        .burst(1)
-        .max_wait(Duration::from_secs(2))
-        .build()
-        .unwrap();
     let rt = support::paused_runtime();
+    // Built inside the paused runtime, so its clock follows the pause.
+    let direct = rt.block_on(async {
+        RateLimiter::builder("catalogue-rl")
+            .rate(1, Duration::from_secs(1))
+            .burst(1)
+            .max_wait(Duration::from_secs(2))
+            .build()
+            .unwrap()
+    });
     metrics::with_local_recorder(&recorder, || {
         keyed.try_acquire(&1).unwrap();
         assert!(keyed.try_acquire(&1).is_err());

@@ -1,0 +1,143 @@
+//! The rate limiter as users run it: the default configuration (no
+//! `.clock(..)`), built against tokio without `test-util` (which the main
+//! crate's benches cannot avoid: its dev-dependencies turn it on), beside
+//! governor's default (`RateLimiter::direct`, quanta clock) and tower's
+//! `RateLimit`, in the same run.
+//! `cargo bench --manifest-path benches/production/Cargo.toml`.
+
+#[path = "../../support/mod.rs"]
+mod support;
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
+use governor::{Quota, RateLimiter as Governor};
+use seawall::rate_limit::RateLimiter;
+use std::hint::black_box;
+use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::Context;
+use std::time::Duration;
+use support::{bare, call, layer_contender, thread_waker};
+use tower::Layer;
+
+const PER_SECOND: u32 = 1_000_000_000;
+const BURST: u32 = 1_000_000;
+
+/// The default configuration: no clock given.
+fn seawall_default() -> RateLimiter {
+    RateLimiter::builder("bench")
+        .rate(PER_SECOND, Duration::from_secs(1))
+        .burst(BURST)
+        .build()
+        .unwrap()
+}
+
+fn seawall_tokio_clock() -> RateLimiter {
+    RateLimiter::builder("bench")
+        .rate(PER_SECOND, Duration::from_secs(1))
+        .burst(BURST)
+        .clock(seawall::TokioClock::new())
+        .build()
+        .unwrap()
+}
+
+fn quota() -> Quota {
+    Quota::per_second(NonZeroU32::new(PER_SECOND).unwrap())
+        .allow_burst(NonZeroU32::new(BURST).unwrap())
+}
+
+/// The floor of a limiter shared between threads: one TSC read and one
+/// compare-and-swap of the bucket's theoretical arrival time, in raw ticks
+/// (no scaling, no counters, no configuration to read). Anything shared
+/// pays at least this; tower's `RateLimit` pays less only because it is
+/// not shared (`&mut self` state per service, not `Clone`).
+struct Floor {
+    tat: AtomicU64,
+    clock: quanta::Clock,
+    t: u64,
+    tau: u64,
+}
+
+impl Floor {
+    fn new() -> Self {
+        Self {
+            tat: AtomicU64::new(0),
+            clock: quanta::Clock::new(),
+            t: 1,
+            tau: u64::from(BURST),
+        }
+    }
+
+    #[inline]
+    fn check(&self) -> bool {
+        let now = self.clock.raw();
+        let mut current = self.tat.load(Ordering::Acquire);
+        loop {
+            let next = current.max(now) + self.t;
+            if next - now > self.tau {
+                return false;
+            }
+            match self
+                .tat
+                .compare_exchange_weak(current, next, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => return true,
+                Err(actual) => current = actual,
+            }
+        }
+    }
+}
+
+fn direct(c: &mut Criterion) {
+    let mut g = c.benchmark_group("production/direct");
+    let floor = Floor::new();
+    g.bench_function(
+        BenchmarkId::new("floor (TSC read + CAS)", "1 thread"),
+        |b| b.iter(|| black_box(floor.check())),
+    );
+    let ours = seawall_default();
+    g.bench_function(BenchmarkId::new("seawall (default)", "1 thread"), |b| {
+        b.iter(|| black_box(ours.try_acquire().is_ok()))
+    });
+    let theirs = Governor::direct(quota());
+    g.bench_function(BenchmarkId::new("governor (default)", "1 thread"), |b| {
+        b.iter(|| black_box(theirs.check().is_ok()))
+    });
+    let tokio_clock = seawall_tokio_clock();
+    g.bench_function(BenchmarkId::new("seawall (tokio clock)", "1 thread"), |b| {
+        b.iter(|| black_box(tokio_clock.try_acquire().is_ok()))
+    });
+    g.finish();
+}
+
+fn layers(c: &mut Criterion) {
+    // tower's RateLimit builds a tokio `Sleep` up front, so enter a runtime.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    let _guard = rt.enter();
+    let mut g = c.benchmark_group("production/layer");
+    layer_contender(&mut g, "bare", bare());
+    layer_contender(
+        &mut g,
+        "seawall (default)",
+        seawall_default().layer().layer(bare()),
+    );
+    layer_contender(
+        &mut g,
+        "seawall (tokio clock)",
+        seawall_tokio_clock().layer().layer(bare()),
+    );
+    // Per service instance, not shared and not Clone: one thread only.
+    let mut tower_rl =
+        tower::limit::RateLimitLayer::new(u64::MAX / 2, Duration::from_secs(1)).layer(bare());
+    let waker = thread_waker();
+    let mut cx = Context::from_waker(&waker);
+    g.bench_function(BenchmarkId::new("tower RateLimit", "1 thread"), |b| {
+        b.iter(|| black_box(call(&mut tower_rl, black_box(7), &mut cx).is_ok()))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, direct, layers);
+criterion_main!(benches);
