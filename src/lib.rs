@@ -89,6 +89,8 @@
 //!   budget shortens inner timeouts), a degraded-response marker, and HTTP
 //!   retries (`RetryLayer::for_http`: retryable statuses, `Retry-After`,
 //!   idempotent methods only).
+//! - `hyper`: `hyper::body::Incoming` as a request body the HTTP retry
+//!   knows it cannot copy (a proxy forwarding it gets one attempt).
 // The last two features' items exist only when they are on: linked then.
 #![cfg_attr(
     feature = "grpc",

@@ -96,3 +96,33 @@ async fn the_client_gets_200_after_waiting_as_told() {
     let m = retry.metrics();
     assert_eq!((m.calls, m.retries_throttled), (1, 2));
 }
+
+/// The README's promise, for the preset as shipped: a request whose body
+/// streams (here a `BoxBody`, as a proxy forwards) cannot be copied, so it
+/// gets one attempt, and the caller gets the server's answer, never an
+/// error. (Real time: the preset's timers must not fire while the real
+/// server answers; with one attempt nothing waits.)
+#[tokio::test]
+async fn a_streaming_body_gets_one_attempt_through_the_http_preset() {
+    use http_body_util::combinators::BoxBody;
+    use seawall::stack::Stack;
+    let (addr, seen) = serve_flaky();
+    let client: Client<HttpConnector, BoxBody<Bytes, std::convert::Infallible>> =
+        Client::builder(TokioExecutor::new()).build_http();
+    let svc = Stack::http_client("proxy").unwrap().layer(client);
+    let req = Request::get(format!("http://{addr}/"))
+        .body(BoxBody::new(Full::new(Bytes::from_static(b"streamed"))))
+        .unwrap();
+    let res = svc.oneshot(req).await.expect("an answer, not an error");
+    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(seen.lock().unwrap().len(), 1, "sent once");
+}
+
+/// What a proxy forwards, hyper's own streaming body, is known to the
+/// replay (feature `hyper`): it compiles into the preset and is sent once.
+#[cfg(feature = "hyper")]
+#[test]
+fn hyper_incoming_is_a_body_the_replay_knows() {
+    fn knows<B: seawall::http::ReplayBody>() {}
+    knows::<Incoming>();
+}

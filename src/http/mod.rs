@@ -27,11 +27,13 @@
 //! # Ok(()) }
 //! ```
 
+mod body;
 mod classify;
 mod retry;
 mod server;
 mod status;
 
+pub use self::body::ReplayBody;
 pub use self::classify::HttpClassifier;
 pub use self::retry::{parse_retry_after, retry_after, HttpReplay, RetryHttp, RetrySafe};
 pub use self::server::error_response;

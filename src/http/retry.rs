@@ -2,7 +2,7 @@
 //! requests may be sent twice.
 
 use crate::clock::ClockHandle;
-use crate::http::StatusSet;
+use crate::http::{ReplayBody, StatusSet};
 use crate::retry::{Attempt, ReplayRequest, RetryLayer, RetryVerdict, ShouldRetry};
 use http::{HeaderMap, Method, StatusCode};
 use std::time::{Duration, SystemTime};
@@ -97,8 +97,9 @@ impl<B, E> ShouldRetry<http::Response<B>, E> for RetryHttp {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetrySafe;
 
-/// Replays `http::Request`s whose body is `Clone` (a buffered body:
-/// `Full<Bytes>`, `String`, `()`, ...). Only idempotent methods (GET, HEAD,
+/// Replays `http::Request`s whose body is buffered (`Full<Bytes>`,
+/// `String`, `()`, ...: see [`ReplayBody`]); a request with a streaming
+/// body (`Incoming`, `BoxBody`, ...) gets one attempt, never an error. Only idempotent methods (GET, HEAD,
 /// OPTIONS, TRACE, PUT, DELETE) are resent after a failure that may have
 /// reached the server; a POST or PATCH is resent only when marked
 /// [`RetrySafe`] or when the failure proves it never left (a local
@@ -109,9 +110,15 @@ pub struct RetrySafe;
 #[derive(Debug, Clone, Copy, Default)]
 pub struct HttpReplay;
 
-impl<B: Clone> ReplayRequest<http::Request<B>> for HttpReplay {
+impl<B: ReplayBody> ReplayRequest<http::Request<B>> for HttpReplay {
     fn replay(&self, req: &http::Request<B>) -> Option<http::Request<B>> {
-        Some(req.clone())
+        let mut copy = http::Request::new(req.body().replay_body()?);
+        *copy.method_mut() = req.method().clone();
+        *copy.uri_mut() = req.uri().clone();
+        *copy.version_mut() = req.version();
+        *copy.headers_mut() = req.headers().clone();
+        *copy.extensions_mut() = req.extensions().clone();
+        Some(copy)
     }
 
     fn is_idempotent(&self, req: &http::Request<B>) -> bool {
