@@ -225,7 +225,10 @@ impl RetryBuilder {
 pub struct RetryMetrics {
     /// Original calls (first attempts).
     pub calls: u64,
-    /// Retries after an error.
+    /// Retries after an error. Retries are counted when scheduled, before
+    /// their backoff (the budget is spent then too, as gRPC's retry
+    /// throttling does): a caller that gives up during a backoff leaves one
+    /// retry counted that never reached the dependency.
     pub retries_after_error: u64,
     /// Retries after a response chosen for retry.
     pub retries_after_response: u64,
@@ -244,7 +247,9 @@ pub struct RetryMetrics {
 }
 
 impl RetryMetrics {
-    /// Every attempt: calls plus retries.
+    /// Every attempt started or scheduled: calls plus retries (see
+    /// [`retries_after_error`](Self::retries_after_error) for a caller that
+    /// gives up during a backoff).
     pub fn attempts(&self) -> u64 {
         self.calls + self.retries()
     }
