@@ -62,10 +62,7 @@ impl Future for SlotWait {
             let now = shared.clock.now();
             let started = *this.started.get_or_insert(now);
             let waited = now.saturating_sub(started).max(*this.slept);
-            match shared
-                .limit()
-                .acquire(this.limiter.inner.cell(), now, *this.n)
-            {
+            match shared.decide(this.limiter.inner.cell(), now, *this.n) {
                 Ok(_) => {
                     shared.permitted((waited > 0).then_some(waited));
                     return Poll::Ready(Ok(()));

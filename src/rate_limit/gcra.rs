@@ -18,6 +18,15 @@
 //! In any interval of length `t` GCRA admits at most `b + t/T` tokens. The
 //! update is one CAS on the `AtomicU64` holding `TAT` (nanoseconds on the
 //! limiter's clock), after one clock read.
+//!
+//! **What a refusal guarantees.** The clock is read before the CAS loop,
+//! so a thread preempted in between (or whose read merely came before
+//! another thread's admission) would judge a stale `now` against a `TAT`
+//! moved up to the present, and refuse a call far under the limit — as
+//! every GCRA written this way does (governor's included). seawall refuses
+//! only after deciding again on a clock read taken after the first
+//! refusal: a refusal was true at a moment after the call began, and its
+//! `retry_after` is counted from that moment.
 
 use super::Denied;
 use crate::sync::{AtomicU64, Ordering};
@@ -99,9 +108,9 @@ impl Gcra {
         unpack(self.params.load(Ordering::Acquire))
     }
 
-    /// Takes `n` tokens at `now`; `Ok` holds the new `TAT`.
-    #[inline]
-    pub(crate) fn acquire(&self, tat: &AtomicU64, now: u64, n: u32) -> Result<u64, Denied> {
+    /// `(n·T, τ)` for a request of `n` tokens, or why it can never fit.
+    #[inline(always)]
+    fn costs(&self, n: u32) -> Result<(u64, u64), Denied> {
         let (t, burst) = unpack(self.params.load(Ordering::Acquire));
         // `n > 1` first: a single token always fits a burst (validated >= 1),
         // and with `n` a constant 1 the test disappears.
@@ -110,18 +119,55 @@ impl Gcra {
         }
         // Plain products: `pack` holds t < 2^39 with burst < 2^24, or
         // t < 2^52 with burst < 2^11, so t·burst < 2^63, and n <= burst.
-        let increment = t * u64::from(n);
-        let tau = t * u64::from(burst);
+        Ok((t * u64::from(n), t * u64::from(burst)))
+    }
+
+    /// One GCRA decision against `current` at `now`: the next `TAT`, or
+    /// the wait until the request would conform.
+    #[inline(always)]
+    fn step(current: u64, now: u64, increment: u64, tau: u64) -> Result<u64, Denied> {
+        let next = current.max(now).saturating_add(increment);
+        // next >= now, and next - now = increment <= tau when current <= now.
+        if next - now > tau {
+            return Err(Denied::Wait(next - tau - now));
+        }
+        Ok(next)
+    }
+
+    /// Takes `n` tokens at `now`; `Ok` holds the new `TAT`.
+    #[inline]
+    pub(crate) fn acquire(&self, tat: &AtomicU64, now: u64, n: u32) -> Result<u64, Denied> {
+        let (increment, tau) = self.costs(n)?;
         let mut current = tat.load(Ordering::Acquire);
         loop {
-            let next = current.max(now).saturating_add(increment);
-            // next >= now, and next - now = increment <= tau when current <= now.
-            if next - now > tau {
-                return Err(Denied::Wait(next - tau - now));
-            }
+            let next = Self::step(current, now, increment, tau)?;
             match tat.compare_exchange_weak(current, next, Ordering::AcqRel, Ordering::Acquire) {
                 Ok(_) => return Ok(next),
                 Err(actual) => current = actual,
+            }
+        }
+    }
+
+    /// [`acquire`](Self::acquire) with the clock read *after* each load of
+    /// `TAT`: every time that moved `TAT` was read before that load, so on
+    /// a clock that agrees across threads `now` is at least each of them,
+    /// and a refusal is true at `now`. The confirming decision, on the
+    /// refusing path only.
+    pub(crate) fn acquire_confirmed(
+        &self,
+        tat: &AtomicU64,
+        n: u32,
+        clock: impl Fn() -> u64,
+    ) -> Result<u64, Denied> {
+        let (increment, tau) = self.costs(n)?;
+        loop {
+            let current = tat.load(Ordering::Acquire);
+            let next = Self::step(current, clock(), increment, tau)?;
+            if tat
+                .compare_exchange(current, next, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+            {
+                return Ok(next);
             }
         }
     }

@@ -197,7 +197,7 @@ impl Shared {
     /// clock before taking its shard's lock, so the lock is held for less).
     #[inline(always)]
     pub(crate) fn try_acquire_at(&self, cell: &AtomicU64, now: u64, n: u32) -> Result<u64, Denied> {
-        match self.hot.limit.acquire(cell, now, n) {
+        match self.decide(cell, now, n) {
             Ok(state) => {
                 self.counts.incr(PERMITTED);
                 if self.listeners.wants(EventMask::SUCCESSES) {
@@ -206,6 +206,37 @@ impl Shared {
                 Ok(state)
             }
             Err(d) => Err(self.denied(d)),
+        }
+    }
+
+    /// One decision at `now`, uncounted. A refusal stands only if a second
+    /// decision, on a clock read taken after the state it judges was
+    /// loaded, refuses too: a thread preempted between its clock read and its decision (or
+    /// whose read came just before another thread's) would otherwise judge
+    /// a stale `now` against a state others have moved up to the present,
+    /// and refuse a call far under the limit. The second read is on the
+    /// refusing path only, so admission costs nothing more.
+    #[inline(always)]
+    pub(crate) fn decide(&self, cell: &AtomicU64, now: u64, n: u32) -> Result<u64, Denied> {
+        match self.hot.limit.acquire(cell, now, n) {
+            Ok(state) => Ok(state),
+            Err(first) => self.confirm(cell, n, first),
+        }
+    }
+
+    /// The second decision of [`decide`](Self::decide): the state loaded
+    /// first and the clock read after it, so the refusal, if it stands, is
+    /// judged at a time no earlier than any that moved the state.
+    #[cold]
+    #[inline(never)]
+    fn confirm(&self, cell: &AtomicU64, n: u32, first: Denied) -> Result<u64, Denied> {
+        if matches!(first, Denied::Never(_)) {
+            return Err(first); // more than the burst: no time changes that
+        }
+        let now = || self.clock.now();
+        match &self.hot.limit {
+            Limit::Gcra(g) => g.acquire_confirmed(cell, n, now),
+            Limit::SlidingWindow(s) => s.acquire_confirmed(cell, n, now),
         }
     }
 

@@ -79,31 +79,83 @@ impl SlidingWindowCounter {
         }
     }
 
-    /// Takes `n` at `now`; `Ok` holds the new state.
-    #[inline]
-    pub(crate) fn acquire(&self, cell: &AtomicU64, now: u64, n: u32) -> Result<u64, Denied> {
+    /// One decision on `state` at `now`: the next state, or the wait.
+    #[inline(always)]
+    fn step(state: u64, now: u64, limit: u64, window: u64, n: u64) -> Result<u64, Denied> {
+        // A state stamped in a later window than `now`'s (another thread
+        // read the clock after this one did) is judged at that window's
+        // start: rewinding it to `now`'s window would forget its counts.
+        let (w, elapsed) = Self::position(state, now, window);
+        let (prev, cur) = Self::view(state, w);
+        let weighted = u128::from(prev) * u128::from(window - elapsed);
+        if weighted + u128::from(cur + n) * u128::from(window)
+            > u128::from(limit) * u128::from(window)
+        {
+            // From `now`: the later window's start is that much further.
+            let ahead_by = w * window + elapsed - now;
+            return Err(Denied::Wait(
+                Self::wait(limit, window, elapsed, prev, cur, n).saturating_add(ahead_by),
+            ));
+        }
+        Ok(pack_state(w, prev, cur + n))
+    }
+
+    /// `(limit, window)` for a request of `n`, or why it can never fit.
+    #[inline(always)]
+    fn costs(&self, n: u32) -> Result<(u64, u64), Denied> {
         let (limit, window) = self.params();
         if n > limit {
             return Err(Denied::Never(limit));
         }
-        let (w, elapsed) = (now / window, now % window);
-        let (limit, n) = (u64::from(limit), u64::from(n));
+        Ok((u64::from(limit), window))
+    }
+
+    /// Takes `n` at `now`; `Ok` holds the new state.
+    #[inline]
+    pub(crate) fn acquire(&self, cell: &AtomicU64, now: u64, n: u32) -> Result<u64, Denied> {
+        let (limit, window) = self.costs(n)?;
         let mut state = cell.load(Ordering::Acquire);
         loop {
-            let (prev, cur) = Self::view(state, w);
-            let weighted = u128::from(prev) * u128::from(window - elapsed);
-            if weighted + u128::from(cur + n) * u128::from(window)
-                > u128::from(limit) * u128::from(window)
-            {
-                return Err(Denied::Wait(Self::wait(
-                    limit, window, elapsed, prev, cur, n,
-                )));
-            }
-            let next = pack_state(w, prev, cur + n);
+            let next = Self::step(state, now, limit, window, u64::from(n))?;
             match cell.compare_exchange_weak(state, next, Ordering::AcqRel, Ordering::Acquire) {
                 Ok(_) => return Ok(next),
                 Err(actual) => state = actual,
             }
+        }
+    }
+
+    /// [`acquire`](Self::acquire) reading the clock after each load of the
+    /// state (see `Gcra::acquire_confirmed`).
+    pub(crate) fn acquire_confirmed(
+        &self,
+        cell: &AtomicU64,
+        n: u32,
+        clock: impl Fn() -> u64,
+    ) -> Result<u64, Denied> {
+        let (limit, window) = self.costs(n)?;
+        loop {
+            let state = cell.load(Ordering::Acquire);
+            let next = Self::step(state, clock(), limit, window, u64::from(n))?;
+            if cell
+                .compare_exchange(state, next, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+            {
+                return Ok(next);
+            }
+        }
+    }
+
+    /// The fixed window and the offset into it at which to judge `state`:
+    /// `now`'s, unless `state` is stamped in a later window (within half
+    /// the epoch range, so a long-idle state is never taken for ahead).
+    #[inline]
+    fn position(state: u64, now: u64, window: u64) -> (u64, u64) {
+        let w = now / window;
+        let ahead = (unpack_state(state).0.wrapping_sub(w)) & EPOCH_MASK;
+        if ahead == 0 || ahead > EPOCH_MASK / 2 {
+            (w, now % window)
+        } else {
+            (w + ahead, 0)
         }
     }
 
@@ -168,6 +220,21 @@ impl SlidingWindowCounter {
 #[cfg(all(test, not(seawall_loom)))]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_state_from_a_later_window_is_never_rewound() {
+        // 10 per 1000 ns; another thread filled window 2 (read at 2000).
+        let s = SlidingWindowCounter::new(10, 1000);
+        let cell = AtomicU64::new(0);
+        for _ in 0..10 {
+            s.acquire(&cell, 2000, 1).unwrap();
+        }
+        // A thread whose read (1999) came just before: judged in window 2,
+        // where nothing fits; it once saw window 1 empty and reset the
+        // counts, admitting ten more.
+        assert_eq!(s.acquire(&cell, 1999, 1), Err(Denied::Wait(1101)));
+        assert_eq!(unpack_state(cell.load(Ordering::Relaxed)), (2, 0, 10));
+    }
 
     #[test]
     fn previous_window_slides_out_linearly() {
