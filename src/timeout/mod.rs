@@ -133,7 +133,8 @@ impl Timeout {
     }
 }
 
-/// Builds a [`TimeoutLayer`].
+/// Builds a [`TimeoutLayer`]. Without [`duration`](Self::duration) the
+/// timeout is 30 s; at most [`MAX_TIMEOUT`].
 #[derive(Debug)]
 #[must_use]
 pub struct TimeoutBuilder {
