@@ -61,7 +61,9 @@ fuzz_target!(|input: Input| {
         Jitter::Full,
         Jitter::Equal,
         Jitter::Decorrelated,
-    ][usize::from(input.jitter % 4)];
+        // A factor in [0, 1] from the same byte.
+        Jitter::Randomized(f64::from(input.jitter) / 255.0),
+    ][usize::from(input.jitter % 5)];
 
     // The whole builder: a retry or an error naming its field.
     let mut b = Retry::builder("fuzz")
@@ -124,6 +126,17 @@ fuzz_target!(|input: Input| {
                 Jitter::Full => (Duration::ZERO, d),
                 Jitter::Equal => (d / 2, d),
                 Jitter::Decorrelated => (base, prev.saturating_mul(3).max(base).min(cap)),
+                // d·(1 ∓ f), not capped; a nanosecond either way for the
+                // rounding of d·f.
+                Jitter::Randomized(f) => {
+                    let spread = Duration::try_from_secs_f64(d.as_secs_f64() * f)
+                        .unwrap_or(d)
+                        .min(d);
+                    (
+                        (d - spread).saturating_sub(Duration::from_nanos(1)),
+                        d.saturating_add(spread).saturating_add(Duration::from_nanos(1)),
+                    )
+                }
             };
             assert!(
                 lo <= delay && delay <= hi,
