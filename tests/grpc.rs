@@ -28,6 +28,8 @@ type Body = tonic::body::Body;
 struct Flaky<S> {
     inner: S,
     fail_first: u32,
+    /// How long a failing answer takes.
+    fail_after: Duration,
     calls: Arc<AtomicU32>,
     timeouts: Arc<Mutex<Vec<Option<String>>>>,
 }
@@ -56,7 +58,11 @@ where
             .map(|v| v.to_str().unwrap().to_owned());
         self.timeouts.lock().unwrap().push(timeout);
         if n < self.fail_first {
-            return Box::pin(async { Ok(tonic::Status::unavailable("warming up").into_http()) });
+            let after = self.fail_after;
+            return Box::pin(async move {
+                tokio::time::sleep(after).await;
+                Ok(tonic::Status::unavailable("warming up").into_http())
+            });
         }
         Box::pin(self.inner.call(req))
     }
@@ -64,6 +70,13 @@ where
 
 async fn start_server(
     fail_first: u32,
+) -> (String, Arc<AtomicU32>, Arc<Mutex<Vec<Option<String>>>>) {
+    start_slow_server(fail_first, Duration::ZERO).await
+}
+
+async fn start_slow_server(
+    fail_first: u32,
+    fail_after: Duration,
 ) -> (String, Arc<AtomicU32>, Arc<Mutex<Vec<Option<String>>>>) {
     let (reporter, health) = tonic_health::server::health_reporter();
     reporter
@@ -80,6 +93,7 @@ async fn start_server(
             .layer(tower::layer::layer_fn(move |inner| Flaky {
                 inner,
                 fail_first,
+                fail_after,
                 calls: c.clone(),
                 timeouts: t.clone(),
             }))
@@ -147,6 +161,84 @@ async fn unavailable_is_retried_and_not_found_is_ignored() {
     assert_eq!(err.code(), tonic::Code::NotFound);
     assert_eq!(calls.load(Ordering::SeqCst), 4);
     assert_eq!(breaker.metrics().total_ignored, 1);
+}
+
+/// The `grpc-timeout`s a server saw, in microseconds.
+fn micros(told: &[Option<String>]) -> Vec<u64> {
+    told.iter()
+        .map(|t| {
+            let t = t.as_deref().expect("every attempt carries grpc-timeout");
+            let d = seawall::grpc::parse_grpc_timeout(t.as_bytes()).expect(t);
+            d.as_micros() as u64
+        })
+        .collect()
+}
+
+/// A caller's `set_timeout(300 ms)` through the preset (whose retry has a
+/// 10 s deadline): the server is told at most 300 ms, never the retry's
+/// 10 s (it once was: a 1.5 s call then returned `Ok` where a plain
+/// channel cancels it at 300 ms).
+#[tokio::test]
+async fn a_callers_grpc_timeout_is_never_lengthened() {
+    let (url, _calls, timeouts) = start_server(0).await;
+    let channel = Channel::from_shared(url).unwrap().connect().await.unwrap();
+    let svc = ServiceBuilder::new()
+        .layer(BufferRequestLayer::new())
+        .layer(Stack::grpc_client("inventory").unwrap())
+        .service(channel);
+    let mut client = HealthClient::new(svc);
+    let mut req = tonic::Request::new(HealthCheckRequest {
+        service: "inventory".into(),
+    });
+    req.set_timeout(Duration::from_millis(300));
+    client.check(req).await.unwrap();
+    let told = micros(&timeouts.lock().unwrap());
+    assert_eq!(told.len(), 1);
+    assert!(told[0] <= 300_000 && told[0] > 200_000, "{told:?}");
+    // Without a caller's timeout the preset tells its own 10 s total.
+    client
+        .check(HealthCheckRequest {
+            service: "inventory".into(),
+        })
+        .await
+        .unwrap();
+    let told = micros(&timeouts.lock().unwrap());
+    assert!((9_000_000..=10_000_000).contains(&told[1]), "{told:?}");
+}
+
+/// The caller's deadline covers every attempt (gRPC's retry design): a
+/// server answering `UNAVAILABLE` after 250 ms to a call with
+/// `set_timeout(300 ms)` leaves no time for the next 250 ms attempt; the
+/// call fails instead of returning `Ok` after 600 ms, and each attempt is
+/// told only the time left.
+#[tokio::test]
+async fn a_callers_grpc_timeout_bounds_every_attempt() {
+    let (url, calls, timeouts) = start_slow_server(2, Duration::from_millis(250)).await;
+    let channel = Channel::from_shared(url).unwrap().connect().await.unwrap();
+    let stack = Stack::grpc_client("inventory").unwrap();
+    let retry = stack.retry_layer().handle();
+    let svc = ServiceBuilder::new()
+        .layer(BufferRequestLayer::new())
+        .layer(stack)
+        .service(channel);
+    let mut client = HealthClient::new(svc);
+    let mut req = tonic::Request::new(HealthCheckRequest {
+        service: "inventory".into(),
+    });
+    req.set_timeout(Duration::from_millis(300));
+    let err = client
+        .check(req)
+        .await
+        .expect_err("no time for a third attempt");
+    assert_ne!(err.code(), tonic::Code::Ok);
+    let told = micros(&timeouts.lock().unwrap());
+    assert!(calls.load(Ordering::SeqCst) <= 2, "{told:?}");
+    assert!(told[0] <= 300_000, "{told:?}");
+    if let [first, second] = told[..] {
+        // What the second attempt was told: what was left after 250 ms.
+        assert!(second < first && second <= 50_000, "{told:?}");
+    }
+    assert!(retry.metrics().retries() <= 1);
 }
 
 /// A body backed by a channel: its frames come as the sender sends them,

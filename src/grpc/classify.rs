@@ -176,9 +176,14 @@ impl<B, E> ShouldRetry<http::Response<B>, E> for RetryGrpc {
 /// Replays gRPC requests whose body [`BufferRequestLayer`](super::BufferRequestLayer)
 /// buffered (others get one attempt). Every gRPC method may be retried on
 /// the codes [`RetryGrpc`] picks, as in gRPC's retry policy. Each retry
-/// carries its [`Attempt`] in its extensions (see `Attempt::of`) and, with
-/// a retry deadline, every attempt a `grpc-timeout` header of the time
-/// left, so the server knows it too.
+/// carries its [`Attempt`] in its extensions (see `Attempt::of`).
+///
+/// **Deadlines.** The caller's own `grpc-timeout` (tonic's
+/// `Request::set_timeout`) is the call's deadline, covering every attempt
+/// as gRPC's retry design says: the retry's deadline is the earlier of its
+/// own and the caller's, no attempt starts after it, and each attempt
+/// carries a `grpc-timeout` of the time left before it — never more than
+/// the caller gave, shrinking from attempt to attempt.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct GrpcReplay;
 
@@ -197,7 +202,18 @@ impl ReplayRequest<http::Request<tonic::body::Body>> for GrpcReplay {
         Some(copy)
     }
 
+    /// The caller's own `grpc-timeout` (tonic's `Request::set_timeout`):
+    /// the retry's deadline is at most that, so every attempt is told at
+    /// most what the caller allowed, and the retries stop there.
+    fn budget(&self, req: &http::Request<tonic::body::Body>) -> Option<Duration> {
+        req.headers()
+            .get("grpc-timeout")
+            .and_then(|v| parse_grpc_timeout(v.as_bytes()))
+    }
+
     fn before_attempt(&self, req: &mut http::Request<tonic::body::Body>, attempt: Attempt) {
+        // `remaining` is the time left before the earlier of the retry's
+        // deadline and the caller's `grpc-timeout`: never more than either.
         if let Some(left) = attempt.remaining {
             let mut buf = [0; 9];
             if let Ok(v) = http::HeaderValue::from_bytes(grpc_timeout(left, &mut buf)) {
@@ -206,6 +222,28 @@ impl ReplayRequest<http::Request<tonic::body::Body>> for GrpcReplay {
         }
         attempt.mark(req);
     }
+}
+
+/// A `grpc-timeout` value (1 to 8 digits and a unit: `H`, `M`, `S`, `m`,
+/// `u`, `n`), as gRPC's HTTP/2 protocol spec defines it; `None` for
+/// anything else.
+pub fn parse_grpc_timeout(value: &[u8]) -> Option<Duration> {
+    let (&unit, digits) = value.split_last()?;
+    if digits.is_empty() || digits.len() > 8 || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let n = digits
+        .iter()
+        .fold(0u64, |n, d| n * 10 + u64::from(d - b'0'));
+    Some(match unit {
+        b'H' => Duration::from_secs(n * 3600),
+        b'M' => Duration::from_secs(n * 60),
+        b'S' => Duration::from_secs(n),
+        b'm' => Duration::from_millis(n),
+        b'u' => Duration::from_micros(n),
+        b'n' => Duration::from_nanos(n),
+        _ => return None,
+    })
 }
 
 /// `left` in gRPC's `grpc-timeout` format, at most 8 digits and a unit:
@@ -246,6 +284,33 @@ fn grpc_timeout(left: Duration, buf: &mut [u8; 9]) -> &[u8] {
 #[cfg(all(test, not(seawall_loom)))]
 mod tests {
     use super::*;
+
+    #[test]
+    fn grpc_timeouts_parse_as_the_spec_writes_them() {
+        for (text, d) in [
+            ("300m", Duration::from_millis(300)),
+            ("99999999n", Duration::from_nanos(99_999_999)),
+            ("1H", Duration::from_secs(3600)),
+            ("2M", Duration::from_secs(120)),
+            ("5S", Duration::from_secs(5)),
+            ("10u", Duration::from_micros(10)),
+        ] {
+            assert_eq!(parse_grpc_timeout(text.as_bytes()), Some(d), "{text}");
+        }
+        for bad in ["", "m", "123456789m", "12x", "-1S", "1.5S", "S1"] {
+            assert_eq!(parse_grpc_timeout(bad.as_bytes()), None, "{bad}");
+        }
+        // What seawall writes, it reads back, never longer than the time.
+        for left in [
+            Duration::from_nanos(1),
+            Duration::from_millis(1500),
+            Duration::MAX,
+        ] {
+            let mut buf = [0; 9];
+            let read = parse_grpc_timeout(grpc_timeout(left, &mut buf)).unwrap();
+            assert!(read <= left, "{left:?} read back as {read:?}");
+        }
+    }
 
     fn trailers_only(code: Code, pushback: Option<&str>) -> http::Response<()> {
         let mut res = http::Response::new(());

@@ -28,7 +28,7 @@ mod buffer;
 mod classify;
 
 pub use self::buffer::{BufferRequest, BufferRequestFuture, BufferRequestLayer, BufferedBody};
-pub use self::classify::{CodeSet, GrpcClassifier, GrpcReplay, RetryGrpc};
+pub use self::classify::{parse_grpc_timeout, CodeSet, GrpcClassifier, GrpcReplay, RetryGrpc};
 
 /// The gRPC status of a response: from its `grpc-status` header (a
 /// trailers-only response), else `Ok` (the status will come in trailers).

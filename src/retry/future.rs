@@ -97,14 +97,15 @@ impl<S: Service<Req>, Req, P, R: ReplayRequest<Req>> ResponseFuture<S, Req, P, R
         // store buffer to drain, which is cheapest before the copies below.
         let handle = stripe.clone();
         let b: &Backup<S, P, R> = stripe;
-        let deadline = shared.begin();
+        let start = shared.begin(b.replay.budget(&req));
+        let deadline = start.0;
         let idempotent = b.replay.is_idempotent(&req);
         Self {
             // Cheap for `Bytes` bodies and `Arc`s.
             request: shared.copy_for_later(&b.replay, &req),
             state: State::Calling {
                 future: {
-                    shared.mark_first(&b.replay, &mut req, deadline);
+                    shared.mark_first(&b.replay, &mut req, start);
                     inner.call(req)
                 },
             },

@@ -143,17 +143,23 @@ pub(crate) struct Shared {
 
 impl Shared {
     /// Called once per original call: counts it and credits the budget.
-    /// Returns when the call must be done by, when a deadline is set (one
-    /// read of tokio's clock, which the retry's sleeps follow too).
+    /// Returns when the call must be done by and the time that leaves the
+    /// first attempt, when a deadline is set or the request carries the
+    /// caller's own `budget` (the earlier wins; one read of tokio's clock,
+    /// which the retry's sleeps follow too).
     #[inline]
-    pub(crate) fn begin(&self) -> Option<Instant> {
+    pub(crate) fn begin(&self, budget: Option<Duration>) -> (Option<Instant>, Option<Duration>) {
         if let Some(calls) = &self.calls {
             calls.incr(0);
         }
         if let Some(b) = &self.budget {
             b.deposit();
         }
-        self.deadline.map(|d| Instant::now() + d)
+        let left = match (self.deadline, budget) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        (left.map(|d| Instant::now() + d), left)
     }
 
     /// A copy of `req` for a later attempt, made before the first consumes
@@ -172,18 +178,18 @@ impl Shared {
         }
     }
 
-    /// Marks `req` as a call's first attempt, `deadline` being what
-    /// [`begin`](Self::begin) returned.
+    /// Marks `req` as a call's first attempt, `(deadline, left)` being
+    /// what [`begin`](Self::begin) returned.
     #[inline]
     pub(crate) fn mark_first<Req, R: ReplayRequest<Req>>(
         &self,
         replay: &R,
         req: &mut Req,
-        deadline: Option<Instant>,
+        (deadline, left): (Option<Instant>, Option<Duration>),
     ) {
         let attempt = Attempt {
             number: 1,
-            remaining: self.deadline,
+            remaining: left,
             deadline,
         };
         replay.before_attempt(req, attempt);

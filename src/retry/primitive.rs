@@ -334,7 +334,7 @@ impl Retry {
         P: super::ShouldRetry<T, E>,
     {
         let s = &self.shared;
-        let deadline = s.begin();
+        let (deadline, _) = s.begin(None);
         let mut delays = None;
         let mut attempt = 1;
         loop {

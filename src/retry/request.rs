@@ -41,6 +41,16 @@ pub trait ReplayRequest<Req> {
     /// Called on each attempt's request just before it is sent. Default:
     /// nothing.
     fn before_attempt(&self, _req: &mut Req, _attempt: Attempt) {}
+
+    /// The time the caller gave the whole call, when the request says
+    /// (gRPC's `grpc-timeout`): the retry's deadline is then the earlier
+    /// of its own and this, so no attempt starts, and no attempt is told
+    /// it has, more than the caller allowed. Default: the request says
+    /// nothing.
+    #[inline]
+    fn budget(&self, _req: &Req) -> Option<Duration> {
+        None
+    }
 }
 
 /// Copies requests with `Clone` (the default).

@@ -54,7 +54,13 @@ impl Stack {
     /// (`.without_bulkhead()`) and you get the layered [`Stack`]. The
     /// handles are in the slots (`stack.circuit_breaker_layer().handle()`).
     pub fn http_client(name: &str) -> Result<HttpClientStack, ConfigError> {
-        client(name, RetryHttp::new(), HttpReplay, HttpClassifier::new())
+        client(
+            name,
+            RetryHttp::new(),
+            HttpReplay,
+            HttpClassifier::new(),
+            None,
+        )
     }
 
     /// The stack for a gRPC client (a tonic `Channel`) calling one
@@ -62,14 +68,26 @@ impl Stack {
     /// [`http_client`](Stack::http_client), speaking gRPC: the retry
     /// retries transport errors and `UNAVAILABLE` ([`RetryGrpc`](crate::grpc::RetryGrpc)),
     /// replays requests buffered by [`BufferRequestLayer`](crate::grpc::BufferRequestLayer)
-    /// (put it in front) and, when you give it a deadline, tells the server
-    /// the time left in `grpc-timeout`; the breaker counts `UNAVAILABLE`,
+    /// (put it in front), treats a caller's `grpc-timeout` (tonic's
+    /// `set_timeout`) as the whole call's deadline, and tells the server the
+    /// time left in `grpc-timeout` on every attempt (its 10 s total, or the
+    /// caller's if shorter: the retry's deadline is the total timeout); the
+    /// breaker counts `UNAVAILABLE`,
     /// `RESOURCE_EXHAUSTED` and `DEADLINE_EXCEEDED` as failures
     /// ([`GrpcClassifier`](crate::grpc::GrpcClassifier)).
     #[cfg(feature = "grpc")]
     pub fn grpc_client(name: &str) -> Result<GrpcClientStack, ConfigError> {
         use crate::grpc::{GrpcClassifier, GrpcReplay, RetryGrpc};
-        client(name, RetryGrpc::new(), GrpcReplay, GrpcClassifier::new())
+        // The total timeout as the retry's deadline too, so every attempt
+        // tells the server the time left in `grpc-timeout` (never more
+        // than a caller's own `set_timeout`).
+        client(
+            name,
+            RetryGrpc::new(),
+            GrpcReplay,
+            GrpcClassifier::new(),
+            Some(HTTP_TOTAL),
+        )
     }
 
     /// The stack in front of an HTTP server's handlers: sheds load instead
@@ -101,11 +119,16 @@ fn client<P, R, C: Clone>(
     predicate: P,
     replay: R,
     classifier: C,
+    deadline: Option<Duration>,
 ) -> Result<ClientStack<P, R, C>, ConfigError> {
     let total = Timeout::builder(&format!("{name}.total"))
         .duration(HTTP_TOTAL)
         .build()?;
-    let retry = Retry::builder(name)
+    let mut retry = Retry::builder(name);
+    if let Some(d) = deadline {
+        retry = retry.deadline(d);
+    }
+    let retry = retry
         .max_attempts(3)
         .backoff(Backoff::Exponential {
             base: Duration::from_millis(50),

@@ -120,10 +120,11 @@ where
             TimeoutFor::<Req>::deadline_for(&shared.total_timeout, &req),
         );
         let (retry, replay) = (&shared.retry.shared, &shared.retry.replay);
-        let deadline = retry.begin();
+        let start = retry.begin(replay.budget(&req));
+        let deadline = start.0;
         let idempotent = replay.is_idempotent(&req);
         let copy = retry.copy_for_later(replay, &req);
-        retry.mark_first(replay, &mut req, deadline);
+        retry.mark_first(replay, &mut req, start);
         let first = match shared.breaker.core.try_acquire() {
             Err(open) => Phase::rejected(None, Box::new(open)),
             Ok(ticket) => match shared.bulkhead.try_take() {
