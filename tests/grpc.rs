@@ -371,6 +371,7 @@ async fn only_buffered_requests_are_retried() {
         .layer()
         .retry_if(RetryGrpc::new())
         .replay(GrpcReplay);
+    let handle = retry.handle();
     let svc = ServiceBuilder::new()
         .layer(BufferRequestLayer::new().max_bytes(4))
         .layer(retry)
@@ -388,4 +389,7 @@ async fn only_buffered_requests_are_retried() {
     let res = svc.oneshot(request_of(&["abcde"], false)).await.unwrap();
     assert_eq!(seawall::grpc::status_code(&res), tonic::Code::Unavailable);
     assert_eq!(calls.load(Ordering::SeqCst), 3, "one attempt");
+    // Counted, so a forgotten `BufferRequestLayer` (every call unbuffered)
+    // shows as retries switched off rather than as nothing at all.
+    assert_eq!(handle.metrics().not_replayable_calls, 1);
 }

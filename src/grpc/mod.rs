@@ -1,7 +1,9 @@
 //! gRPC integration (feature `grpc`): tonic status codes for the circuit
 //! breaker ([`GrpcClassifier`]) and the retry ([`RetryGrpc`]), replaying
-//! buffered unary requests ([`BufferRequestLayer`] + [`GrpcReplay`]), and
-//! the `Stack::grpc_client` preset.
+//! buffered unary requests ([`BufferRequestLayer`] + [`GrpcReplay`]),
+//! seawall's rejections as gRPC statuses for clients and servers
+//! ([`GrpcStatusLayer`], [`status_of`]), and the `Stack::grpc_client`
+//! preset.
 //!
 //! A tonic `Channel` is a tower service of `http::Request<tonic::body::Body>`,
 //! so seawall's layers wrap it like any HTTP client; the status of a failed
@@ -26,9 +28,11 @@
 
 mod buffer;
 mod classify;
+mod status;
 
 pub use self::buffer::{BufferRequest, BufferRequestFuture, BufferRequestLayer, BufferedBody};
 pub use self::classify::{parse_grpc_timeout, CodeSet, GrpcClassifier, GrpcReplay, RetryGrpc};
+pub use self::status::{status_of, GrpcStatus, GrpcStatusFuture, GrpcStatusLayer};
 
 /// The gRPC status of a response: from its `grpc-status` header (a
 /// trailers-only response), else `Ok` (the status will come in trailers).

@@ -119,6 +119,7 @@ const RETRIES: usize = 0; // + reason: 0..3
 const GAVE_UP_ATTEMPTS: usize = 3;
 const GAVE_UP_DEADLINE: usize = 4;
 const GAVE_UP_BUDGET: usize = 5;
+const NOT_REPLAYABLE: usize = 6;
 
 /// One retry instance's configuration and counts, behind an `Arc`.
 pub(crate) struct Shared {
@@ -138,7 +139,7 @@ pub(crate) struct Shared {
     /// Original calls, counted per thread (the hot path); `None` when the
     /// budget is this retry's own, whose deposits count the same thing.
     pub(crate) calls: Option<Striped<1>>,
-    pub(crate) counts: [AtomicU64; 6],
+    pub(crate) counts: [AtomicU64; 7],
 }
 
 impl Shared {
@@ -171,11 +172,22 @@ impl Shared {
         replay: &R,
         req: &Req,
     ) -> Option<Req> {
-        if self.max_attempts > 1 {
-            replay.replay(req)
-        } else {
-            None
+        if self.max_attempts == 1 {
+            return None;
         }
+        let copy = replay.replay(req);
+        if copy.is_none() {
+            self.not_replayable();
+        }
+        copy
+    }
+
+    /// Counts a call that could have been retried but whose request could
+    /// not be copied (a streaming body; a gRPC request without
+    /// `BufferRequestLayer` in front): it gets one attempt.
+    #[cold]
+    fn not_replayable(&self) {
+        self.counts[NOT_REPLAYABLE].fetch_add(1, Ordering::Relaxed);
     }
 
     /// Marks `req` as a call's first attempt, `(deadline, left)` being
@@ -347,6 +359,11 @@ impl Shared {
     /// Retries made, by reason.
     pub(crate) fn retries(&self, reason: RetryReason) -> u64 {
         self.counts[RETRIES + reason as usize].load(Ordering::Relaxed)
+    }
+
+    /// Calls whose request could not be copied for a retry.
+    pub(crate) fn not_replayable_calls(&self) -> u64 {
+        self.counts[NOT_REPLAYABLE].load(Ordering::Relaxed)
     }
 
     /// Calls that gave up, by why (attempts, deadline, budget).

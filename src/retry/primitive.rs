@@ -242,6 +242,11 @@ pub struct RetryMetrics {
     pub gave_up_deadline: u64,
     /// Calls the budget refused a retry.
     pub gave_up_budget: u64,
+    /// Calls whose request could not be copied for a retry, so they got one
+    /// attempt: a streaming body, or a gRPC request without
+    /// `BufferRequestLayer` in front. A count that grows with the calls
+    /// means retries are off for them.
+    pub not_replayable_calls: u64,
     /// Retries the budget allows now (`None` without a budget).
     pub budget_balance: Option<u64>,
 }
@@ -281,6 +286,7 @@ impl Retry {
             gave_up_attempts: s.gave_up(GaveUp::AttemptsExhausted),
             gave_up_deadline: s.gave_up(GaveUp::DeadlineExceeded),
             gave_up_budget: s.gave_up(GaveUp::BudgetExhausted),
+            not_replayable_calls: s.not_replayable_calls(),
             budget_balance: s.budget.as_ref().map(RetryBudget::balance),
         }
     }
