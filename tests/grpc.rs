@@ -32,6 +32,7 @@ struct Flaky<S> {
     fail_after: Duration,
     calls: Arc<AtomicU32>,
     timeouts: Arc<Mutex<Vec<Option<String>>>>,
+    previous: Arc<Mutex<Vec<Option<String>>>>,
 }
 
 impl<S> tower::Service<http::Request<Body>> for Flaky<S>
@@ -57,6 +58,12 @@ where
             .get("grpc-timeout")
             .map(|v| v.to_str().unwrap().to_owned());
         self.timeouts.lock().unwrap().push(timeout);
+        // gRFC A6: the n-th call of a retried one says n - 1 came before.
+        let previous = req
+            .headers()
+            .get("grpc-previous-rpc-attempts")
+            .map(|v| v.to_str().unwrap().to_owned());
+        self.previous.lock().unwrap().push(previous);
         if n < self.fail_first {
             let after = self.fail_after;
             return Box::pin(async move {
@@ -68,23 +75,26 @@ where
     }
 }
 
-async fn start_server(
-    fail_first: u32,
-) -> (String, Arc<AtomicU32>, Arc<Mutex<Vec<Option<String>>>>) {
+/// What a test server saw: each call's `grpc-timeout` and
+/// `grpc-previous-rpc-attempts`.
+type Told = Arc<Mutex<Vec<Option<String>>>>;
+
+async fn start_server(fail_first: u32) -> (String, Arc<AtomicU32>, Told, Told) {
     start_slow_server(fail_first, Duration::ZERO).await
 }
 
 async fn start_slow_server(
     fail_first: u32,
     fail_after: Duration,
-) -> (String, Arc<AtomicU32>, Arc<Mutex<Vec<Option<String>>>>) {
+) -> (String, Arc<AtomicU32>, Told, Told) {
     let (reporter, health) = tonic_health::server::health_reporter();
     reporter
         .set_service_status("inventory", tonic_health::ServingStatus::Serving)
         .await;
     let calls = Arc::new(AtomicU32::new(0));
     let timeouts = Arc::new(Mutex::new(Vec::new()));
-    let (c, t) = (calls.clone(), timeouts.clone());
+    let previous = Arc::new(Mutex::new(Vec::new()));
+    let (c, t, p) = (calls.clone(), timeouts.clone(), previous.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
@@ -96,18 +106,19 @@ async fn start_slow_server(
                 fail_after,
                 calls: c.clone(),
                 timeouts: t.clone(),
+                previous: p.clone(),
             }))
             .add_service(health)
             .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener))
             .await
             .unwrap();
     });
-    (format!("http://{addr}"), calls, timeouts)
+    (format!("http://{addr}"), calls, timeouts, previous)
 }
 
 #[tokio::test]
 async fn unavailable_is_retried_and_not_found_is_ignored() {
-    let (url, calls, timeouts) = start_server(2).await;
+    let (url, calls, timeouts, previous) = start_server(2).await;
     let channel = Channel::from_shared(url).unwrap().connect().await.unwrap();
     // The preset, with a 10 s deadline for the retry, so each attempt tells
     // the server its time left.
@@ -148,6 +159,11 @@ async fn unavailable_is_retried_and_not_found_is_ignored() {
         let us: u64 = t.strip_suffix('u').expect(t).parse().unwrap();
         assert!((9_000_000..=10_000_000).contains(&us), "{t}");
     }
+    // gRFC A6: each retry says how many attempts came before it.
+    assert_eq!(
+        *previous.lock().unwrap(),
+        [None, Some("1".to_owned()), Some("2".to_owned())]
+    );
     let m = breaker.metrics();
     assert_eq!((m.total_failures, m.total_successes), (2, 1));
 
@@ -180,7 +196,7 @@ fn micros(told: &[Option<String>]) -> Vec<u64> {
 /// channel cancels it at 300 ms).
 #[tokio::test]
 async fn a_callers_grpc_timeout_is_never_lengthened() {
-    let (url, _calls, timeouts) = start_server(0).await;
+    let (url, _calls, timeouts, _) = start_server(0).await;
     let channel = Channel::from_shared(url).unwrap().connect().await.unwrap();
     let svc = ServiceBuilder::new()
         .layer(BufferRequestLayer::new())
@@ -213,7 +229,7 @@ async fn a_callers_grpc_timeout_is_never_lengthened() {
 /// told only the time left.
 #[tokio::test]
 async fn a_callers_grpc_timeout_bounds_every_attempt() {
-    let (url, calls, timeouts) = start_slow_server(2, Duration::from_millis(250)).await;
+    let (url, calls, timeouts, _) = start_slow_server(2, Duration::from_millis(250)).await;
     let channel = Channel::from_shared(url).unwrap().connect().await.unwrap();
     let stack = Stack::grpc_client("inventory").unwrap();
     let retry = stack.retry_layer().handle();

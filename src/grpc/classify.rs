@@ -176,7 +176,9 @@ impl<B, E> ShouldRetry<http::Response<B>, E> for RetryGrpc {
 /// Replays gRPC requests whose body [`BufferRequestLayer`](super::BufferRequestLayer)
 /// buffered (others get one attempt). Every gRPC method may be retried on
 /// the codes [`RetryGrpc`] picks, as in gRPC's retry policy. Each retry
-/// carries its [`Attempt`] in its extensions (see `Attempt::of`).
+/// carries its [`Attempt`] in its extensions (see `Attempt::of`) and, as
+/// gRFC A6 says, a `grpc-previous-rpc-attempts` header (1 on the first
+/// retry).
 ///
 /// **Deadlines.** The caller's own `grpc-timeout` (tonic's
 /// `Request::set_timeout`) is the call's deadline, covering every attempt
@@ -219,6 +221,13 @@ impl ReplayRequest<http::Request<tonic::body::Body>> for GrpcReplay {
             if let Ok(v) = http::HeaderValue::from_bytes(grpc_timeout(left, &mut buf)) {
                 req.headers_mut().insert("grpc-timeout", v);
             }
+        }
+        if attempt.number > 1 {
+            // gRFC A6: a retry tells the server how many attempts came before.
+            req.headers_mut().insert(
+                "grpc-previous-rpc-attempts",
+                http::HeaderValue::from(attempt.number - 1),
+            );
         }
         attempt.mark(req);
     }
