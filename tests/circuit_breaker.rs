@@ -5,7 +5,7 @@ mod support;
 use seawall::prelude::*;
 use seawall::telemetry::EventMask;
 use std::sync::{Arc, Mutex};
-use support::made_on_threads;
+use support::{made_on_threads, record};
 
 fn breaker(clock: &ManualClock) -> seawall::CircuitBreakerBuilder {
     CircuitBreaker::builder("dep")
@@ -15,12 +15,6 @@ fn breaker(clock: &ManualClock) -> seawall::CircuitBreakerBuilder {
         .wait_duration_in_open_state(Duration::from_secs(10))
         .permitted_number_of_calls_in_half_open_state(2)
         .clock(clock.clone())
-}
-
-fn record(b: &CircuitBreaker, outcomes: &[Outcome]) {
-    for &o in outcomes {
-        b.try_acquire().expect("admitted").record(o);
-    }
 }
 
 use Outcome::{Failure as F, Ignored as I, Success as S};

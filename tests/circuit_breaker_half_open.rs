@@ -2,7 +2,10 @@
 //! about them, and how long they may take. Driven by `ManualClock`, or
 //! paused tokio time where the breaker moves by itself.
 
+mod support;
+
 use seawall::prelude::*;
+use support::record;
 
 use Outcome::{Failure as F, Success as S};
 
@@ -15,12 +18,6 @@ fn breaker(clock: &ManualClock) -> seawall::CircuitBreakerBuilder {
         .wait_duration_in_open_state(Duration::from_secs(10))
         .permitted_number_of_calls_in_half_open_state(4)
         .clock(clock.clone())
-}
-
-fn record(b: &CircuitBreaker, outcomes: &[Outcome]) {
-    for &o in outcomes {
-        b.try_acquire().expect("admitted").record(o);
-    }
 }
 
 /// Trips the breaker, then waits out the open state.

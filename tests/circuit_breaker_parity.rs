@@ -2,9 +2,12 @@
 //! a time, an initial state, threshold events, durations and slow calls
 //! split by outcome, and an answer that says how long to stay away.
 
+mod support;
+
 use seawall::prelude::*;
 use seawall::telemetry::EventMask;
 use std::sync::{Arc, Mutex};
+use support::record;
 use tower::{service_fn, Layer, ServiceExt};
 
 use Outcome::{Failure as F, Success as S};
@@ -17,12 +20,6 @@ fn breaker(clock: &ManualClock) -> seawall::CircuitBreakerBuilder {
         .wait_duration_in_open_state(Duration::from_secs(10))
         .permitted_number_of_calls_in_half_open_state(4)
         .clock(clock.clone())
-}
-
-fn record(b: &CircuitBreaker, outcomes: &[Outcome]) {
-    for &o in outcomes {
-        b.try_acquire().expect("admitted").record(o);
-    }
 }
 
 /// Every event a breaker emits, in order.

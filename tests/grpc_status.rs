@@ -40,6 +40,15 @@ async fn health_server(bulkhead: Option<Bulkhead>) -> String {
     format!("http://{addr}")
 }
 
+/// The `grpc-retry-pushback-ms` a status carries, in milliseconds.
+fn pushback_ms(status: &tonic::Status) -> u64 {
+    let v = status
+        .metadata()
+        .get("grpc-retry-pushback-ms")
+        .expect("pushback");
+    v.to_str().unwrap().parse().unwrap()
+}
+
 fn check() -> HealthCheckRequest {
     HealthCheckRequest {
         service: "inventory".into(),
@@ -69,14 +78,7 @@ async fn an_open_breaker_is_unavailable_to_a_tonic_client() {
         !status.message().contains("inventory-breaker"),
         "no instance internals: {status:?}"
     );
-    let pushback: u64 = status
-        .metadata()
-        .get("grpc-retry-pushback-ms")
-        .expect("pushback")
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let pushback = pushback_ms(&status);
     assert!((29_000..=30_000).contains(&pushback), "{pushback}");
 }
 
@@ -101,14 +103,7 @@ async fn a_rate_limit_is_resource_exhausted_with_pushback() {
         status.message().contains("per-hour"),
         "with details: {status:?}"
     );
-    let pushback: u64 = status
-        .metadata()
-        .get("grpc-retry-pushback-ms")
-        .expect("pushback")
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let pushback = pushback_ms(&status);
     assert!((3_599_000..=3_600_000).contains(&pushback), "{pushback}");
 }
 

@@ -110,7 +110,7 @@ impl Gcra {
 
     /// `(n·T, τ)` for a request of `n` tokens, or why it can never fit.
     #[inline(always)]
-    fn costs(&self, n: u32) -> Result<(u64, u64), Denied> {
+    pub(crate) fn costs(&self, n: u32) -> Result<(u64, u64), Denied> {
         let (t, burst) = unpack(self.params.load(Ordering::Acquire));
         // `n > 1` first: a single token always fits a burst (validated >= 1),
         // and with `n` a constant 1 the test disappears.
@@ -125,7 +125,7 @@ impl Gcra {
     /// One GCRA decision against `current` at `now`: the next `TAT`, or
     /// the wait until the request would conform.
     #[inline(always)]
-    fn step(current: u64, now: u64, increment: u64, tau: u64) -> Result<u64, Denied> {
+    pub(crate) fn step(current: u64, now: u64, increment: u64, tau: u64) -> Result<u64, Denied> {
         let next = current.max(now).saturating_add(increment);
         // next >= now, and next - now = increment <= tau when current <= now.
         if next - now > tau {
@@ -144,30 +144,6 @@ impl Gcra {
             match tat.compare_exchange_weak(current, next, Ordering::AcqRel, Ordering::Acquire) {
                 Ok(_) => return Ok(next),
                 Err(actual) => current = actual,
-            }
-        }
-    }
-
-    /// [`acquire`](Self::acquire) with the clock read *after* each load of
-    /// `TAT`: every time that moved `TAT` was read before that load, so on
-    /// a clock that agrees across threads `now` is at least each of them,
-    /// and a refusal is true at `now`. The confirming decision, on the
-    /// refusing path only.
-    pub(crate) fn acquire_confirmed(
-        &self,
-        tat: &AtomicU64,
-        n: u32,
-        clock: impl Fn() -> u64,
-    ) -> Result<u64, Denied> {
-        let (increment, tau) = self.costs(n)?;
-        loop {
-            let current = tat.load(Ordering::Acquire);
-            let next = Self::step(current, clock(), increment, tau)?;
-            if tat
-                .compare_exchange(current, next, Ordering::AcqRel, Ordering::Acquire)
-                .is_ok()
-            {
-                return Ok(next);
             }
         }
     }

@@ -233,10 +233,43 @@ impl Shared {
         if matches!(first, Denied::Never(_)) {
             return Err(first); // more than the burst: no time changes that
         }
-        let now = || self.clock.now();
         match &self.hot.limit {
-            Limit::Gcra(g) => g.acquire_confirmed(cell, n, now),
-            Limit::SlidingWindow(s) => s.acquire_confirmed(cell, n, now),
+            Limit::Gcra(g) => {
+                let (increment, tau) = g.costs(n)?;
+                self.confirmed(cell, |state, now| Gcra::step(state, now, increment, tau))
+            }
+            Limit::SlidingWindow(s) => {
+                let (limit, window) = s.costs(n)?;
+                self.confirmed(cell, |state, now| {
+                    SlidingWindowCounter::step(state, now, limit, window, u64::from(n))
+                })
+            }
+        }
+    }
+
+    /// Runs `step` (a decision on a state at a time) with the clock read
+    /// *after* each load of the state: every time that moved the state was
+    /// read before that load, so on a clock that agrees across threads
+    /// `now` is at least each of them, and a refusal is true at `now`.
+    fn confirmed(
+        &self,
+        cell: &AtomicU64,
+        step: impl Fn(u64, u64) -> Result<u64, Denied>,
+    ) -> Result<u64, Denied> {
+        loop {
+            let state = cell.load(crate::sync::Ordering::Acquire);
+            let next = step(state, self.clock.now())?;
+            if cell
+                .compare_exchange(
+                    state,
+                    next,
+                    crate::sync::Ordering::AcqRel,
+                    crate::sync::Ordering::Acquire,
+                )
+                .is_ok()
+            {
+                return Ok(next);
+            }
         }
     }
 

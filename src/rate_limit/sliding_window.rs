@@ -81,7 +81,13 @@ impl SlidingWindowCounter {
 
     /// One decision on `state` at `now`: the next state, or the wait.
     #[inline(always)]
-    fn step(state: u64, now: u64, limit: u64, window: u64, n: u64) -> Result<u64, Denied> {
+    pub(crate) fn step(
+        state: u64,
+        now: u64,
+        limit: u64,
+        window: u64,
+        n: u64,
+    ) -> Result<u64, Denied> {
         // A state stamped in a later window than `now`'s (another thread
         // read the clock after this one did) is judged at that window's
         // start: rewinding it to `now`'s window would forget its counts.
@@ -102,7 +108,7 @@ impl SlidingWindowCounter {
 
     /// `(limit, window)` for a request of `n`, or why it can never fit.
     #[inline(always)]
-    fn costs(&self, n: u32) -> Result<(u64, u64), Denied> {
+    pub(crate) fn costs(&self, n: u32) -> Result<(u64, u64), Denied> {
         let (limit, window) = self.params();
         if n > limit {
             return Err(Denied::Never(limit));
@@ -120,27 +126,6 @@ impl SlidingWindowCounter {
             match cell.compare_exchange_weak(state, next, Ordering::AcqRel, Ordering::Acquire) {
                 Ok(_) => return Ok(next),
                 Err(actual) => state = actual,
-            }
-        }
-    }
-
-    /// [`acquire`](Self::acquire) reading the clock after each load of the
-    /// state (see `Gcra::acquire_confirmed`).
-    pub(crate) fn acquire_confirmed(
-        &self,
-        cell: &AtomicU64,
-        n: u32,
-        clock: impl Fn() -> u64,
-    ) -> Result<u64, Denied> {
-        let (limit, window) = self.costs(n)?;
-        loop {
-            let state = cell.load(Ordering::Acquire);
-            let next = Self::step(state, clock(), limit, window, u64::from(n))?;
-            if cell
-                .compare_exchange(state, next, Ordering::AcqRel, Ordering::Acquire)
-                .is_ok()
-            {
-                return Ok(next);
             }
         }
     }

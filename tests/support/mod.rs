@@ -42,3 +42,11 @@ pub fn made_on_threads<T: Send>(
         .flatten()
         .collect()
 }
+
+/// Records each outcome through a permit of `b`, in order; every call must
+/// be admitted.
+pub fn record(b: &seawall::CircuitBreaker, outcomes: &[seawall::Outcome]) {
+    for &o in outcomes {
+        b.try_acquire().expect("admitted").record(o);
+    }
+}
