@@ -207,3 +207,27 @@ async fn fallback_in_the_call_holds_nothing() {
     drop_after_one_poll(svc.call(get())).await;
     assert_eq!(layer.answered_calls(), 0);
 }
+
+#[tokio::test(start_paused = true)]
+async fn keyed_bulkhead_layer_in_the_call_returns_the_keys_slot() {
+    let b = seawall::bulkhead::KeyedBulkhead::<u32>::new("per-client", 1, 10).unwrap();
+    let mut svc = b.layer(|_req: &http::Request<()>| 7).layer(hung());
+    drop_after_one_poll(svc.call(get())).await;
+    assert_eq!(b.in_flight(&7), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn keyed_rate_limit_layer_in_the_call_spent_its_token_once() {
+    let l = RateLimiter::builder("per-client")
+        .rate(1, Duration::from_secs(1))
+        .burst(2)
+        .build_keyed::<u32>()
+        .unwrap();
+    let mut svc = l.layer(|_req: &http::Request<()>| 7).layer(hung());
+    drop_after_one_poll(svc.call(get())).await;
+    // Admitted and then dropped: its token was spent (the call was made),
+    // exactly one, so one of the two is left.
+    l.try_acquire(&7).expect("the second token");
+    assert!(l.try_acquire(&7).is_err());
+    assert_eq!(l.metrics().permitted_calls, 2);
+}
