@@ -43,14 +43,15 @@ async fn main() -> Result<(), BoxError> {
     // The server preset (30 s per request, bulkhead), with a small bulkhead
     // so the demo can fill it: 8 requests in the handlers at once.
     let bulkhead = Bulkhead::builder("api").max_concurrent_calls(8).build()?;
-    let stack = Stack::server("api")?
-        .bulkhead(bulkhead.layer())
-        .rate_limit(per_client.layer(client_id));
+    let stack = Stack::server("api")?.bulkhead(bulkhead.layer());
     let app = Router::new().route("/", get(handler)).layer(
         ServiceBuilder::new()
             .layer(HandleErrorLayer::new(|err: BoxError| async move {
                 seawall::http::error_response(&err)
             }))
+            // Per-client limits outside the shared bulkhead: a client over
+            // its limit is told 429 before it can take a slot from others.
+            .layer(per_client.layer(client_id))
             .layer(stack),
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;

@@ -263,4 +263,48 @@ mod presets {
         let err = svc.oneshot(Request::new(())).await.unwrap_err();
         assert_eq!(seawall::http::error_response(&err).status(), 503);
     }
+
+    /// The server's order: per-client limits outside the shared bulkhead.
+    /// An abusive client (burst 2) fills the two slots; its third request
+    /// is told 429 by its own limit (with the limit inside the bulkhead it
+    /// met the full bulkhead first: 503, and was never rate-limited).
+    #[tokio::test(start_paused = true)]
+    async fn per_client_limits_outside_the_server_preset_answer_the_abuser_429() {
+        let stack = Stack::server("api").unwrap();
+        let bulkhead = stack.bulkhead_layer().handle().clone();
+        bulkhead.set_max_concurrent(2).unwrap();
+        let per_client = seawall::rate_limit::RateLimiter::builder("per-client")
+            .rate(1, Duration::from_secs(3600))
+            .burst(2)
+            .build_keyed::<String>()
+            .unwrap();
+        let client_id = |req: &Request<()>| req.headers()["x-client"].to_str().unwrap().to_owned();
+        let svc = tower::ServiceBuilder::new()
+            .layer(per_client.layer(client_id))
+            .layer(stack)
+            .service(service_fn(|_req: Request<()>| async {
+                tokio::time::sleep(Duration::from_secs(10)).await; // inside the 30 s
+                Ok::<_, BoxError>(Response::new(()))
+            }));
+        let from = |client: &str| {
+            Request::builder()
+                .header("x-client", client)
+                .body(())
+                .unwrap()
+        };
+        let hogs: Vec<_> = (0..2)
+            .map(|_| tokio::spawn(svc.clone().oneshot(from("abuser"))))
+            .collect();
+        tokio::task::yield_now().await;
+        assert_eq!(bulkhead.metrics().in_flight, 2);
+        let err = svc.clone().oneshot(from("abuser")).await.unwrap_err();
+        assert_eq!(seawall::http::error_response(&err).status(), 429);
+        assert_eq!(per_client.metrics().rejected_calls, 1, "rate-limited");
+        for task in hogs {
+            task.await.unwrap().unwrap();
+        }
+        svc.oneshot(from("polite"))
+            .await
+            .expect("a slot for the polite client");
+    }
 }

@@ -97,8 +97,15 @@ impl Stack {
     /// |---|---|
     /// | total timeout | 30 s per request |
     /// | bulkhead | 512 requests at once, the rest rejected at once |
-    /// | rate limit | none (per-client limits: `.rate_limit(keyed.layer(..))`) |
+    /// | rate limit | none: put per-client limits *outside* the preset (below) |
     /// | others | none |
+    ///
+    /// Per-client limits go outside it, `ServiceBuilder::new()
+    /// .layer(per_client.layer(client_id)).layer(Stack::server(name)?)`: a
+    /// client over its limit is then told 429 before it can take one of the
+    /// bulkhead's shared slots (in the rate-limit slot, inside the bulkhead,
+    /// an abusive client's burst fills the bulkhead, the polite clients are
+    /// refused 503, and the abusive one is never rate-limited).
     ///
     /// Turn its rejections into 429/503/504 responses with
     /// [`error_response`](crate::http::error_response) (axum:
