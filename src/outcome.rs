@@ -47,7 +47,7 @@ pub trait Classify<Res, E> {
 
     /// How long a circuit breaker should stay open because of `result`,
     /// when the result itself says so: a dependency's `Retry-After` on a
-    /// 429 or 503 ([`HttpClassifier::open_for_retry_after`](crate::http::HttpClassifier::open_for_retry_after)).
+    /// 429 or 503 (the HTTP classifier's `open_for_retry_after`).
     /// The breaker then opens until then (or stays open at least that
     /// long), whatever its rates. Asked only of results not classified as a
     /// success. Default: never.
