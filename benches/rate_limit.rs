@@ -4,44 +4,19 @@
 //! `cargo bench --bench rate_limit`. Every limit is set high enough that no
 //! call is refused: this is the cost of saying yes.
 
+#[path = "support/limits.rs"]
+mod limits;
 mod support;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
-use governor::{Quota, RateLimiter as Governor};
+use governor::RateLimiter as Governor;
+use limits::{quota, seawall_default, seawall_with, BURST, PER_SECOND};
 use seawall::prelude::*;
 use std::hint::black_box;
-use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::Context;
 use support::{bare, call, layer_contender, run_threads, thread_waker};
 use tower::Layer;
-
-const PER_SECOND: u32 = 1_000_000_000;
-const BURST: u32 = 1_000_000;
-
-fn seawall_direct(clock: impl Into<seawall::ClockHandle>) -> RateLimiter {
-    RateLimiter::builder("bench")
-        .rate(PER_SECOND, Duration::from_secs(1))
-        .burst(BURST)
-        .clock(clock)
-        .build()
-        .unwrap()
-}
-
-/// The default configuration: no clock given (outside paused tokio time,
-/// the quanta clock).
-fn seawall_default() -> RateLimiter {
-    RateLimiter::builder("bench")
-        .rate(PER_SECOND, Duration::from_secs(1))
-        .burst(BURST)
-        .build()
-        .unwrap()
-}
-
-fn quota() -> Quota {
-    Quota::per_second(NonZeroU32::new(PER_SECOND).unwrap())
-        .allow_burst(NonZeroU32::new(BURST).unwrap())
-}
 
 /// Runs `check` in the one- and two-thread shapes under `name`.
 fn both<G: Sync>(
@@ -93,7 +68,7 @@ fn direct(c: &mut Criterion) {
         &Governor::direct(quota()),
         |l, _| l.check().is_ok(),
     );
-    let tokio_clock = seawall_direct(seawall::TokioClock::new());
+    let tokio_clock = seawall_with(seawall::TokioClock::new());
     both(&mut g, "seawall (tokio clock)", &tokio_clock, |l, _| {
         l.try_acquire().is_ok()
     });
@@ -146,7 +121,7 @@ fn layers(c: &mut Criterion) {
         "seawall (default: quanta clock)",
         seawall_default().layer().layer(bare()),
     );
-    let limiter = seawall_direct(seawall::TokioClock::new());
+    let limiter = seawall_with(seawall::TokioClock::new());
     layer_contender(
         &mut g,
         "seawall (tokio clock)",

@@ -5,45 +5,20 @@
 //! `RateLimit`, in the same run.
 //! `cargo bench --manifest-path benches/production/Cargo.toml`.
 
+#[path = "../../support/limits.rs"]
+mod limits;
 #[path = "../../support/mod.rs"]
 mod support;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
-use governor::{Quota, RateLimiter as Governor};
-use seawall::rate_limit::RateLimiter;
+use governor::RateLimiter as Governor;
+use limits::{quota, seawall_default, seawall_with, BURST};
 use std::hint::black_box;
-use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::Context;
 use std::time::Duration;
 use support::{bare, call, layer_contender, thread_waker};
 use tower::Layer;
-
-const PER_SECOND: u32 = 1_000_000_000;
-const BURST: u32 = 1_000_000;
-
-/// The default configuration: no clock given.
-fn seawall_default() -> RateLimiter {
-    RateLimiter::builder("bench")
-        .rate(PER_SECOND, Duration::from_secs(1))
-        .burst(BURST)
-        .build()
-        .unwrap()
-}
-
-fn seawall_tokio_clock() -> RateLimiter {
-    RateLimiter::builder("bench")
-        .rate(PER_SECOND, Duration::from_secs(1))
-        .burst(BURST)
-        .clock(seawall::TokioClock::new())
-        .build()
-        .unwrap()
-}
-
-fn quota() -> Quota {
-    Quota::per_second(NonZeroU32::new(PER_SECOND).unwrap())
-        .allow_burst(NonZeroU32::new(BURST).unwrap())
-}
 
 /// The floor of a limiter shared between threads: one TSC read and one
 /// compare-and-swap of the bucket's theoretical arrival time, in raw ticks
@@ -102,7 +77,7 @@ fn direct(c: &mut Criterion) {
     g.bench_function(BenchmarkId::new("governor (default)", "1 thread"), |b| {
         b.iter(|| black_box(theirs.check().is_ok()))
     });
-    let tokio_clock = seawall_tokio_clock();
+    let tokio_clock = seawall_with(seawall::TokioClock::new());
     g.bench_function(BenchmarkId::new("seawall (tokio clock)", "1 thread"), |b| {
         b.iter(|| black_box(tokio_clock.try_acquire().is_ok()))
     });
@@ -126,7 +101,9 @@ fn layers(c: &mut Criterion) {
     layer_contender(
         &mut g,
         "seawall (tokio clock)",
-        seawall_tokio_clock().layer().layer(bare()),
+        seawall_with(seawall::TokioClock::new())
+            .layer()
+            .layer(bare()),
     );
     // Per service instance, not shared and not Clone: one thread only.
     let mut tower_rl =

@@ -1,0 +1,36 @@
+//! The rate-limit benches' one configuration, for seawall and governor:
+//! limits high enough that no call is refused (the cost of saying yes).
+//! Shared by `rate_limit.rs` and `production/`.
+
+#![allow(dead_code)]
+
+use governor::Quota;
+use seawall::rate_limit::{RateLimiter, RateLimiterBuilder};
+use std::num::NonZeroU32;
+use std::time::Duration;
+
+pub const PER_SECOND: u32 = 1_000_000_000;
+pub const BURST: u32 = 1_000_000;
+
+fn builder() -> RateLimiterBuilder {
+    RateLimiter::builder("bench")
+        .rate(PER_SECOND, Duration::from_secs(1))
+        .burst(BURST)
+}
+
+/// The default configuration: no clock given (outside paused tokio time,
+/// the TSC clock).
+pub fn seawall_default() -> RateLimiter {
+    builder().build().unwrap()
+}
+
+/// The same limit on a clock of the caller's.
+pub fn seawall_with(clock: impl Into<seawall::ClockHandle>) -> RateLimiter {
+    builder().clock(clock).build().unwrap()
+}
+
+/// governor's quota for the same limit.
+pub fn quota() -> Quota {
+    Quota::per_second(NonZeroU32::new(PER_SECOND).unwrap())
+        .allow_burst(NonZeroU32::new(BURST).unwrap())
+}
