@@ -124,6 +124,14 @@ impl<T> Classify<tonic::Response<T>, tonic::Status> for GrpcClassifier {
 /// negative, not a number, or given twice means "do not retry" (as in
 /// gRPC's retry design and its implementations): the response is returned
 /// as it came.
+///
+/// One difference from gRFC A6: there the pushback *replaces* the backoff
+/// (the next retry waits exactly that long); here the wait is the longer of
+/// the pushback and the backoff's own delay, as for HTTP's `Retry-After`.
+/// A server's pushback is never cut short; a backoff longer than it (its
+/// cap is 2 s in the preset) is kept, so a fleet told "retry in 10 ms"
+/// still spreads out. A pushback longer than the retry's `max_retry_after`
+/// (5 s in the preset), or past its deadline, ends the retries at once.
 #[derive(Debug, Clone, Copy)]
 pub struct RetryGrpc {
     codes: CodeSet,
