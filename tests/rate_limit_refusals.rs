@@ -45,14 +45,19 @@ fn refusals(call: impl Fn() -> Option<Duration> + Sync) -> Vec<Duration> {
 }
 
 /// The longest disagreement between cores' counters this test allows the
-/// TSC clock with a burst of one.
+/// TSC clock (measured here: 1.2 µs).
 const SKEW: Duration = Duration::from_micros(5);
 
-/// No refusal, or (the TSC clock, burst 1) none later than counters skew.
+/// No refusal on the OS clock; on the TSC clock none further off than the
+/// cores' counters may disagree (a stale reading was refused for tens to
+/// hundreds of µs).
 fn check(refused: &[Duration], burst: u32, clock: &str) {
-    if clock == "default" && burst == 1 {
+    if clock == "default" {
         let late: Vec<_> = refused.iter().filter(|w| **w > SKEW).collect();
-        assert!(late.is_empty(), "burst 1, TSC clock: refused for {late:?}");
+        assert!(
+            late.is_empty(),
+            "burst {burst}, TSC clock: refused for {late:?}"
+        );
     } else {
         assert!(
             refused.is_empty(),
