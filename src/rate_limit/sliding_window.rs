@@ -29,6 +29,10 @@ const EPOCH_MASK: u64 = (1 << 24) - 1;
 pub(crate) const MAX_LIMIT: u32 = COUNT_MASK as u32;
 const WINDOW_BITS: u32 = 44;
 pub(crate) const MAX_WINDOW_NANOS: u64 = (1 << WINDOW_BITS) - 1;
+/// How far behind another thread's a reading may be and still be taken
+/// for stale rather than for an aliased old state: one second, far more
+/// than any preemption or disagreement between cores.
+const MAX_LAG: u64 = 1_000_000_000;
 
 pub(crate) struct SlidingWindowCounter {
     /// limit (20 bits) << 44 | window in ns (44 bits).
@@ -97,8 +101,9 @@ impl SlidingWindowCounter {
         if weighted + u128::from(cur + n) * u128::from(window)
             > u128::from(limit) * u128::from(window)
         {
-            // From `now`: the later window's start is that much further.
-            let ahead_by = w * window + elapsed - now;
+            // From `now`: the later window's start is that much further
+            // (at most `MAX_LAG`; `position` checked the product).
+            let ahead_by = (w * window + elapsed).saturating_sub(now);
             return Err(Denied::Wait(
                 Self::wait(limit, window, elapsed, prev, cur, n).saturating_add(ahead_by),
             ));
@@ -131,16 +136,19 @@ impl SlidingWindowCounter {
     }
 
     /// The fixed window and the offset into it at which to judge `state`:
-    /// `now`'s, unless `state` is stamped in a later window (within half
-    /// the epoch range, so a long-idle state is never taken for ahead).
+    /// `now`'s, unless `state` is stamped in the next window and that
+    /// starts at most [`MAX_LAG`] after `now`. A reading is stale by a
+    /// preemption or two cores' disagreement, never more; a state further
+    /// "ahead" is an old one whose 24-bit epoch wrapped, judged idle as
+    /// before. (Like the exact alias the module docs state, a state left
+    /// untouched for 2^24 − 1 windows is taken for the next window's.)
     #[inline]
     fn position(state: u64, now: u64, window: u64) -> (u64, u64) {
         let w = now / window;
         let ahead = (unpack_state(state).0.wrapping_sub(w)) & EPOCH_MASK;
-        if ahead == 0 || ahead > EPOCH_MASK / 2 {
-            (w, now % window)
-        } else {
-            (w + ahead, 0)
+        match (w + 1).checked_mul(window) {
+            Some(next) if ahead == 1 && next - now <= MAX_LAG => (w + 1, 0),
+            _ => (w, now % window),
         }
     }
 
@@ -219,6 +227,21 @@ mod tests {
         // counts, admitting ten more.
         assert_eq!(s.acquire(&cell, 1999, 1), Err(Denied::Wait(1101)));
         assert_eq!(unpack_state(cell.load(Ordering::Relaxed)), (2, 0, 10));
+    }
+
+    #[test]
+    fn an_old_state_whose_epoch_wrapped_is_not_taken_for_a_later_one() {
+        // 1 per 1000 ns. A state stamped in window 4, read 2^24 - 2
+        // windows later, looks two windows "ahead" by its 24-bit epoch: it
+        // is old, not later, and is judged idle.
+        let s = SlidingWindowCounter::new(1, 1000);
+        let cell = AtomicU64::new(pack_state(4, 0, 1));
+        assert!(s.acquire(&cell, (2 + EPOCH_MASK + 1) * 1000, 1).is_ok());
+        // At the clock's very end (a `ManualClock` moved that far), a state
+        // one window "ahead" whose window would start past u64: no overflow.
+        let last = u64::MAX / 1000;
+        let cell = AtomicU64::new(pack_state(last + 1, 0, 1));
+        assert!(s.acquire(&cell, u64::MAX, 1).is_ok());
     }
 
     #[test]
