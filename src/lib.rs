@@ -121,6 +121,7 @@ pub mod clock;
 pub mod error;
 pub mod fallback;
 pub mod future;
+mod growth;
 #[cfg(feature = "grpc")]
 pub mod grpc;
 #[cfg(feature = "http")]

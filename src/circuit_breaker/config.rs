@@ -69,7 +69,7 @@ impl WaitDuration {
                 initial,
                 multiplier,
                 max,
-            } => crate::retry::backoff::exponential(initial, multiplier, openings, max),
+            } => crate::growth::exponential(initial, multiplier, openings, max),
         }
     }
 }
