@@ -10,12 +10,11 @@ mod support;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use governor::RateLimiter as Governor;
-use limits::{quota, seawall_default, seawall_with, BURST, PER_SECOND};
+use limits::{quota, seawall_default, seawall_with, tower_rate_limit_row, BURST, PER_SECOND};
 use seawall::prelude::*;
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::task::Context;
-use support::{bare, call, layer_contender, run_threads, thread_waker};
+use support::{bare, layer_contender, run_threads};
 use tower::Layer;
 
 /// Runs `check` in the one- and two-thread shapes under `name`.
@@ -127,15 +126,7 @@ fn layers(c: &mut Criterion) {
         "seawall (tokio clock)",
         limiter.layer().layer(bare()),
     );
-    // tower's RateLimit is per service instance (not shared) and not Clone:
-    // one thread only.
-    let mut tower_rl =
-        tower::limit::RateLimitLayer::new(u64::MAX / 2, Duration::from_secs(1)).layer(bare());
-    let waker = thread_waker();
-    let mut cx = Context::from_waker(&waker);
-    g.bench_function(BenchmarkId::new("tower RateLimit", "1 thread"), |b| {
-        b.iter(|| black_box(call(&mut tower_rl, black_box(7), &mut cx).is_ok()))
-    });
+    tower_rate_limit_row(&mut g);
     let tr =
         tower_resilience::ratelimiter::RateLimiterLayer::burst(PER_SECOND as usize, BURST as usize)
             .build()

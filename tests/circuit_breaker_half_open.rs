@@ -27,6 +27,16 @@ fn open_then_half_open(b: &CircuitBreaker, clock: &ManualClock) {
     clock.advance(Duration::from_secs(10));
 }
 
+/// A breaker whose probes get 5 s, just half-opened.
+fn half_open_with_a_5_s_max_wait(clock: &ManualClock) -> CircuitBreaker {
+    let b = breaker(clock)
+        .max_wait_duration_in_half_open_state(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    open_then_half_open(&b, clock);
+    b
+}
+
 #[test]
 fn an_open_state_the_probes_decided_shows_the_probes() {
     let clock = ManualClock::new();
@@ -94,11 +104,7 @@ fn a_closed_state_the_probes_decided_starts_an_empty_window() {
 #[test]
 fn half_open_ends_at_its_max_wait_while_probe_slots_remain() {
     let clock = ManualClock::new();
-    let b = breaker(&clock)
-        .max_wait_duration_in_half_open_state(Duration::from_secs(5))
-        .build()
-        .unwrap();
-    open_then_half_open(&b, &clock);
+    let b = half_open_with_a_5_s_max_wait(&clock);
     let hung: Vec<_> = (0..3).map(|_| b.try_acquire().expect("probe")).collect();
     clock.advance(Duration::from_millis(4_999));
     assert_eq!(b.state(), CircuitState::HalfOpen);
@@ -114,11 +120,7 @@ fn half_open_ends_at_its_max_wait_while_probe_slots_remain() {
 #[test]
 fn a_call_after_the_max_wait_ends_half_open_without_a_state_read() {
     let clock = ManualClock::new();
-    let b = breaker(&clock)
-        .max_wait_duration_in_half_open_state(Duration::from_secs(5))
-        .build()
-        .unwrap();
-    open_then_half_open(&b, &clock);
+    let b = half_open_with_a_5_s_max_wait(&clock);
     let _hung = b.try_acquire().expect("probe");
     clock.advance(Duration::from_secs(3600));
     assert!(b.try_acquire().is_err(), "a probe admitted an hour late");

@@ -6,12 +6,14 @@
 //! exactly without sleeping on the wall clock.
 #![cfg(feature = "http")]
 
+mod support;
+
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper_util::client::legacy::{connect::HttpConnector, Client};
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::TokioExecutor;
 use seawall::retry::{Attempt, Retry};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -23,48 +25,30 @@ use tower::{Layer, ServiceExt};
 /// numbers it saw in the `x-attempt` header.
 fn serve_flaky() -> (SocketAddr, Arc<Mutex<Vec<String>>>) {
     let seen = Arc::new(Mutex::new(Vec::new()));
-    let (tx, rx) = std::sync::mpsc::channel();
-    let log = seen.clone();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            tx.send(listener.local_addr().unwrap()).unwrap();
-            let hits = Arc::new(AtomicUsize::new(0));
-            loop {
-                let (stream, _) = listener.accept().await.unwrap();
-                let (hits, log) = (hits.clone(), log.clone());
-                tokio::spawn(async move {
-                    let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
-                        let n = hits.fetch_add(1, Ordering::SeqCst);
-                        let attempt = req
-                            .headers()
-                            .get("x-attempt")
-                            .map(|v| v.to_str().unwrap().to_owned());
-                        log.lock().unwrap().push(attempt.unwrap_or_default());
-                        async move {
-                            let res = if n < 2 {
-                                Response::builder()
-                                    .status(StatusCode::SERVICE_UNAVAILABLE)
-                                    .header("retry-after", "1")
-                                    .body(Full::new(Bytes::from_static(b"busy")))
-                            } else {
-                                Response::builder().body(Full::new(Bytes::from_static(b"done")))
-                            };
-                            Ok::<_, std::convert::Infallible>(res.unwrap())
-                        }
-                    });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), svc)
-                        .await;
-                });
+    let (log, hits) = (seen.clone(), Arc::new(AtomicUsize::new(0)));
+    let addr = support::serve_on_thread(move |_connection| {
+        let (hits, log) = (hits.clone(), log.clone());
+        move |req: Request<Incoming>| {
+            let n = hits.fetch_add(1, Ordering::SeqCst);
+            let attempt = req
+                .headers()
+                .get("x-attempt")
+                .map(|v| v.to_str().unwrap().to_owned());
+            log.lock().unwrap().push(attempt.unwrap_or_default());
+            async move {
+                let res = if n < 2 {
+                    Response::builder()
+                        .status(StatusCode::SERVICE_UNAVAILABLE)
+                        .header("retry-after", "1")
+                        .body(Full::new(Bytes::from_static(b"busy")))
+                } else {
+                    Response::builder().body(Full::new(Bytes::from_static(b"done")))
+                };
+                res.unwrap()
             }
-        });
+        }
     });
-    (rx.recv().unwrap(), seen)
+    (addr, seen)
 }
 
 #[tokio::test(start_paused = true)]

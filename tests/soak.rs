@@ -10,12 +10,14 @@
 //! is about how long anything took.
 #![cfg(feature = "http")]
 
+mod support;
+
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper_util::client::legacy::{connect::HttpConnector, Client};
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::TokioExecutor;
 use seawall::prelude::*;
 use seawall::stack::Stack;
 use std::net::SocketAddr;
@@ -52,53 +54,33 @@ impl Draws {
 /// 503 (retried), 15 % 500 (not retried, a failure), 2 % a 20–100 ms stall
 /// then 200; in `OUTAGE` mode 503 to everything; `HEALTHY`, 200.
 fn serve(mode: Arc<AtomicU8>) -> SocketAddr {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            tx.send(listener.local_addr().unwrap()).unwrap();
-            let mut seed = 1;
-            loop {
-                let (stream, _) = listener.accept().await.unwrap();
-                seed += 1;
-                let mode = mode.clone();
-                let draws = Arc::new(std::sync::Mutex::new(Draws(seed)));
-                tokio::spawn(async move {
-                    let svc = hyper::service::service_fn(move |_req: Request<Incoming>| {
-                        let (mode, draws) = (mode.clone(), draws.clone());
-                        async move {
-                            let (r, stall) = {
-                                let mut d = draws.lock().unwrap();
-                                (d.permille(), 20 + d.next() % 80)
-                            };
-                            let status = match mode.load(Ordering::Relaxed) {
-                                OUTAGE => StatusCode::SERVICE_UNAVAILABLE,
-                                HEALTHY => StatusCode::OK,
-                                _ if r < 150 => StatusCode::SERVICE_UNAVAILABLE,
-                                _ if r < 300 => StatusCode::INTERNAL_SERVER_ERROR,
-                                _ if r < 320 => {
-                                    tokio::time::sleep(Duration::from_millis(stall)).await;
-                                    StatusCode::OK
-                                }
-                                _ => StatusCode::OK,
-                            };
-                            let mut res = Response::new(Full::new(Bytes::from_static(b"x")));
-                            *res.status_mut() = status;
-                            Ok::<_, std::convert::Infallible>(res)
-                        }
-                    });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), svc)
-                        .await;
-                });
+    support::serve_on_thread(move |connection| {
+        let mode = mode.clone();
+        let draws = Arc::new(std::sync::Mutex::new(Draws(connection + 1)));
+        move |_req: Request<Incoming>| {
+            let (mode, draws) = (mode.clone(), draws.clone());
+            async move {
+                let (r, stall) = {
+                    let mut d = draws.lock().unwrap();
+                    (d.permille(), 20 + d.next() % 80)
+                };
+                let status = match mode.load(Ordering::Relaxed) {
+                    OUTAGE => StatusCode::SERVICE_UNAVAILABLE,
+                    HEALTHY => StatusCode::OK,
+                    _ if r < 150 => StatusCode::SERVICE_UNAVAILABLE,
+                    _ if r < 300 => StatusCode::INTERNAL_SERVER_ERROR,
+                    _ if r < 320 => {
+                        tokio::time::sleep(Duration::from_millis(stall)).await;
+                        StatusCode::OK
+                    }
+                    _ => StatusCode::OK,
+                };
+                let mut res = Response::new(Full::new(Bytes::from_static(b"x")));
+                *res.status_mut() = status;
+                res
             }
-        });
-    });
-    rx.recv().unwrap()
+        }
+    })
 }
 
 /// What callers saw, by kind.

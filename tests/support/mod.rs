@@ -50,3 +50,43 @@ pub fn record(b: &seawall::CircuitBreaker, outcomes: &[seawall::Outcome]) {
         b.try_acquire().expect("admitted").record(o);
     }
 }
+
+/// Serves HTTP/1 on 127.0.0.1 from a thread and a runtime of its own (real
+/// time, whatever the test's own runtime does with its clock). Each
+/// connection `n` (from 1) gets the handler `per_connection(n)` makes;
+/// returns the address.
+pub fn serve_on_thread<H, Fut>(
+    per_connection: impl Fn(u64) -> H + Send + 'static,
+) -> std::net::SocketAddr
+where
+    H: Fn(http::Request<hyper::body::Incoming>) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = http::Response<http_body_util::Full<bytes::Bytes>>>
+        + Send
+        + 'static,
+{
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            tx.send(listener.local_addr().unwrap()).unwrap();
+            for n in 1.. {
+                let (stream, _) = listener.accept().await.unwrap();
+                let handle = std::sync::Arc::new(per_connection(n));
+                tokio::spawn(async move {
+                    let svc = hyper::service::service_fn(move |req| {
+                        let handle = handle.clone();
+                        async move { Ok::<_, std::convert::Infallible>(handle(req).await) }
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
+                        .await;
+                });
+            }
+        });
+    });
+    rx.recv().unwrap()
+}

@@ -12,12 +12,10 @@ mod support;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use governor::RateLimiter as Governor;
-use limits::{quota, seawall_default, seawall_with, BURST};
+use limits::{quota, seawall_default, seawall_with, tower_rate_limit_row, BURST};
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::task::Context;
-use std::time::Duration;
-use support::{bare, call, layer_contender, thread_waker};
+use support::{bare, layer_contender};
 use tower::Layer;
 
 /// The floor of a limiter shared between threads: one TSC read and one
@@ -105,14 +103,7 @@ fn layers(c: &mut Criterion) {
             .layer()
             .layer(bare()),
     );
-    // Per service instance, not shared and not Clone: one thread only.
-    let mut tower_rl =
-        tower::limit::RateLimitLayer::new(u64::MAX / 2, Duration::from_secs(1)).layer(bare());
-    let waker = thread_waker();
-    let mut cx = Context::from_waker(&waker);
-    g.bench_function(BenchmarkId::new("tower RateLimit", "1 thread"), |b| {
-        b.iter(|| black_box(call(&mut tower_rl, black_box(7), &mut cx).is_ok()))
-    });
+    tower_rate_limit_row(&mut g);
     g.finish();
 }
 
