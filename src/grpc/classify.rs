@@ -179,6 +179,14 @@ impl<B, E> ShouldRetry<http::Response<B>, E> for RetryGrpc {
             Ok(_) => RetryVerdict::Accept,
         }
     }
+
+    /// An `OK` status (or one still to come in trailers) refills a retry
+    /// throttle; other codes neither refill nor drain it unless retried, as
+    /// in gRFC A6.
+    #[inline]
+    fn is_success(&self, result: &Result<http::Response<B>, E>) -> bool {
+        matches!(result, Ok(res) if status_code(res) == Code::Ok)
+    }
 }
 
 /// Replays gRPC requests whose body [`BufferRequestLayer`](super::BufferRequestLayer)

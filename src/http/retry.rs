@@ -89,6 +89,13 @@ impl<B, E> ShouldRetry<http::Response<B>, E> for RetryHttp {
             Ok(_) => RetryVerdict::Accept,
         }
     }
+
+    /// A response below 500, but not 429 (what the breaker's HTTP
+    /// classifier counts as no failure), refills a retry throttle.
+    #[inline]
+    fn is_success(&self, result: &Result<http::Response<B>, E>) -> bool {
+        matches!(result, Ok(res) if res.status().as_u16() < 500 && res.status().as_u16() != 429)
+    }
 }
 
 /// Marks a request safe to resend even if its method is not idempotent

@@ -180,6 +180,11 @@ where
                     let result = ready!(future.poll(cx));
                     let verdict = this.stripe.predicate.verdict(&result);
                     if verdict == RetryVerdict::Accept && result.is_ok() {
+                        let predicate = &this.stripe.predicate;
+                        this.stripe
+                            .0
+                            .shared
+                            .accepted(|| predicate.is_success(&result));
                         return Poll::Ready(result.map_err(Into::into)); // the hot path
                     }
                     match this.call().failed(result, verdict) {

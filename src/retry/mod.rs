@@ -43,6 +43,7 @@ mod layer;
 mod policy;
 mod primitive;
 mod request;
+mod throttle;
 
 pub use self::backoff::{Backoff, Delays, Jitter};
 pub use self::budget::{RetryBudget, FLOOR_PERIOD};
@@ -53,3 +54,4 @@ pub use self::layer::{RetryLayer, RetryService};
 pub use self::policy::{GaveUp, RetryErrors, RetryReason, RetryVerdict, ShouldRetry};
 pub use self::primitive::{Retry, RetryBuilder, RetryMetrics, DEFAULT_BUDGET};
 pub use self::request::{Attempt, CloneRequests, ReplayFn, ReplayRequest};
+pub use self::throttle::RetryThrottle;

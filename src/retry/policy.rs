@@ -2,7 +2,7 @@
 //! layer: the verdict on one attempt's result, the stop signals, and the
 //! order of the limits (attempts, deadline, budget).
 
-use super::{Attempt, Backoff, Delays, Jitter, ReplayRequest, RetryBudget};
+use super::{Attempt, Backoff, Delays, Jitter, ReplayRequest, RetryBudget, RetryThrottle};
 use crate::clock::ClockHandle;
 use crate::error::{find_rejection, RejectionKind};
 use crate::stripes::Striped;
@@ -64,6 +64,9 @@ pub enum GaveUp {
     /// The next attempt could not start before the deadline, or the
     /// dependency asked for a longer wait than `max_retry_after` allows.
     DeadlineExceeded,
+    /// The retry throttle ([`RetryThrottle`]) had fallen to half its tokens
+    /// or below: too many recent attempts failed (gRFC A6).
+    Throttled,
 }
 
 /// Decides on a result of type `Result<Res, E>`: the layer's retry
@@ -78,12 +81,22 @@ pub enum GaveUp {
 pub trait ShouldRetry<Res, E> {
     /// The verdict on one attempt's result.
     fn verdict(&self, result: &Result<Res, E>) -> RetryVerdict;
+
+    /// Whether an accepted result is a success, which refills a
+    /// [`RetryThrottle`] (asked only when the retry has one). Default: it
+    /// is `Ok`. `RetryGrpc` says `OK` statuses only, `RetryHttp` responses
+    /// below 500 but 429, as gRFC A6 credits successful calls only.
+    #[inline]
+    fn is_success(&self, result: &Result<Res, E>) -> bool {
+        result.is_ok()
+    }
 }
 
 impl<F, Res, E> ShouldRetry<Res, E> for F
 where
     F: Fn(&Result<Res, E>) -> RetryVerdict,
 {
+    #[inline]
     fn verdict(&self, result: &Result<Res, E>) -> RetryVerdict {
         self(result)
     }
@@ -112,6 +125,8 @@ pub(crate) struct Failure {
     /// The failure proves the request never left (a local rejection, a
     /// refused connection), so even a non-idempotent request may be resent.
     pub(crate) never_sent: bool,
+    /// The retry throttle, having counted this failure, refuses a retry.
+    pub(crate) throttled: bool,
 }
 
 // Counter slots of `Shared::counts`.
@@ -120,6 +135,7 @@ const GAVE_UP_ATTEMPTS: usize = 3;
 const GAVE_UP_DEADLINE: usize = 4;
 const GAVE_UP_BUDGET: usize = 5;
 const NOT_REPLAYABLE: usize = 6;
+const GAVE_UP_THROTTLED: usize = 7;
 
 /// One retry instance's configuration and counts, behind an `Arc`.
 pub(crate) struct Shared {
@@ -133,13 +149,14 @@ pub(crate) struct Shared {
     pub(crate) deadline: Option<Duration>,
     pub(crate) max_retry_after: Option<Duration>,
     pub(crate) budget: Option<RetryBudget>,
+    pub(crate) throttle: Option<RetryThrottle>,
     pub(crate) retry_stop_signals: bool,
     pub(crate) clock: ClockHandle,
     pub(crate) listeners: Listeners,
     /// Original calls, counted per thread (the hot path); `None` when the
     /// budget is this retry's own, whose deposits count the same thing.
     pub(crate) calls: Option<Striped<1>>,
-    pub(crate) counts: [AtomicU64; 7],
+    pub(crate) counts: [AtomicU64; 8],
 }
 
 impl Shared {
@@ -230,6 +247,7 @@ impl Shared {
             reason: RetryReason::Response,
             told: None,
             never_sent: false,
+            throttled: false,
         };
         if let Err(e) = result {
             failure.reason = RetryReason::Error;
@@ -248,13 +266,30 @@ impl Shared {
             }
         }
         match verdict {
-            RetryVerdict::Accept if result.is_ok() => Ok(None),
-            RetryVerdict::Accept => Err(GaveUp::NotRetryable),
-            RetryVerdict::Retry => Ok(Some(failure)),
+            RetryVerdict::Accept if result.is_ok() => return Ok(None),
+            RetryVerdict::Accept => return Err(GaveUp::NotRetryable),
+            RetryVerdict::Retry => {}
             RetryVerdict::RetryAfter(d) => {
                 failure.reason = RetryReason::Throttled;
                 failure.told = Some(failure.told.map_or(d, |t| t.max(d)));
-                Ok(Some(failure))
+            }
+        }
+        // gRFC A6: every retryable failure takes a token, the last attempt's
+        // too, and a retry is refused at half the tokens or below.
+        if let Some(t) = &self.throttle {
+            failure.throttled = !t.on_failure();
+        }
+        Ok(Some(failure))
+    }
+
+    /// An attempt's result was accepted: refills the throttle, if there is
+    /// one and `success` says it succeeded (the hot path: one test without
+    /// a throttle).
+    #[inline]
+    pub(crate) fn accepted(&self, success: impl FnOnce() -> bool) {
+        if let Some(t) = &self.throttle {
+            if success() {
+                t.on_success();
             }
         }
     }
@@ -295,10 +330,10 @@ impl Shared {
             self.emit(|| EventKind::BudgetExhausted { attempts });
             return;
         }
-        let slot = if gave_up == GaveUp::DeadlineExceeded {
-            GAVE_UP_DEADLINE
-        } else {
-            GAVE_UP_ATTEMPTS
+        let slot = match gave_up {
+            GaveUp::DeadlineExceeded => GAVE_UP_DEADLINE,
+            GaveUp::Throttled => GAVE_UP_THROTTLED,
+            _ => GAVE_UP_ATTEMPTS,
         };
         self.counts[slot].fetch_add(1, Ordering::Relaxed);
         self.emit(|| EventKind::RetriesExhausted { attempts, gave_up });
@@ -326,6 +361,9 @@ impl Shared {
             if delay >= remaining {
                 return Err(GaveUp::DeadlineExceeded);
             }
+        }
+        if failure.throttled {
+            return Err(GaveUp::Throttled);
         }
         // Last: the budget is spent only on a retry that will happen.
         if let Some(b) = &self.budget {
@@ -366,12 +404,13 @@ impl Shared {
         self.counts[NOT_REPLAYABLE].load(Ordering::Relaxed)
     }
 
-    /// Calls that gave up, by why (attempts, deadline, budget).
+    /// Calls that gave up, by why (attempts, deadline, budget, throttle).
     pub(crate) fn gave_up(&self, why: GaveUp) -> u64 {
         let slot = match why {
             GaveUp::AttemptsExhausted => GAVE_UP_ATTEMPTS,
             GaveUp::DeadlineExceeded => GAVE_UP_DEADLINE,
             GaveUp::BudgetExhausted => GAVE_UP_BUDGET,
+            GaveUp::Throttled => GAVE_UP_THROTTLED,
             _ => return 0,
         };
         self.counts[slot].load(Ordering::Relaxed)

@@ -1,7 +1,9 @@
 //! The retry primitive: `retry.call(|attempt| async { ... }).await`.
 
 use super::policy::{RetryErrors, Shared};
-use super::{Backoff, GaveUp, Jitter, RetryBudget, RetryError, RetryReason, RetryVerdict};
+use super::{
+    Backoff, GaveUp, Jitter, RetryBudget, RetryError, RetryReason, RetryThrottle, RetryVerdict,
+};
 use crate::clock::ClockHandle;
 use crate::error::ConfigError;
 use crate::stripes::Striped;
@@ -50,6 +52,7 @@ pub struct RetryBuilder {
     deadline: Option<Duration>,
     max_retry_after: Option<Duration>,
     budget: Option<Option<RetryBudget>>,
+    throttle: Option<RetryThrottle>,
     retry_stop_signals: bool,
     clock: ClockHandle,
     listeners: Listeners,
@@ -93,6 +96,7 @@ impl Retry {
             deadline: None,
             max_retry_after: None,
             budget: None,
+            throttle: None,
             retry_stop_signals: false,
             clock: ClockHandle::default(),
             listeners: Listeners::default(),
@@ -149,6 +153,16 @@ impl RetryBuilder {
         self.budget = Some(Some(budget));
         self
     }
+    /// Hold retries back with gRPC's retry throttling (gRFC A6): see
+    /// [`RetryThrottle`]. Share one throttle among the retries that call one
+    /// dependency. Beside the budget, not instead of it (add
+    /// [`no_budget`](Self::no_budget) for the throttle alone, as a gRPC
+    /// client has it).
+    pub fn throttle(mut self, throttle: RetryThrottle) -> Self {
+        self.throttle = Some(throttle);
+        self
+    }
+
     /// No budget: every failure may be retried up to `max_attempts`. Under
     /// a full outage that multiplies the load by `max_attempts`.
     pub fn no_budget(mut self) -> Self {
@@ -207,6 +221,7 @@ impl RetryBuilder {
             deadline: self.deadline,
             max_retry_after: self.max_retry_after,
             budget,
+            throttle: self.throttle,
             retry_stop_signals: self.retry_stop_signals,
             clock: self.clock,
             listeners: self.listeners,
@@ -242,6 +257,8 @@ pub struct RetryMetrics {
     pub gave_up_deadline: u64,
     /// Calls the budget refused a retry.
     pub gave_up_budget: u64,
+    /// Calls the retry throttle refused a retry ([`RetryThrottle`]).
+    pub gave_up_throttled: u64,
     /// Calls whose request could not be copied for a retry, so they got one
     /// attempt: a streaming body, or a gRPC request without
     /// `BufferRequestLayer` in front. A count that grows with the calls
@@ -275,6 +292,11 @@ impl Retry {
         self.shared.budget.as_ref()
     }
 
+    /// Its throttle, if it has one.
+    pub fn throttle(&self) -> Option<&RetryThrottle> {
+        self.shared.throttle.as_ref()
+    }
+
     /// Counts so far.
     pub fn metrics(&self) -> RetryMetrics {
         let s = &self.shared;
@@ -286,6 +308,7 @@ impl Retry {
             gave_up_attempts: s.gave_up(GaveUp::AttemptsExhausted),
             gave_up_deadline: s.gave_up(GaveUp::DeadlineExceeded),
             gave_up_budget: s.gave_up(GaveUp::BudgetExhausted),
+            gave_up_throttled: s.gave_up(GaveUp::Throttled),
             not_replayable_calls: s.not_replayable_calls(),
             budget_balance: s.budget.as_ref().map(RetryBudget::balance),
         }
@@ -349,11 +372,12 @@ impl Retry {
             let delay = match failure {
                 // Accepted (only an `Ok` is ever accepted).
                 Ok(None) => {
+                    s.accepted(|| verdict.is_success(&result));
                     return result.map_err(|error| RetryError {
                         error,
                         attempts: attempt,
                         gave_up: GaveUp::NotRetryable,
-                    })
+                    });
                 }
                 Ok(Some(failure)) => {
                     let delays = delays.get_or_insert_with(|| s.delays());
@@ -407,6 +431,7 @@ impl crate::telemetry::ExportMetrics for Shared {
             (GaveUp::AttemptsExhausted, "attempts"),
             (GaveUp::DeadlineExceeded, "deadline"),
             (GaveUp::BudgetExhausted, "budget"),
+            (GaveUp::Throttled, "throttled"),
         ] {
             counter!("seawall_retry_gave_up_total", "name" => name.clone(), "reason" => label)
                 .absolute(self.gave_up(why));

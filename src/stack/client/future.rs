@@ -203,6 +203,10 @@ where
             };
             let verdict = this.shared.retry.predicate.verdict(&result);
             if verdict == RetryVerdict::Accept && result.is_ok() {
+                let retry = &this.shared.retry;
+                retry
+                    .shared
+                    .accepted(|| retry.predicate.is_success(&result));
                 return Poll::Ready(result); // the hot path
             }
             let stripe = this.shared.retry.get().clone();
