@@ -6,7 +6,7 @@
 //!
 //! `cargo run --all-features --example tonic_client` (needs feature `grpc`).
 
-use seawall::grpc::{BufferRequestLayer, GrpcReplay, RetryGrpc};
+use seawall::grpc::{GrpcReplay, RetryGrpc};
 use seawall::prelude::*;
 use seawall::stack::Stack;
 use std::future::Future;
@@ -73,7 +73,8 @@ async fn main() -> Result<(), BoxError> {
             .await
     });
 
-    // The client: a channel through the preset, bodies buffered for replay.
+    // The client: a channel through the preset (which records each call's
+    // messages as they are sent, so a retry can send them again).
     let channel = Channel::from_shared(url)?.connect().await?;
     // The preset, its retry given a 5 s deadline: each attempt tells the
     // server the time left in `grpc-timeout`.
@@ -85,10 +86,7 @@ async fn main() -> Result<(), BoxError> {
         .replay(GrpcReplay);
     let stack = Stack::grpc_client("inventory")?.with_retry(retry);
     let retry = stack.retry_layer().handle();
-    let svc = ServiceBuilder::new()
-        .layer(BufferRequestLayer::new())
-        .layer(stack)
-        .service(channel);
+    let svc = ServiceBuilder::new().layer(stack).service(channel);
     let mut client = HealthClient::new(svc);
     let res = client
         .check(HealthCheckRequest {

@@ -2,13 +2,14 @@
 //! server on 127.0.0.1 (the standard health service) that answers its first
 //! two calls `UNAVAILABLE`: the call is retried and succeeds; each attempt
 //! tells the server its time left in `grpc-timeout`; `NOT_FOUND` is neither
-//! retried nor a breaker failure. And `BufferRequestLayer`'s limit: bodies
-//! up to it are held for replay, longer ones are sent on as they come and
-//! get one attempt.
+//! retried nor a breaker failure. And the retry buffer: messages go on as
+//! written and are recorded for a retry, up to a limit past which a call
+//! gets one attempt.
 #![cfg(feature = "grpc")]
 
 use seawall::grpc::{BufferRequestLayer, GrpcReplay, RetryGrpc};
 use seawall::prelude::*;
+use seawall::retry::RetryLayer;
 use seawall::stack::Stack;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -44,10 +45,7 @@ async fn unavailable_is_retried_and_not_found_is_ignored() {
         stack.retry_layer().handle(),
         stack.circuit_breaker_layer().handle().clone(),
     );
-    let svc = ServiceBuilder::new()
-        .layer(BufferRequestLayer::new())
-        .layer(stack)
-        .service(channel);
+    let svc = ServiceBuilder::new().layer(stack).service(channel);
     let mut client = HealthClient::new(svc);
 
     let res = client
@@ -97,7 +95,6 @@ async fn a_callers_grpc_timeout_is_never_lengthened() {
     let (url, _calls, timeouts, _) = start_server(0).await;
     let channel = Channel::from_shared(url).unwrap().connect().await.unwrap();
     let svc = ServiceBuilder::new()
-        .layer(BufferRequestLayer::new())
         .layer(Stack::grpc_client("inventory").unwrap())
         .service(channel);
     let mut client = HealthClient::new(svc);
@@ -131,10 +128,7 @@ async fn a_callers_grpc_timeout_bounds_every_attempt() {
     let channel = Channel::from_shared(url).unwrap().connect().await.unwrap();
     let stack = Stack::grpc_client("inventory").unwrap();
     let retry = stack.retry_layer().handle();
-    let svc = ServiceBuilder::new()
-        .layer(BufferRequestLayer::new())
-        .layer(stack)
-        .service(channel);
+    let svc = ServiceBuilder::new().layer(stack).service(channel);
     let mut client = HealthClient::new(svc);
     let mut req = tonic::Request::new(HealthCheckRequest {
         service: "inventory".into(),
@@ -188,122 +182,137 @@ fn request_of(chunks: &[&'static str], trailers: bool) -> http::Request<Body> {
     http::Request::new(Body::new(Streaming(rx)))
 }
 
-/// What the service under the buffer saw: the buffered copy, if any, the
-/// body it was sent and the body's trailers.
-type Seen = (Option<bytes::Bytes>, bytes::Bytes, Option<http::HeaderMap>);
-
-async fn seen(req: http::Request<Body>) -> Result<Seen, tonic::Status> {
+/// The body a service was sent, and its trailers.
+async fn seen(
+    req: http::Request<Body>,
+) -> Result<(bytes::Bytes, Option<http::HeaderMap>), tonic::Status> {
     use http_body_util::BodyExt;
-    let buffered = req
-        .extensions()
-        .get::<seawall::grpc::BufferedBody>()
-        .map(|b| b.0.clone());
     let collected = req.into_body().collect().await?;
     let trailers = collected.trailers().cloned();
-    Ok((buffered, collected.to_bytes(), trailers))
+    Ok((collected.to_bytes(), trailers))
 }
 
-#[tokio::test]
-async fn bodies_up_to_the_limit_are_buffered_and_longer_ones_sent_unbuffered() {
-    let svc = ServiceBuilder::new()
-        .layer(BufferRequestLayer::new().max_bytes(8))
-        .service(tower::service_fn(seen));
-    let call = |req| svc.clone().oneshot(req);
-    // In several chunks, up to the limit: held, as one copy.
-    let (buffered, sent, _) = call(request_of(&["abc", "defgh"], false)).await.unwrap();
-    assert_eq!(buffered.as_deref(), Some(&b"abcdefgh"[..]));
-    assert_eq!(sent, "abcdefgh");
-    assert_eq!(
-        call(request_of(&[], false)).await.unwrap().0.as_deref(),
-        Some(&b""[..])
-    );
-    // Past it: sent on whole and in order, with nothing to replay.
-    let (buffered, sent, _) = call(request_of(&["abcde", "fghij", "kl"], false))
-        .await
-        .unwrap();
-    assert_eq!(
-        (buffered, sent),
-        (None, bytes::Bytes::from_static(b"abcdefghijkl"))
-    );
-    // Trailers, which a replay would drop: sent on with them, not held.
-    let (buffered, sent, trailers) = call(request_of(&["ab"], true)).await.unwrap();
-    assert_eq!((buffered, sent), (None, bytes::Bytes::from_static(b"ab")));
-    assert_eq!(trailers.unwrap()["x-sum"], "7");
-}
-
-#[tokio::test(start_paused = true)]
-async fn a_body_past_the_limit_is_sent_on_before_it_ends() {
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    let (called_tx, called) = tokio::sync::oneshot::channel();
-    let called_tx = Arc::new(Mutex::new(Some(called_tx)));
-    let svc = ServiceBuilder::new()
-        .layer(BufferRequestLayer::new().max_bytes(4))
-        .service(tower::service_fn(move |req: http::Request<Body>| {
-            if let Some(tx) = called_tx.lock().unwrap().take() {
-                let _ = tx.send(());
-            }
-            seen(req)
-        }));
-    let call = tokio::spawn(svc.oneshot(http::Request::new(Body::new(Streaming(rx)))));
-    for chunk in ["abc", "def"] {
-        tx.send(data(chunk)).unwrap();
-    }
-    // The body is still open, and the request has gone on.
-    tokio::time::timeout(Duration::from_secs(5), called)
-        .await
-        .expect("sent on before the body ended")
-        .unwrap();
-    tx.send(data("ghi")).unwrap();
-    drop(tx);
-    let (buffered, sent, _) = call.await.unwrap().unwrap();
-    assert_eq!(
-        (buffered, sent),
-        (None, bytes::Bytes::from_static(b"abcdefghi"))
-    );
-}
-
-/// Behind the buffer, a retry on UNAVAILABLE: a body it held is sent again,
-/// one past its limit gets the one attempt.
-#[tokio::test(start_paused = true)]
-async fn only_buffered_requests_are_retried() {
-    let calls = Arc::new(AtomicU32::new(0));
-    let c = calls.clone();
-    let unavailable_once = tower::service_fn(move |req: http::Request<Body>| {
-        let first = c.fetch_add(1, Ordering::SeqCst) % 2 == 0;
+/// A retry on UNAVAILABLE whose attempts' bodies are recorded in `bodies`;
+/// every other call fails.
+fn unavailable_every_other_call(
+    bodies: Arc<Mutex<Vec<bytes::Bytes>>>,
+) -> impl tower::Service<
+    http::Request<Body>,
+    Response = http::Response<Body>,
+    Error = tonic::Status,
+    Future = impl Send,
+> + Clone {
+    tower::service_fn(move |req: http::Request<Body>| {
+        let bodies = bodies.clone();
         async move {
-            let _ = seen(req).await?;
-            Ok::<_, tonic::Status>(if first {
+            let (body, _) = seen(req).await?;
+            let mut bodies = bodies.lock().unwrap();
+            bodies.push(body);
+            Ok::<_, tonic::Status>(if bodies.len() % 2 == 1 {
                 tonic::Status::unavailable("once").into_http()
             } else {
                 http::Response::new(Body::empty())
             })
         }
-    });
-    let retry = Retry::builder("buffered")
+    })
+}
+
+fn grpc_retry(name: &str) -> RetryLayer<RetryGrpc, GrpcReplay> {
+    Retry::builder(name)
         .build()
         .unwrap()
         .layer()
         .retry_if(RetryGrpc::new())
-        .replay(GrpcReplay);
+        .replay(GrpcReplay)
+}
+
+/// The retry records each request by itself (no `BufferRequestLayer`; once,
+/// forgetting it meant no retries at all): the retry sends the same bytes,
+/// trailers included. Past `BufferRequestLayer`'s limit a call is sent
+/// whole but gets one attempt, counted.
+#[tokio::test(start_paused = true)]
+async fn retries_replay_what_was_recorded_up_to_the_limit() {
+    let bodies = Arc::new(Mutex::new(Vec::new()));
+    let retry = grpc_retry("recorded");
     let handle = retry.handle();
     let svc = ServiceBuilder::new()
-        .layer(BufferRequestLayer::new().max_bytes(4))
         .layer(retry)
-        .service(unavailable_once);
+        .service(unavailable_every_other_call(bodies.clone()));
     let res = svc
         .clone()
-        .oneshot(request_of(&["abcd"], false))
+        .oneshot(request_of(&["abc", "defgh"], true))
         .await
         .unwrap();
-    assert!(
-        res.headers().get("grpc-status").is_none(),
-        "retried, then OK"
-    );
-    assert_eq!(calls.load(Ordering::SeqCst), 2);
-    let res = svc.oneshot(request_of(&["abcde"], false)).await.unwrap();
+    assert_eq!(seawall::grpc::status_code(&res), tonic::Code::Ok);
+    assert_eq!(*bodies.lock().unwrap(), ["abcdefgh", "abcdefgh"]);
+    assert_eq!(handle.metrics().retries(), 1);
+
+    // With a limit of 8 bytes in front: 12 are sent whole, once.
+    bodies.lock().unwrap().clear();
+    let limited = ServiceBuilder::new()
+        .layer(BufferRequestLayer::new().max_bytes(8))
+        .service(svc);
+    let res = limited
+        .clone()
+        .oneshot(request_of(&["abcde", "fghij", "kl"], false))
+        .await
+        .unwrap();
     assert_eq!(seawall::grpc::status_code(&res), tonic::Code::Unavailable);
-    assert_eq!(calls.load(Ordering::SeqCst), 3, "one attempt");
-    // Counted, so a forgotten `BufferRequestLayer` (every call unbuffered)
-    // shows as retries switched off rather than as nothing at all.
+    assert_eq!(*bodies.lock().unwrap(), ["abcdefghijkl"]);
     assert_eq!(handle.metrics().not_replayable_calls, 1);
+    // Up to it: replayed.
+    bodies.lock().unwrap().clear();
+    limited
+        .oneshot(request_of(&["abcd", "efgh"], false))
+        .await
+        .unwrap();
+    assert_eq!(*bodies.lock().unwrap(), ["abcdefgh", "abcdefgh"]);
+}
+
+/// A client stream's messages go on as the caller writes them (they were
+/// once held until the stream ended), and a retry after the server gave up
+/// half-way replays those sent, then goes on with the caller's stream.
+#[tokio::test(start_paused = true)]
+async fn messages_are_sent_on_as_written_and_a_retry_continues_the_stream() {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let (first_tx, first_rx) = tokio::sync::mpsc::unbounded_channel::<bytes::Bytes>();
+    let attempts = Arc::new(AtomicU32::new(0));
+    let a = attempts.clone();
+    // Attempt 1 reads one message and answers UNAVAILABLE; attempt 2 reads
+    // the whole stream.
+    let server = tower::service_fn(move |req: http::Request<Body>| {
+        let first = a.fetch_add(1, Ordering::SeqCst) == 0;
+        let first_tx = first_tx.clone();
+        async move {
+            use http_body_util::BodyExt;
+            let mut body = req.into_body();
+            if first {
+                let frame = body.frame().await.unwrap()?;
+                first_tx.send(frame.into_data().unwrap()).unwrap();
+                return Ok(tonic::Status::unavailable("draining").into_http());
+            }
+            let all = body.collect().await?.to_bytes();
+            let mut res = http::Response::new(Body::empty());
+            res.headers_mut()
+                .insert("x-got", all.as_ref().try_into().unwrap());
+            Ok::<_, tonic::Status>(res)
+        }
+    });
+    let svc = ServiceBuilder::new()
+        .layer(grpc_retry("stream"))
+        .service(server);
+    let call = tokio::spawn(svc.oneshot(http::Request::new(Body::new(Streaming(rx)))));
+    tx.send(data("one")).unwrap();
+    // The first message reached the server while the stream is still open.
+    let mut first_rx = first_rx;
+    let got = tokio::time::timeout(Duration::from_secs(5), first_rx.recv())
+        .await
+        .expect("sent on before the stream ended");
+    assert_eq!(got.unwrap(), "one");
+    tx.send(data("two")).unwrap();
+    tx.send(data("three")).unwrap();
+    drop(tx);
+    let res = call.await.unwrap().unwrap();
+    assert_eq!(res.headers()["x-got"], "onetwothree");
+    assert_eq!(attempts.load(Ordering::SeqCst), 2);
 }

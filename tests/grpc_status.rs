@@ -5,7 +5,7 @@
 //! gRPC client reads, not `Unknown` or a reset stream.
 #![cfg(feature = "grpc")]
 
-use seawall::grpc::{BufferRequestLayer, GrpcStatusLayer};
+use seawall::grpc::GrpcStatusLayer;
 use seawall::prelude::*;
 use tonic::transport::{Channel, Server};
 use tonic_health::pb::health_client::HealthClient;
@@ -92,7 +92,6 @@ async fn a_rate_limit_is_resource_exhausted_with_pushback() {
         .unwrap();
     let svc = ServiceBuilder::new()
         .layer(GrpcStatusLayer::new().with_details(true))
-        .layer(BufferRequestLayer::new())
         .layer(limiter.layer())
         .service(channel);
     let mut client = HealthClient::new(svc);

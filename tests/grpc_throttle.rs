@@ -4,7 +4,7 @@
 //! the fused preset and through the same layers nested.
 #![cfg(feature = "grpc")]
 
-use seawall::grpc::{BufferRequestLayer, GrpcReplay, RetryGrpc};
+use seawall::grpc::{GrpcReplay, RetryGrpc};
 use seawall::prelude::*;
 use seawall::retry::{GaveUp, RetryThrottle};
 use seawall::stack::Stack;
@@ -43,16 +43,10 @@ async fn failures_drain_the_throttle_and_successes_refill_it() {
             .unwrap()
             .with_retry(retry.layer().retry_if(RetryGrpc::new()).replay(GrpcReplay));
         let svc = if fused {
-            tower::util::BoxCloneService::new(
-                ServiceBuilder::new()
-                    .layer(BufferRequestLayer::new())
-                    .service(stack.layer(channel)),
-            )
+            tower::util::BoxCloneService::new(ServiceBuilder::new().service(stack.layer(channel)))
         } else {
             tower::util::BoxCloneService::new(
-                ServiceBuilder::new()
-                    .layer(BufferRequestLayer::new())
-                    .service(stack.into_stack().layer(channel)),
+                ServiceBuilder::new().service(stack.into_stack().layer(channel)),
             )
         };
         let mut client = HealthClient::new(svc);
@@ -94,7 +88,6 @@ async fn a_not_found_neither_drains_nor_refills_it() {
         .build()
         .unwrap();
     let svc = ServiceBuilder::new()
-        .layer(BufferRequestLayer::new())
         .layer(retry.layer().retry_if(RetryGrpc::new()).replay(GrpcReplay))
         .service(channel);
     let mut client = HealthClient::new(svc);

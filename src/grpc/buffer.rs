@@ -1,57 +1,76 @@
-//! Buffering a unary gRPC request's body, so the retry can replay it, up to
-//! a limit past which the request is sent on unbuffered (one attempt).
+//! gRPC's retry buffer: a request's messages are sent on as the caller
+//! writes them and recorded as they pass, so a retry can send them again,
+//! up to a limit past which the call is no longer replayable.
+//!
+//! One recording per call, shared by the attempts' bodies:
+//!
+//! ```text
+//! caller's body ──pull──▶ recording: frames[0..n], end ──▶ attempt 1's body (reads 0..n, pulls n+1..)
+//!                                                     └──▶ attempt 2's body (replays 0..n, then pulls)
+//! ```
+//!
+//! Whichever body reaches the end of what is recorded pulls the next frame
+//! from the caller's body (under the lock, so one at a time) and records it;
+//! a body that finds nothing yet waits with the others and all are woken by
+//! the next frame. Attempts are sequential, so in practice one body reads
+//! at a time; the waiters only matter for one an old attempt left behind.
 
-use bytes::{Bytes, BytesMut};
-use http_body::{Body as _, Frame, SizeHint};
-use http_body_util::Full;
-use pin_project_lite::pin_project;
-use std::collections::VecDeque;
+use bytes::Bytes;
+use http_body::Frame;
+use parking_lot::Mutex;
 use std::fmt;
-use std::future::Future;
 use std::pin::Pin;
-use std::task::{ready, Context, Poll};
-use tower::BoxError;
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
 use tower_layer::Layer;
 use tower_service::Service;
 
 type Body = tonic::body::Body;
 
-/// The buffered bytes of a request's body, kept in its extensions by
-/// [`BufferRequestLayer`] for [`GrpcReplay`](super::GrpcReplay).
-#[derive(Debug, Clone)]
-pub struct BufferedBody(pub Bytes);
+/// The most a call's recording holds unless set: 1 MiB, as gRPC's own
+/// per-call retry buffer.
+pub(crate) const DEFAULT_MAX_BYTES: usize = 1 << 20;
 
-/// Reads each request's body into memory (a unary call's one message)
-/// before passing the request on, keeping the bytes in its extensions so a
-/// retry inside can send it again. Put it outside the retry.
+/// Sets how much of each request the gRPC retry keeps for replay. Optional:
+/// [`GrpcReplay`](super::GrpcReplay) records every request it may retry,
+/// up to 1 MiB (gRPC's per-call retry buffer); put this layer in front of
+/// the retry (or the `grpc_client` preset) for another limit.
 ///
-/// At most [`max_bytes`](Self::max_bytes) are held per request (1 MiB
-/// unless set, as gRPC's own per-call retry buffer): a body that grows
-/// past it is sent on at once, the bytes read so far first, and without
-/// [`BufferedBody`], so that call gets one attempt and memory stays
-/// bounded. Not for client-streaming calls whose messages fit under the
-/// limit: it waits for the end of the body before sending anything.
+/// Messages are never held back: each goes on to the server as the caller
+/// writes it (a client-streaming call streams), and a copy is kept as it
+/// passes. A call whose messages pass the limit keeps its attempt, but is
+/// no longer replayed (it counts in
+/// [`RetryMetrics::not_replayable_calls`](crate::retry::RetryMetrics::not_replayable_calls)).
 ///
-/// Like seawall's waiting layers, `poll_ready` reserves nothing; the
-/// response future drives a clone of the inner service once the body is in.
+/// ```
+/// use seawall::grpc::BufferRequestLayer;
+/// use seawall::stack::Stack;
+/// use tower::ServiceBuilder;
+///
+/// # fn main() -> Result<(), seawall::ConfigError> {
+/// let layers = ServiceBuilder::new()
+///     .layer(BufferRequestLayer::new().max_bytes(64 * 1024)) // 64 KiB per call
+///     .layer(Stack::grpc_client("inventory")?);
+/// # let _ = layers; Ok(()) }
+/// ```
 #[derive(Debug, Clone, Copy)]
 pub struct BufferRequestLayer {
     max_bytes: usize,
 }
 
 impl BufferRequestLayer {
-    /// What [`new`](Self::new) holds per request: 1 MiB.
-    pub const DEFAULT_MAX_BYTES: usize = 1 << 20;
+    /// What [`new`](Self::new) keeps per request: 1 MiB.
+    pub const DEFAULT_MAX_BYTES: usize = DEFAULT_MAX_BYTES;
 
-    /// The layer, buffering up to [`DEFAULT_MAX_BYTES`](Self::DEFAULT_MAX_BYTES).
+    /// The layer, keeping up to [`DEFAULT_MAX_BYTES`](Self::DEFAULT_MAX_BYTES).
     pub fn new() -> Self {
         Self {
-            max_bytes: Self::DEFAULT_MAX_BYTES,
+            max_bytes: DEFAULT_MAX_BYTES,
         }
     }
 
-    /// Buffers bodies of up to `max_bytes` (0: only empty ones); longer
-    /// ones are sent on unbuffered.
+    /// Keeps up to `max_bytes` of each request's messages (0: only calls
+    /// without any are replayable).
     pub fn max_bytes(mut self, max_bytes: usize) -> Self {
         self.max_bytes = max_bytes;
         self
@@ -83,213 +102,206 @@ pub struct BufferRequest<S> {
 
 impl<S> Service<http::Request<Body>> for BufferRequest<S>
 where
-    S: Service<http::Request<Body>> + Clone,
-    S::Error: Into<BoxError>,
+    S: Service<http::Request<Body>>,
 {
     type Response = S::Response;
-    type Error = BoxError;
-    type Future = BufferRequestFuture<S>;
+    type Error = S::Error;
+    type Future = S::Future;
 
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
-        Poll::Ready(Ok(()))
+    #[inline]
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, req: http::Request<Body>) -> Self::Future {
-        let (parts, body) = req.into_parts();
-        BufferRequestFuture {
-            service: self.inner.clone(),
-            state: State::Reading {
-                body: Some(body),
-                parts: Some(parts),
-                chunks: VecDeque::new(),
-                len: 0,
-                max_bytes: self.max_bytes,
-            },
-        }
+    fn call(&mut self, mut req: http::Request<Body>) -> S::Future {
+        record(&mut req, self.max_bytes);
+        self.inner.call(req)
     }
 }
 
-pin_project! {
-    /// The response future of [`BufferRequest`].
-    pub struct BufferRequestFuture<S>
-    where
-        S: Service<http::Request<Body>>,
-    {
-        service: S,
-        #[pin]
-        state: State<S::Future>,
-    }
+/// A request's recording, in its extensions.
+#[derive(Clone)]
+pub(crate) struct Recorded(Arc<Recording>);
+
+struct Recording {
+    max_bytes: usize,
+    state: Mutex<State>,
 }
 
-pin_project! {
-    #[project = StateProj]
-    enum State<F> {
-        // Reading the body: the chunks so far and their length.
-        Reading {
-            body: Option<Body>,
-            parts: Option<http::request::Parts>,
-            chunks: VecDeque<Bytes>,
-            len: usize,
-            max_bytes: usize,
-        },
-        Readying { req: Option<http::Request<Body>> },
-        Calling { #[pin] future: F },
-    }
-}
-
-impl<S> Future for BufferRequestFuture<S>
-where
-    S: Service<http::Request<Body>>,
-    S::Error: Into<BoxError>,
-{
-    type Output = Result<S::Response, BoxError>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut this = self.project();
-        loop {
-            match this.state.as_mut().project() {
-                StateProj::Reading {
-                    body,
-                    parts,
-                    chunks,
-                    len,
-                    max_bytes,
-                } => {
-                    let Some(reading) = body.as_mut() else {
-                        return Poll::Ready(Err(
-                            "BufferRequestFuture polled after completion".into()
-                        ));
-                    };
-                    // `Some(trailers)` to send it on unbuffered, `None` if
-                    // the whole body is in.
-                    let unbuffered_with = match ready!(Pin::new(reading).poll_frame(cx)) {
-                        Some(Err(status)) => return Poll::Ready(Err(status.into())),
-                        Some(Ok(frame)) => match frame.into_data() {
-                            Ok(data) => {
-                                *len = len.saturating_add(data.len());
-                                chunks.push_back(data);
-                                if *len <= *max_bytes {
-                                    continue;
-                                }
-                                // Too long to hold: send it on as it comes.
-                                Some(None)
-                            }
-                            // Trailers, which a replay would not carry: send
-                            // it on unbuffered, trailers and all.
-                            Err(frame) => Some(frame.into_trailers().ok()),
-                        },
-                        None => None,
-                    };
-                    let (Some(parts), Some(body)) = (parts.take(), body.take()) else {
-                        return Poll::Ready(Err(
-                            "BufferRequestFuture polled after completion".into()
-                        ));
-                    };
-                    let chunks = std::mem::take(chunks);
-                    let req = match unbuffered_with {
-                        None => buffered(parts, chunks, *len),
-                        Some(trailers) => unbuffered(parts, body, chunks, trailers),
-                    };
-                    this.state.set(State::Readying { req: Some(req) });
-                }
-                StateProj::Readying { req } => {
-                    ready!(this.service.poll_ready(cx)).map_err(Into::into)?;
-                    let Some(req) = req.take() else {
-                        return Poll::Ready(Err(
-                            "BufferRequestFuture polled after completion".into()
-                        ));
-                    };
-                    let future = this.service.call(req);
-                    this.state.set(State::Calling { future });
-                }
-                StateProj::Calling { future } => {
-                    return future.poll(cx).map_err(Into::into);
-                }
-            }
-        }
-    }
-}
-
-/// The whole body, read: one `Bytes` (copied only if it came in several
-/// chunks), kept in the extensions and sent.
-fn buffered(
-    mut parts: http::request::Parts,
-    mut chunks: VecDeque<Bytes>,
+struct State {
+    /// The caller's body, pulled by whichever attempt is furthest along.
+    source: Body,
+    /// The data frames pulled so far (emptied once past the limit).
+    frames: Vec<Bytes>,
+    /// Frames pulled, recorded or not.
+    pulled: usize,
+    /// Bytes pulled.
     len: usize,
-) -> http::Request<Body> {
-    let bytes = if chunks.len() <= 1 {
-        chunks.pop_front().unwrap_or_default()
-    } else {
-        let mut all = BytesMut::with_capacity(len);
-        chunks.iter().for_each(|c| all.extend_from_slice(c));
-        all.freeze()
-    };
-    parts.extensions.insert(BufferedBody(bytes.clone()));
-    http::Request::from_parts(parts, Body::new(Full::new(bytes)))
+    /// Past the limit: the frames are gone and no new attempt may start.
+    overflowed: bool,
+    end: End,
+    /// Bodies waiting for the next frame.
+    waiters: Vec<Waker>,
 }
 
-/// The request with a body that sends the chunks read so far, then
-/// `trailers` or what is left of `rest`; without [`BufferedBody`].
-fn unbuffered(
-    parts: http::request::Parts,
-    rest: Body,
-    chunks: VecDeque<Bytes>,
-    trailers: Option<http::HeaderMap>,
-) -> http::Request<Body> {
-    let body = Prefixed {
-        chunks,
-        trailers,
-        rest,
-    };
-    http::Request::from_parts(parts, Body::new(body))
+#[derive(Clone)]
+enum End {
+    Open,
+    Trailers(http::HeaderMap),
+    Done,
+    Failed(tonic::Status),
 }
 
-pin_project! {
-    /// Chunks already read, then trailers already read or the rest.
-    struct Prefixed {
-        chunks: VecDeque<Bytes>,
-        trailers: Option<http::HeaderMap>,
-        #[pin]
-        rest: Body,
+/// Puts a recording of `req`'s body in its extensions (unless there is one)
+/// and gives it a body that reads through it.
+pub(crate) fn record(req: &mut http::Request<Body>, max_bytes: usize) {
+    if req.extensions().get::<Recorded>().is_some() {
+        return;
+    }
+    let source = std::mem::replace(req.body_mut(), Body::empty());
+    let recording = Arc::new(Recording {
+        max_bytes,
+        state: Mutex::new(State {
+            source,
+            frames: Vec::new(),
+            pulled: 0,
+            len: 0,
+            overflowed: false,
+            end: End::Open,
+            waiters: Vec::new(),
+        }),
+    });
+    *req.body_mut() = Body::new(Replaying::new(recording.clone()));
+    req.extensions_mut().insert(Recorded(recording));
+}
+
+impl Recorded {
+    /// A body that sends the call's messages from the first, or `None`
+    /// once some were let go past the limit.
+    pub(crate) fn replay(&self) -> Option<Body> {
+        self.can_replay()
+            .then(|| Body::new(Replaying::new(self.0.clone())))
+    }
+
+    /// Whether every message so far is still held.
+    pub(crate) fn can_replay(&self) -> bool {
+        !self.0.state.lock().overflowed
     }
 }
 
-impl http_body::Body for Prefixed {
+/// One attempt's body: the recording from the start, then the caller's.
+struct Replaying {
+    recording: Arc<Recording>,
+    next: usize,
+    trailers_sent: bool,
+}
+
+impl Replaying {
+    fn new(recording: Arc<Recording>) -> Self {
+        Self {
+            recording,
+            next: 0,
+            trailers_sent: false,
+        }
+    }
+}
+
+impl http_body::Body for Replaying {
     type Data = Bytes;
     type Error = tonic::Status;
 
     fn poll_frame(
-        self: Pin<&mut Self>,
+        mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, tonic::Status>>> {
-        let this = self.project();
-        if let Some(chunk) = this.chunks.pop_front() {
-            return Poll::Ready(Some(Ok(Frame::data(chunk))));
+        let this = &mut *self;
+        let max_bytes = this.recording.max_bytes;
+        let mut state = this.recording.state.lock();
+        loop {
+            if this.next < state.pulled {
+                // Behind: send what was recorded.
+                let Some(frame) = state.frames.get(this.next).cloned() else {
+                    return Poll::Ready(Some(Err(tonic::Status::internal(
+                        "seawall: the request's messages were let go past the retry buffer's limit",
+                    ))));
+                };
+                this.next += 1;
+                return Poll::Ready(Some(Ok(Frame::data(frame))));
+            }
+            match &state.end {
+                End::Open => {}
+                End::Done => return Poll::Ready(None),
+                End::Failed(status) => return Poll::Ready(Some(Err(status.clone()))),
+                End::Trailers(trailers) if !this.trailers_sent => {
+                    this.trailers_sent = true;
+                    return Poll::Ready(Some(Ok(Frame::trailers(trailers.clone()))));
+                }
+                End::Trailers(_) => return Poll::Ready(None),
+            }
+            // Furthest along: pull the next frame from the caller's body.
+            let polled = Pin::new(&mut state.source).poll_frame(cx);
+            let frame = match polled {
+                Poll::Pending => {
+                    if !state.waiters.iter().any(|w| w.will_wake(cx.waker())) {
+                        state.waiters.push(cx.waker().clone());
+                    }
+                    return Poll::Pending;
+                }
+                Poll::Ready(None) => {
+                    state.end = End::Done;
+                    wake_all(&mut state);
+                    continue;
+                }
+                Poll::Ready(Some(Err(status))) => {
+                    state.end = End::Failed(status);
+                    wake_all(&mut state);
+                    continue;
+                }
+                Poll::Ready(Some(Ok(frame))) => frame,
+            };
+            wake_all(&mut state);
+            let data = match frame.into_data() {
+                Ok(data) => data,
+                Err(frame) => {
+                    if let Ok(trailers) = frame.into_trailers() {
+                        state.end = End::Trailers(trailers);
+                    }
+                    continue;
+                }
+            };
+            state.pulled += 1;
+            state.len = state.len.saturating_add(data.len());
+            if state.overflowed {
+                // Past the limit already: nothing is kept.
+            } else if state.len > max_bytes {
+                state.overflowed = true;
+                state.frames = Vec::new();
+            } else {
+                state.frames.push(data.clone());
+            }
+            this.next += 1;
+            return Poll::Ready(Some(Ok(Frame::data(data))));
         }
-        if let Some(trailers) = this.trailers.take() {
-            return Poll::Ready(Some(Ok(Frame::trailers(trailers))));
-        }
-        this.rest.poll_frame(cx)
     }
 
     fn is_end_stream(&self) -> bool {
-        self.chunks.is_empty() && self.trailers.is_none() && self.rest.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        let read: u64 = self.chunks.iter().map(|c| c.len() as u64).sum();
-        let rest = self.rest.size_hint();
-        let mut hint = SizeHint::new();
-        hint.set_lower(rest.lower().saturating_add(read));
-        if let Some(upper) = rest.upper() {
-            hint.set_upper(upper.saturating_add(read));
-        }
-        hint
+        let state = self.recording.state.lock();
+        self.next >= state.pulled
+            && match state.end {
+                End::Done => true,
+                End::Trailers(_) => self.trailers_sent,
+                End::Open => state.source.is_end_stream(),
+                End::Failed(_) => false,
+            }
     }
 }
 
-impl<S: Service<http::Request<Body>>> fmt::Debug for BufferRequestFuture<S> {
+fn wake_all(state: &mut State) {
+    state.waiters.drain(..).for_each(Waker::wake);
+}
+
+impl fmt::Debug for Recorded {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("BufferRequestFuture")
+        f.write_str("Recorded")
     }
 }

@@ -1,10 +1,10 @@
 //! Status codes: the breaker's classifier, the retry's predicate, and how
 //! requests are replayed.
 
-use super::{status_code, BufferedBody};
+use super::buffer::{record, Recorded, DEFAULT_MAX_BYTES};
+use super::status_code;
 use crate::outcome::{classify_error, Classify, Outcome};
 use crate::retry::{Attempt, ReplayRequest, RetryVerdict, ShouldRetry};
-use http_body_util::Full;
 use std::time::Duration;
 use tonic::Code;
 
@@ -189,11 +189,16 @@ impl<B, E> ShouldRetry<http::Response<B>, E> for RetryGrpc {
     }
 }
 
-/// Replays gRPC requests whose body [`BufferRequestLayer`](super::BufferRequestLayer)
-/// buffered (others get one attempt). Every gRPC method may be retried on
-/// the codes [`RetryGrpc`] picks, as in gRPC's retry policy. Each retry
-/// carries its [`Attempt`] in its extensions (see `Attempt::of`) and, as
-/// gRFC A6 says, a `grpc-previous-rpc-attempts` header (1 on the first
+/// Replays gRPC requests as gRPC's own retry buffer does: each request's
+/// messages go on to the server as the caller writes them and are recorded
+/// as they pass (up to 1 MiB a call, or what a
+/// [`BufferRequestLayer`](super::BufferRequestLayer) in front says), so a
+/// retry sends them again; a call past the limit keeps its one attempt.
+/// Every gRPC method may be retried on the codes [`RetryGrpc`] picks, as in
+/// gRPC's retry policy (a retry happens only before the response's headers
+/// arrive, so a server stream that has begun is never restarted). Each
+/// retry carries its [`Attempt`] in its extensions (see `Attempt::of`) and,
+/// as gRFC A6 says, a `grpc-previous-rpc-attempts` header (1 on the first
 /// retry).
 ///
 /// **Deadlines.** The caller's own `grpc-timeout` (tonic's
@@ -206,18 +211,30 @@ impl<B, E> ShouldRetry<http::Response<B>, E> for RetryGrpc {
 pub struct GrpcReplay;
 
 impl ReplayRequest<http::Request<tonic::body::Body>> for GrpcReplay {
+    /// Records the request's messages as they are sent, unless a
+    /// [`BufferRequestLayer`](super::BufferRequestLayer) already does.
+    fn prepare(&self, req: &mut http::Request<tonic::body::Body>) {
+        record(req, DEFAULT_MAX_BYTES);
+    }
+
     fn replay(
         &self,
         req: &http::Request<tonic::body::Body>,
     ) -> Option<http::Request<tonic::body::Body>> {
-        let body = req.extensions().get::<BufferedBody>()?.0.clone();
-        let mut copy = http::Request::new(tonic::body::Body::new(Full::new(body)));
+        let body = req.extensions().get::<Recorded>()?.replay()?;
+        let mut copy = http::Request::new(body);
         *copy.method_mut() = req.method().clone();
         *copy.uri_mut() = req.uri().clone();
         *copy.version_mut() = req.version();
         *copy.headers_mut() = req.headers().clone();
         *copy.extensions_mut() = req.extensions().clone();
         Some(copy)
+    }
+
+    fn can_replay(&self, copy: &http::Request<tonic::body::Body>) -> bool {
+        copy.extensions()
+            .get::<Recorded>()
+            .is_some_and(Recorded::can_replay)
     }
 
     /// The caller's own `grpc-timeout` (tonic's `Request::set_timeout`):
@@ -414,12 +431,11 @@ mod tests {
         assert_eq!(classify(Code::Unavailable), Outcome::Failure);
         assert_eq!(classify(Code::ResourceExhausted), Outcome::Ignored);
         assert_eq!(classify(Code::Ok), Outcome::Success);
-        // Without a buffered body there is nothing to replay.
+        // Nothing recorded, nothing to replay.
         let req = http::Request::new(tonic::body::Body::empty());
         assert!(GrpcReplay.replay(&req).is_none());
         let mut req = http::Request::new(tonic::body::Body::empty());
-        req.extensions_mut()
-            .insert(BufferedBody(bytes::Bytes::from_static(b"msg")));
+        GrpcReplay.prepare(&mut req);
         req.headers_mut().insert("x-id", "7".parse().unwrap());
         let copy = GrpcReplay.replay(&req).unwrap();
         assert_eq!(copy.headers()["x-id"], "7");

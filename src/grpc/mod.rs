@@ -1,6 +1,7 @@
 //! gRPC integration (feature `grpc`): tonic status codes for the circuit
 //! breaker ([`GrpcClassifier`]) and the retry ([`RetryGrpc`]), replaying
-//! buffered unary requests ([`BufferRequestLayer`] + [`GrpcReplay`]),
+//! requests from gRPC's retry buffer ([`GrpcReplay`], its limit set by
+//! [`BufferRequestLayer`]),
 //! seawall's rejections as gRPC statuses for clients and servers
 //! ([`GrpcStatusLayer`], [`status_of`]), and the `Stack::grpc_client`
 //! preset.
@@ -12,14 +13,12 @@
 //! not visible below the generated client, and counts as a success).
 //!
 //! ```no_run
-//! use seawall::grpc::BufferRequestLayer;
 //! use seawall::stack::Stack;
 //! use tower::ServiceBuilder;
 //!
 //! # async fn run() -> Result<(), seawall::BoxError> {
 //! let channel = tonic::transport::Channel::from_static("http://127.0.0.1:50051").connect().await?;
 //! let svc = ServiceBuilder::new()
-//!     .layer(BufferRequestLayer::new())        // bodies buffered, so retries can replay them
 //!     .layer(Stack::grpc_client("inventory")?)  // timeouts, retry, breaker, bulkhead
 //!     .service(channel);
 //! // let mut client = InventoryClient::new(svc);
@@ -30,7 +29,7 @@ mod buffer;
 mod classify;
 mod status;
 
-pub use self::buffer::{BufferRequest, BufferRequestFuture, BufferRequestLayer, BufferedBody};
+pub use self::buffer::{BufferRequest, BufferRequestLayer};
 pub use self::classify::{parse_grpc_timeout, CodeSet, GrpcClassifier, GrpcReplay, RetryGrpc};
 pub use self::status::{status_of, GrpcStatus, GrpcStatusFuture, GrpcStatusLayer};
 

@@ -102,7 +102,7 @@ impl<S: Service<Req>, Req, P, R: ReplayRequest<Req>> ResponseFuture<S, Req, P, R
         let idempotent = b.replay.is_idempotent(&req);
         Self {
             // Cheap for `Bytes` bodies and `Arc`s.
-            request: shared.copy_for_later(&b.replay, &req),
+            request: shared.copy_for_later(&b.replay, &mut req),
             state: State::Calling {
                 future: {
                     shared.mark_first(&b.replay, &mut req, start);
@@ -258,6 +258,13 @@ where
         // Not replayable (no copy while attempts remain) or not safe to
         // resend: one attempt only, result as it came.
         let last = self.attempt >= shared.max_attempts;
+        if let Some(copy) = self.request.as_ref() {
+            if !last && !self.backup.replay.can_replay(copy) {
+                // Its recording let some of the body go: no more attempts.
+                *self.request = None;
+                shared.not_replayable();
+            }
+        }
         if (self.request.is_none() && !last) || (!self.idempotent && !failure.never_sent) {
             return Err(result.map_err(Into::into));
         }

@@ -187,11 +187,12 @@ impl Shared {
     pub(crate) fn copy_for_later<Req, R: ReplayRequest<Req>>(
         &self,
         replay: &R,
-        req: &Req,
+        req: &mut Req,
     ) -> Option<Req> {
         if self.max_attempts == 1 {
             return None;
         }
+        replay.prepare(req);
         let copy = replay.replay(req);
         if copy.is_none() {
             self.not_replayable();
@@ -200,10 +201,10 @@ impl Shared {
     }
 
     /// Counts a call that could have been retried but whose request could
-    /// not be copied (a streaming body; a gRPC request without
-    /// `BufferRequestLayer` in front): it gets one attempt.
+    /// not be copied (a streaming body; a gRPC call past the retry
+    /// buffer's limit): it gets one attempt.
     #[cold]
-    fn not_replayable(&self) {
+    pub(crate) fn not_replayable(&self) {
         self.counts[NOT_REPLAYABLE].fetch_add(1, Ordering::Relaxed);
     }
 

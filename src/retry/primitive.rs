@@ -260,8 +260,8 @@ pub struct RetryMetrics {
     /// Calls the retry throttle refused a retry ([`RetryThrottle`]).
     pub gave_up_throttled: u64,
     /// Calls whose request could not be copied for a retry, so they got one
-    /// attempt: a streaming body, or a gRPC request without
-    /// `BufferRequestLayer` in front. A count that grows with the calls
+    /// attempt: a streaming HTTP body, or a gRPC call whose messages
+    /// passed the retry buffer's limit. A count that grows with the calls
     /// means retries are off for them.
     pub not_replayable_calls: u64,
     /// Retries the budget allows now (`None` without a budget).

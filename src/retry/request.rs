@@ -24,7 +24,7 @@ pub struct Attempt {
     message = "seawall's retry cannot copy a `{Req}` for another attempt with `{Self}`",
     label = "no way to replay this request",
     note = "the default replay (`CloneRequests`) needs `{Req}: Clone`; an HTTP request needs a cloneable body (`Full<Bytes>`, `Empty<Bytes>`, `String`, ...)",
-    note = "for a body that cannot be cloned give the layer `.replay_with(|req| None)` (one attempt each) or your own copy; gRPC: put `BufferRequestLayer` in front"
+    note = "for a body that cannot be cloned give the layer `.replay_with(|req| None)` (one attempt each) or your own copy; gRPC: `.replay(GrpcReplay)`"
 )]
 pub trait ReplayRequest<Req> {
     /// A copy of `req` for a later attempt, or `None` if it cannot be
@@ -35,6 +35,23 @@ pub trait ReplayRequest<Req> {
     /// it never left (an HTTP POST may already have taken effect). Default:
     /// yes.
     fn is_idempotent(&self, _req: &Req) -> bool {
+        true
+    }
+
+    /// Called once on a call's request, when more than one attempt is
+    /// allowed, before the copy for later attempts is made: a replay that
+    /// records the body as it is sent (gRPC's retry buffer, [`GrpcReplay`])
+    /// sets up its recording here. Default: nothing.
+    ///
+    /// [`GrpcReplay`]: https://docs.rs/seawall/latest/seawall/grpc/struct.GrpcReplay.html
+    #[inline]
+    fn prepare(&self, _req: &mut Req) {}
+
+    /// Whether a copy made earlier can still be sent: a recording copy
+    /// expires once the original's body passes its limit. Asked only when
+    /// a retry is about to be scheduled. Default: yes.
+    #[inline]
+    fn can_replay(&self, _copy: &Req) -> bool {
         true
     }
 

@@ -67,8 +67,8 @@ impl Stack {
     /// dependency (feature `grpc`). The same defaults as
     /// [`http_client`](Stack::http_client), speaking gRPC: the retry
     /// retries transport errors and `UNAVAILABLE` ([`RetryGrpc`](crate::grpc::RetryGrpc)),
-    /// replays requests buffered by [`BufferRequestLayer`](crate::grpc::BufferRequestLayer)
-    /// (put it in front), treats a caller's `grpc-timeout` (tonic's
+    /// replays each call's messages from gRPC's retry buffer (recorded as
+    /// they are sent, up to 1 MiB: [`GrpcReplay`](crate::grpc::GrpcReplay)), treats a caller's `grpc-timeout` (tonic's
     /// `set_timeout`) as the whole call's deadline, and tells the server the
     /// time left in `grpc-timeout` on every attempt (its 10 s total, or the
     /// caller's if shorter: the retry's deadline is the total timeout); the

@@ -123,7 +123,7 @@ where
         let start = retry.begin(replay.budget(&req));
         let deadline = start.0;
         let idempotent = replay.is_idempotent(&req);
-        let copy = retry.copy_for_later(replay, &req);
+        let copy = retry.copy_for_later(replay, &mut req);
         retry.mark_first(replay, &mut req, start);
         let first = match shared.breaker.core.try_acquire() {
             Err(open) => Phase::rejected(None, Box::new(open)),
