@@ -27,10 +27,12 @@
 
 mod buffer;
 mod classify;
+mod method;
 mod status;
 
 pub use self::buffer::{BufferRequest, BufferRequestLayer};
 pub use self::classify::{parse_grpc_timeout, CodeSet, GrpcClassifier, GrpcReplay, RetryGrpc};
+pub use self::method::{PerMethod, PerMethodLayer};
 pub use self::status::{status_of, GrpcStatus, GrpcStatusFuture, GrpcStatusLayer};
 
 /// The gRPC status of a response: from its `grpc-status` header (a
