@@ -28,11 +28,15 @@
 mod buffer;
 mod classify;
 mod method;
+#[cfg(feature = "grpc-service-config")]
+mod service_config;
 mod status;
 
 pub use self::buffer::{BufferRequest, BufferRequestLayer};
 pub use self::classify::{parse_grpc_timeout, CodeSet, GrpcClassifier, GrpcReplay, RetryGrpc};
 pub use self::method::{PerMethod, PerMethodLayer};
+#[cfg(feature = "grpc-service-config")]
+pub use self::service_config::{ServiceConfig, MAX_ATTEMPTS};
 pub use self::status::{status_of, GrpcStatus, GrpcStatusFuture, GrpcStatusLayer};
 
 /// The gRPC status of a response: from its `grpc-status` header (a

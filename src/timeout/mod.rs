@@ -212,6 +212,21 @@ impl<D> TimeoutLayer<D> {
     }
 }
 
+impl TimeoutLayer<Fixed> {
+    /// How long each call gets.
+    pub fn duration(&self) -> Duration {
+        self.duration.0
+    }
+}
+
+#[cfg(feature = "http")]
+impl TimeoutLayer<WithinDeadline> {
+    /// How long each call gets at most (less when its deadline is nearer).
+    pub fn duration(&self) -> Duration {
+        self.duration.0
+    }
+}
+
 #[cfg(feature = "http")]
 impl TimeoutLayer<Fixed> {
     /// The same timeout, shortened for `http::Request`s carrying a

@@ -1,0 +1,609 @@
+//! A gRPC service config's retry policies, timeouts and retry throttling,
+//! imported into per-method client stacks (feature `grpc-service-config`).
+
+use super::{GrpcReplay, PerMethodLayer, RetryGrpc};
+use crate::error::ConfigError;
+use crate::retry::{Backoff, Jitter, Retry, RetryThrottle};
+use crate::stack::{GrpcClientStack, Stack};
+use crate::timeout::Timeout;
+use serde_json::{Map, Value};
+use std::sync::Arc;
+use std::time::Duration;
+use tonic::Code;
+
+/// gRPC clients never make more attempts than this, whatever a policy says
+/// (gRFC A6), and neither does the importer.
+pub const MAX_ATTEMPTS: u32 = 5;
+
+/// A gRPC [service config](https://github.com/grpc/grpc/blob/master/doc/service_config.md)
+/// read for what seawall can honour: each `methodConfig`'s `name`s,
+/// `timeout` and `retryPolicy` (with `perAttemptRecvTimeout`), and
+/// `retryThrottling`. Any other field — `hedgingPolicy`, `waitForReady`,
+/// message size limits, load balancing, health checking — is refused with
+/// a [`ConfigError`] naming it, rather than silently dropped.
+///
+/// [`layer`](Self::layer) builds a [`PerMethodLayer`] of `grpc_client`
+/// presets, one per `methodConfig` entry, as a gRPC client would apply it:
+///
+/// | service config | seawall |
+/// |---|---|
+/// | `name: [{"service", "method"}]` / `[{"service"}]` / `[{}]` | a method route / a service route / the default |
+/// | `timeout` | the total timeout and the retry's deadline (sent as `grpc-timeout`); without it, the preset's 10 s |
+/// | `retryPolicy.maxAttempts` | `max_attempts`, at most 5 as in gRPC; no `retryPolicy`: one attempt |
+/// | `initialBackoff`, `maxBackoff`, `backoffMultiplier` | exponential backoff with full jitter (gRFC A6's formula) |
+/// | `retryableStatusCodes` | [`RetryGrpc::codes`] (names or numbers) |
+/// | `perAttemptRecvTimeout` | the attempt timeout; without it, the preset's 2 s |
+/// | `retryThrottling` | one [`RetryThrottle`] shared by every route with a `retryPolicy`, in place of the preset's retry budget |
+/// | methods no entry names | one attempt, the preset's other defaults |
+///
+/// The breaker and bulkhead of each route are the preset's.
+///
+/// ```
+/// use seawall::grpc::ServiceConfig;
+///
+/// # fn main() -> Result<(), seawall::ConfigError> {
+/// let config = ServiceConfig::from_json(r#"{
+///   "methodConfig": [{
+///     "name": [{"service": "inventory.Inventory", "method": "Get"}],
+///     "timeout": "1.5s",
+///     "retryPolicy": {
+///       "maxAttempts": 4,
+///       "initialBackoff": "0.1s",
+///       "maxBackoff": "1s",
+///       "backoffMultiplier": 2,
+///       "retryableStatusCodes": ["UNAVAILABLE", "RESOURCE_EXHAUSTED"]
+///     }
+///   }],
+///   "retryThrottling": {"maxTokens": 10, "tokenRatio": 0.1}
+/// }"#)?;
+/// let layer = config.layer("inventory")?;
+/// // ServiceBuilder::new().layer(layer).service(channel)
+/// # let _ = layer;
+///
+/// let refused = ServiceConfig::from_json(r#"{"methodConfig": [{"name": [{}],
+///     "hedgingPolicy": {"maxAttempts": 3}}]}"#).unwrap_err();
+/// assert_eq!(refused.field(), "hedgingPolicy");
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServiceConfig {
+    methods: Vec<MethodConfig>,
+    throttling: Option<(u32, f64)>,
+}
+
+/// One `methodConfig` entry.
+#[derive(Debug, Clone, PartialEq)]
+struct MethodConfig {
+    names: Vec<Name>,
+    timeout: Option<Duration>,
+    retry: Option<RetryPolicy>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Name {
+    Default,
+    Service(String),
+    Method(String, String),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct RetryPolicy {
+    max_attempts: u32,
+    initial_backoff: Duration,
+    max_backoff: Duration,
+    multiplier: f64,
+    codes: Vec<Code>,
+    per_attempt: Option<Duration>,
+}
+
+/// Errors of the importer name the config, not an instance.
+const SOURCE: &str = "service config";
+
+fn error(field: &'static str, message: impl Into<String>) -> ConfigError {
+    ConfigError::new(&Arc::from(SOURCE), field, message)
+}
+
+impl ServiceConfig {
+    /// Reads a service config from its JSON text.
+    pub fn from_json(json: &str) -> Result<Self, ConfigError> {
+        let value: Value = serde_json::from_str(json)
+            .map_err(|e| error("serviceConfig", format!("not valid JSON: {e}")))?;
+        let root = object(&value, "serviceConfig")?;
+        let mut config = ServiceConfig {
+            methods: Vec::new(),
+            throttling: None,
+        };
+        for (key, value) in root {
+            match key.as_str() {
+                "methodConfig" => {
+                    let entries = value
+                        .as_array()
+                        .ok_or_else(|| error("methodConfig", "must be a list of method configs"))?;
+                    for (i, entry) in entries.iter().enumerate() {
+                        config.methods.push(method_config(entry, i)?);
+                    }
+                }
+                "retryThrottling" => config.throttling = Some(throttling(value)?),
+                other => return Err(refused(other, "the service config")),
+            }
+        }
+        let mut seen = Vec::new();
+        for name in config.methods.iter().flat_map(|m| &m.names) {
+            if seen.contains(&name) {
+                return Err(error(
+                    "name",
+                    format!("{name:?} is named by two methodConfig entries"),
+                ));
+            }
+            seen.push(name);
+        }
+        Ok(config)
+    }
+
+    /// The per-method client stacks this config describes (see the table
+    /// above), each a `grpc_client` preset named `{name}` (the default
+    /// route) or `{name}.{service}` / `{name}.{service}.{method}` after its
+    /// entry's first name.
+    pub fn layer(&self, name: &str) -> Result<PerMethodLayer<GrpcClientStack>, ConfigError> {
+        let throttle = self
+            .throttling
+            .map(|(max, ratio)| RetryThrottle::new(max, ratio))
+            .transpose()?;
+        let build = |instance: &str, method: Option<&MethodConfig>| {
+            stack(instance, method, throttle.as_ref())
+        };
+        let default = self
+            .methods
+            .iter()
+            .find(|m| m.names.contains(&Name::Default));
+        let mut layer = PerMethodLayer::new(build(name, default)?);
+        for method in &self.methods {
+            let instance = match method.names.first() {
+                Some(Name::Default) | None => continue,
+                Some(Name::Service(s)) => format!("{name}.{s}"),
+                Some(Name::Method(s, m)) => format!("{name}.{s}.{m}"),
+            };
+            let stack = build(&instance, Some(method))?;
+            for n in &method.names {
+                layer = match n {
+                    Name::Default => layer,
+                    Name::Service(s) => layer.service(s, stack.clone()),
+                    Name::Method(s, m) => layer.method(s, m, stack.clone()),
+                };
+            }
+        }
+        Ok(layer)
+    }
+}
+
+/// The preset for one method config (or none: one attempt).
+fn stack(
+    name: &str,
+    method: Option<&MethodConfig>,
+    throttle: Option<&RetryThrottle>,
+) -> Result<GrpcClientStack, ConfigError> {
+    let preset = Stack::grpc_client(name)?;
+    let timeout = method.and_then(|m| m.timeout);
+    let total = timeout.unwrap_or(preset.total_timeout_layer().duration());
+    let policy = method.and_then(|m| m.retry.as_ref());
+    let mut retry = Retry::builder(name)
+        .deadline(total)
+        .max_retry_after(total / 2);
+    let mut predicate = RetryGrpc::new();
+    match policy {
+        None => retry = retry.max_attempts(1),
+        Some(p) => {
+            retry = retry
+                .max_attempts(p.max_attempts)
+                .backoff(Backoff::Exponential {
+                    base: p.initial_backoff,
+                    factor: p.multiplier,
+                    cap: p.max_backoff,
+                })
+                .jitter(Jitter::Full);
+            predicate = predicate.codes(p.codes.iter().copied());
+        }
+    }
+    // As in gRPC, only calls with a retry policy count towards the throttle.
+    if let (Some(t), Some(_)) = (throttle, policy) {
+        retry = retry.throttle(t.clone()).no_budget();
+    }
+    let retry = retry
+        .build()?
+        .layer()
+        .retry_if(predicate)
+        .replay(GrpcReplay);
+    let mut stack = preset.with_retry(retry);
+    if let Some(total) = timeout {
+        let t = Timeout::builder(&format!("{name}.total"))
+            .duration(total)
+            .build()?;
+        stack = stack.with_total_timeout(t);
+    }
+    if let Some(per_attempt) = policy.and_then(|p| p.per_attempt) {
+        let t = Timeout::builder(&format!("{name}.attempt"))
+            .duration(per_attempt)
+            .build()?;
+        stack = stack.with_attempt_timeout(t.within_deadline());
+    }
+    Ok(stack)
+}
+
+fn object<'a>(
+    value: &'a Value,
+    field: &'static str,
+) -> Result<&'a Map<String, Value>, ConfigError> {
+    value
+        .as_object()
+        .ok_or_else(|| error(field, "must be an object"))
+}
+
+/// A field seawall cannot honour (or does not know), refused by name.
+fn refused(key: &str, place: &str) -> ConfigError {
+    const KNOWN: [(&str, &str); 8] = [
+        ("hedgingPolicy", "hedging is not offered by the importer"),
+        ("waitForReady", "set it on the tonic channel's requests"),
+        (
+            "maxRequestMessageBytes",
+            "set it on the tonic client (`max_encoding_message_size`)",
+        ),
+        (
+            "maxResponseMessageBytes",
+            "set it on the tonic client (`max_decoding_message_size`)",
+        ),
+        ("loadBalancingConfig", "load balancing is the channel's"),
+        ("loadBalancingPolicy", "load balancing is the channel's"),
+        ("healthCheckConfig", "health checking is the channel's"),
+        ("retryPolicy", "retryPolicy and hedgingPolicy are exclusive"),
+    ];
+    match KNOWN.iter().find(|(k, _)| *k == key) {
+        Some((field, why)) => error(field, format!("in {place} cannot be honoured: {why}")),
+        None => error("serviceConfig", format!("unknown field `{key}` in {place}")),
+    }
+}
+
+fn method_config(value: &Value, i: usize) -> Result<MethodConfig, ConfigError> {
+    let place = format!("methodConfig[{i}]");
+    let mut config = MethodConfig {
+        names: Vec::new(),
+        timeout: None,
+        retry: None,
+    };
+    for (key, value) in object(value, "methodConfig")? {
+        match key.as_str() {
+            "name" => {
+                let names = value
+                    .as_array()
+                    .ok_or_else(|| error("name", format!("in {place} must be a list")))?;
+                for n in names {
+                    config.names.push(name(n, &place)?);
+                }
+            }
+            "timeout" => config.timeout = Some(duration(value, "timeout", &place)?),
+            "retryPolicy" => config.retry = Some(retry_policy(value, &place)?),
+            other => return Err(refused(other, &place)),
+        }
+    }
+    if config.names.is_empty() {
+        return Err(error("name", format!("{place} names no method")));
+    }
+    Ok(config)
+}
+
+fn name(value: &Value, place: &str) -> Result<Name, ConfigError> {
+    let mut service = None;
+    let mut method = None;
+    for (key, v) in object(value, "name")? {
+        let text = v
+            .as_str()
+            .ok_or_else(|| error("name", format!("in {place}: `{key}` must be a string")))?;
+        match key.as_str() {
+            "service" => service = Some(text.to_owned()).filter(|s| !s.is_empty()),
+            "method" => method = Some(text.to_owned()).filter(|m| !m.is_empty()),
+            other => {
+                return Err(error(
+                    "name",
+                    format!("unknown field `{other}` in a name of {place}"),
+                ))
+            }
+        }
+    }
+    match (service, method) {
+        (None, None) => Ok(Name::Default),
+        (Some(s), None) => Ok(Name::Service(s)),
+        (Some(s), Some(m)) => Ok(Name::Method(s, m)),
+        (None, Some(_)) => Err(error(
+            "name",
+            format!("a name in {place} has a method but no service"),
+        )),
+    }
+}
+
+fn retry_policy(value: &Value, place: &str) -> Result<RetryPolicy, ConfigError> {
+    let place = format!("{place}.retryPolicy");
+    let fields = object(value, "retryPolicy")?;
+    let get = |field: &'static str| {
+        fields
+            .get(field)
+            .ok_or_else(|| error(field, format!("is required in {place}")))
+    };
+    for key in fields.keys() {
+        if ![
+            "maxAttempts",
+            "initialBackoff",
+            "maxBackoff",
+            "backoffMultiplier",
+            "retryableStatusCodes",
+            "perAttemptRecvTimeout",
+        ]
+        .contains(&key.as_str())
+        {
+            return Err(error(
+                "retryPolicy",
+                format!("unknown field `{key}` in {place}"),
+            ));
+        }
+    }
+    let max_attempts = get("maxAttempts")?
+        .as_u64()
+        .filter(|&n| n >= 2)
+        .ok_or_else(|| {
+            error(
+                "maxAttempts",
+                format!("in {place} must be an integer of at least 2"),
+            )
+        })?;
+    let multiplier = get("backoffMultiplier")?
+        .as_f64()
+        .filter(|m| *m > 0.0)
+        .ok_or_else(|| {
+            error(
+                "backoffMultiplier",
+                format!("in {place} must be a number above 0"),
+            )
+        })?;
+    let codes = get("retryableStatusCodes")?
+        .as_array()
+        .filter(|c| !c.is_empty())
+        .ok_or_else(|| {
+            error(
+                "retryableStatusCodes",
+                format!("in {place} must be a non-empty list"),
+            )
+        })?
+        .iter()
+        .map(|c| code(c, &place))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(RetryPolicy {
+        max_attempts: max_attempts.min(u64::from(MAX_ATTEMPTS)) as u32,
+        initial_backoff: positive(get("initialBackoff")?, "initialBackoff", &place)?,
+        max_backoff: positive(get("maxBackoff")?, "maxBackoff", &place)?,
+        multiplier,
+        codes,
+        per_attempt: fields
+            .get("perAttemptRecvTimeout")
+            .map(|v| positive(v, "perAttemptRecvTimeout", &place))
+            .transpose()?,
+    })
+}
+
+fn throttling(value: &Value) -> Result<(u32, f64), ConfigError> {
+    let fields = object(value, "retryThrottling")?;
+    for key in fields.keys() {
+        if key != "maxTokens" && key != "tokenRatio" {
+            return Err(error(
+                "retryThrottling",
+                format!("unknown field `{key}` in retryThrottling"),
+            ));
+        }
+    }
+    let max = fields
+        .get("maxTokens")
+        .and_then(Value::as_u64)
+        .and_then(|n| u32::try_from(n).ok())
+        .ok_or_else(|| error("maxTokens", "is required, an integer in [1, 1000]"))?;
+    let ratio = fields
+        .get("tokenRatio")
+        .and_then(Value::as_f64)
+        .ok_or_else(|| error("tokenRatio", "is required, a number above 0"))?;
+    // Validated as the throttle validates it, now rather than at `layer`.
+    RetryThrottle::new(max, ratio).map_err(|e| match e.field() {
+        "max_tokens" => error("maxTokens", e.message().to_owned()),
+        _ => error("tokenRatio", e.message().to_owned()),
+    })?;
+    Ok((max, ratio))
+}
+
+/// A status code by its name (`"UNAVAILABLE"`) or number (`14`).
+fn code(value: &Value, place: &str) -> Result<Code, ConfigError> {
+    const NAMES: [&str; 17] = [
+        "OK",
+        "CANCELLED",
+        "UNKNOWN",
+        "INVALID_ARGUMENT",
+        "DEADLINE_EXCEEDED",
+        "NOT_FOUND",
+        "ALREADY_EXISTS",
+        "PERMISSION_DENIED",
+        "RESOURCE_EXHAUSTED",
+        "FAILED_PRECONDITION",
+        "ABORTED",
+        "OUT_OF_RANGE",
+        "UNIMPLEMENTED",
+        "INTERNAL",
+        "UNAVAILABLE",
+        "DATA_LOSS",
+        "UNAUTHENTICATED",
+    ];
+    let number = match value {
+        Value::String(name) => NAMES.iter().position(|n| n == name),
+        Value::Number(n) => n.as_u64().map(|n| n as usize).filter(|&n| n < NAMES.len()),
+        _ => None,
+    };
+    match number {
+        // OK is never a failure to retry.
+        Some(n) if n > 0 => Ok(Code::from_i32(n as i32)),
+        _ => Err(error(
+            "retryableStatusCodes",
+            format!("in {place}: {value} is not a status code to retry"),
+        )),
+    }
+}
+
+fn positive(value: &Value, field: &'static str, place: &str) -> Result<Duration, ConfigError> {
+    let d = duration(value, field, place)?;
+    if d.is_zero() {
+        return Err(error(field, format!("in {place} must be above 0")));
+    }
+    Ok(d)
+}
+
+/// A protobuf JSON duration: seconds with up to nine decimals and an `s`
+/// (`"1.5s"`, `"0.000001s"`).
+fn duration(value: &Value, field: &'static str, place: &str) -> Result<Duration, ConfigError> {
+    let bad = || {
+        error(
+            field,
+            format!("in {place} must be a duration like \"1.5s\", got {value}"),
+        )
+    };
+    let text = value.as_str().ok_or_else(bad)?;
+    let number = text.strip_suffix('s').ok_or_else(bad)?;
+    let (secs, frac) = number.split_once('.').unwrap_or((number, "0"));
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if !digits(secs) || !digits(frac) || frac.len() > 9 {
+        return Err(bad());
+    }
+    let secs: u64 = secs.parse().map_err(|_| bad())?;
+    let nanos: u32 = format!("{frac:0<9}").parse().map_err(|_| bad())?;
+    Ok(Duration::new(secs, nanos))
+}
+
+#[cfg(all(test, not(seawall_loom)))]
+mod tests {
+    use super::*;
+
+    fn refused_field(json: &str) -> &'static str {
+        ServiceConfig::from_json(json).unwrap_err().field()
+    }
+
+    #[test]
+    fn durations_read_as_protobuf_writes_them() {
+        let d = |t: &str| duration(&Value::from(t), "timeout", "test");
+        assert_eq!(d("1.5s").unwrap(), Duration::from_millis(1500));
+        assert_eq!(d("0.000000001s").unwrap(), Duration::from_nanos(1));
+        assert_eq!(d("30s").unwrap(), Duration::from_secs(30));
+        for bad in ["1.5", "s", "-1s", "1.0000000001s", "1e3s", ".5s", "1.s"] {
+            assert_eq!(d(bad).unwrap_err().field(), "timeout", "{bad}");
+        }
+    }
+
+    #[test]
+    fn what_cannot_be_honoured_is_refused_by_name() {
+        for (json, field) in [
+            (
+                r#"{"methodConfig": [{"name": [{}], "hedgingPolicy": {}}]}"#,
+                "hedgingPolicy",
+            ),
+            (
+                r#"{"methodConfig": [{"name": [{}], "waitForReady": true}]}"#,
+                "waitForReady",
+            ),
+            (r#"{"loadBalancingConfig": []}"#, "loadBalancingConfig"),
+            (r#"{"healthCheckConfig": {}}"#, "healthCheckConfig"),
+            (r#"{"somethingNew": 1}"#, "serviceConfig"),
+            (r#"{"methodConfig": [{"timeout": "1s"}]}"#, "name"),
+            (
+                r#"{"methodConfig": [{"name": [{"method": "Get"}]}]}"#,
+                "name",
+            ),
+            (
+                r#"{"methodConfig": [{"name": [{}]}, {"name": [{}]}]}"#,
+                "name",
+            ),
+            (
+                r#"{"methodConfig": [{"name": [{}], "timeout": "soon"}]}"#,
+                "timeout",
+            ),
+            (
+                r#"{"retryThrottling": {"maxTokens": 0, "tokenRatio": 0.1}}"#,
+                "maxTokens",
+            ),
+            (
+                r#"{"retryThrottling": {"maxTokens": 10, "tokenRatio": 0}}"#,
+                "tokenRatio",
+            ),
+            ("not json", "serviceConfig"),
+        ] {
+            assert_eq!(refused_field(json), field, "{json}");
+        }
+        let policy = |p: &str| {
+            format!(r#"{{"methodConfig": [{{"name": [{{}}], "retryPolicy": {{{p}}}}}]}}"#)
+        };
+        let full = r#""maxAttempts": 3, "initialBackoff": "0.1s", "maxBackoff": "1s", "backoffMultiplier": 2, "retryableStatusCodes": ["UNAVAILABLE"]"#;
+        assert!(ServiceConfig::from_json(&policy(full)).is_ok());
+        for (p, field) in [
+            (
+                full.replace("\"maxAttempts\": 3", "\"maxAttempts\": 1"),
+                "maxAttempts",
+            ),
+            (full.replace("\"0.1s\"", "\"0s\""), "initialBackoff"),
+            (full.replace("2,", "0,"), "backoffMultiplier"),
+            (
+                full.replace("[\"UNAVAILABLE\"]", "[]"),
+                "retryableStatusCodes",
+            ),
+            (
+                full.replace("\"UNAVAILABLE\"", "\"OK\""),
+                "retryableStatusCodes",
+            ),
+            (
+                full.replace("\"UNAVAILABLE\"", "\"SOMETIMES\""),
+                "retryableStatusCodes",
+            ),
+            (full.replace(", \"maxBackoff\": \"1s\"", ""), "maxBackoff"),
+            (format!("{full}, \"hedgingDelay\": \"1s\""), "retryPolicy"),
+        ] {
+            assert_eq!(refused_field(&policy(&p)), field, "{p}");
+        }
+    }
+
+    #[test]
+    fn a_policy_is_read_as_grpc_reads_it() {
+        let config = ServiceConfig::from_json(
+            r#"{"methodConfig": [{
+                "name": [{"service": "a.S", "method": "Get"}, {"service": "a.T"}],
+                "timeout": "2s",
+                "retryPolicy": {"maxAttempts": 9, "initialBackoff": "0.25s", "maxBackoff": "3s",
+                    "backoffMultiplier": 1.5, "retryableStatusCodes": ["UNAVAILABLE", 8],
+                    "perAttemptRecvTimeout": "0.5s"}
+            }]}"#,
+        )
+        .unwrap();
+        let m = &config.methods[0];
+        assert_eq!(
+            m.names,
+            [
+                Name::Method("a.S".into(), "Get".into()),
+                Name::Service("a.T".into())
+            ]
+        );
+        let p = m.retry.as_ref().unwrap();
+        assert_eq!(p.max_attempts, MAX_ATTEMPTS, "clamped to 5, as gRPC does");
+        assert_eq!(p.codes, [Code::Unavailable, Code::ResourceExhausted]);
+        assert_eq!(p.per_attempt, Some(Duration::from_millis(500)));
+        let layer = config.layer("inv").unwrap();
+        let get = layer.layer_for("/a.S/Get");
+        assert_eq!(get.retry_layer().handle().name(), "inv.a.S.Get");
+        assert_eq!(get.total_timeout_layer().duration(), Duration::from_secs(2));
+        // The same entry's second name shares its stack.
+        assert_eq!(
+            layer.layer_for("/a.T/Put").retry_layer().handle().name(),
+            "inv.a.S.Get"
+        );
+        assert_eq!(
+            layer.layer_for("/b.U/Get").retry_layer().handle().name(),
+            "inv"
+        );
+    }
+}
