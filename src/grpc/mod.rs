@@ -27,6 +27,8 @@
 
 mod buffer;
 mod classify;
+#[cfg(feature = "grpc-health")]
+mod health;
 mod method;
 #[cfg(feature = "grpc-service-config")]
 mod service_config;
@@ -34,6 +36,8 @@ mod status;
 
 pub use self::buffer::{BufferRequest, BufferRequestLayer};
 pub use self::classify::{parse_grpc_timeout, CodeSet, GrpcClassifier, GrpcReplay, RetryGrpc};
+#[cfg(feature = "grpc-health")]
+pub use self::health::HealthWatch;
 pub use self::method::{PerMethod, PerMethodLayer};
 #[cfg(feature = "grpc-service-config")]
 pub use self::service_config::{ServiceConfig, MAX_ATTEMPTS};

@@ -80,7 +80,7 @@ mod presets;
 #[cfg(feature = "http")]
 pub use self::client::{ClientService, ClientStack, SwappedClassifier};
 #[cfg(feature = "grpc")]
-pub use self::presets::GrpcClientStack;
+pub use self::presets::{GrpcClientStack, GrpcServerStack};
 #[cfg(feature = "http")]
 pub use self::presets::{HttpClientStack, ServerStack};
 

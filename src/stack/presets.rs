@@ -25,6 +25,18 @@ const HTTP_TOTAL: Duration = Duration::from_secs(10);
 pub type GrpcClientStack<F = Identity> =
     ClientStack<crate::grpc::RetryGrpc, crate::grpc::GrpcReplay, crate::grpc::GrpcClassifier, F>;
 
+/// The stack [`Stack::grpc_server`] builds.
+#[cfg(feature = "grpc")]
+pub type GrpcServerStack = Stack<
+    crate::grpc::GrpcStatusLayer,
+    TimeoutLayer<Fixed>,
+    Identity,
+    Identity,
+    BulkheadLayer,
+    Identity,
+    Identity,
+>;
+
 impl Stack {
     /// The stack for an HTTP client calling one dependency; every instance
     /// is named after `name` (timeouts `{name}.total` and
@@ -111,12 +123,48 @@ impl Stack {
     /// [`error_response`](crate::http::error_response) (axum:
     /// `HandleErrorLayer`).
     pub fn server(name: &str) -> Result<ServerStack, ConfigError> {
-        let total = Timeout::builder(&format!("{name}.total"))
-            .duration(Duration::from_secs(30))
-            .build()?;
-        let bulkhead = Bulkhead::builder(name).max_concurrent_calls(512).build()?;
-        Ok(Stack::new().total_timeout(total).bulkhead(bulkhead.layer()))
+        let (total, bulkhead) = server_slots(name)?;
+        Ok(Stack::new().total_timeout(total).bulkhead(bulkhead))
     }
+
+    /// The stack in front of a tonic server's services (feature `grpc`),
+    /// the counterpart of [`server`](Stack::server): sheds load instead of
+    /// queueing it, and answers its rejections as gRPC statuses. Defaults:
+    ///
+    /// | slot | default |
+    /// |---|---|
+    /// | fallback | [`GrpcStatusLayer`](crate::grpc::GrpcStatusLayer): a full bulkhead answers `UNAVAILABLE`, a timeout `DEADLINE_EXCEEDED` (not a reset stream) |
+    /// | total timeout | 30 s per call (tonic also ends a call at the caller's `grpc-timeout`) |
+    /// | bulkhead | 512 calls at once, the rest refused at once |
+    /// | rate limit | none: put per-client limits *outside* the preset |
+    ///
+    /// Per-client limits go outside it, so a client over its limit is
+    /// answered `RESOURCE_EXHAUSTED` (with `grpc-retry-pushback-ms`) before it
+    /// takes a bulkhead slot; wrap them in a `GrpcStatusLayer` of their own:
+    /// `Server::builder().layer(GrpcStatusLayer::new()).layer(per_client)
+    /// .layer(Stack::grpc_server(name)?)`. The timeout and the bulkhead end
+    /// when a call's response headers are sent: a server stream's messages
+    /// after them are not bounded by either (see the
+    /// [`grpc`](crate::grpc) module docs on streaming). With feature
+    /// `grpc-health`, [`HealthWatch`](crate::grpc::HealthWatch) reports
+    /// `NOT_SERVING` while the bulkhead sheds.
+    #[cfg(feature = "grpc")]
+    pub fn grpc_server(name: &str) -> Result<GrpcServerStack, ConfigError> {
+        let (total, bulkhead) = server_slots(name)?;
+        Ok(Stack::new()
+            .fallback(crate::grpc::GrpcStatusLayer::new())
+            .total_timeout(total)
+            .bulkhead(bulkhead))
+    }
+}
+
+/// A server preset's total timeout (30 s) and bulkhead (512, rejecting).
+fn server_slots(name: &str) -> Result<(TimeoutLayer<Fixed>, BulkheadLayer), ConfigError> {
+    let total = Timeout::builder(&format!("{name}.total"))
+        .duration(Duration::from_secs(30))
+        .build()?;
+    let bulkhead = Bulkhead::builder(name).max_concurrent_calls(512).build()?;
+    Ok((total, bulkhead.layer()))
 }
 
 /// A client stack with the documented defaults, speaking a protocol through
