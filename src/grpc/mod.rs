@@ -25,6 +25,30 @@
 //! # Ok(()) }
 //! ```
 
+//!
+//! # Streaming calls
+//!
+//! Every layer's work on a call ends when the response's headers arrive;
+//! a stream's messages come after. So for a server stream (or a
+//! bidirectional one):
+//!
+//! - timeouts bound the wait for the headers, not the stream: bound a
+//!   stream's whole length where you read it (`tokio::time::timeout`
+//!   around the reading loop);
+//! - a bulkhead's slot is back once the headers are sent:
+//!   [`StreamingBulkheadLayer`](crate::http::StreamingBulkheadLayer) holds
+//!   it until the response body ends, fails or is dropped;
+//! - the retry decides on the headers: a stream that has begun is never
+//!   restarted (as in gRPC), and a status sent in trailers after messages
+//!   is not seen by the retry or the breaker;
+//! - a client stream's messages go on as the caller writes them, and the
+//!   retry keeps a copy of each (gRPC's retry buffer, 1 MiB a call unless
+//!   [`BufferRequestLayer`] says otherwise) to send again if the server
+//!   refuses the call before answering.
+//!
+//! Give streaming methods a stack of their own on a shared channel with
+//! [`PerMethodLayer`] (for example one attempt, no attempt timeout).
+
 mod buffer;
 mod classify;
 #[cfg(feature = "grpc-health")]

@@ -32,12 +32,16 @@ mod classify;
 mod retry;
 mod server;
 mod status;
+mod stream;
 
 pub use self::body::ReplayBody;
 pub use self::classify::HttpClassifier;
 pub use self::retry::{parse_retry_after, retry_after, HttpReplay, RetryHttp, RetrySafe};
 pub use self::server::error_response;
 pub use self::status::StatusSet;
+pub use self::stream::{
+    GuardedBody, StreamingBulkhead, StreamingBulkheadFuture, StreamingBulkheadLayer,
+};
 
 use std::fmt;
 use std::task::{Context, Poll};
