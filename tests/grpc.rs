@@ -316,3 +316,116 @@ async fn messages_are_sent_on_as_written_and_a_retry_continues_the_stream() {
     assert_eq!(res.headers()["x-got"], "onetwothree");
     assert_eq!(attempts.load(Ordering::SeqCst), 2);
 }
+
+/// A client-streaming call on a real tonic server (a hand-written
+/// `Collector` that joins the messages it is sent): through the preset,
+/// with nothing in front, the first message reaches the server while the
+/// caller's stream is still open; the server refuses the call after one
+/// message, and the retry sends that one again, then the rest as the caller
+/// writes them.
+mod client_stream {
+    use super::*;
+    use std::convert::Infallible;
+    use std::future::Future;
+    use tonic_prost::ProstCodec;
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct Chunk {
+        #[prost(string, tag = "1")]
+        pub text: String,
+    }
+
+    /// The first call reads one message, reports it and answers
+    /// `UNAVAILABLE`; later calls join every message.
+    #[derive(Clone)]
+    struct Collector {
+        calls: Arc<AtomicU32>,
+        first: tokio::sync::mpsc::UnboundedSender<String>,
+    }
+
+    impl tonic::server::NamedService for Collector {
+        const NAME: &'static str = "test.Collector";
+    }
+
+    impl tower::Service<http::Request<Body>> for Collector {
+        type Response = http::Response<Body>;
+        type Error = Infallible;
+        type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Infallible>> + Send>>;
+
+        fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn call(&mut self, req: http::Request<Body>) -> Self::Future {
+            let me = self.clone();
+            Box::pin(async move {
+                let join =
+                    tower::service_fn(move |req: tonic::Request<tonic::Streaming<Chunk>>| {
+                        let me = me.clone();
+                        async move {
+                            let mut messages = req.into_inner();
+                            if me.calls.fetch_add(1, Ordering::SeqCst) == 0 {
+                                let one = messages.message().await?.unwrap();
+                                me.first.send(one.text).unwrap();
+                                return Err(tonic::Status::unavailable("draining"));
+                            }
+                            let mut text = String::new();
+                            while let Some(chunk) = messages.message().await? {
+                                text.push_str(&chunk.text);
+                            }
+                            Ok(tonic::Response::new(Chunk { text }))
+                        }
+                    });
+                let mut grpc = tonic::server::Grpc::new(ProstCodec::<Chunk, Chunk>::default());
+                Ok(grpc.client_streaming(join, req).await)
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn a_client_stream_streams_and_its_retry_continues_it() {
+        let calls = Arc::new(AtomicU32::new(0));
+        let (first_tx, mut first_rx) = tokio::sync::mpsc::unbounded_channel();
+        let collector = Collector {
+            calls: calls.clone(),
+            first: first_tx,
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(
+            tonic::transport::Server::builder()
+                .add_service(collector)
+                .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
+        );
+        let channel = Channel::from_shared(url).unwrap().connect().await.unwrap();
+        let preset = Stack::grpc_client("collector").unwrap();
+        let retry = preset.retry_layer().handle();
+        let mut client =
+            tonic::client::Grpc::new(ServiceBuilder::new().layer(preset).service(channel));
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let messages = tokio_stream::wrappers::UnboundedReceiverStream::new(rx);
+        let call = tokio::spawn(async move {
+            client.ready().await.unwrap();
+            client
+                .client_streaming(
+                    tonic::Request::new(messages),
+                    http::uri::PathAndQuery::from_static("/test.Collector/Collect"),
+                    ProstCodec::<Chunk, Chunk>::default(),
+                )
+                .await
+        });
+        let chunk = |text: &str| Chunk { text: text.into() };
+        tx.send(chunk("one")).unwrap();
+        let first = tokio::time::timeout(Duration::from_secs(10), first_rx.recv())
+            .await
+            .expect("the first message is sent on before the stream ends");
+        assert_eq!(first.unwrap(), "one");
+        tx.send(chunk("two")).unwrap();
+        tx.send(chunk("three")).unwrap();
+        drop(tx);
+        let res = call.await.unwrap().unwrap();
+        assert_eq!(res.into_inner().text, "onetwothree");
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+        assert_eq!(retry.metrics().retries(), 1);
+    }
+}
