@@ -38,6 +38,8 @@ pub enum RejectionKind {
     /// A retry gave up: attempts, deadline or budget exhausted
     /// ([`RetriesExhausted`](crate::retry::RetriesExhausted)).
     RetriesExhausted,
+    /// A fault injector failed the call on purpose ([`Injected`]).
+    Injected,
 }
 
 /// The view common to every rejection seawall produces.
@@ -87,6 +89,9 @@ pub fn find_rejection<'a>(error: &'a (dyn Error + 'static)) -> Option<&'a dyn Re
             return Some(r);
         }
         if let Some(r) = e.downcast_ref::<crate::retry::RetriesExhausted>() {
+            return Some(r);
+        }
+        if let Some(r) = e.downcast_ref::<Injected>() {
             return Some(r);
         }
         current = e.source();
@@ -282,6 +287,42 @@ impl Rejection for Elapsed {
     }
     /// A timeout says the dependency was too slow: an enclosing breaker
     /// counts it as a failure.
+    fn is_dependency_failure(&self) -> bool {
+        true
+    }
+}
+
+/// A fault injector ([`Chaos`](crate::chaos::Chaos)) failed the call on
+/// purpose. It stands for a failure of the dependency: breakers count it
+/// as a failure and retries retry it, as they would a real one.
+#[derive(Debug, Clone)]
+pub struct Injected {
+    name: Arc<str>,
+}
+
+impl Injected {
+    /// A fault injected by `name`.
+    pub fn new(name: Arc<str>) -> Self {
+        Self { name }
+    }
+}
+
+impl fmt::Display for Injected {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "fault injected by chaos `{}`", self.name)
+    }
+}
+
+impl Error for Injected {}
+
+impl Rejection for Injected {
+    fn kind(&self) -> RejectionKind {
+        RejectionKind::Injected
+    }
+    fn name(&self) -> &str {
+        &self.name
+    }
+    /// It plays a failed dependency: an enclosing breaker counts it.
     fn is_dependency_failure(&self) -> bool {
         true
     }

@@ -116,6 +116,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod bulkhead;
+pub mod chaos;
 pub mod circuit_breaker;
 pub mod clock;
 pub mod error;
@@ -144,7 +145,7 @@ pub use circuit_breaker::{
 pub use clock::QuantaClock;
 pub use clock::{Clock, ClockHandle, ManualClock, TokioClock};
 pub use error::{
-    rejection, BulkheadFull, CircuitOpen, ConfigError, Elapsed, FeatureDisabled,
+    rejection, BulkheadFull, CircuitOpen, ConfigError, Elapsed, FeatureDisabled, Injected,
     InsufficientCapacity, KeyLimitReached, RateLimited, Rejection, RejectionKind,
 };
 pub use outcome::{Classify, DefaultClassifier, Outcome};
@@ -153,6 +154,7 @@ pub use tower::BoxError;
 /// Everything a typical user needs, in one import.
 pub mod prelude {
     pub use crate::bulkhead::Bulkhead;
+    pub use crate::chaos::{Chaos, Latency};
     pub use crate::circuit_breaker::{
         CircuitBreaker, CircuitBreakerLayer, CircuitState, SlidingWindow, WaitDuration,
     };

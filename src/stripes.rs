@@ -118,6 +118,26 @@ impl<const N: usize> Striped<N> {
         }
     }
 
+    /// This thread's own stripe, written by this thread only (plain loads
+    /// and stores suffice); `None` for a thread past the last slot, which
+    /// must use [`shared`](Self::shared) with read-modify-writes.
+    #[inline]
+    pub(crate) fn mine(&self) -> Option<&[AtomicU64; N]> {
+        let i = SLOT.with(Cell::get);
+        if i < STRIPES {
+            return Some(&self.stripes[i].0);
+        }
+        match slot() {
+            OVERFLOW => None,
+            i => Some(&self.stripes[i].0),
+        }
+    }
+
+    /// Counter `field` of the stripe threads past the last slot share.
+    pub(crate) fn shared(&self, field: usize) -> &AtomicU64 {
+        &self.stripes[OVERFLOW].0[field]
+    }
+
     /// The current total of counter `field`.
     pub(crate) fn sum(&self, field: usize) -> u64 {
         self.stripes

@@ -37,6 +37,8 @@ pub enum Pattern {
     DegradationSwitch,
     /// A retry (primitive or layer).
     Retry,
+    /// A fault injector.
+    Chaos,
 }
 
 impl Pattern {
@@ -48,6 +50,7 @@ impl Pattern {
             Pattern::Bulkhead => "bulkhead",
             Pattern::DegradationSwitch => "degradation_switch",
             Pattern::Retry => "retry",
+            Pattern::Chaos => "chaos",
         }
     }
 }
@@ -167,6 +170,65 @@ pub enum EventKind {
         /// Attempts made.
         attempts: u32,
     },
+    /// A fault injector injected a fault into a call (sent only to
+    /// listeners that asked for [`EventMask::FAULTS`]).
+    FaultInjected {
+        /// Which fault.
+        kind: FaultKind,
+    },
+    /// A fault injector was switched on.
+    ChaosEnabled,
+    /// A fault injector was switched off.
+    ChaosDisabled,
+    /// A fault injector stopped by itself: injecting more would pass a
+    /// blast-radius limit.
+    BlastRadiusReached {
+        /// The limit: `max_injections_per_sec` or `max_injected_share`.
+        reason: &'static str,
+    },
+}
+
+/// The kinds of fault a [`Chaos`](crate::chaos::Chaos) injects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FaultKind {
+    /// The call fails with an error.
+    Error = 0,
+    /// The call is delayed.
+    Latency = 1,
+    /// The call is answered with a made-up response.
+    Outcome = 2,
+    /// A side effect runs before the call.
+    Behaviour = 3,
+}
+
+impl FaultKind {
+    /// Every kind, in order.
+    pub const ALL: [FaultKind; 4] = [
+        FaultKind::Error,
+        FaultKind::Latency,
+        FaultKind::Outcome,
+        FaultKind::Behaviour,
+    ];
+
+    /// The label used in metrics: `error`, `latency`, `outcome`, `behaviour`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FaultKind::Error => "error",
+            FaultKind::Latency => "latency",
+            FaultKind::Outcome => "outcome",
+            FaultKind::Behaviour => "behaviour",
+        }
+    }
+
+    /// The builder field naming this kind's rate.
+    pub(crate) fn rate_field(self) -> &'static str {
+        match self {
+            FaultKind::Error => "error_rate",
+            FaultKind::Latency => "latency_rate",
+            FaultKind::Outcome => "outcome_rate",
+            FaultKind::Behaviour => "behaviour_rate",
+        }
+    }
 }
 
 impl EventKind {
@@ -178,7 +240,11 @@ impl EventKind {
             | EventKind::Reset
             | EventKind::KeysEvicted { .. }
             | EventKind::LimitChanged
-            | EventKind::FeatureChanged { .. } => EventMask::TRANSITIONS,
+            | EventKind::FeatureChanged { .. }
+            | EventKind::ChaosEnabled
+            | EventKind::ChaosDisabled
+            | EventKind::BlastRadiusReached { .. } => EventMask::TRANSITIONS,
+            EventKind::FaultInjected { .. } => EventMask::FAULTS,
             EventKind::CallRejected { .. } => EventMask::REJECTIONS,
             EventKind::Success { .. }
             | EventKind::CallPermitted { .. }
@@ -214,8 +280,10 @@ impl EventMask {
     pub const SLOW_CALLS: EventMask = EventMask(32);
     /// Retries scheduled, and retries given up (exhausted, out of budget).
     pub const RETRIES: EventMask = EventMask(64);
+    /// Faults injected (per call).
+    pub const FAULTS: EventMask = EventMask(128);
     /// Every kind.
-    pub const ALL: EventMask = EventMask(127);
+    pub const ALL: EventMask = EventMask(255);
     /// No kind.
     pub const NONE: EventMask = EventMask(0);
 
@@ -342,6 +410,18 @@ fn trace_event(event: &Event) {
         }
         EventKind::CallRejected { retry_after } => {
             tracing::debug!(target: "seawall", pattern, name, retry_after = ?retry_after, "call rejected")
+        }
+        EventKind::ChaosEnabled => {
+            tracing::info!(target: "seawall", pattern, name, "chaos enabled")
+        }
+        EventKind::ChaosDisabled => {
+            tracing::info!(target: "seawall", pattern, name, "chaos disabled")
+        }
+        EventKind::BlastRadiusReached { reason } => {
+            tracing::warn!(target: "seawall", pattern, name, reason, "blast radius reached: chaos disabled")
+        }
+        EventKind::FaultInjected { kind } => {
+            tracing::debug!(target: "seawall", pattern, name, kind = kind.as_str(), "fault injected")
         }
         _ => {}
     }

@@ -215,3 +215,19 @@ fn retry_metrics_match_the_readme_catalogue() {
         catalogue("seawall_retry_")
     );
 }
+
+#[test]
+fn chaos_metrics_match_the_readme_catalogue() {
+    let chaos = seawall::chaos::Chaos::builder("catalogue-chaos")
+        .error_rate(1.0)
+        .build()
+        .unwrap();
+    assert!(chaos.decide().error);
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    metrics::with_local_recorder(&recorder, seawall::telemetry::export_metrics);
+    assert_eq!(
+        emitted(&snapshotter, "catalogue-chaos"),
+        catalogue("seawall_chaos_")
+    );
+}

@@ -173,3 +173,24 @@ fn the_http_client_preset_allocates_nothing_per_call() {
     let _entered = rt.enter();
     assert_eq!(allocations_per_100_calls_of(svc, |_| Request::new(())), 0);
 }
+
+#[test]
+fn chaos_that_passes_allocates_nothing_per_call() {
+    // Disabled, enabled at rate 0, and enabled drawing (a 1-in-a-billion
+    // rate: every draw made, none injected).
+    for chaos in [
+        seawall::chaos::Chaos::builder("off")
+            .error_rate(1.0)
+            .enabled(false)
+            .build()
+            .unwrap(),
+        seawall::chaos::Chaos::builder("zero").build().unwrap(),
+        seawall::chaos::Chaos::builder("drawing")
+            .error_rate(1e-9)
+            .seed(1)
+            .build()
+            .unwrap(),
+    ] {
+        assert_eq!(allocations_per_100_calls(chaos.layer().layer(bare())), 0);
+    }
+}

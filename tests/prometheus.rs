@@ -92,7 +92,13 @@ async fn traffic() -> Vec<Box<dyn std::any::Any>> {
     let failing = service_fn(|()| async { Err::<u8, _>(std::io::Error::other("x")) });
     let fallback = fallback.layer(failing);
     assert_eq!(fallback.clone().oneshot(()).await.unwrap(), 1);
+    let chaos = seawall::chaos::Chaos::builder("prom")
+        .error_rate(1.0)
+        .build()
+        .unwrap();
+    assert!(chaos.decide().error);
     vec![
+        Box::new(chaos),
         Box::new(breaker),
         Box::new(retry),
         Box::new(limiter),

@@ -19,6 +19,7 @@ use tower_service::Service;
 /// | `RateLimited`, `KeyLimitReached` | `RESOURCE_EXHAUSTED`, with `grpc-retry-pushback-ms` from `retry_after` |
 /// | `Elapsed` | `DEADLINE_EXCEEDED` |
 /// | `RetriesExhausted` | the status of its last error, `UNAVAILABLE` if it has none |
+/// | `Injected` (chaos) | `UNAVAILABLE` |
 ///
 /// The message says what happened and when to come back, not which
 /// instance refused (`with_details` adds the instance's own message).
@@ -58,6 +59,7 @@ fn status_for(r: &dyn Rejection, with_details: bool) -> Status {
         RejectionKind::KeyLimitReached => (Code::ResourceExhausted, "too many clients"),
         RejectionKind::Elapsed => (Code::DeadlineExceeded, "deadline exceeded"),
         RejectionKind::RetriesExhausted => (Code::Unavailable, "dependency unavailable"),
+        RejectionKind::Injected => (Code::Unavailable, "injected fault"),
     };
     let message = if with_details {
         format!("{what}: {r}")

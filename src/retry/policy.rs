@@ -257,7 +257,10 @@ impl Shared {
                     return Err(GaveUp::NotRetryable);
                 }
                 // A local rejection: the request never reached the dependency.
-                failure.never_sent = kind != RejectionKind::Elapsed;
+                // (An injected fault plays a dependency's failure: it may
+                // have been sent.)
+                failure.never_sent =
+                    !matches!(kind, RejectionKind::Elapsed | RejectionKind::Injected);
                 if retry_after.is_some() {
                     failure.reason = RetryReason::Throttled;
                     failure.told = retry_after;
