@@ -43,6 +43,7 @@
 //! `BlastRadiusReached`) once it injects faster, or into a larger share of
 //! calls, than you allowed.
 
+pub mod experiment;
 mod guard;
 mod latency;
 mod layer;

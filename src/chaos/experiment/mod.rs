@@ -1,0 +1,592 @@
+//! Hypothesis-driven chaos experiments on Chaos Toolkit's model, in a
+//! `#[tokio::test]`: a **steady-state hypothesis** stated as SLI bounds, a
+//! **method** of phases (each a duration, a load and the faults switched on
+//! for it), **rollbacks** run at the end whatever happened, and a
+//! **verdict** — the hypothesis checked before the faults, during every
+//! phase and after recovery.
+//!
+//! ```
+//! use seawall::chaos::experiment::{Experiment, Hypothesis, Load, Phase};
+//! use seawall::chaos::{Chaos, FaultKind};
+//! use seawall::prelude::*;
+//! use tower::{service_fn, Layer};
+//!
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)]
+//! # async fn main() -> Result<(), BoxError> {
+//! let chaos = Chaos::builder("dependency").enabled(false).seed(1).build()?;
+//! let dependency = chaos.layer().layer(service_fn(|n: u64| async move { Ok::<_, BoxError>(n) }));
+//! // The system under test: a retry in front of the flaky dependency.
+//! let system = Retry::builder("client").max_attempts(3).build()?.layer().layer(dependency);
+//!
+//! let (on, off) = (chaos.clone(), chaos.clone());
+//! let experiment = Experiment::builder("the retry hides 20% errors")
+//!     .hypothesis(Hypothesis::new().availability_at_least(99.0))
+//!     .steady_state(Duration::from_secs(10), Load::per_second(50))
+//!     .phase(
+//!         Phase::new("20% errors", Duration::from_secs(60), Load::per_second(50))
+//!             .on_start(move || {
+//!                 on.set_rate(FaultKind::Error, 0.2).unwrap();
+//!                 on.enable();
+//!             })
+//!             .on_end(move || off.disable()),
+//!     )
+//!     .build()?;
+//! // 80 s of load on paused time: done at once.
+//! let report = experiment.run(system, |n| n).await;
+//! assert!(report.verdict.passed(), "{report}");
+//! # Ok(()) }
+//! ```
+//!
+//! The experiment drives any `tower::Service` (a client stack in front of a
+//! real server, or a server's own stack) and records each request's
+//! outcome, latency and seawall rejection kind; hand it a [`Timeline`] and
+//! the events of the instances you watch (breaker transitions,
+//! degradations, budget exhaustion) go on the report's timeline. On paused
+//! tokio time it is deterministic and fast; on real time it runs against
+//! real servers as long as its phases say.
+
+#[cfg(feature = "chart")]
+mod chart;
+mod hypothesis;
+mod report;
+
+pub use self::hypothesis::{Check, Hypothesis, Stats};
+pub use self::report::{Mark, Report, Sample, Status, Stretch, StretchKind, Timeline, Verdict};
+
+use crate::error::{rejection, ConfigError};
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+use tower::{BoxError, Service};
+
+type Hook = Arc<dyn Fn() + Send + Sync>;
+
+/// How much load a stretch offers.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Load {
+    /// Open loop: this many requests each second, sent whether or not
+    /// earlier ones have answered (how real callers arrive).
+    PerSecond(u32),
+    /// Closed loop: this many workers, each sending its next request when
+    /// its last one answered (at most one a millisecond each).
+    Workers(u32),
+}
+
+impl Load {
+    /// [`Load::PerSecond`].
+    pub fn per_second(n: u32) -> Self {
+        Load::PerSecond(n)
+    }
+
+    /// [`Load::Workers`].
+    pub fn workers(n: u32) -> Self {
+        Load::Workers(n)
+    }
+}
+
+/// One phase of an experiment's method: a duration, a load, and the
+/// faults switched on for it (`on_start`) and off after it (`on_end`).
+#[derive(Clone)]
+pub struct Phase {
+    name: String,
+    duration: Duration,
+    load: Load,
+    on_start: Option<Hook>,
+    on_end: Option<Hook>,
+}
+
+impl Phase {
+    /// A phase named `name` running `duration` under `load`.
+    pub fn new(name: &str, duration: Duration, load: Load) -> Self {
+        Self {
+            name: name.to_owned(),
+            duration,
+            load,
+            on_start: None,
+            on_end: None,
+        }
+    }
+
+    /// Run when the phase begins: switch its faults on.
+    pub fn on_start(mut self, f: impl Fn() + Send + Sync + 'static) -> Self {
+        self.on_start = Some(Arc::new(f));
+        self
+    }
+
+    /// Run when the phase ends: switch its faults off.
+    pub fn on_end(mut self, f: impl Fn() + Send + Sync + 'static) -> Self {
+        self.on_end = Some(Arc::new(f));
+        self
+    }
+}
+
+impl fmt::Debug for Phase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Phase")
+            .field("name", &self.name)
+            .field("duration", &self.duration)
+            .field("load", &self.load)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A chaos experiment; build it with [`Experiment::builder`], run it with
+/// [`run`](Experiment::run).
+#[derive(Clone)]
+pub struct Experiment {
+    title: String,
+    hypothesis: Hypothesis,
+    steady: Option<(Duration, Load)>,
+    phases: Vec<Phase>,
+    rollbacks: Vec<Hook>,
+    run_rollbacks: bool,
+    abort_on_breach: bool,
+    drain: Duration,
+    timeline: Option<Timeline>,
+}
+
+/// Builds an [`Experiment`].
+#[must_use]
+pub struct ExperimentBuilder {
+    experiment: Experiment,
+}
+
+impl Experiment {
+    /// A builder for an experiment titled `title`.
+    pub fn builder(title: &str) -> ExperimentBuilder {
+        ExperimentBuilder {
+            experiment: Experiment {
+                title: title.to_owned(),
+                hypothesis: Hypothesis::new(),
+                steady: None,
+                phases: Vec::new(),
+                rollbacks: Vec::new(),
+                run_rollbacks: true,
+                abort_on_breach: false,
+                drain: Duration::from_secs(30),
+                timeline: None,
+            },
+        }
+    }
+}
+
+impl ExperimentBuilder {
+    /// The steady-state hypothesis (at least one bound).
+    pub fn hypothesis(mut self, h: Hypothesis) -> Self {
+        self.experiment.hypothesis = h;
+        self
+    }
+
+    /// Probe the steady state for `duration` under `load` before the first
+    /// phase (the system must be steady to begin with) and after the last
+    /// (it must recover). Without it only the phases are judged.
+    pub fn steady_state(mut self, duration: Duration, load: Load) -> Self {
+        self.experiment.steady = Some((duration, load));
+        self
+    }
+
+    /// Adds a phase to the method, run in the order added.
+    pub fn phase(mut self, phase: Phase) -> Self {
+        self.experiment.phases.push(phase);
+        self
+    }
+
+    /// Adds a rollback, run at the end whatever happened (in the order
+    /// added), unless [`rollbacks`](Self::rollbacks) says not to.
+    pub fn rollback(mut self, f: impl Fn() + Send + Sync + 'static) -> Self {
+        self.experiment.rollbacks.push(Arc::new(f));
+        self
+    }
+
+    /// Whether to run the rollbacks (default: yes).
+    pub fn rollbacks(mut self, run: bool) -> Self {
+        self.experiment.run_rollbacks = run;
+        self
+    }
+
+    /// Stop at the first phase that breaks the hypothesis (default: run
+    /// every phase and report all).
+    pub fn abort_on_breach(mut self, yes: bool) -> Self {
+        self.experiment.abort_on_breach = yes;
+        self
+    }
+
+    /// How long, after a stretch's load stops, its requests still running
+    /// may take before they are judged `unfinished` (default: 30 s).
+    pub fn drain(mut self, d: Duration) -> Self {
+        self.experiment.drain = d;
+        self
+    }
+
+    /// Put the events this timeline collects on the report.
+    pub fn timeline(mut self, timeline: &Timeline) -> Self {
+        self.experiment.timeline = Some(timeline.clone());
+        self
+    }
+
+    /// Validates and builds.
+    pub fn build(self) -> Result<Experiment, ConfigError> {
+        let e = self.experiment;
+        let name: Arc<str> = Arc::from(e.title.as_str());
+        e.hypothesis.validate(&name)?;
+        if e.phases.is_empty() {
+            return Err(ConfigError::new(&name, "phases", "the method has no phase"));
+        }
+        let stretches = e
+            .phases
+            .iter()
+            .map(|p| (p.name.as_str(), p.duration, p.load))
+            .chain(e.steady.map(|(d, l)| ("steady state", d, l)));
+        for (which, duration, load) in stretches {
+            if duration.is_zero() {
+                return Err(ConfigError::new(
+                    &name,
+                    "duration",
+                    format!("`{which}` lasts zero time"),
+                ));
+            }
+            if matches!(load, Load::PerSecond(0) | Load::Workers(0)) {
+                return Err(ConfigError::new(
+                    &name,
+                    "load",
+                    format!("`{which}` offers no load"),
+                ));
+            }
+        }
+        Ok(e)
+    }
+}
+
+/// One request's record: start, latency, and why it was not served.
+type Record = (Duration, Duration, Option<String>);
+
+impl Experiment {
+    /// Runs the experiment against `system`, request `n` being
+    /// `request(n)`; a request is served when it returns `Ok`.
+    pub async fn run<S, Req>(
+        &self,
+        system: S,
+        request: impl Fn(u64) -> Req + Send + Sync + 'static,
+    ) -> Report
+    where
+        S: Service<Req> + Clone + Send + 'static,
+        S::Response: Send + 'static,
+        S::Error: Into<BoxError>,
+        S::Future: Send,
+        Req: Send + 'static,
+    {
+        self.run_judged(system, request, |r: &Result<S::Response, BoxError>| {
+            r.is_ok()
+        })
+        .await
+    }
+
+    /// [`run`](Self::run), with `served` saying which results count as
+    /// served (an HTTP 503 is `Ok` to tower, a failure to a caller).
+    pub async fn run_judged<S, Req>(
+        &self,
+        system: S,
+        request: impl Fn(u64) -> Req + Send + Sync + 'static,
+        served: impl Fn(&Result<S::Response, BoxError>) -> bool + Send + Sync + 'static,
+    ) -> Report
+    where
+        S: Service<Req> + Clone + Send + 'static,
+        S::Response: Send + 'static,
+        S::Error: Into<BoxError>,
+        S::Future: Send,
+        Req: Send + 'static,
+    {
+        let driver = Driver {
+            system,
+            request: Arc::new(request),
+            served: Arc::new(served),
+            start: Instant::now(),
+            drain: self.drain,
+            sent: 0,
+        };
+        self.method(driver).await
+    }
+
+    async fn method<S, Req, R, J>(&self, mut driver: Driver<S, R, J>) -> Report
+    where
+        S: Service<Req> + Clone + Send + 'static,
+        S::Response: Send + 'static,
+        S::Error: Into<BoxError>,
+        S::Future: Send,
+        Req: Send + 'static,
+        R: Fn(u64) -> Req + Send + Sync + 'static,
+        J: Fn(&Result<S::Response, BoxError>) -> bool + Send + Sync + 'static,
+    {
+        let mut stretches = Vec::new();
+        let mut samples = Vec::new();
+        let mut verdict = Verdict {
+            status: Status::Completed,
+            deviated: false,
+        };
+        let mut plan: Vec<(String, StretchKind, Duration, Load, Option<&Phase>)> = Vec::new();
+        if let Some((d, l)) = self.steady {
+            plan.push((
+                "steady state (before)".into(),
+                StretchKind::Before,
+                d,
+                l,
+                None,
+            ));
+        }
+        for p in &self.phases {
+            plan.push((
+                p.name.clone(),
+                StretchKind::Phase,
+                p.duration,
+                p.load,
+                Some(p),
+            ));
+        }
+        if let Some((d, l)) = self.steady {
+            plan.push((
+                "steady state (after)".into(),
+                StretchKind::After,
+                d,
+                l,
+                None,
+            ));
+        }
+        for (name, kind, duration, load, phase) in plan {
+            if let Some(f) = phase.and_then(|p| p.on_start.as_ref()) {
+                f();
+            }
+            let start = driver.start.elapsed();
+            let records = driver.drive(duration, load).await;
+            if let Some(f) = phase.and_then(|p| p.on_end.as_ref()) {
+                f();
+            }
+            let stats = stats_of(&records);
+            samples.extend(records.iter().map(|(at, latency, why)| Sample {
+                at: *at,
+                latency: *latency,
+                served: why.is_none(),
+            }));
+            let checks = self.hypothesis.judge(&stats);
+            let stretch = Stretch {
+                name,
+                kind,
+                start,
+                duration,
+                stats,
+                checks,
+            };
+            let broke = !stretch.passed();
+            stretches.push(stretch);
+            if broke {
+                match kind {
+                    // Not steady to begin with: no fault is injected.
+                    StretchKind::Before => {
+                        verdict.status = Status::Aborted;
+                        break;
+                    }
+                    _ => {
+                        verdict.deviated = true;
+                        verdict.status = Status::Failed;
+                        if self.abort_on_breach && kind == StretchKind::Phase {
+                            verdict.status = Status::Aborted;
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+        let mut rollbacks_run = 0;
+        if self.run_rollbacks {
+            for r in &self.rollbacks {
+                r();
+                rollbacks_run += 1;
+            }
+        }
+        let marks = self
+            .timeline
+            .as_ref()
+            .map(|t| t.marks(driver.start))
+            .unwrap_or_default();
+        Report {
+            title: self.title.clone(),
+            verdict,
+            stretches,
+            marks,
+            samples,
+            rollbacks_run,
+        }
+    }
+}
+
+/// Sends the load and records what came back.
+struct Driver<S, R, J> {
+    system: S,
+    request: Arc<R>,
+    served: Arc<J>,
+    start: Instant,
+    drain: Duration,
+    /// Requests sent so far (request `n`'s number).
+    sent: u64,
+}
+
+impl<S, R, J> Driver<S, R, J> {
+    /// Offers `load` for `duration`, then waits (up to the drain) for what
+    /// is still running; the records in the order sent.
+    async fn drive<Req>(&mut self, duration: Duration, load: Load) -> Vec<Record>
+    where
+        S: Service<Req> + Clone + Send + 'static,
+        S::Response: Send + 'static,
+        S::Error: Into<BoxError>,
+        S::Future: Send,
+        Req: Send + 'static,
+        R: Fn(u64) -> Req + Send + Sync + 'static,
+        J: Fn(&Result<S::Response, BoxError>) -> bool + Send + Sync + 'static,
+    {
+        let until = Instant::now() + duration;
+        let mut tasks: JoinSet<Vec<Record>> = JoinSet::new();
+        match load {
+            Load::PerSecond(rate) => {
+                let every = Duration::from_secs(1) / rate;
+                let mut ticks = tokio::time::interval(every);
+                ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+                loop {
+                    let tick = ticks.tick().await;
+                    if tick >= until {
+                        break;
+                    }
+                    let one = self.one();
+                    tasks.spawn(async move { vec![one.await] });
+                }
+            }
+            Load::Workers(n) => {
+                for _ in 0..n {
+                    let (system, request, served, start) = (
+                        self.system.clone(),
+                        self.request.clone(),
+                        self.served.clone(),
+                        self.start,
+                    );
+                    let first = self.sent;
+                    // Each worker numbers its requests apart from the others.
+                    self.sent += 1 << 32;
+                    tasks.spawn(async move {
+                        let mut out = Vec::new();
+                        let mut n = first;
+                        while Instant::now() < until {
+                            let sent = Instant::now();
+                            out.push(call(system.clone(), request(n), &*served, start).await);
+                            n += 1;
+                            // At most one request a millisecond per worker:
+                            // a system answering at once on paused time still
+                            // lets the clock move.
+                            tokio::time::sleep_until(sent + Duration::from_millis(1)).await;
+                        }
+                        out
+                    });
+                }
+            }
+        }
+        let mut records = Vec::new();
+        let deadline = until.max(Instant::now()) + self.drain;
+        loop {
+            match tokio::time::timeout_at(deadline, tasks.join_next()).await {
+                Ok(Some(Ok(mut r))) => records.append(&mut r),
+                Ok(Some(Err(_))) => {} // a request task panicked: nothing recorded
+                Ok(None) => break,
+                Err(_) => {
+                    // Past the drain: what still runs is unfinished.
+                    let unfinished = tasks.len();
+                    tasks.abort_all();
+                    let at = duration;
+                    records.extend(
+                        (0..unfinished).map(|_| (at, self.drain, Some("unfinished".to_owned()))),
+                    );
+                    break;
+                }
+            }
+        }
+        records.sort_by_key(|r| r.0);
+        records
+    }
+
+    /// The next open-loop request, ready to spawn.
+    fn one<Req>(&mut self) -> impl std::future::Future<Output = Record> + Send + 'static
+    where
+        S: Service<Req> + Clone + Send + 'static,
+        S::Response: Send + 'static,
+        S::Error: Into<BoxError>,
+        S::Future: Send,
+        Req: Send + 'static,
+        R: Fn(u64) -> Req + Send + Sync + 'static,
+        J: Fn(&Result<S::Response, BoxError>) -> bool + Send + Sync + 'static,
+    {
+        let req = (self.request)(self.sent);
+        self.sent += 1;
+        let (system, served, start) = (self.system.clone(), self.served.clone(), self.start);
+        async move { call(system, req, &*served, start).await }
+    }
+}
+
+/// One request through `system`: when it was sent, how long it took, and
+/// why it was not served (`None`: served).
+async fn call<S, Req, J>(mut system: S, req: Req, served: &J, start: Instant) -> Record
+where
+    S: Service<Req>,
+    S::Error: Into<BoxError>,
+    J: Fn(&Result<S::Response, BoxError>) -> bool,
+{
+    let sent = Instant::now();
+    let ready: Result<(), BoxError> = std::future::poll_fn(|cx| system.poll_ready(cx))
+        .await
+        .map_err(Into::into);
+    let result = match ready {
+        Ok(()) => system.call(req).await.map_err(Into::into),
+        Err(e) => Err(e),
+    };
+    let latency = sent.elapsed();
+    let why = if served(&result) {
+        None
+    } else {
+        Some(match &result {
+            Ok(_) => "response".to_owned(),
+            Err(e) => {
+                rejection(e).map_or_else(|| "error".to_owned(), |r| format!("{:?}", r.kind()))
+            }
+        })
+    };
+    (sent - start, latency, why)
+}
+
+/// The SLIs of a stretch's records.
+fn stats_of(records: &[Record]) -> Stats {
+    let mut stats = Stats {
+        requests: records.len() as u64,
+        ..Stats::default()
+    };
+    for (_, latency, why) in records {
+        stats.latencies.push(*latency);
+        match why {
+            None => stats.successes += 1,
+            Some(why) => *stats.errors.entry(why.clone()).or_insert(0) += 1,
+        }
+    }
+    stats.latencies.sort();
+    stats
+}
+
+impl fmt::Debug for Experiment {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Experiment")
+            .field("title", &self.title)
+            .field("phases", &self.phases)
+            .finish_non_exhaustive()
+    }
+}
+
+impl fmt::Debug for ExperimentBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.experiment.fmt(f)
+    }
+}
