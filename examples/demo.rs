@@ -52,6 +52,8 @@ fn phase_at(t: Duration) -> usize {
     ((t.as_secs_f64() / PHASE.as_secs_f64()) as usize).min(PHASES.len() - 1)
 }
 
+#[path = "support/experiment.rs"]
+mod experiment;
 mod support;
 
 /// The backend: what it does to request `n` depends on the phase.
@@ -184,7 +186,7 @@ fn percentile(sorted: &[Duration], p: f64) -> String {
 }
 
 #[tokio::main]
-async fn main() -> Result<(), ConfigError> {
+async fn main() -> Result<(), BoxError> {
     println!(
         "Backend script, {} s per phase: {}. One request every {:?} through each client.",
         PHASE.as_secs(),
@@ -331,5 +333,33 @@ async fn main() -> Result<(), ConfigError> {
             to
         );
     }
+    closing_experiment()
+}
+
+/// The same script as a chaos experiment with a verdict: five minutes of
+/// load on paused time (its own runtime, on its own thread), done in well
+/// under a second; the report printed and drawn as SVG.
+fn closing_experiment() -> Result<(), BoxError> {
+    println!(
+        "\nA chaos experiment: the same faults, five minutes on paused time, with a verdict.\n"
+    );
+    let report = std::thread::spawn(|| {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .start_paused(true)
+            .build()
+            .map_err(BoxError::from)
+            .and_then(|rt| rt.block_on(experiment::run()))
+    })
+    .join()
+    .map_err(|_| "the experiment's thread panicked")??;
+    println!("{report}");
+    let dir = std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target"));
+    std::fs::create_dir_all(&dir)?;
+    let path = dir.join("seawall-experiment.svg");
+    report.write_svg(&path)?;
+    println!("\nThe report as a chart: {}", path.display());
     Ok(())
 }

@@ -239,7 +239,10 @@ impl fmt::Display for Report {
         }
         if !self.marks.is_empty() {
             writeln!(f, "events:")?;
-            for m in &self.marks {
+            // A flapping breaker makes hundreds: the first ones and a count
+            // (all are in `marks`, the JSON and the chart).
+            const SHOWN: usize = 16;
+            for m in self.marks.iter().take(SHOWN) {
                 writeln!(
                     f,
                     "  {:>9.3}s  {}: {}",
@@ -247,6 +250,9 @@ impl fmt::Display for Report {
                     m.source,
                     m.what
                 )?;
+            }
+            if self.marks.len() > SHOWN {
+                writeln!(f, "  ... and {} more", self.marks.len() - SHOWN)?;
             }
         }
         let deviated = if self.verdict.deviated {
