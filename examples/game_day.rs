@@ -100,7 +100,6 @@ async fn main() -> Result<(), BoxError> {
         }
     };
     let callers = |label: &'static str| {
-        let send = send;
         async move {
             let mut ok = 0;
             for _ in 0..10 {
