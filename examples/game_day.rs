@@ -99,17 +99,15 @@ async fn main() -> Result<(), BoxError> {
             Ok::<_, BoxError>((status, String::from_utf8_lossy(&body).trim().to_owned()))
         }
     };
-    let callers = |label: &'static str| {
-        async move {
-            let mut ok = 0;
-            for _ in 0..10 {
-                if send(Method::GET, "/").await?.0 == StatusCode::OK {
-                    ok += 1;
-                }
+    let callers = |label: &'static str| async move {
+        let mut ok = 0;
+        for _ in 0..10 {
+            if send(Method::GET, "/").await?.0 == StatusCode::OK {
+                ok += 1;
             }
-            println!("  caller, {label}: {ok}/10 answered 200");
-            Ok::<_, BoxError>(ok)
         }
+        println!("  caller, {label}: {ok}/10 answered 200");
+        Ok::<_, BoxError>(ok)
     };
 
     let quiet = callers("before the game day").await?;

@@ -227,23 +227,19 @@ impl<S, O, W> ChaosService<S, O, W> {
                     let clone = self.inner.clone();
                     std::mem::replace(&mut self.inner, clone)
                 });
-                ChaosFuture {
-                    state: State::Sleeping {
-                        sleep: crate::clock::sleep(delay, "an injected delay"),
-                        then: Some(match (answer, ready) {
-                            (Some(answer), _) => Then::Answer(answer),
-                            (None, Some(svc)) => Then::Call(svc, req),
-                            (None, None) => Then::Answer(Err("chaos: nothing to call".into())),
-                        }),
-                    },
-                }
+                ChaosFuture::injected(SlowState::Sleeping {
+                    sleep: crate::clock::sleep(delay, "an injected delay"),
+                    then: Some(match (answer, ready) {
+                        (Some(answer), _) => Then::Answer(answer),
+                        (None, Some(svc)) => Then::Call(svc, req),
+                        (None, None) => Then::Answer(Err("chaos: nothing to call".into())),
+                    }),
+                })
             }
             None => match answer {
-                Some(answer) => ChaosFuture {
-                    state: State::Answered {
-                        answer: Some(answer),
-                    },
-                },
+                Some(answer) => ChaosFuture::injected(SlowState::Answered {
+                    answer: Some(answer),
+                }),
                 None => ChaosFuture::calling(self.inner.call(req)),
             },
         }
@@ -256,7 +252,9 @@ enum Then<S: Service<Req>, Req> {
 }
 
 pin_project! {
-    /// The response future of [`ChaosService`].
+    /// The response future of [`ChaosService`]: the inner call's future,
+    /// or, when a fault was injected, a boxed future of its own (the
+    /// passing path carries no room for a timer or an answer).
     pub struct ChaosFuture<S, Req>
     where
         S: Service<Req>,
@@ -273,7 +271,29 @@ pin_project! {
         S: Service<Req>,
     {
         Calling { #[pin] future: S::Future },
+        Injected { slow: Pin<Box<Slow<S, Req>>> },
+    }
+}
+
+pin_project! {
+    /// An injected call: sleeping, then answering or calling.
+    struct Slow<S, Req>
+    where
+        S: Service<Req>,
+    {
+        #[pin]
+        state: SlowState<S, Req>,
+    }
+}
+
+pin_project! {
+    #[project = SlowProj]
+    enum SlowState<S, Req>
+    where
+        S: Service<Req>,
+    {
         Sleeping { #[pin] sleep: Sleep, then: Option<Then<S, Req>> },
+        Calling { #[pin] future: S::Future },
         Answered { answer: Option<Result<S::Response, BoxError>> },
     }
 }
@@ -283,6 +303,15 @@ impl<S: Service<Req>, Req> ChaosFuture<S, Req> {
     fn calling(future: S::Future) -> Self {
         Self {
             state: State::Calling { future },
+        }
+    }
+
+    #[cold]
+    fn injected(state: SlowState<S, Req>) -> Self {
+        Self {
+            state: State::Injected {
+                slow: Box::pin(Slow { state }),
+            },
         }
     }
 }
@@ -296,29 +325,44 @@ where
 
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project().state.project() {
+            StateProj::Calling { future } => future.poll(cx).map_err(Into::into),
+            StateProj::Injected { slow } => slow.as_mut().poll(cx),
+        }
+    }
+}
+
+impl<S, Req> Future for Slow<S, Req>
+where
+    S: Service<Req>,
+    S::Error: Into<BoxError>,
+{
+    type Output = Result<S::Response, BoxError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
         loop {
             match this.state.as_mut().project() {
-                StateProj::Calling { future } => {
+                SlowProj::Calling { future } => {
                     return future.poll(cx).map_err(Into::into);
                 }
-                StateProj::Answered { answer } => {
+                SlowProj::Answered { answer } => {
                     return Poll::Ready(
                         answer
                             .take()
                             .unwrap_or_else(|| Err("ChaosFuture polled after completion".into())),
                     );
                 }
-                StateProj::Sleeping { sleep, then } => {
+                SlowProj::Sleeping { sleep, then } => {
                     ready!(sleep.poll(cx));
                     let next = match then.take() {
-                        Some(Then::Call(mut svc, req)) => State::Calling {
+                        Some(Then::Call(mut svc, req)) => SlowState::Calling {
                             future: svc.call(req),
                         },
-                        Some(Then::Answer(answer)) => State::Answered {
+                        Some(Then::Answer(answer)) => SlowState::Answered {
                             answer: Some(answer),
                         },
-                        None => State::Answered { answer: None },
+                        None => SlowState::Answered { answer: None },
                     };
                     this.state.set(next);
                 }

@@ -58,7 +58,7 @@ use crate::error::{ConfigError, Injected};
 use crate::stripes::Striped;
 use crate::telemetry::{Event, EventKind, EventMask, Listeners, Pattern};
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tower::BoxError;
@@ -76,22 +76,31 @@ pub struct Chaos {
     inner: Arc<Inner>,
 }
 
+/// `Inner::switch` bits: on, and which kinds have a rate above 0.
+const ENABLED: u32 = 1;
+const fn kind_bit(kind: FaultKind) -> u32 {
+    2 << kind as u32
+}
+
 struct Inner {
     name: Arc<str>,
-    enabled: AtomicBool,
-    /// Per kind, inject iff a draw is below this (`rate · 2^64`, saturated;
-    /// `u64::MAX` means always).
+    /// [`ENABLED`] and a [`kind_bit`] per kind drawn: one load decides the
+    /// passing path (off, or nothing to draw).
+    switch: AtomicU32,
+    /// Per kind, inject iff a draw is at most this (`rate · 2^64 − 1`;
+    /// `u64::MAX`: always; a kind at rate 0 is not drawn at all).
     thresholds: [AtomicU64; 4],
     latency: Latency,
     error: Option<MakeError>,
     behaviour: Option<Behaviour>,
     seed: u64,
-    /// Per thread: field 0 the call count, field 1 the stream (0: not yet).
+    /// Per thread: field 0 the calls drawn for, field 1 the stream (0:
+    /// not yet).
     draws: Striped<2>,
     /// Streams handed out, in order of first use.
     streams: AtomicU64,
-    /// Calls decided while enabled, then injections per kind.
-    counts: Striped<5>,
+    /// Injections per kind.
+    counts: Striped<4>,
     guard: Option<Guard>,
     clock: ClockHandle,
     listeners: Listeners,
@@ -124,7 +133,8 @@ impl Faults {
 pub struct ChaosMetrics {
     /// Whether it injects now.
     pub enabled: bool,
-    /// Calls decided while it was enabled.
+    /// Calls drawn for: made while it was enabled with some rate above 0
+    /// (and, through a layer, picked by its filter).
     pub calls: u64,
     /// Errors, delays, outcomes and behaviours injected, by
     /// [`FaultKind`] order.
@@ -179,7 +189,7 @@ impl Chaos {
 
     /// Starts injecting (emits `ChaosEnabled` if it was off).
     pub fn enable(&self) {
-        if !self.inner.enabled.swap(true, Ordering::AcqRel) {
+        if self.inner.switch.fetch_or(ENABLED, Ordering::AcqRel) & ENABLED == 0 {
             if let Some(g) = &self.inner.guard {
                 g.restart(self.inner.clock.now(), self.calls());
             }
@@ -189,28 +199,41 @@ impl Chaos {
 
     /// Stops injecting (emits `ChaosDisabled` if it was on).
     pub fn disable(&self) {
-        if self.inner.enabled.swap(false, Ordering::AcqRel) {
+        if self.inner.disable() {
             self.inner.emit(EventKind::ChaosDisabled);
         }
     }
 
     /// Whether it injects now.
     pub fn is_enabled(&self) -> bool {
-        self.inner.enabled.load(Ordering::Relaxed)
+        self.inner.switch.load(Ordering::Relaxed) & ENABLED != 0
     }
 
     /// Changes the rate of `kind` at run time (in `[0, 1]`).
     pub fn set_rate(&self, kind: FaultKind, rate: f64) -> Result<(), ConfigError> {
         let t = threshold(&self.inner.name, kind, rate)?;
         self.inner.thresholds[kind as usize].store(t, Ordering::Relaxed);
+        // Published after the threshold: a call that sees the bit reads it.
+        if rate == 0.0 {
+            self.inner
+                .switch
+                .fetch_and(!kind_bit(kind), Ordering::Release);
+        } else {
+            self.inner
+                .switch
+                .fetch_or(kind_bit(kind), Ordering::Release);
+        }
         Ok(())
     }
 
     /// The rate of `kind` now.
     pub fn rate(&self, kind: FaultKind) -> f64 {
+        if self.inner.switch.load(Ordering::Relaxed) & kind_bit(kind) == 0 {
+            return 0.0;
+        }
         match self.inner.thresholds[kind as usize].load(Ordering::Relaxed) {
             u64::MAX => 1.0,
-            t => t as f64 / 2f64.powi(64),
+            t => (t as f64 + 1.0) / 2f64.powi(64),
         }
     }
 
@@ -234,10 +257,12 @@ impl Chaos {
     #[inline]
     pub(crate) fn decide_for(&self, outcomes: bool) -> Faults {
         let inner = &*self.inner;
-        if !inner.enabled.load(Ordering::Relaxed) {
+        let switch = inner.switch.load(Ordering::Acquire);
+        // Off, or on with nothing to draw: nothing to do.
+        if switch & ENABLED == 0 || switch == ENABLED {
             return Faults::default();
         }
-        inner.decide(outcomes)
+        inner.decide(switch, outcomes)
     }
 
     /// The error an injected failure returns: the builder's
@@ -261,78 +286,104 @@ impl Chaos {
         let c = &self.inner.counts;
         ChaosMetrics {
             enabled: self.is_enabled(),
-            calls: c.sum(0),
-            injected: std::array::from_fn(|k| c.sum(k + 1)),
+            calls: self.inner.calls(),
+            injected: std::array::from_fn(|k| c.sum(k)),
         }
     }
 
     fn calls(&self) -> u64 {
-        self.inner.counts.sum(0)
+        self.inner.calls()
     }
 }
 
 impl Inner {
-    #[inline]
-    fn decide(&self, outcomes: bool) -> Faults {
-        let (stream, n) = self.next_draw();
-        self.counts.incr(0);
-        let mut faults = Faults::default();
-        let mut any = false;
-        for kind in FaultKind::ALL {
-            let t = self.thresholds[kind as usize].load(Ordering::Relaxed);
-            if t == 0 || (kind == FaultKind::Outcome && !outcomes) {
-                continue;
-            }
-            if t == u64::MAX || draw(self.seed, stream, n, kind as u64) < t {
-                any = true;
-                match kind {
-                    FaultKind::Error => faults.error = true,
-                    FaultKind::Latency => {
-                        let seed = draw(self.seed, stream, n, 4);
-                        faults.latency = Some(self.latency.sample(seed));
-                    }
-                    FaultKind::Outcome => faults.outcome = true,
-                    FaultKind::Behaviour => faults.behaviour = self.behaviour.is_some(),
-                }
-            }
-        }
-        if any {
-            return self.admit(faults);
-        }
-        faults
+    /// Calls drawn for (the draw counters, which count them anyway).
+    fn calls(&self) -> u64 {
+        self.draws.sum(0)
     }
 
-    /// This thread's stream and its call number.
+    /// Turns it off; whether it was on.
+    fn disable(&self) -> bool {
+        self.switch.fetch_and(!ENABLED, Ordering::AcqRel) & ENABLED != 0
+    }
+
     #[inline]
-    fn next_draw(&self) -> (u64, u64) {
-        match self.draws.mine() {
+    fn decide(&self, switch: u32, outcomes: bool) -> Faults {
+        let key = self.next_draw();
+        let outcome_bit = kind_bit(FaultKind::Outcome);
+        let mut kinds = switch & !ENABLED & if outcomes { !0 } else { !outcome_bit };
+        // One draw per kind with a rate, each against its threshold.
+        let mut hits = 0;
+        while kinds != 0 {
+            let bit = kinds & kinds.wrapping_neg();
+            kinds ^= bit;
+            let k = bit.trailing_zeros() - 1;
+            if draw(key, u64::from(k)) <= self.thresholds[k as usize].load(Ordering::Relaxed) {
+                hits |= bit;
+            }
+        }
+        if hits == 0 {
+            return Faults::default();
+        }
+        self.injected(hits, key)
+    }
+
+    /// The faults of a call some draw hit: what they are (a delay's length
+    /// drawn too), kept to the blast radius, counted and told.
+    #[cold]
+    #[inline(never)]
+    fn injected(&self, hits: u32, key: u64) -> Faults {
+        let hit = |kind| hits & kind_bit(kind) != 0;
+        let faults = Faults {
+            error: hit(FaultKind::Error),
+            latency: hit(FaultKind::Latency).then(|| self.latency.sample(draw(key, 4))),
+            outcome: hit(FaultKind::Outcome),
+            behaviour: hit(FaultKind::Behaviour) && self.behaviour.is_some(),
+        };
+        if faults.is_none() {
+            return faults;
+        }
+        self.admit(faults)
+    }
+
+    /// The key of this thread's next draw: its stream's base (the seed and
+    /// stream, mixed once per stripe) and its call number, combined.
+    #[inline]
+    fn next_draw(&self) -> u64 {
+        let (base, n) = match self.draws.mine() {
             Some(stripe) => {
                 let n = stripe[0].load(Ordering::Relaxed);
                 stripe[0].store(n.wrapping_add(1), Ordering::Relaxed);
-                let mut stream = stripe[1].load(Ordering::Relaxed);
-                if stream == 0 {
-                    // First draw on this stripe: streams go in order of
-                    // first use, so a one-thread run repeats exactly.
-                    stream = self.streams.fetch_add(1, Ordering::Relaxed) + 1;
-                    stripe[1].store(stream, Ordering::Relaxed);
+                let mut base = stripe[1].load(Ordering::Relaxed);
+                if base == 0 {
+                    base = self.new_stream();
+                    stripe[1].store(base, Ordering::Relaxed);
                 }
-                (stream, n)
+                (base, n)
             }
             // Threads past the last stripe share one stream.
             None => (
-                u64::MAX,
+                stream_base(self.seed, u64::MAX),
                 self.draws.shared(0).fetch_add(1, Ordering::Relaxed),
             ),
-        }
+        };
+        base.wrapping_add(n.wrapping_mul(WYRAND_STEP))
+    }
+
+    /// First draw on a stripe: streams go in order of first use, so a
+    /// one-thread run repeats exactly.
+    #[cold]
+    fn new_stream(&self) -> u64 {
+        let stream = self.streams.fetch_add(1, Ordering::Relaxed) + 1;
+        stream_base(self.seed, stream)
     }
 
     /// Faults drawn for a call: kept to the blast radius, counted, told.
-    #[cold]
     fn admit(&self, faults: Faults) -> Faults {
         if let Some(g) = &self.guard {
-            if let Err(reason) = g.admit(self.clock.now(), self.counts.sum(0)) {
+            if let Err(reason) = g.admit(self.clock.now(), self.calls()) {
                 // Off by itself, once: later calls find it disabled.
-                if self.enabled.swap(false, Ordering::AcqRel) {
+                if self.disable() {
                     self.emit(EventKind::BlastRadiusReached { reason });
                 }
                 return Faults::default();
@@ -345,7 +396,7 @@ impl Inner {
             (FaultKind::Behaviour, faults.behaviour),
         ] {
             if on {
-                self.counts.incr(kind as usize + 1);
+                self.counts.incr(kind as usize);
                 if self.listeners.wants(EventMask::FAULTS) {
                     self.emit(EventKind::FaultInjected { kind });
                 }
@@ -364,19 +415,25 @@ impl Inner {
     }
 }
 
-/// A uniform 64-bit draw for call `n` of `stream`, fault `kind`: the
-/// splitmix64 finaliser (Steele et al., 2014) over the seed, stream, count
-/// and kind, each spread by an odd constant — a counter-based generator, so
-/// no state is shared between calls.
-#[inline]
-fn draw(seed: u64, stream: u64, n: u64, kind: u64) -> u64 {
-    let mut z = seed
-        ^ stream.wrapping_mul(0x9E37_79B9_7F4A_7C15)
-        ^ n.wrapping_mul(0xD1B5_4A32_D192_ED03)
-        ^ kind.wrapping_mul(0xAEF1_7502_108E_F2D9);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
+/// A stream's base: the seed and the stream spread by an odd constant
+/// (never 0, which marks a stripe without a stream).
+fn stream_base(seed: u64, stream: u64) -> u64 {
+    (seed ^ stream.wrapping_mul(0x9E37_79B9_7F4A_7C15)).max(1)
+}
+
+/// wyrand's increment: call `n` of a stream is the `n`-th state of a
+/// wyrand generator seeded with the stream's base.
+const WYRAND_STEP: u64 = 0xA076_1D64_78BD_642F;
+
+/// A uniform 64-bit draw for fault `kind` of the call whose key is `key`:
+/// wyrand's output function (Wang Yi; one 64×64→128 multiply, folded) on
+/// the call's state, offset per kind — a counter-based generator, so no
+/// state is shared between calls, and one multiply a draw.
+#[inline(always)]
+fn draw(key: u64, kind: u64) -> u64 {
+    let s = key.wrapping_add(kind.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    let t = u128::from(s) * u128::from(s ^ 0xE703_7ED1_A0B4_28DB);
+    (t >> 64) as u64 ^ t as u64
 }
 
 /// `rate` as a draw threshold, or the error naming `kind`'s rate.
@@ -390,8 +447,11 @@ fn threshold(name: &Arc<str>, kind: FaultKind, rate: f64) -> Result<u64, ConfigE
     }
     Ok(if rate >= 1.0 {
         u64::MAX
+    } else if rate <= 0.0 {
+        0
     } else {
-        (rate * 2f64.powi(64)) as u64
+        // P(draw ≤ t) = (t + 1) / 2^64 = rate.
+        ((rate * 2f64.powi(64)) as u64).saturating_sub(1)
     })
 }
 
@@ -471,13 +531,17 @@ impl ChaosBuilder {
         for kind in FaultKind::ALL {
             thresholds[kind as usize] = threshold(&name, kind, self.rates[kind as usize])?;
         }
-        if thresholds[FaultKind::Latency as usize] > 0 {
+        if self.rates[FaultKind::Latency as usize] > 0.0 {
             self.latency.validate(&name)?;
         }
         let guard = Guard::new(&name, self.max_per_sec, self.max_share)?;
         let seed = self.seed.unwrap_or_else(rand::random);
+        let switch = FaultKind::ALL
+            .iter()
+            .filter(|k| self.rates[**k as usize] > 0.0)
+            .fold(u32::from(self.enabled), |s, k| s | kind_bit(*k));
         let inner = Arc::new(Inner {
-            enabled: AtomicBool::new(self.enabled),
+            switch: AtomicU32::new(switch),
             thresholds: thresholds.map(AtomicU64::new),
             latency: self.latency,
             error: self.error,
@@ -525,9 +589,9 @@ impl crate::telemetry::ExportMetrics for Inner {
         let name = self.name.to_string();
         for kind in FaultKind::ALL {
             metrics::counter!("seawall_chaos_injected_total", "name" => name.clone(), "kind" => kind.as_str())
-                .absolute(self.counts.sum(kind as usize + 1));
+                .absolute(self.counts.sum(kind as usize));
         }
         metrics::gauge!("seawall_chaos_enabled", "name" => name)
-            .set(f64::from(u8::from(self.enabled.load(Ordering::Relaxed))));
+            .set(f64::from(self.switch.load(Ordering::Relaxed) & ENABLED));
     }
 }
