@@ -3,7 +3,8 @@
 //! load driven through a bare hyper client and through seawall's
 //! `http_client` stack (total timeout, retry with budget, circuit breaker,
 //! bulkhead, attempt timeout) with a fallback on top. A side-by-side table
-//! and the breaker's timeline at the end.
+//! and the breaker's timeline, then the same faults as a chaos experiment
+//! on paused time, with a verdict and an SVG chart of its report.
 //!
 //! `cargo run --release --example demo` (about 22 seconds, no set-up; faults
 //! come from a fixed seed, so every run faces the same script). One pattern

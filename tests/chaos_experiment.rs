@@ -297,6 +297,12 @@ async fn verdicts_follow_chaos_toolkits_statuses() {
         (Status::Aborted, true, 2)
     );
     assert_eq!(report.rollbacks_run, 0);
+    // At once: the first second broke it, so the 60 s phase ran one.
+    let errors = report.stretch("errors").unwrap();
+    assert_eq!(
+        (errors.duration, errors.stats.requests),
+        (Duration::from_secs(1), 100)
+    );
     // Not steady to begin with: aborted before any fault, not deviated.
     chaos.set_rate(FaultKind::Error, 0.5).unwrap();
     let started = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));

@@ -206,8 +206,10 @@ impl ExperimentBuilder {
         self
     }
 
-    /// Stop at the first phase that breaks the hypothesis (default: run
-    /// every phase and report all).
+    /// Stop at once when a phase breaks the hypothesis: the phase is then
+    /// judged every second on its requests so far, and ends at the first
+    /// second that breaks it (default: run every phase whole and report
+    /// all).
     pub fn abort_on_breach(mut self, yes: bool) -> Self {
         self.experiment.abort_on_breach = yes;
         self
@@ -358,10 +360,15 @@ impl Experiment {
                 f();
             }
             let start = driver.start.elapsed();
-            let records = driver.drive(duration, load).await;
+            let records = if self.abort_on_breach && kind == StretchKind::Phase {
+                self.drive_watching(&mut driver, duration, load).await
+            } else {
+                driver.drive(duration, load).await
+            };
             if let Some(f) = phase.and_then(|p| p.on_end.as_ref()) {
                 f();
             }
+            let duration = duration.min(driver.start.elapsed().saturating_sub(start));
             let stats = stats_of(&records);
             samples.extend(records.iter().map(|(at, latency, why)| Sample {
                 at: *at,
@@ -398,6 +405,7 @@ impl Experiment {
             }
         }
         let mut rollbacks_run = 0;
+        // (`duration` of a stretch cut short by a breach is what it ran.)
         if self.run_rollbacks {
             for r in &self.rollbacks {
                 r();
@@ -417,6 +425,45 @@ impl Experiment {
             samples,
             rollbacks_run,
         }
+    }
+}
+
+impl Experiment {
+    /// A phase of an experiment that aborts on a breach: driven a second
+    /// at a time and judged after each, so it stops at the first second
+    /// that leaves its requests so far outside the hypothesis.
+    async fn drive_watching<S, Req, R, J>(
+        &self,
+        driver: &mut Driver<S, R, J>,
+        duration: Duration,
+        load: Load,
+    ) -> Vec<Record>
+    where
+        S: Service<Req> + Clone + Send + 'static,
+        S::Response: Send + 'static,
+        S::Error: Into<BoxError>,
+        S::Future: Send,
+        Req: Send + 'static,
+        R: Fn(u64) -> Req + Send + Sync + 'static,
+        J: Fn(&Result<S::Response, BoxError>) -> bool + Send + Sync + 'static,
+    {
+        const CHECK_EVERY: Duration = Duration::from_secs(1);
+        let mut records = Vec::new();
+        let mut left = duration;
+        while !left.is_zero() {
+            let chunk = left.min(CHECK_EVERY);
+            records.append(&mut driver.drive(chunk, load).await);
+            left -= chunk;
+            if self
+                .hypothesis
+                .judge(&stats_of(&records))
+                .iter()
+                .any(|c| !c.passed)
+            {
+                break;
+            }
+        }
+        records
     }
 }
 
@@ -499,7 +546,7 @@ impl<S, R, J> Driver<S, R, J> {
                     // Past the drain: what still runs is unfinished.
                     let unfinished = tasks.len();
                     tasks.abort_all();
-                    let at = duration;
+                    let at = until - self.start;
                     records.extend(
                         (0..unfinished).map(|_| (at, self.drain, Some("unfinished".to_owned()))),
                     );
