@@ -219,6 +219,24 @@ fn errors_phase(chaos: &Chaos, rate: f64) -> Phase {
         .on_end(move || off.set_rate(FaultKind::Error, 0.0).unwrap())
 }
 
+/// An experiment needing 95 % availability, with a 10 s steady state
+/// around `phase`.
+fn around(title: &str, phase: Phase) -> seawall::chaos::experiment::ExperimentBuilder {
+    Experiment::builder(title)
+        .hypothesis(Hypothesis::new().availability_at_least(95.0))
+        .steady_state(Duration::from_secs(10), Load::per_second(100))
+        .phase(phase)
+}
+
+/// A report's status, deviation and number of stretches run.
+fn outline(report: &seawall::chaos::experiment::Report) -> (Status, bool, usize) {
+    (
+        report.verdict.status,
+        report.verdict.deviated,
+        report.stretches.len(),
+    )
+}
+
 #[tokio::test(start_paused = true)]
 async fn verdicts_follow_chaos_toolkits_statuses() {
     let chaos = Chaos::builder("dep").seed(3).build().unwrap();
@@ -257,10 +275,7 @@ async fn verdicts_follow_chaos_toolkits_statuses() {
     // Broken by a phase: failed, deviated, every stretch still run.
     let rolled_back = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
     let r = rolled_back.clone();
-    let report = Experiment::builder("harsh")
-        .hypothesis(h())
-        .steady_state(Duration::from_secs(10), Load::per_second(100))
-        .phase(errors_phase(&chaos, 0.5))
+    let report = around("harsh", errors_phase(&chaos, 0.5))
         .rollback(move || {
             r.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         })
@@ -268,34 +283,17 @@ async fn verdicts_follow_chaos_toolkits_statuses() {
         .unwrap()
         .run(paused_system(&chaos), |n| n)
         .await;
-    assert_eq!(
-        (
-            report.verdict.status,
-            report.verdict.deviated,
-            report.stretches.len()
-        ),
-        (Status::Failed, true, 3)
-    );
+    assert_eq!(outline(&report), (Status::Failed, true, 3));
     assert_eq!(rolled_back.load(std::sync::atomic::Ordering::SeqCst), 1);
     // Aborting on the breach: the recovery probe never runs.
-    let report = Experiment::builder("harsh, aborting")
-        .hypothesis(h())
-        .steady_state(Duration::from_secs(10), Load::per_second(100))
-        .phase(errors_phase(&chaos, 0.5))
+    let report = around("harsh, aborting", errors_phase(&chaos, 0.5))
         .abort_on_breach(true)
         .rollbacks(false)
         .build()
         .unwrap()
         .run(paused_system(&chaos), |n| n)
         .await;
-    assert_eq!(
-        (
-            report.verdict.status,
-            report.verdict.deviated,
-            report.stretches.len()
-        ),
-        (Status::Aborted, true, 2)
-    );
+    assert_eq!(outline(&report), (Status::Aborted, true, 2));
     assert_eq!(report.rollbacks_run, 0);
     // At once: the first second broke it, so the 60 s phase ran one.
     let errors = report.stretch("errors").unwrap();
@@ -307,24 +305,17 @@ async fn verdicts_follow_chaos_toolkits_statuses() {
     chaos.set_rate(FaultKind::Error, 0.5).unwrap();
     let started = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
     let s = started.clone();
-    let report = Experiment::builder("unsteady")
-        .hypothesis(h())
-        .steady_state(Duration::from_secs(10), Load::per_second(100))
-        .phase(errors_phase(&chaos, 0.5).on_start(move || {
+    let report = around(
+        "unsteady",
+        errors_phase(&chaos, 0.5).on_start(move || {
             s.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        }))
-        .build()
-        .unwrap()
-        .run(paused_system(&chaos), |n| n)
-        .await;
-    assert_eq!(
-        (
-            report.verdict.status,
-            report.verdict.deviated,
-            report.stretches.len()
-        ),
-        (Status::Aborted, false, 1)
-    );
+        }),
+    )
+    .build()
+    .unwrap()
+    .run(paused_system(&chaos), |n| n)
+    .await;
+    assert_eq!(outline(&report), (Status::Aborted, false, 1));
     assert_eq!(
         started.load(std::sync::atomic::Ordering::SeqCst),
         0,

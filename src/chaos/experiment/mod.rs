@@ -63,6 +63,29 @@ use tower::{BoxError, Service};
 
 type Hook = Arc<dyn Fn() + Send + Sync>;
 
+/// What an experiment can drive: any tower service that is `Clone + Send
+/// + 'static`, with `Send` futures and responses (implemented for all).
+pub trait Target<Req>:
+    Service<Req, Response: Send + 'static, Error: Into<BoxError>, Future: Send> + Clone + Send + 'static
+{
+}
+
+impl<S, Req> Target<Req> for S where
+    S: Service<Req, Response: Send + 'static, Error: Into<BoxError>, Future: Send>
+        + Clone
+        + Send
+        + 'static
+{
+}
+
+/// Makes request `n`.
+trait MakeRequest<Req>: Fn(u64) -> Req + Send + Sync + 'static {}
+impl<Req, F: Fn(u64) -> Req + Send + Sync + 'static> MakeRequest<Req> for F {}
+
+/// Says whether a result was served.
+trait Judge<Res>: Fn(&Result<Res, BoxError>) -> bool + Send + Sync + 'static {}
+impl<Res, F: Fn(&Result<Res, BoxError>) -> bool + Send + Sync + 'static> Judge<Res> for F {}
+
 /// How much load a stretch offers.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Load {
@@ -273,10 +296,7 @@ impl Experiment {
         request: impl Fn(u64) -> Req + Send + Sync + 'static,
     ) -> Report
     where
-        S: Service<Req> + Clone + Send + 'static,
-        S::Response: Send + 'static,
-        S::Error: Into<BoxError>,
-        S::Future: Send,
+        S: Target<Req>,
         Req: Send + 'static,
     {
         self.run_judged(system, request, |r: &Result<S::Response, BoxError>| {
@@ -294,10 +314,7 @@ impl Experiment {
         served: impl Fn(&Result<S::Response, BoxError>) -> bool + Send + Sync + 'static,
     ) -> Report
     where
-        S: Service<Req> + Clone + Send + 'static,
-        S::Response: Send + 'static,
-        S::Error: Into<BoxError>,
-        S::Future: Send,
+        S: Target<Req>,
         Req: Send + 'static,
     {
         let driver = Driver {
@@ -313,13 +330,10 @@ impl Experiment {
 
     async fn method<S, Req, R, J>(&self, mut driver: Driver<S, R, J>) -> Report
     where
-        S: Service<Req> + Clone + Send + 'static,
-        S::Response: Send + 'static,
-        S::Error: Into<BoxError>,
-        S::Future: Send,
+        S: Target<Req>,
         Req: Send + 'static,
-        R: Fn(u64) -> Req + Send + Sync + 'static,
-        J: Fn(&Result<S::Response, BoxError>) -> bool + Send + Sync + 'static,
+        R: MakeRequest<Req>,
+        J: Judge<S::Response>,
     {
         let mut stretches = Vec::new();
         let mut samples = Vec::new();
@@ -439,13 +453,10 @@ impl Experiment {
         load: Load,
     ) -> Vec<Record>
     where
-        S: Service<Req> + Clone + Send + 'static,
-        S::Response: Send + 'static,
-        S::Error: Into<BoxError>,
-        S::Future: Send,
+        S: Target<Req>,
         Req: Send + 'static,
-        R: Fn(u64) -> Req + Send + Sync + 'static,
-        J: Fn(&Result<S::Response, BoxError>) -> bool + Send + Sync + 'static,
+        R: MakeRequest<Req>,
+        J: Judge<S::Response>,
     {
         const CHECK_EVERY: Duration = Duration::from_secs(1);
         let mut records = Vec::new();
@@ -483,13 +494,10 @@ impl<S, R, J> Driver<S, R, J> {
     /// is still running; the records in the order sent.
     async fn drive<Req>(&mut self, duration: Duration, load: Load) -> Vec<Record>
     where
-        S: Service<Req> + Clone + Send + 'static,
-        S::Response: Send + 'static,
-        S::Error: Into<BoxError>,
-        S::Future: Send,
+        S: Target<Req>,
         Req: Send + 'static,
-        R: Fn(u64) -> Req + Send + Sync + 'static,
-        J: Fn(&Result<S::Response, BoxError>) -> bool + Send + Sync + 'static,
+        R: MakeRequest<Req>,
+        J: Judge<S::Response>,
     {
         let until = Instant::now() + duration;
         let mut tasks: JoinSet<Vec<Record>> = JoinSet::new();
@@ -561,13 +569,10 @@ impl<S, R, J> Driver<S, R, J> {
     /// The next open-loop request, ready to spawn.
     fn one<Req>(&mut self) -> impl std::future::Future<Output = Record> + Send + 'static
     where
-        S: Service<Req> + Clone + Send + 'static,
-        S::Response: Send + 'static,
-        S::Error: Into<BoxError>,
-        S::Future: Send,
+        S: Target<Req>,
         Req: Send + 'static,
-        R: Fn(u64) -> Req + Send + Sync + 'static,
-        J: Fn(&Result<S::Response, BoxError>) -> bool + Send + Sync + 'static,
+        R: MakeRequest<Req>,
+        J: Judge<S::Response>,
     {
         let req = (self.request)(self.sent);
         self.sent += 1;
