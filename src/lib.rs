@@ -91,16 +91,26 @@
 //!   idempotent methods only).
 //! - `hyper`: `hyper::body::Incoming` as a request body the HTTP retry
 //!   knows it cannot copy (a proxy forwarding it gets one attempt).
+//! - `chart` (default): chaos experiment reports drawn as SVG
+//!   (`chaos::experiment::Report::svg`); `serde`: reports serialized.
+//!
+//! Fault injection and chaos experiments ([`chaos`]) need no feature.
 // The last two features' items exist only when they are on: linked then.
 #![cfg_attr(
     feature = "grpc",
     doc = "- `grpc`: [`grpc`] tonic status codes for the breaker and the retry,
-  replaying buffered unary requests, and `Stack::grpc_client`."
+  gRPC's retry buffer and retry throttling, per-method stacks, rejections
+  as statuses, and `Stack::grpc_client` / `Stack::grpc_server`;
+  `grpc-service-config` imports a gRPC service config, `grpc-health`
+  reports health through `tonic-health`."
 )]
 #![cfg_attr(
     not(feature = "grpc"),
     doc = "- `grpc`: the `grpc` module, tonic status codes for the breaker and the
-  retry, replaying buffered unary requests, and `Stack::grpc_client`."
+  retry, gRPC's retry buffer and retry throttling, per-method stacks,
+  rejections as statuses, and `Stack::grpc_client` / `Stack::grpc_server`;
+  `grpc-service-config` imports a gRPC service config, `grpc-health`
+  reports health through `tonic-health`."
 )]
 #![cfg_attr(
     feature = "quanta",
