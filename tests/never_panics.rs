@@ -242,6 +242,48 @@ proptest! {
     }
 
     #[test]
+    fn fault_injectors_build_or_refuse_and_then_answer(
+        rates in proptest::array::uniform4(any_f64()),
+        latency in prop_oneof![
+            any_duration().prop_map(seawall::chaos::Latency::Fixed),
+            (any_duration(), any_duration())
+                .prop_map(|(min, max)| seawall::chaos::Latency::Uniform { min, max }),
+            (any_duration(), any_f64(), any_duration())
+                .prop_map(|(median, sigma, max)| seawall::chaos::Latency::LogNormal { median, sigma, max }),
+            (any_duration(), any_f64(), any_duration())
+                .prop_map(|(min, shape, max)| seawall::chaos::Latency::Pareto { min, shape, max }),
+        ],
+        per_sec in proptest::option::of(any_count()),
+        share in proptest::option::of((any_f64(), any_duration())),
+        seed in any::<u64>(),
+        calls in 0usize..200,
+    ) {
+        use seawall::chaos::{Chaos, FaultKind};
+        // Values the builder refuses still give delays (the enum is public).
+        let _ = latency.sample(seed);
+        let mut b = Chaos::builder("any")
+            .error_rate(rates[0])
+            .latency(rates[1], latency)
+            .outcome_rate(rates[2])
+            .behaviour(rates[3], || {})
+            .seed(seed)
+            .clock(ManualClock::new());
+        if let Some(n) = per_sec {
+            b = b.max_injections_per_sec(n);
+        }
+        if let Some((share, window)) = share {
+            b = b.max_injected_share(share, window);
+        }
+        if let Ok(chaos) = b.build() {
+            for i in 0..calls {
+                let _ = chaos.decide();
+                let _ = chaos.set_rate(FaultKind::ALL[i % 4], rates[i % 4]);
+            }
+            let _ = chaos.metrics();
+        }
+    }
+
+    #[test]
     fn timeouts_build_or_refuse(d in any_duration()) {
         let _ = Timeout::builder("any").duration(d).build();
     }

@@ -89,7 +89,7 @@ impl Latency {
         match *self {
             Latency::Fixed(d) => d,
             Latency::Uniform { min, max } => {
-                let span = (max - min).as_nanos() as u64;
+                let span = max.saturating_sub(min).as_nanos().min(u128::from(u64::MAX)) as u64;
                 let offset = if span == 0 {
                     0
                 } else {
