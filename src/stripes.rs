@@ -133,6 +133,11 @@ impl<const N: usize> Striped<N> {
         }
     }
 
+    /// Every stripe, for readers (another thread's may change meanwhile).
+    pub(crate) fn all(&self) -> impl Iterator<Item = &[AtomicU64; N]> {
+        self.stripes.iter().map(|s| &s.0)
+    }
+
     /// Counter `field` of the stripe threads past the last slot share.
     pub(crate) fn shared(&self, field: usize) -> &AtomicU64 {
         &self.stripes[OVERFLOW].0[field]

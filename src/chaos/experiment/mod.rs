@@ -16,7 +16,7 @@
 //! let chaos = Chaos::builder("dependency").enabled(false).seed(1).build()?;
 //! let dependency = chaos.layer().layer(service_fn(|n: u64| async move { Ok::<_, BoxError>(n) }));
 //! // The system under test: a retry in front of the flaky dependency.
-//! let system = Retry::builder("client").max_attempts(3).build()?.layer().layer(dependency);
+//! let system = Retry::builder("client").max_attempts(4).build()?.layer().layer(dependency);
 //!
 //! let (on, off) = (chaos.clone(), chaos.clone());
 //! let experiment = Experiment::builder("the retry hides 20% errors")
