@@ -140,6 +140,7 @@ pub mod http;
 pub mod outcome;
 pub mod rate_limit;
 pub mod retry;
+pub mod slo;
 pub mod stack;
 mod stripes;
 mod sync;

@@ -39,6 +39,8 @@ pub enum Pattern {
     Retry,
     /// A fault injector.
     Chaos,
+    /// A service-level objective.
+    Slo,
 }
 
 impl Pattern {
@@ -51,6 +53,7 @@ impl Pattern {
             Pattern::DegradationSwitch => "degradation_switch",
             Pattern::Retry => "retry",
             Pattern::Chaos => "chaos",
+            Pattern::Slo => "slo",
         }
     }
 }
@@ -186,6 +189,45 @@ pub enum EventKind {
         /// The limit: `max_injections_per_sec` or `max_injected_share`.
         reason: &'static str,
     },
+    /// An SLO's burn-rate alert fired (`firing`) or resolved.
+    SloAlert {
+        /// Who is told.
+        severity: Severity,
+        /// The burn rate over the long window when it changed.
+        burn_rate: f64,
+        /// The alert's long window.
+        long_window: Duration,
+        /// The alert's short window.
+        short_window: Duration,
+        /// Whether it fires now (`false`: it resolved).
+        firing: bool,
+    },
+    /// An SLO's error-budget policy engaged or released.
+    BudgetPolicy {
+        /// Whether it is engaged now.
+        engaged: bool,
+        /// Why.
+        reason: Arc<str>,
+    },
+}
+
+/// Who an SLO alert is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Severity {
+    /// Wake someone up: the budget burns fast.
+    Page,
+    /// A ticket for working hours: the budget burns slowly.
+    Ticket,
+}
+
+impl Severity {
+    /// The label used in metrics and rules: `page`, `ticket`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Page => "page",
+            Severity::Ticket => "ticket",
+        }
+    }
 }
 
 /// The kinds of fault a [`Chaos`](crate::chaos::Chaos) injects.
@@ -243,7 +285,9 @@ impl EventKind {
             | EventKind::FeatureChanged { .. }
             | EventKind::ChaosEnabled
             | EventKind::ChaosDisabled
-            | EventKind::BlastRadiusReached { .. } => EventMask::TRANSITIONS,
+            | EventKind::BlastRadiusReached { .. }
+            | EventKind::SloAlert { .. }
+            | EventKind::BudgetPolicy { .. } => EventMask::TRANSITIONS,
             EventKind::FaultInjected { .. } => EventMask::FAULTS,
             EventKind::CallRejected { .. } => EventMask::REJECTIONS,
             EventKind::Success { .. }
@@ -419,6 +463,27 @@ fn trace_event(event: &Event) {
         }
         EventKind::BlastRadiusReached { reason } => {
             tracing::warn!(target: "seawall", pattern, name, reason, "blast radius reached: chaos disabled")
+        }
+        EventKind::SloAlert {
+            severity,
+            burn_rate,
+            long_window,
+            short_window,
+            firing,
+        } => {
+            let what = if *firing {
+                "SLO alert firing"
+            } else {
+                "SLO alert resolved"
+            };
+            if *severity == Severity::Page && *firing {
+                tracing::error!(target: "seawall", pattern, name, severity = severity.as_str(), burn_rate, ?long_window, ?short_window, "{what}")
+            } else {
+                tracing::warn!(target: "seawall", pattern, name, severity = severity.as_str(), burn_rate, ?long_window, ?short_window, "{what}")
+            }
+        }
+        EventKind::BudgetPolicy { engaged, reason } => {
+            tracing::warn!(target: "seawall", pattern, name, engaged, reason = &**reason, "error budget policy")
         }
         EventKind::FaultInjected { kind } => {
             tracing::debug!(target: "seawall", pattern, name, kind = kind.as_str(), "fault injected")

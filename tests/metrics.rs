@@ -231,3 +231,18 @@ fn chaos_metrics_match_the_readme_catalogue() {
         catalogue("seawall_chaos_")
     );
 }
+
+#[test]
+fn slo_metrics_match_the_readme_catalogue() {
+    let slo = seawall::slo::Slo::builder("catalogue-slo").build().unwrap();
+    slo.record(Outcome::Success, Duration::ZERO);
+    slo.record(Outcome::Failure, Duration::ZERO);
+    slo.evaluate();
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    metrics::with_local_recorder(&recorder, seawall::telemetry::export_metrics);
+    assert_eq!(
+        emitted(&snapshotter, "catalogue-slo"),
+        catalogue("seawall_slo_")
+    );
+}

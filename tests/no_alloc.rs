@@ -194,3 +194,18 @@ fn chaos_that_passes_allocates_nothing_per_call() {
         assert_eq!(allocations_per_100_calls(chaos.layer().layer(bare())), 0);
     }
 }
+
+#[test]
+fn recording_in_an_slo_allocates_nothing_per_call() {
+    let rt = runtime();
+    let _guard = rt.enter();
+    for slo in [
+        seawall::slo::Slo::builder("plain").build().unwrap(),
+        seawall::slo::Slo::builder("timed")
+            .latency_threshold(std::time::Duration::from_millis(300))
+            .build()
+            .unwrap(),
+    ] {
+        assert_eq!(allocations_per_100_calls(slo.layer().layer(bare())), 0);
+    }
+}

@@ -97,7 +97,11 @@ async fn traffic() -> Vec<Box<dyn std::any::Any>> {
         .build()
         .unwrap();
     assert!(chaos.decide().error);
+    let slo = seawall::slo::Slo::builder("prom").build().unwrap();
+    slo.record(Outcome::Success, Duration::ZERO);
+    slo.evaluate();
     vec![
+        Box::new(slo),
         Box::new(chaos),
         Box::new(breaker),
         Box::new(retry),
