@@ -135,6 +135,7 @@ pub mod future;
 mod growth;
 #[cfg(feature = "grpc")]
 pub mod grpc;
+pub mod health;
 #[cfg(feature = "http")]
 pub mod http;
 pub mod outcome;

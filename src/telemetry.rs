@@ -41,6 +41,8 @@ pub enum Pattern {
     Chaos,
     /// A service-level objective.
     Slo,
+    /// A health registry.
+    Health,
 }
 
 impl Pattern {
@@ -54,6 +56,7 @@ impl Pattern {
             Pattern::Retry => "retry",
             Pattern::Chaos => "chaos",
             Pattern::Slo => "slo",
+            Pattern::Health => "health",
         }
     }
 }
@@ -202,6 +205,13 @@ pub enum EventKind {
         /// Whether it fires now (`false`: it resolved).
         firing: bool,
     },
+    /// A health registry's readiness changed.
+    ReadinessChanged {
+        /// Ready now.
+        ready: bool,
+        /// The components not up, and why.
+        reason: Arc<str>,
+    },
     /// An SLO's error-budget policy engaged or released.
     BudgetPolicy {
         /// Whether it is engaged now.
@@ -287,7 +297,8 @@ impl EventKind {
             | EventKind::ChaosDisabled
             | EventKind::BlastRadiusReached { .. }
             | EventKind::SloAlert { .. }
-            | EventKind::BudgetPolicy { .. } => EventMask::TRANSITIONS,
+            | EventKind::BudgetPolicy { .. }
+            | EventKind::ReadinessChanged { .. } => EventMask::TRANSITIONS,
             EventKind::FaultInjected { .. } => EventMask::FAULTS,
             EventKind::CallRejected { .. } => EventMask::REJECTIONS,
             EventKind::Success { .. }
@@ -481,6 +492,9 @@ fn trace_event(event: &Event) {
             } else {
                 tracing::warn!(target: "seawall", pattern, name, severity = severity.as_str(), burn_rate, ?long_window, ?short_window, "{what}")
             }
+        }
+        EventKind::ReadinessChanged { ready, reason } => {
+            tracing::info!(target: "seawall", pattern, name, ready, reason = &**reason, "readiness changed")
         }
         EventKind::BudgetPolicy { engaged, reason } => {
             tracing::warn!(target: "seawall", pattern, name, engaged, reason = &**reason, "error budget policy")

@@ -109,10 +109,17 @@ async fn health_is_not_serving_while_shedding_or_a_dependency_is_down() {
     let preset = Stack::grpc_server("api").unwrap();
     let bulkhead = preset.bulkhead_layer().handle().clone();
     let database = CircuitBreaker::builder("database").build().unwrap();
+    let cache = CircuitBreaker::builder("cache").build().unwrap();
+    let registry = seawall::health::HealthRegistry::new().breaker(
+        "cache",
+        &cache,
+        seawall::health::Criticality::Critical,
+    );
     let watch = HealthWatch::new()
         .period(Duration::from_millis(10))
         .shedding(&bulkhead)
         .dependency(&database)
+        .registry(&registry)
         .report(reporter, "inventory")
         .await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -131,6 +138,11 @@ async fn health_is_not_serving_while_shedding_or_a_dependency_is_down() {
     database.force_open();
     assert_eq!(next(&mut changes).await, NOT_SERVING);
     database.reset();
+    assert_eq!(next(&mut changes).await, SERVING);
+    // A critical component of the health registry is down: not ready.
+    cache.force_open();
+    assert_eq!(next(&mut changes).await, NOT_SERVING);
+    cache.reset();
     assert_eq!(next(&mut changes).await, SERVING);
     // The server sheds: every slot taken, a call refused.
     let held: Vec<_> = (0..512).map(|_| bulkhead.try_acquire().unwrap()).collect();

@@ -22,6 +22,8 @@ type Signal = Box<dyn FnMut() -> bool + Send>;
 /// - [`dependency`](Self::dependency): a breaker is open (or forced open);
 /// - [`shedding`](Self::shedding): a bulkhead refused a call since the last
 ///   reading;
+/// - [`registry`](Self::registry): a [`HealthRegistry`](crate::health::HealthRegistry)
+///   is not ready;
 /// - [`when`](Self::when): any test of your own.
 ///
 /// ```no_run
@@ -42,6 +44,7 @@ type Signal = Box<dyn FnMut() -> bool + Send>;
 /// ```
 pub struct HealthWatch {
     signals: Vec<Signal>,
+    registries: Vec<crate::health::HealthRegistry>,
     period: Duration,
 }
 
@@ -50,6 +53,7 @@ impl HealthWatch {
     pub fn new() -> Self {
         Self {
             signals: Vec::new(),
+            registries: Vec::new(),
             period: Duration::from_secs(1),
         }
     }
@@ -85,6 +89,15 @@ impl HealthWatch {
         })
     }
 
+    /// `NOT_SERVING` while `registry` is not ready: the watch asks it for
+    /// a report every period, so the gRPC health service follows the same
+    /// readiness as `/health/ready`.
+    pub fn registry(mut self, registry: &crate::health::HealthRegistry) -> Self {
+        let r = registry.clone();
+        self.registries.push(registry.clone());
+        self.when(move || !r.last_ready())
+    }
+
     /// `NOT_SERVING` while `down()` says so.
     pub fn when(mut self, down: impl FnMut() -> bool + Send + 'static) -> Self {
         self.signals.push(Box::new(down));
@@ -113,6 +126,9 @@ impl HealthWatch {
         service: impl Into<String>,
     ) -> JoinHandle<()> {
         let service = service.into();
+        for r in &self.registries {
+            r.report().await;
+        }
         let mut last = self.read();
         reporter.set_service_status(&service, last).await;
         tokio::spawn(async move {
@@ -121,6 +137,9 @@ impl HealthWatch {
             ticks.tick().await; // the first tick is now: already read
             loop {
                 ticks.tick().await;
+                for r in &self.registries {
+                    r.report().await;
+                }
                 let status = self.read();
                 if status != last {
                     reporter.set_service_status(&service, status).await;

@@ -1,0 +1,461 @@
+//! Health and readiness: seawall's instances and your own checks, each
+//! critical or optional, aggregated into liveness and readiness with
+//! reasons — and, with the `http` feature, answered on `/health/live` and
+//! `/health/ready`.
+//!
+//! | component | down (critical: not ready) | degraded (ready) |
+//! |---|---|---|
+//! | circuit breaker | open or forced open | half-open (probing), or open when optional |
+//! | bulkhead | — | refused a call since the last check (shedding) |
+//! | SLO | — | a page alert fires |
+//! | degradation switch | — | a feature is degraded or disabled |
+//! | your check | fails or times out (when critical) | fails or times out (when optional) |
+//!
+//! ```
+//! use seawall::health::{Criticality, HealthRegistry};
+//! use seawall::prelude::*;
+//!
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)]
+//! # async fn main() -> Result<(), BoxError> {
+//! let database = CircuitBreaker::builder("database").build()?;
+//! let health = HealthRegistry::new()
+//!     .breaker("database", &database, Criticality::Critical)
+//!     .check("disk", Criticality::Optional, Duration::from_secs(1), || async {
+//!         Ok::<_, String>(()) // e.g. free space above a floor
+//!     });
+//! assert!(health.report().await.ready);
+//! database.force_open();
+//! let report = health.report().await;
+//! assert!(!report.ready);
+//! assert_eq!(report.components[0].reason, "circuit forced open");
+//! # Ok(()) }
+//! ```
+
+#[cfg(feature = "http")]
+mod http;
+
+#[cfg(feature = "http")]
+pub use self::http::{HealthFuture, HealthService};
+
+use crate::bulkhead::Bulkhead;
+use crate::circuit_breaker::{CircuitBreaker, CircuitState};
+use crate::fallback::{DegradationSwitch, FeatureState};
+use crate::slo::Slo;
+use crate::telemetry::{Event, EventKind, Listeners, Pattern};
+use parking_lot::Mutex;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Whether a component's failure makes the service not ready.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Criticality {
+    /// Down ⇒ not ready (the service cannot work without it).
+    Critical,
+    /// Down ⇒ degraded, still ready (the service works without it).
+    Optional,
+}
+
+/// A component's state, or the service's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum HealthState {
+    /// Working.
+    Up,
+    /// Working, not fully.
+    Degraded,
+    /// Not working.
+    Down,
+}
+
+impl HealthState {
+    /// `up`, `degraded`, `down`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HealthState::Up => "up",
+            HealthState::Degraded => "degraded",
+            HealthState::Down => "down",
+        }
+    }
+}
+
+/// One component in a [`HealthReport`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ComponentHealth {
+    /// Its name.
+    pub name: String,
+    /// What it is: `circuit_breaker`, `bulkhead`, `slo`, `degradation_switch`, `check`.
+    pub kind: &'static str,
+    /// Whether its being down makes the service not ready.
+    pub critical: bool,
+    /// Its state (an optional component's "down" is reported here as down,
+    /// and makes the service degraded).
+    pub state: HealthState,
+    /// Why, in a few words (`circuit open`, `timed out after 1s`, ...).
+    pub reason: String,
+}
+
+/// The service's health: liveness, readiness, and each component.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthReport {
+    /// The process should keep running (no liveness check fails).
+    pub live: bool,
+    /// It should receive traffic (no critical component is down).
+    pub ready: bool,
+    /// The worst of: up, degraded (something optional down or a critical
+    /// one struggling), down (not ready).
+    pub status: HealthState,
+    /// Each component, in the order registered.
+    pub components: Vec<ComponentHealth>,
+}
+
+impl HealthReport {
+    /// The report as JSON: `{"status", "live", "ready", "components": [{"name", "kind", "critical", "state", "reason"}]}`.
+    pub fn to_json(&self) -> String {
+        let components: Vec<_> = self
+            .components
+            .iter()
+            .map(|c| {
+                serde_json::json!({
+                    "name": c.name,
+                    "kind": c.kind,
+                    "critical": c.critical,
+                    "state": c.state.as_str(),
+                    "reason": c.reason,
+                })
+            })
+            .collect();
+        serde_json::json!({
+            "status": self.status.as_str(),
+            "live": self.live,
+            "ready": self.ready,
+            "components": components,
+        })
+        .to_string()
+    }
+}
+
+type BoxFuture = Pin<Box<dyn Future<Output = Result<(), String>> + Send>>;
+type Probe = Arc<dyn Fn() -> Probed + Send + Sync>;
+
+/// A component's reading: at once, or a check to run with a timeout.
+enum Probed {
+    Now(HealthState, String),
+    Check(BoxFuture, Duration),
+}
+
+#[derive(Clone)]
+struct Component {
+    name: String,
+    kind: &'static str,
+    criticality: Criticality,
+    liveness: bool,
+    probe: Probe,
+}
+
+/// The components a service's health is made of: a cheap `Clone` handle.
+/// Register seawall's instances and your own checks, then ask for a
+/// [`report`](Self::report) (or serve it: `http_service`).
+#[derive(Clone, Default)]
+pub struct HealthRegistry {
+    inner: Arc<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    components: Vec<Component>,
+    /// Readiness as of the last report (for events and `last_ready`).
+    last: Mutex<Option<bool>>,
+    listeners: Listeners,
+}
+
+impl HealthRegistry {
+    /// An empty registry: live and ready.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The registry to add to: its own, or a copy when it is shared
+    /// already (registration happens before a registry is handed out).
+    fn make_mut(&mut self) -> &mut Inner {
+        if Arc::get_mut(&mut self.inner).is_none() {
+            let last = *self.inner.last.lock();
+            self.inner = Arc::new(Inner {
+                components: self.inner.components.clone(),
+                last: Mutex::new(last),
+                listeners: self.inner.listeners.clone(),
+            });
+        }
+        Arc::get_mut(&mut self.inner).expect("just made unique")
+    }
+
+    fn with(mut self, c: Component) -> Self {
+        self.make_mut().components.push(c);
+        self
+    }
+
+    /// A circuit breaker: open or forced open is down, half-open degraded.
+    pub fn breaker<C: Send + Sync + 'static>(
+        self,
+        name: &str,
+        breaker: &CircuitBreaker<C>,
+        criticality: Criticality,
+    ) -> Self
+    where
+        CircuitBreaker<C>: Clone,
+    {
+        let breaker = breaker.clone();
+        self.with(Component {
+            name: name.to_owned(),
+            kind: "circuit_breaker",
+            criticality,
+            liveness: false,
+            probe: Arc::new(move || match breaker.state() {
+                CircuitState::Open => Probed::Now(HealthState::Down, "circuit open".into()),
+                CircuitState::ForcedOpen => {
+                    Probed::Now(HealthState::Down, "circuit forced open".into())
+                }
+                CircuitState::HalfOpen => {
+                    Probed::Now(HealthState::Degraded, "circuit half-open: probing".into())
+                }
+                _ => Probed::Now(HealthState::Up, "circuit closed".into()),
+            }),
+        })
+    }
+
+    /// A bulkhead: degraded while it sheds (it refused a call since the
+    /// last report).
+    pub fn bulkhead(self, name: &str, bulkhead: &Bulkhead) -> Self {
+        let bulkhead = bulkhead.clone();
+        let seen = AtomicU64::new(bulkhead.metrics().rejected_calls);
+        self.with(Component {
+            name: name.to_owned(),
+            kind: "bulkhead",
+            criticality: Criticality::Optional,
+            liveness: false,
+            probe: Arc::new(move || {
+                let m = bulkhead.metrics();
+                let before = seen.swap(m.rejected_calls, Ordering::Relaxed);
+                if m.rejected_calls > before {
+                    Probed::Now(
+                        HealthState::Degraded,
+                        format!("shedding: {} calls refused", m.rejected_calls - before),
+                    )
+                } else {
+                    Probed::Now(
+                        HealthState::Up,
+                        format!("{} of {} in flight", m.in_flight, m.max_concurrent_calls),
+                    )
+                }
+            }),
+        })
+    }
+
+    /// An SLO: degraded while a page alert fires (as of its last
+    /// `evaluate`).
+    pub fn slo(self, slo: &Slo) -> Self {
+        let slo = slo.clone();
+        self.with(Component {
+            name: slo.name().to_owned(),
+            kind: "slo",
+            criticality: Criticality::Optional,
+            liveness: false,
+            probe: Arc::new(move || {
+                if slo.paging() {
+                    Probed::Now(
+                        HealthState::Degraded,
+                        "a page alert fires: the error budget burns fast".into(),
+                    )
+                } else {
+                    Probed::Now(HealthState::Up, "within its error budget".into())
+                }
+            }),
+        })
+    }
+
+    /// A degradation switch: degraded while any feature is degraded or
+    /// disabled.
+    pub fn degradation(self, name: &str, switch: &DegradationSwitch) -> Self {
+        let switch = switch.clone();
+        self.with(Component {
+            name: name.to_owned(),
+            kind: "degradation_switch",
+            criticality: Criticality::Optional,
+            liveness: false,
+            probe: Arc::new(move || {
+                let off: Vec<String> = switch
+                    .states()
+                    .into_iter()
+                    .filter(|(_, s)| *s != FeatureState::Enabled)
+                    .map(|(f, s)| format!("{f} {s:?}"))
+                    .collect();
+                if off.is_empty() {
+                    Probed::Now(HealthState::Up, "every feature enabled".into())
+                } else {
+                    Probed::Now(HealthState::Degraded, off.join(", ").to_lowercase())
+                }
+            }),
+        })
+    }
+
+    /// A check of your own, run at each report with `timeout`: `Ok` is up;
+    /// an `Err(reason)` or running past the timeout is down (not ready if
+    /// critical, degraded if optional).
+    pub fn check<F, Fut>(
+        self,
+        name: &str,
+        criticality: Criticality,
+        timeout: Duration,
+        check: F,
+    ) -> Self
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), String>> + Send + 'static,
+    {
+        self.with(Component {
+            name: name.to_owned(),
+            kind: "check",
+            criticality,
+            liveness: false,
+            probe: Arc::new(move || Probed::Check(Box::pin(check()), timeout)),
+        })
+    }
+
+    /// A liveness check: failing or timing out makes the process not live
+    /// (restart it), and not ready.
+    pub fn liveness_check<F, Fut>(self, name: &str, timeout: Duration, check: F) -> Self
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), String>> + Send + 'static,
+    {
+        self.with(Component {
+            name: name.to_owned(),
+            kind: "check",
+            criticality: Criticality::Critical,
+            liveness: true,
+            probe: Arc::new(move || Probed::Check(Box::pin(check()), timeout)),
+        })
+    }
+
+    /// Calls `f` with each readiness change (a `ReadinessChanged` event).
+    pub fn on_event(mut self, f: impl Fn(&Event) + Send + Sync + 'static) -> Self {
+        self.make_mut()
+            .listeners
+            .push(crate::telemetry::EventMask::ALL, Arc::new(f));
+        self
+    }
+
+    /// Reads every component (your checks concurrently, each within its
+    /// timeout) into a report; a change of readiness since the last report
+    /// is a `ReadinessChanged` event.
+    pub async fn report(&self) -> HealthReport {
+        let mut components = Vec::with_capacity(self.inner.components.len());
+        let mut pending = Vec::new();
+        for (i, c) in self.inner.components.iter().enumerate() {
+            match (c.probe)() {
+                Probed::Now(state, reason) => components.push((i, state, reason)),
+                Probed::Check(fut, timeout) => pending.push((i, fut, timeout)),
+            }
+        }
+        // Your checks run concurrently, each on a task of its own.
+        let mut checks = tokio::task::JoinSet::new();
+        let mut ids = Vec::new();
+        for (i, fut, timeout) in pending {
+            let task = checks.spawn(async move {
+                match tokio::time::timeout(timeout, fut).await {
+                    Ok(Ok(())) => (HealthState::Up, "ok".to_owned()),
+                    Ok(Err(why)) => (HealthState::Down, why),
+                    Err(_) => (HealthState::Down, format!("timed out after {timeout:?}")),
+                }
+            });
+            ids.push((task.id(), i));
+        }
+        while let Some(done) = checks.join_next_with_id().await {
+            let (id, (state, reason)) = match done {
+                Ok((id, answer)) => (id, answer),
+                Err(e) => (e.id(), (HealthState::Down, "the check panicked".to_owned())),
+            };
+            if let Some(&(_, i)) = ids.iter().find(|(t, _)| *t == id) {
+                components.push((i, state, reason));
+            }
+        }
+        components.sort_by_key(|c| c.0);
+        let mut report = HealthReport {
+            live: true,
+            ready: true,
+            status: HealthState::Up,
+            components: Vec::with_capacity(components.len()),
+        };
+        for (i, state, reason) in components {
+            let c = &self.inner.components[i];
+            let critical = c.criticality == Criticality::Critical;
+            if state == HealthState::Down && c.liveness {
+                report.live = false;
+            }
+            let effect = match (state, critical) {
+                (HealthState::Down, true) => {
+                    report.ready = false;
+                    HealthState::Down
+                }
+                (HealthState::Up, _) => HealthState::Up,
+                _ => HealthState::Degraded,
+            };
+            report.status = report.status.max(effect);
+            report.components.push(ComponentHealth {
+                name: c.name.clone(),
+                kind: c.kind,
+                critical,
+                state,
+                reason,
+            });
+        }
+        let changed = {
+            let mut last = self.inner.last.lock();
+            let changed = *last != Some(report.ready);
+            *last = Some(report.ready);
+            changed
+        };
+        if changed {
+            let reason: Vec<_> = report
+                .components
+                .iter()
+                .filter(|c| c.state != HealthState::Up)
+                .map(|c| format!("{}: {}", c.name, c.reason))
+                .collect();
+            self.inner.listeners.emit(Event {
+                pattern: Pattern::Health,
+                name: Arc::from("health"),
+                at: Duration::ZERO,
+                kind: EventKind::ReadinessChanged {
+                    ready: report.ready,
+                    reason: Arc::from(reason.join("; ")),
+                },
+            });
+        }
+        report
+    }
+
+    /// Readiness as of the last [`report`](Self::report) (`true` before
+    /// any): for a synchronous reader such as a gRPC health watch.
+    pub fn last_ready(&self) -> bool {
+        self.inner.last.lock().unwrap_or(true)
+    }
+}
+
+impl fmt::Debug for HealthRegistry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HealthRegistry")
+            .field(
+                "components",
+                &self
+                    .inner
+                    .components
+                    .iter()
+                    .map(|c| c.name.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .finish()
+    }
+}
