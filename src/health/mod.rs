@@ -31,6 +31,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod escalation;
 #[cfg(feature = "http")]
 mod http;
 
