@@ -55,6 +55,8 @@ fn phase_at(t: Duration) -> usize {
 
 #[path = "support/experiment.rs"]
 mod experiment;
+#[path = "support/slo_summary.rs"]
+mod slo_summary;
 mod support;
 
 /// The backend: what it does to request `n` depends on the phase.
@@ -101,7 +103,7 @@ struct Tally {
 
 /// Drives one request every `REQUEST_EVERY` through `svc` for the whole
 /// script, whether or not earlier ones finished.
-async fn drive<S>(svc: S, addr: SocketAddr, started: Instant) -> Tally
+async fn drive<S>(svc: S, addr: SocketAddr, started: Instant, slo: seawall::slo::Slo) -> Tally
 where
     S: Service<Request<Body>, Response = Response<Bytes>, Error = BoxError>
         + Clone
@@ -114,7 +116,7 @@ where
     let mut in_flight = tokio::task::JoinSet::new();
     while started.elapsed() < PHASE * PHASES.len() as u32 {
         tick.tick().await;
-        let (svc, tally) = (svc.clone(), tally.clone());
+        let (svc, tally, slo) = (svc.clone(), tally.clone(), slo.clone());
         in_flight.spawn(async move {
             let req = Request::get(format!("http://{addr}/"))
                 .body(Empty::new())
@@ -123,11 +125,26 @@ where
             let result = svc.oneshot(req).await;
             let mut t = tally.lock().unwrap();
             t.latencies.push(t0.elapsed());
-            match result {
-                Ok(res) if is_degraded(&res) => t.degraded += 1,
-                Ok(res) if res.status().is_success() => t.fresh += 1,
-                _ => t.errors += 1,
-            }
+            let answered = match result {
+                Ok(res) if is_degraded(&res) => {
+                    t.degraded += 1;
+                    true
+                }
+                Ok(res) if res.status().is_success() => {
+                    t.fresh += 1;
+                    true
+                }
+                _ => {
+                    t.errors += 1;
+                    false
+                }
+            };
+            let outcome = if answered {
+                Outcome::Success
+            } else {
+                Outcome::Failure
+            };
+            slo.record(outcome, t0.elapsed());
         });
     }
     while in_flight.join_next().await.is_some() {}
@@ -247,12 +264,28 @@ async fn main() -> Result<(), BoxError> {
     let retry = stack.retry_layer().handle();
     let guarded = stack.layer(client());
 
+    // An SLO per client; the seawall client's readiness from its breaker
+    // (critical) and its SLO.
+    let (bare_slo, bare_alerts) = slo_summary::slo("bare client")?;
+    let (guarded_slo, guarded_alerts) = slo_summary::slo("seawall client")?;
+    let health = seawall::health::HealthRegistry::new()
+        .breaker("backend", &breaker, seawall::health::Criticality::Critical)
+        .slo(&guarded_slo);
+    let readiness = tokio::spawn(slo_summary::readiness_by_phase(
+        started,
+        PHASE,
+        &PHASES,
+        vec![bare_slo.clone(), guarded_slo.clone()],
+        health,
+    ));
+
     let bar = tokio::spawn(progress(started));
     let (mut bare, mut guarded) = tokio::join!(
-        drive(client(), bare_addr, started),
-        drive(guarded, guarded_addr, started)
+        drive(client(), bare_addr, started, bare_slo.clone()),
+        drive(guarded, guarded_addr, started, guarded_slo.clone())
     );
     let _ = bar.await;
+    let readiness = readiness.await?;
 
     bare.latencies.sort();
     guarded.latencies.sort();
@@ -334,6 +367,10 @@ async fn main() -> Result<(), BoxError> {
             to
         );
     }
+    slo_summary::print(
+        [(&bare_slo, &bare_alerts), (&guarded_slo, &guarded_alerts)],
+        &readiness,
+    );
     closing_experiment()
 }
 

@@ -99,6 +99,31 @@ async fn an_slo_paging_degrades_and_its_recovery_clears_it() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn shedding_and_limiting_are_degraded_until_they_stop() {
+    let bulkhead = seawall::bulkhead::Bulkhead::builder("api")
+        .max_concurrent_calls(1)
+        .build()
+        .unwrap();
+    let limiter = RateLimiter::builder("api")
+        .rate(1, Duration::from_secs(3600))
+        .build()
+        .unwrap();
+    let health = HealthRegistry::new()
+        .bulkhead("api", &bulkhead)
+        .rate_limiter("api", &limiter);
+    let _held = bulkhead.try_acquire().unwrap();
+    assert!(bulkhead.try_acquire().is_err());
+    limiter.try_acquire().unwrap();
+    assert!(limiter.try_acquire().is_err());
+    let r = health.report().await;
+    assert_eq!((r.ready, r.status), (true, HealthState::Degraded));
+    assert_eq!(r.components[0].reason, "shedding: 1 calls refused");
+    assert_eq!(r.components[1].reason, "limiting: 1 calls refused");
+    // Nothing refused since: up again.
+    assert_eq!(health.report().await.status, HealthState::Up);
+}
+
+#[tokio::test(start_paused = true)]
 async fn your_checks_count_as_their_criticality_says() {
     let db_up = Arc::new(AtomicBool::new(true));
     let up = db_up.clone();

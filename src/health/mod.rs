@@ -7,6 +7,7 @@
 //! |---|---|---|
 //! | circuit breaker | open or forced open | half-open (probing), or open when optional |
 //! | bulkhead | — | refused a call since the last check (shedding) |
+//! | rate limiter | — | refused a call since the last check |
 //! | SLO | — | a page alert fires |
 //! | degradation switch | — | a feature is degraded or disabled |
 //! | your check | fails or times out (when critical) | fails or times out (when optional) |
@@ -249,6 +250,31 @@ impl HealthRegistry {
                         HealthState::Up,
                         format!("{} of {} in flight", m.in_flight, m.max_concurrent_calls),
                     )
+                }
+            }),
+        })
+    }
+
+    /// A rate limiter: degraded while it refuses calls (it refused one
+    /// since the last report).
+    pub fn rate_limiter(self, name: &str, limiter: &crate::rate_limit::RateLimiter) -> Self {
+        let limiter = limiter.clone();
+        let seen = AtomicU64::new(limiter.metrics().rejected_calls);
+        self.with(Component {
+            name: name.to_owned(),
+            kind: "rate_limiter",
+            criticality: Criticality::Optional,
+            liveness: false,
+            probe: Arc::new(move || {
+                let rejected = limiter.metrics().rejected_calls;
+                let before = seen.swap(rejected, Ordering::Relaxed);
+                if rejected > before {
+                    Probed::Now(
+                        HealthState::Degraded,
+                        format!("limiting: {} calls refused", rejected - before),
+                    )
+                } else {
+                    Probed::Now(HealthState::Up, "under its limit".into())
                 }
             }),
         })
