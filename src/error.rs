@@ -292,7 +292,7 @@ impl Rejection for Elapsed {
     }
 }
 
-/// A fault injector ([`Chaos`](crate::chaos::Chaos)) failed the call on
+/// A fault injector (`seawall::chaos::Chaos`) failed the call on
 /// purpose. It stands for a failure of the dependency: breakers count it
 /// as a failure and retries retry it, as they would a real one.
 #[derive(Debug, Clone)]

@@ -240,7 +240,7 @@ impl Severity {
     }
 }
 
-/// The kinds of fault a [`Chaos`](crate::chaos::Chaos) injects.
+/// The kinds of fault a fault injector (`seawall::chaos::Chaos`) injects.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum FaultKind {
     /// The call fails with an error.
