@@ -140,6 +140,8 @@ pub mod health;
 pub mod http;
 pub mod outcome;
 pub mod rate_limit;
+#[cfg(feature = "redis")]
+pub mod redis;
 pub mod retry;
 pub mod slo;
 pub mod stack;

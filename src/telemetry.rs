@@ -205,6 +205,14 @@ pub enum EventKind {
         /// Whether it fires now (`false`: it resolved).
         firing: bool,
     },
+    /// A fleet-wide limiter (on Redis) switched to its degraded mode
+    /// (`degraded`) or back.
+    FleetLimitDegraded {
+        /// Whether it decides without Redis now.
+        degraded: bool,
+        /// Why, and how it decides.
+        reason: Arc<str>,
+    },
     /// A health registry's readiness changed.
     ReadinessChanged {
         /// Ready now.
@@ -298,7 +306,8 @@ impl EventKind {
             | EventKind::BlastRadiusReached { .. }
             | EventKind::SloAlert { .. }
             | EventKind::BudgetPolicy { .. }
-            | EventKind::ReadinessChanged { .. } => EventMask::TRANSITIONS,
+            | EventKind::ReadinessChanged { .. }
+            | EventKind::FleetLimitDegraded { .. } => EventMask::TRANSITIONS,
             EventKind::FaultInjected { .. } => EventMask::FAULTS,
             EventKind::CallRejected { .. } => EventMask::REJECTIONS,
             EventKind::Success { .. }
@@ -492,6 +501,9 @@ fn trace_event(event: &Event) {
             } else {
                 tracing::warn!(target: "seawall", pattern, name, severity = severity.as_str(), burn_rate, ?long_window, ?short_window, "{what}")
             }
+        }
+        EventKind::FleetLimitDegraded { degraded, reason } => {
+            tracing::warn!(target: "seawall", pattern, name, degraded, reason = &**reason, "fleet limit")
         }
         EventKind::ReadinessChanged { ready, reason } => {
             tracing::info!(target: "seawall", pattern, name, ready, reason = &**reason, "readiness changed")

@@ -140,6 +140,24 @@ impl RateLimiterBuilder {
         Ok(KeyedRateLimiter::from_shared(shared, max_keys, hasher))
     }
 
+    /// The token bucket's parts, validated, for a limiter kept elsewhere
+    /// (Redis): name, emission interval (ns), burst, clock, listeners.
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    pub(crate) fn gcra_parts(
+        self,
+    ) -> Result<(Arc<str>, u64, u32, ClockHandle, Listeners), ConfigError> {
+        let err = |field, msg: String| ConfigError::new(&self.name, field, msg);
+        if self.sliding.is_some() {
+            return Err(err(
+                "sliding_window",
+                "only a token bucket (rate, burst) is kept on Redis".into(),
+            ));
+        }
+        let (count, per) = self.rate.unwrap_or((100, Duration::from_secs(1)));
+        let (t, burst) = gcra_params(count, per, self.burst).map_err(|(f, m)| err(f, m))?;
+        Ok((self.name, t, burst, self.clock, self.listeners))
+    }
+
     fn shared(self) -> Result<Shared, ConfigError> {
         let err = |field, msg: String| ConfigError::new(&self.name, field, msg);
         if self.max_wait > MAX_WAIT_LIMIT {

@@ -1,0 +1,152 @@
+//! The tower face of [`RedisRateLimiter`]: ask the fleet's limit, then call.
+
+use super::{RedisLimitError, RedisRateLimiter};
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use tower::BoxError;
+use tower_layer::Layer;
+use tower_service::Service;
+
+/// Refuses calls over the fleet's limit with `RateLimited` (its
+/// `retry_after` exact); made by [`RedisRateLimiter::layer`]. The decision
+/// needs a Redis round trip, so the call is made from the response future:
+/// the ready service goes with it and a clone stays (tower's idiom).
+#[derive(Clone, Debug)]
+pub struct RedisRateLimitLayer {
+    limiter: RedisRateLimiter,
+}
+
+impl RedisRateLimitLayer {
+    pub(crate) fn new(limiter: &RedisRateLimiter) -> Self {
+        Self {
+            limiter: limiter.clone(),
+        }
+    }
+}
+
+/// One limit per key, `key(&request)`; made by
+/// [`RedisRateLimiter::keyed_layer`].
+#[derive(Clone)]
+pub struct KeyedRedisRateLimitLayer<F> {
+    limiter: RedisRateLimiter,
+    key: F,
+}
+
+impl<F> KeyedRedisRateLimitLayer<F> {
+    pub(crate) fn new(limiter: &RedisRateLimiter, key: F) -> Self {
+        Self {
+            limiter: limiter.clone(),
+            key,
+        }
+    }
+}
+
+impl<F> fmt::Debug for KeyedRedisRateLimitLayer<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeyedRedisRateLimitLayer")
+            .field("limiter", &self.limiter)
+            .finish()
+    }
+}
+
+/// No key: the limiter's one limit.
+#[derive(Clone, Copy, Debug)]
+pub struct NoKey;
+
+impl<S> Layer<S> for RedisRateLimitLayer {
+    type Service = RedisRateLimitService<S, NoKey>;
+    fn layer(&self, inner: S) -> Self::Service {
+        RedisRateLimitService {
+            inner,
+            limiter: self.limiter.clone(),
+            key: NoKey,
+        }
+    }
+}
+
+impl<S, F: Clone> Layer<S> for KeyedRedisRateLimitLayer<F> {
+    type Service = RedisRateLimitService<S, F>;
+    fn layer(&self, inner: S) -> Self::Service {
+        RedisRateLimitService {
+            inner,
+            limiter: self.limiter.clone(),
+            key: self.key.clone(),
+        }
+    }
+}
+
+/// The service of both Redis rate-limit layers.
+#[derive(Clone)]
+pub struct RedisRateLimitService<S, K = NoKey> {
+    inner: S,
+    limiter: RedisRateLimiter,
+    key: K,
+}
+
+impl<S, K> fmt::Debug for RedisRateLimitService<S, K> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisRateLimitService")
+            .field("limiter", &self.limiter)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How a service finds a request's key: none, or a closure.
+pub trait RequestKey<Req> {
+    /// The key, `None` for the limiter's one limit.
+    fn key(&self, req: &Req) -> Option<String>;
+}
+
+impl<Req> RequestKey<Req> for NoKey {
+    fn key(&self, _: &Req) -> Option<String> {
+        None
+    }
+}
+
+impl<Req, F: Fn(&Req) -> String> RequestKey<Req> for F {
+    fn key(&self, req: &Req) -> Option<String> {
+        Some(self(req))
+    }
+}
+
+type BoxFuture<T> = Pin<Box<dyn Future<Output = Result<T, BoxError>> + Send>>;
+
+impl<S, Req, K> Service<Req> for RedisRateLimitService<S, K>
+where
+    S: Service<Req> + Clone + Send + 'static,
+    S::Error: Into<BoxError>,
+    S::Future: Send,
+    Req: Send + 'static,
+    K: RequestKey<Req>,
+{
+    type Response = S::Response;
+    type Error = BoxError;
+    type Future = BoxFuture<S::Response>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, req: Req) -> Self::Future {
+        let key = self.key.key(&req);
+        let limiter = self.limiter.clone();
+        let clone = self.inner.clone();
+        let mut ready = std::mem::replace(&mut self.inner, clone);
+        Box::pin(async move {
+            let decision = match &key {
+                None => limiter
+                    .try_acquire()
+                    .await
+                    .map_err(|e| Box::new(e) as BoxError),
+                Some(k) => limiter.try_acquire_key(k).await.map_err(|e| match e {
+                    RedisLimitError::Limited(l) => Box::new(l) as BoxError,
+                    other => Box::new(other) as BoxError,
+                }),
+            };
+            decision?;
+            ready.call(req).await.map_err(Into::into)
+        })
+    }
+}

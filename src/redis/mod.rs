@@ -1,0 +1,516 @@
+//! Fleet-wide rate limits on Redis (feature `redis`): one GCRA limit shared
+//! by every instance of a service, so 20 instances × "100 a second" is 100
+//! a second, not 2,000.
+//!
+//! ```no_run
+//! use seawall::prelude::*;
+//! use seawall::redis::{Degraded, Redis};
+//!
+//! # fn main() -> Result<(), seawall::ConfigError> {
+//! let redis = Redis::connect("redis://127.0.0.1:6379")?;   // lazy: no I/O yet
+//! let limiter = RateLimiter::builder("payments-api")
+//!     .rate(100, Duration::from_secs(1))
+//!     .burst(20)
+//!     .build_on_redis(&redis)?                            // was: .build()?
+//!     .degraded(Degraded::Local { fleet_size: 20 });      // Redis down: 1/20 each
+//! // ServiceBuilder::new().layer(limiter.layer()).service(client)
+//! # let _ = limiter; Ok(()) }
+//! ```
+//!
+//! **How.** The GCRA update is one Lua script run by Redis, atomic per
+//! key, called by its SHA (`EVALSHA`) and loaded again if Redis lost it
+//! (`NOSCRIPT`). Time comes from the Redis server (`TIME` in the script),
+//! so clock skew between machines never grants extra calls; a key expires
+//! when its state is full again, so idle keys cost Redis no memory. Times
+//! are kept in microseconds: the emission interval is rounded to a whole
+//! microsecond (at most a million calls a second per key).
+//!
+//! **Connection.** `redis`'s tokio `ConnectionManager`: one multiplexed,
+//! auto-reconnecting connection whose commands pipeline, shared by every
+//! caller of every limiter made from one [`Redis`]; a timeout on every call
+//! (default 50 ms). It connects lazily: building never blocks or fails for
+//! an unreachable server — the first calls find out, and decide as
+//! [`Degraded`] says.
+//!
+//! **When Redis is slow or down**, calls are decided as [`Degraded`] says:
+//! fail open, fail closed, or a local limiter sized to this instance's
+//! share of the fleet. The Redis calls sit behind a circuit breaker (named
+//! `{name}.redis`): once it opens, a call costs one local decision, not a
+//! timeout; each switch to the degraded mode and each recovery is a
+//! `FleetLimitDegraded` event.
+//!
+//! **Fewer Redis calls.** A refusal is remembered until its `retry_after`
+//! (per key), so a flood of over-limit calls is refused locally; an
+//! optional local limiter in front ([`precheck`](RedisRateLimiter::precheck))
+//! refuses before Redis is asked.
+//!
+//! **Redis Cluster.** Each limiter key is one Redis key,
+//! `{seawall:<name>:<key>}` — the braces are a hash tag, so a key's state
+//! always lives in one slot, and the script touches no other key.
+
+mod layer;
+
+pub use self::layer::{
+    KeyedRedisRateLimitLayer, NoKey, RedisRateLimitLayer, RedisRateLimitService, RequestKey,
+};
+
+use crate::circuit_breaker::{CircuitBreaker, SlidingWindow};
+use crate::clock::ClockHandle;
+use crate::error::{ConfigError, InsufficientCapacity, RateLimited};
+use crate::rate_limit::{LimitError, RateLimiter, RateLimiterBuilder};
+use crate::telemetry::{Event, EventKind, Listeners, Pattern};
+use parking_lot::Mutex;
+use redis::aio::ConnectionManager;
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The longest limiter key accepted, in bytes.
+pub const MAX_KEY_LEN: usize = 1024;
+/// Refusals remembered per keyed limiter (the oldest forgotten first).
+const REMEMBERED: usize = 10_000;
+
+/// A connection to Redis shared by limiters: a cheap `Clone` handle.
+#[derive(Clone)]
+pub struct Redis {
+    conn: ConnectionManager,
+    url: Arc<str>,
+}
+
+impl Redis {
+    /// A lazy connection to `url` (`redis://host:port/db`, `rediss://` for
+    /// TLS if `redis` is built with it): nothing is sent until a limiter
+    /// calls. An unparsable URL is a `ConfigError`.
+    pub fn connect(url: &str) -> Result<Self, ConfigError> {
+        let bad = |e: redis::RedisError| {
+            ConfigError::new(&Arc::from("redis"), "url", format!("`{url}`: {e}"))
+        };
+        let client = redis::Client::open(url).map_err(bad)?;
+        let config = redis::aio::ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(Duration::from_millis(500)))
+            .set_response_timeout(Some(Duration::from_millis(500)))
+            .set_number_of_retries(1)
+            .set_max_delay(Duration::from_millis(500));
+        let conn = ConnectionManager::new_lazy_with_config(client, config).map_err(bad)?;
+        Ok(Self {
+            conn,
+            url: Arc::from(url),
+        })
+    }
+}
+
+impl fmt::Debug for Redis {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Redis").field("url", &self.url).finish()
+    }
+}
+
+/// What a limiter decides while Redis cannot answer.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Degraded {
+    /// Admit every call (the dependency's own limits are the last line).
+    FailOpen,
+    /// Refuse every call.
+    FailClosed,
+    /// Decide locally, at this instance's share of the fleet's limit: the
+    /// rate divided by `fleet_size`, the burst too (at least 1).
+    Local {
+        /// How many instances share the limit.
+        fleet_size: u32,
+    },
+}
+
+impl Degraded {
+    fn as_str(self) -> &'static str {
+        match self {
+            Degraded::FailOpen => "fail open",
+            Degraded::FailClosed => "fail closed",
+            Degraded::Local { .. } => "local share",
+        }
+    }
+}
+
+/// Why a keyed call was refused.
+#[derive(Debug, Clone)]
+pub enum RedisLimitError {
+    /// Over the limit now; fits after `retry_after`.
+    Limited(RateLimited),
+    /// More than the burst: never fits.
+    Capacity(InsufficientCapacity),
+    /// The key is longer than [`MAX_KEY_LEN`].
+    KeyTooLong {
+        /// The key's length in bytes.
+        len: usize,
+    },
+}
+
+impl fmt::Display for RedisLimitError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RedisLimitError::Limited(e) => e.fmt(f),
+            RedisLimitError::Capacity(e) => e.fmt(f),
+            RedisLimitError::KeyTooLong { len } => {
+                write!(
+                    f,
+                    "a limiter key of {len} bytes is longer than {MAX_KEY_LEN}"
+                )
+            }
+        }
+    }
+}
+
+impl std::error::Error for RedisLimitError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            RedisLimitError::Limited(e) => Some(e),
+            RedisLimitError::Capacity(e) => Some(e),
+            RedisLimitError::KeyTooLong { .. } => None,
+        }
+    }
+}
+
+impl From<LimitError> for RedisLimitError {
+    fn from(e: LimitError) -> Self {
+        match e {
+            LimitError::Limited(l) => RedisLimitError::Limited(l),
+            LimitError::Capacity(c) => RedisLimitError::Capacity(c),
+        }
+    }
+}
+
+/// A rate limiter shared by every instance through Redis: the same limit
+/// as [`RateLimiter`]'s token bucket, for the whole fleet. A cheap `Clone`
+/// handle; built with [`RateLimiterBuilder::build_on_redis`].
+#[derive(Clone)]
+pub struct RedisRateLimiter {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    name: Arc<str>,
+    /// Emission interval and burst tolerance, in µs; the burst.
+    t_us: u64,
+    tau_us: u64,
+    burst: u32,
+    redis: Redis,
+    script: redis::Script,
+    timeout: Duration,
+    degraded: Degraded,
+    /// The local share, for `Degraded::Local`.
+    local: Option<RateLimiter>,
+    precheck: Option<RateLimiter>,
+    breaker: CircuitBreaker,
+    /// Whether the last decision was degraded (to tell each switch once).
+    degraded_now: AtomicBool,
+    /// Refusals remembered until their retry_after: the direct limiter's,
+    /// and per key (on the local clock, ns).
+    refused_until: AtomicU64,
+    refused: Mutex<HashMap<String, u64>>,
+    /// Calls sent to Redis (for the pre-check's savings).
+    redis_calls: AtomicU64,
+    clock: ClockHandle,
+    listeners: Listeners,
+}
+
+/// A decision from Redis: admitted, or the wait; Redis's time.
+type Answer = (bool, Duration, u64);
+
+impl RateLimiterBuilder {
+    /// Builds the same token bucket on Redis, shared by every instance
+    /// using the same name: one line changed from [`build`](Self::build).
+    /// Only a token bucket (rate, burst) moves to Redis; a sliding window
+    /// is a `ConfigError`. Builds without I/O (see [`Redis::connect`]).
+    pub fn build_on_redis(self, redis: &Redis) -> Result<RedisRateLimiter, ConfigError> {
+        let (name, t_ns, burst, clock, listeners) = self.gcra_parts()?;
+        let t_us = (t_ns / 1000).max(1);
+        let local = RateLimiter::builder(&format!("{name}.local"))
+            .rate(1, Duration::from_micros(t_us))
+            .burst(burst)
+            .clock(clock.clone())
+            .build()?;
+        let breaker = CircuitBreaker::builder(&format!("{name}.redis"))
+            .sliding_window(SlidingWindow::count(20))
+            .minimum_number_of_calls(5)
+            .failure_rate_threshold(50.0)
+            .wait_duration_in_open_state(Duration::from_secs(2))
+            .permitted_number_of_calls_in_half_open_state(1)
+            .clock(clock.clone())
+            .build()?;
+        Ok(RedisRateLimiter {
+            inner: Arc::new(Inner {
+                t_us,
+                tau_us: t_us * u64::from(burst - 1),
+                burst,
+                redis: redis.clone(),
+                script: redis::Script::new(include_str!("gcra.lua")),
+                timeout: Duration::from_millis(50),
+                degraded: Degraded::FailOpen,
+                local: Some(local),
+                precheck: None,
+                breaker,
+                degraded_now: AtomicBool::new(false),
+                refused_until: AtomicU64::new(0),
+                refused: Mutex::new(HashMap::new()),
+                redis_calls: AtomicU64::new(0),
+                clock,
+                listeners,
+                name,
+            }),
+        })
+    }
+}
+
+impl RedisRateLimiter {
+    fn inner_mut(&mut self) -> &mut Inner {
+        Arc::get_mut(&mut self.inner).expect("configured before it is shared")
+    }
+
+    /// What to decide while Redis cannot answer (default: fail open).
+    /// `Local { fleet_size }` decides at `1 / fleet_size` of the limit.
+    pub fn degraded(mut self, mode: Degraded) -> Self {
+        if let Degraded::Local { fleet_size } = mode {
+            let fleet = u64::from(fleet_size.max(1));
+            let inner = &*self.inner;
+            let local = RateLimiter::builder(&format!("{}.local", inner.name))
+                .rate(1, Duration::from_micros(inner.t_us * fleet))
+                .burst((inner.burst / fleet as u32).max(1))
+                .clock(inner.clock.clone())
+                .build()
+                .ok();
+            self.inner_mut().local = local;
+        }
+        self.inner_mut().degraded = mode;
+        self
+    }
+
+    /// The timeout of each Redis call (default 50 ms): past it the call is
+    /// decided as [`degraded`](Self::degraded) says.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.inner_mut().timeout = timeout;
+        self
+    }
+
+    /// A local limiter asked first: a call it refuses never reaches Redis
+    /// (give it this instance's share, or a little more).
+    pub fn precheck(mut self, local: RateLimiter) -> Self {
+        self.inner_mut().precheck = Some(local);
+        self
+    }
+
+    /// Its name.
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// Calls sent to Redis so far.
+    pub fn redis_calls(&self) -> u64 {
+        self.inner.redis_calls.load(Ordering::Relaxed)
+    }
+
+    /// The breaker guarding the Redis calls (for its metrics).
+    pub fn breaker(&self) -> &CircuitBreaker {
+        &self.inner.breaker
+    }
+
+    /// One call, if the fleet's limit allows it now.
+    pub async fn try_acquire(&self) -> Result<(), RateLimited> {
+        match self.try_acquire_n(1).await {
+            Ok(()) => Ok(()),
+            Err(LimitError::Limited(l)) => Err(l),
+            // One call always fits a burst of at least 1.
+            Err(LimitError::Capacity(_)) => {
+                Err(RateLimited::new(self.inner.name.clone(), Duration::MAX))
+            }
+        }
+    }
+
+    /// `n` calls at once (a weighted call), if the limit allows them now.
+    pub async fn try_acquire_n(&self, n: u32) -> Result<(), LimitError> {
+        let key = format!("{{seawall:{}}}", self.inner.name);
+        self.inner.decide(&key, None, n).await.map_err(|e| match e {
+            RedisLimitError::Limited(l) => LimitError::Limited(l),
+            RedisLimitError::Capacity(c) => LimitError::Capacity(c),
+            // The direct limiter's key is its name: never checked.
+            RedisLimitError::KeyTooLong { .. } => LimitError::Capacity(InsufficientCapacity {
+                requested: n,
+                capacity: 0,
+            }),
+        })
+    }
+
+    /// One call for `key` (an API key, a tenant), each key its own limit.
+    pub async fn try_acquire_key(&self, key: &str) -> Result<(), RedisLimitError> {
+        self.try_acquire_key_n(key, 1).await
+    }
+
+    /// `n` calls for `key`.
+    pub async fn try_acquire_key_n(&self, key: &str, n: u32) -> Result<(), RedisLimitError> {
+        if key.len() > MAX_KEY_LEN {
+            return Err(RedisLimitError::KeyTooLong { len: key.len() });
+        }
+        let redis_key = format!("{{seawall:{}:{key}}}", self.inner.name);
+        self.inner.decide(&redis_key, Some(key), n).await
+    }
+
+    /// The tower layer: refuses over-limit calls with `RateLimited`.
+    pub fn layer(&self) -> RedisRateLimitLayer {
+        RedisRateLimitLayer::new(self)
+    }
+
+    /// A tower layer with one limit per key, `key(&request)`.
+    pub fn keyed_layer<F>(&self, key: F) -> KeyedRedisRateLimitLayer<F> {
+        KeyedRedisRateLimitLayer::new(self, key)
+    }
+
+    /// Test support: a decision as Redis made it (admitted, wait, server
+    /// time in µs), without the local shortcuts.
+    #[doc(hidden)]
+    pub async fn decide_on_redis(&self, key: &str) -> Option<(bool, Duration, u64)> {
+        self.inner
+            .ask(&format!("{{seawall:{}:{key}}}", self.inner.name), 1)
+            .await
+            .ok()
+    }
+}
+
+impl Inner {
+    async fn decide(
+        &self,
+        redis_key: &str,
+        key: Option<&str>,
+        n: u32,
+    ) -> Result<(), RedisLimitError> {
+        if n > self.burst {
+            return Err(RedisLimitError::Capacity(InsufficientCapacity {
+                requested: n,
+                capacity: self.burst,
+            }));
+        }
+        let now = self.clock.now();
+        // A refusal Redis made, remembered until its retry_after.
+        let until = match key {
+            None => self.refused_until.load(Ordering::Relaxed),
+            Some(k) => self.refused.lock().get(k).copied().unwrap_or(0),
+        };
+        if until > now {
+            return Err(self.limited(Duration::from_nanos(until - now)));
+        }
+        if let Some(pre) = &self.precheck {
+            pre.try_acquire_n(n)?;
+        }
+        let Ok(permit) = self.breaker.try_acquire() else {
+            return self.fallback(n);
+        };
+        match self.ask(redis_key, n).await {
+            Ok((admitted, wait, _)) => {
+                permit.record(crate::outcome::Outcome::Success);
+                self.recovered();
+                // Refused, or admitted with the bucket now empty: until
+                // `wait` passes no call conforms, so none goes to Redis.
+                if !wait.is_zero() {
+                    let until = self.clock.now().saturating_add(wait.as_nanos() as u64);
+                    match key {
+                        None => self.refused_until.store(until, Ordering::Relaxed),
+                        Some(k) => self.remember(k, until),
+                    }
+                }
+                if admitted {
+                    return Ok(());
+                }
+                Err(self.limited(wait))
+            }
+            Err(why) => {
+                permit.record(crate::outcome::Outcome::Failure);
+                self.switched(&why);
+                self.fallback(n)
+            }
+        }
+    }
+
+    /// One Redis call, within the timeout.
+    async fn ask(&self, redis_key: &str, n: u32) -> Result<Answer, String> {
+        self.redis_calls.fetch_add(1, Ordering::Relaxed);
+        let mut conn = self.redis.conn.clone();
+        let mut call = self.script.key(redis_key);
+        call.arg(self.t_us).arg(self.tau_us).arg(n);
+        match tokio::time::timeout(
+            self.timeout,
+            call.invoke_async::<(i64, i64, i64)>(&mut conn),
+        )
+        .await
+        {
+            Ok(Ok((admitted, wait_us, now_us))) => Ok((
+                admitted == 1,
+                Duration::from_micros(wait_us.max(0) as u64),
+                now_us.max(0) as u64,
+            )),
+            Ok(Err(e)) => Err(format!("redis: {e}")),
+            Err(_) => Err(format!("redis did not answer within {:?}", self.timeout)),
+        }
+    }
+
+    fn remember(&self, key: &str, until: u64) {
+        let mut refused = self.refused.lock();
+        if refused.len() >= REMEMBERED {
+            let now = self.clock.now();
+            refused.retain(|_, u| *u > now);
+            if refused.len() >= REMEMBERED {
+                refused.clear(); // all still refused: forget rather than grow
+            }
+        }
+        refused.insert(key.to_owned(), until);
+    }
+
+    fn limited(&self, wait: Duration) -> RedisLimitError {
+        RedisLimitError::Limited(RateLimited::new(self.name.clone(), wait))
+    }
+
+    /// Redis could not answer: the degraded decision.
+    fn fallback(&self, n: u32) -> Result<(), RedisLimitError> {
+        match self.degraded {
+            Degraded::FailOpen => Ok(()),
+            // Come back once the breaker may try Redis again.
+            Degraded::FailClosed => Err(self.limited(Duration::from_secs(2))),
+            Degraded::Local { .. } => match &self.local {
+                Some(local) => local.try_acquire_n(n).map_err(Into::into),
+                None => Ok(()),
+            },
+        }
+    }
+
+    fn switched(&self, why: &str) {
+        if !self.degraded_now.swap(true, Ordering::AcqRel) {
+            self.emit(true, format!("{why}; deciding {}", self.degraded.as_str()));
+        }
+    }
+
+    fn recovered(&self) {
+        if self.degraded_now.swap(false, Ordering::AcqRel) {
+            self.emit(false, "redis answers again".to_owned());
+        }
+    }
+
+    fn emit(&self, degraded: bool, reason: String) {
+        self.listeners.emit(Event {
+            pattern: Pattern::RateLimiter,
+            name: self.name.clone(),
+            at: Duration::from_nanos(self.clock.now()),
+            kind: EventKind::FleetLimitDegraded {
+                degraded,
+                reason: reason.into(),
+            },
+        });
+    }
+}
+
+impl fmt::Debug for RedisRateLimiter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisRateLimiter")
+            .field("name", &self.inner.name)
+            .field("redis", &self.inner.redis)
+            .field("degraded", &self.inner.degraded)
+            .finish_non_exhaustive()
+    }
+}

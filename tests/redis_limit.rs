@@ -1,0 +1,217 @@
+//! Fleet-wide limits against a real `redis-server` on 127.0.0.1: four
+//! instances sharing one key admit no more than the GCRA allows over any
+//! interval (checked on Redis's own timestamps); keys expire when full;
+//! `SCRIPT FLUSH` is recovered through `NOSCRIPT`; a killed server switches
+//! each degraded mode with no call hanging, and a restarted one recovers;
+//! refusals remembered locally keep a flood from reaching Redis; bad input
+//! gives clear errors.
+#![cfg(feature = "redis")]
+
+use seawall::prelude::*;
+use seawall::redis::{Degraded, Redis, RedisLimitError, RedisRateLimiter, MAX_KEY_LEN};
+use std::sync::{Arc, Mutex};
+
+#[path = "support/redis.rs"]
+mod redis_server;
+use redis_server::RedisServer;
+
+fn limiter(url: &str, name: &str, count: u32, per: Duration, burst: u32) -> RedisRateLimiter {
+    RateLimiter::builder(name)
+        .rate(count, per)
+        .burst(burst)
+        .build_on_redis(&Redis::connect(url).unwrap())
+        .unwrap()
+        .timeout(Duration::from_millis(200))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn four_instances_admit_no_more_than_the_gcra_allows() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    // 100 a second (T = 10 ms), a burst of 10, shared by four "processes".
+    let (t_us, burst) = (10_000u64, 10u64);
+    let instances: Vec<_> = (0..4)
+        .map(|_| limiter(&server.url(), "shared", 100, Duration::from_secs(1), 10))
+        .collect();
+    let admitted = Arc::new(Mutex::new(Vec::new()));
+    let mut tasks = tokio::task::JoinSet::new();
+    for l in instances {
+        let admitted = admitted.clone();
+        tasks.spawn(async move {
+            for _ in 0..150 {
+                let (ok, _, at) = l.decide_on_redis("k").await.expect("redis answers");
+                if ok {
+                    admitted.lock().unwrap().push(at);
+                }
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+        });
+    }
+    while tasks.join_next().await.is_some() {}
+    let mut at = admitted.lock().unwrap().clone();
+    at.sort();
+    assert!(at.len() as u64 > burst, "some admitted: {}", at.len());
+    // Over every interval between two admissions: at most burst + elapsed / T.
+    for i in 0..at.len() {
+        for j in i..at.len() {
+            let allowed = burst + (at[j] - at[i]) / t_us;
+            assert!(
+                (j - i + 1) as u64 <= allowed,
+                "{} admitted in {} µs (at most {allowed})",
+                j - i + 1,
+                at[j] - at[i]
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn keys_expire_when_full_and_script_flush_is_recovered() {
+    use redis::AsyncCommands;
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let mut raw = server.raw().await;
+    // T = 100 ms: one call leaves the key for at most 100 ms.
+    let l = limiter(&server.url(), "expiring", 10, Duration::from_secs(1), 5);
+    l.try_acquire_key("tenant-a").await.unwrap();
+    let key = "{seawall:expiring:tenant-a}";
+    let ttl: i64 = raw.pttl(key).await.unwrap();
+    assert!((1..=100).contains(&ttl), "pttl {ttl}");
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let exists: bool = raw.exists(key).await.unwrap();
+    assert!(!exists, "full again: gone");
+    // Redis loses its scripts: the next call loads it again.
+    let _: () = redis::cmd("SCRIPT")
+        .arg("FLUSH")
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    l.try_acquire_key("tenant-a").await.unwrap();
+    assert_eq!(l.breaker().metrics().total_failures, 0);
+}
+
+#[tokio::test]
+async fn a_flood_is_refused_locally_after_redis_says_when() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    // 20 a second, burst 2; a flood of 200 calls a second for one second.
+    let l = limiter(&server.url(), "flooded", 20, Duration::from_secs(1), 2);
+    let mut admitted = 0u64;
+    let start = tokio::time::Instant::now();
+    while start.elapsed() < Duration::from_secs(1) {
+        if l.try_acquire().await.is_ok() {
+            admitted += 1;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let calls = l.redis_calls();
+    assert!(admitted >= 10, "{admitted}");
+    assert!(
+        calls as f64 <= 1.1 * admitted as f64 + 2.0,
+        "{calls} Redis calls for {admitted} admitted"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_redis_is_decided_as_configured_and_recovered() {
+    let Some(mut server) = RedisServer::start() else {
+        return;
+    };
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let e = events.clone();
+    let redis = Redis::connect(&server.url()).unwrap();
+    let make = |name: &str, mode| {
+        let e = e.clone();
+        RateLimiter::builder(name)
+            .rate(4, Duration::from_secs(1))
+            .burst(4)
+            .on_event(move |ev| {
+                if let EventKind::FleetLimitDegraded { degraded, .. } = ev.kind {
+                    e.lock().unwrap().push(degraded);
+                }
+            })
+            .build_on_redis(&redis)
+            .unwrap()
+            .timeout(Duration::from_millis(100))
+            .degraded(mode)
+    };
+    let open = make("open", Degraded::FailOpen);
+    let closed = make("closed", Degraded::FailClosed);
+    let local = make("local", Degraded::Local { fleet_size: 4 });
+    for l in [&open, &closed, &local] {
+        l.try_acquire().await.unwrap();
+    }
+    server.stop();
+    // No call hangs: each answers within its timeout (and 2 s of slack).
+    let within = |f| async move {
+        tokio::time::timeout(Duration::from_secs(2), f)
+            .await
+            .expect("no call hangs past its timeout")
+    };
+    for _ in 0..3 {
+        assert!(within(open.try_acquire()).await.is_ok());
+        assert!(within(closed.try_acquire()).await.is_err());
+    }
+    // The local share: 4 / 4 a second, a burst of 4 / 4 = 1.
+    assert!(within(local.try_acquire()).await.is_ok());
+    assert!(within(local.try_acquire()).await.is_err());
+    assert!(events.lock().unwrap().iter().filter(|d| **d).count() >= 3);
+    server.restart();
+    // Once its breaker lets a call through again, Redis decides.
+    let recovered = async {
+        loop {
+            if closed.try_acquire().await.is_ok()
+                && closed.breaker().state() == CircuitState::Closed
+            {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), recovered)
+        .await
+        .expect("recovers after a restart");
+    assert!(events.lock().unwrap().contains(&false), "a recovery event");
+}
+
+#[tokio::test]
+async fn bad_input_is_a_clear_error() {
+    let field = |r: Result<RedisRateLimiter, ConfigError>| r.unwrap_err().field();
+    let redis = Redis::connect("redis://127.0.0.1:1/").unwrap(); // lazy: no I/O
+    assert_eq!(
+        field(
+            RateLimiter::builder("z")
+                .rate(0, Duration::from_secs(1))
+                .build_on_redis(&redis)
+        ),
+        "rate"
+    );
+    assert_eq!(
+        field(RateLimiter::builder("z").burst(0).build_on_redis(&redis)),
+        "burst"
+    );
+    assert_eq!(
+        field(
+            RateLimiter::builder("z")
+                .sliding_window(5, Duration::from_secs(1))
+                .build_on_redis(&redis)
+        ),
+        "sliding_window"
+    );
+    assert_eq!(Redis::connect("not a url").unwrap_err().field(), "url");
+    let l = RateLimiter::builder("z").build_on_redis(&redis).unwrap();
+    let long = "k".repeat(MAX_KEY_LEN + 1);
+    assert!(matches!(
+        l.try_acquire_key(&long).await,
+        Err(RedisLimitError::KeyTooLong { len }) if len == MAX_KEY_LEN + 1
+    ));
+    // Unreachable: decided as configured (fail open), quickly.
+    assert!(l.try_acquire().await.is_ok());
+    assert!(matches!(
+        l.try_acquire_n(1000).await,
+        Err(seawall::rate_limit::LimitError::Capacity(_))
+    ));
+}
