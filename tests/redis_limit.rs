@@ -215,3 +215,20 @@ async fn bad_input_is_a_clear_error() {
         Err(seawall::rate_limit::LimitError::Capacity(_))
     ));
 }
+
+#[test]
+fn connecting_outside_a_runtime_does_not_panic() {
+    // Built in plain `main` before the runtime starts, as apps often do.
+    let redis = Redis::connect("redis://127.0.0.1:1/").unwrap();
+    let l = RateLimiter::builder("early")
+        .build_on_redis(&redis)
+        .unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    assert!(
+        rt.block_on(l.try_acquire()).is_ok(),
+        "unreachable: fail open"
+    );
+}

@@ -72,10 +72,14 @@ pub const MAX_KEY_LEN: usize = 1024;
 /// Refusals remembered per keyed limiter (the oldest forgotten first).
 const REMEMBERED: usize = 10_000;
 
-/// A connection to Redis shared by limiters: a cheap `Clone` handle.
+/// A connection to Redis shared by limiters: a cheap `Clone` handle. The
+/// connection itself is made on the first call (inside the tokio runtime
+/// that makes it), then shared.
 #[derive(Clone)]
 pub struct Redis {
-    conn: ConnectionManager,
+    client: redis::Client,
+    config: redis::aio::ConnectionManagerConfig,
+    conn: Arc<tokio::sync::OnceCell<ConnectionManager>>,
     url: Arc<str>,
 }
 
@@ -93,11 +97,23 @@ impl Redis {
             .set_response_timeout(Some(Duration::from_millis(500)))
             .set_number_of_retries(1)
             .set_max_delay(Duration::from_millis(500));
-        let conn = ConnectionManager::new_lazy_with_config(client, config).map_err(bad)?;
         Ok(Self {
-            conn,
+            client,
+            config,
+            conn: Arc::new(tokio::sync::OnceCell::new()),
             url: Arc::from(url),
         })
+    }
+
+    /// The shared connection, made on first use.
+    async fn connection(&self) -> Result<ConnectionManager, String> {
+        self.conn
+            .get_or_try_init(|| async {
+                ConnectionManager::new_lazy_with_config(self.client.clone(), self.config.clone())
+            })
+            .await
+            .cloned()
+            .map_err(|e| format!("redis: {e}"))
     }
 }
 
@@ -190,6 +206,8 @@ pub struct RedisRateLimiter {
 
 struct Inner {
     name: Arc<str>,
+    /// The direct limiter's Redis key.
+    direct_key: String,
     /// Emission interval and burst tolerance, in µs; the burst.
     t_us: u64,
     tau_us: u64,
@@ -256,6 +274,7 @@ impl RateLimiterBuilder {
                 redis_calls: AtomicU64::new(0),
                 clock,
                 listeners,
+                direct_key: format!("{{seawall:{name}}}"),
                 name,
             }),
         })
@@ -432,7 +451,7 @@ impl Inner {
     /// One Redis call, within the timeout.
     async fn ask(&self, redis_key: &str, n: u32) -> Result<Answer, String> {
         self.redis_calls.fetch_add(1, Ordering::Relaxed);
-        let mut conn = self.redis.conn.clone();
+        let mut conn = self.redis.connection().await?;
         let mut call = self.script.key(redis_key);
         call.arg(self.t_us).arg(self.tau_us).arg(n);
         match tokio::time::timeout(
