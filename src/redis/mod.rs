@@ -347,16 +347,19 @@ impl RedisRateLimiter {
 
     /// `n` calls at once (a weighted call), if the limit allows them now.
     pub async fn try_acquire_n(&self, n: u32) -> Result<(), LimitError> {
-        let key = format!("{{seawall:{}}}", self.inner.name);
-        self.inner.decide(&key, None, n).await.map_err(|e| match e {
-            RedisLimitError::Limited(l) => LimitError::Limited(l),
-            RedisLimitError::Capacity(c) => LimitError::Capacity(c),
-            // The direct limiter's key is its name: never checked.
-            RedisLimitError::KeyTooLong { .. } => LimitError::Capacity(InsufficientCapacity {
-                requested: n,
-                capacity: 0,
-            }),
-        })
+        let inner = &self.inner;
+        inner
+            .decide(&inner.direct_key, None, n)
+            .await
+            .map_err(|e| match e {
+                RedisLimitError::Limited(l) => LimitError::Limited(l),
+                RedisLimitError::Capacity(c) => LimitError::Capacity(c),
+                // The direct limiter's key is its name: never checked.
+                RedisLimitError::KeyTooLong { .. } => LimitError::Capacity(InsufficientCapacity {
+                    requested: n,
+                    capacity: 0,
+                }),
+            })
     }
 
     /// One call for `key` (an API key, a tenant), each key its own limit.
