@@ -341,13 +341,7 @@ impl HealthRegistry {
         F: Fn() -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<(), String>> + Send + 'static,
     {
-        self.with(Component {
-            name: name.to_owned(),
-            kind: "check",
-            criticality,
-            liveness: false,
-            probe: Arc::new(move || Probed::Check(Box::pin(check()), timeout)),
-        })
+        self.user_check(name, criticality, false, timeout, check)
     }
 
     /// A liveness check: failing or timing out makes the process not live
@@ -357,11 +351,26 @@ impl HealthRegistry {
         F: Fn() -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<(), String>> + Send + 'static,
     {
+        self.user_check(name, Criticality::Critical, true, timeout, check)
+    }
+
+    fn user_check<F, Fut>(
+        self,
+        name: &str,
+        criticality: Criticality,
+        liveness: bool,
+        timeout: Duration,
+        check: F,
+    ) -> Self
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), String>> + Send + 'static,
+    {
         self.with(Component {
             name: name.to_owned(),
             kind: "check",
-            criticality: Criticality::Critical,
-            liveness: true,
+            criticality,
+            liveness,
             probe: Arc::new(move || Probed::Check(Box::pin(check()), timeout)),
         })
     }
