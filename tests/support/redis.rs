@@ -6,7 +6,6 @@
 use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 pub struct RedisServer {
     child: Option<Child>,
@@ -45,25 +44,31 @@ impl RedisServer {
     }
 
     fn run(&mut self) {
-        let child = Command::new("redis-server")
+        use std::io::{BufRead, BufReader};
+        let mut child = Command::new("redis-server")
             .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no"])
             .arg("--dir")
             .arg(&self.dir)
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
             .expect("redis-server starts");
-        self.child = Some(child);
-        // Ready once it accepts connections.
-        let start = Instant::now();
-        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(
-                start.elapsed() < Duration::from_secs(10),
-                "redis-server did not start"
-            );
-            std::thread::sleep(Duration::from_millis(20));
+        // Ready when its log says so (no polling); the rest of the log is
+        // drained on a thread of its own.
+        let mut log = BufReader::new(child.stdout.take().expect("piped"));
+        let mut line = String::new();
+        loop {
+            line.clear();
+            let read = log.read_line(&mut line).expect("redis-server's log");
+            assert!(read > 0, "redis-server exited before it was ready");
+            if line.contains("Ready to accept connections") {
+                break;
+            }
         }
+        std::thread::spawn(move || std::io::copy(&mut log, &mut std::io::sink()));
+        self.child = Some(child);
+        assert!(TcpStream::connect(("127.0.0.1", self.port)).is_ok());
     }
 
     pub fn url(&self) -> String {
