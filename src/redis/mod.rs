@@ -455,14 +455,28 @@ impl Inner {
     async fn ask(&self, redis_key: &str, n: u32) -> Result<Answer, String> {
         self.redis_calls.fetch_add(1, Ordering::Relaxed);
         let mut conn = self.redis.connection().await?;
-        let mut call = self.script.key(redis_key);
-        call.arg(self.t_us).arg(self.tau_us).arg(n);
-        match tokio::time::timeout(
-            self.timeout,
-            call.invoke_async::<(i64, i64, i64)>(&mut conn),
-        )
-        .await
-        {
+        // EVALSHA built directly (one command, no intermediate copies); on
+        // NOSCRIPT the script is loaded and the call made once more.
+        let call = async {
+            let mut evalsha = redis::cmd("EVALSHA");
+            evalsha
+                .arg(self.script.get_hash())
+                .arg(1)
+                .arg(redis_key)
+                .arg(self.t_us)
+                .arg(self.tau_us)
+                .arg(n);
+            match evalsha.query_async::<(i64, i64, i64)>(&mut conn).await {
+                Err(e)
+                    if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) =>
+                {
+                    self.script.load_async(&mut conn).await?;
+                    evalsha.query_async(&mut conn).await
+                }
+                answer => answer,
+            }
+        };
+        match tokio::time::timeout(self.timeout, call).await {
             Ok(Ok((admitted, wait_us, now_us))) => Ok((
                 admitted == 1,
                 Duration::from_micros(wait_us.max(0) as u64),
