@@ -197,6 +197,7 @@ impl Bulkhead {
 
     /// Returns a slot taken with [`try_take`](Self::try_take).
     #[inline]
+    #[cfg_attr(not(feature = "http"), allow(dead_code))]
     pub(crate) fn give_back(&self) {
         self.inner.release();
     }

@@ -59,6 +59,7 @@ impl<C> CircuitBreakerLayer<C> {
     }
 
     /// The shared breaker (for the fused client preset).
+    #[cfg_attr(not(feature = "http"), allow(dead_code))]
     pub(crate) fn breaker(&self) -> &Arc<CircuitBreaker<C>> {
         &self.breaker
     }

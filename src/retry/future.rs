@@ -130,6 +130,7 @@ where
     /// what [`start`](Self::start) would have found. The retry's future,
     /// sleeping before the second attempt, or the result to return.
     #[cold]
+    #[cfg_attr(not(feature = "http"), allow(dead_code))]
     pub(crate) fn resume(
         stripe: Arc<Stripe<S, P, R>>,
         mut request: Option<Req>,

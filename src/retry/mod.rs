@@ -49,6 +49,7 @@ pub use self::backoff::{Backoff, Delays, Jitter};
 pub use self::budget::{RetryBudget, FLOOR_PERIOD};
 pub use self::error::{RetriesExhausted, RetryError};
 pub use self::future::ResponseFuture;
+#[cfg_attr(not(feature = "http"), allow(unused_imports))]
 pub(crate) use self::layer::Backup;
 pub use self::layer::{RetryLayer, RetryService};
 pub use self::policy::{GaveUp, RetryErrors, RetryReason, RetryVerdict, ShouldRetry};

@@ -143,6 +143,7 @@ impl Rings {
     }
 
     /// Valid and good calls since the start (flushed and pending).
+    #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
     pub(crate) fn totals(&self) -> (u64, u64) {
         let (mut valid, mut good) = (
             self.totals[VALID].load(Ordering::Relaxed),

@@ -30,6 +30,7 @@
 mod future;
 
 pub use self::future::ResponseFuture;
+#[cfg_attr(not(feature = "http"), allow(unused_imports))]
 pub(crate) use self::future::Timer;
 
 use crate::error::{ConfigError, Elapsed};
@@ -197,11 +198,13 @@ impl<D> TimeoutLayer<D> {
 
     /// The shared state (its name and count of timeouts), for a service
     /// that times calls out itself (the fused client preset).
+    #[cfg_attr(not(feature = "http"), allow(dead_code))]
     pub(crate) fn shared(&self) -> &Arc<Inner> {
         &self.inner
     }
 
     /// How long calls get.
+    #[cfg_attr(not(feature = "http"), allow(dead_code))]
     pub(crate) fn timeout(&self) -> &D {
         &self.duration
     }
