@@ -159,6 +159,13 @@ async fn a_dead_redis_is_decided_as_configured_and_recovered() {
     assert!(within(local.try_acquire()).await.is_ok());
     assert!(within(local.try_acquire()).await.is_err());
     assert!(events.lock().unwrap().iter().filter(|d| **d).count() >= 3);
+    // Health reports it.
+    let health = seawall::health::HealthRegistry::new().fleet_limiter("limits", &closed);
+    let r = health.report().await;
+    assert_eq!(
+        (r.ready, r.status),
+        (true, seawall::health::HealthState::Degraded)
+    );
     server.restart();
     // Once its breaker lets a call through again, Redis decides.
     let recovered = async {
@@ -175,6 +182,10 @@ async fn a_dead_redis_is_decided_as_configured_and_recovered() {
         .await
         .expect("recovers after a restart");
     assert!(events.lock().unwrap().contains(&false), "a recovery event");
+    assert_eq!(
+        health.report().await.status,
+        seawall::health::HealthState::Up
+    );
 }
 
 #[tokio::test]
@@ -230,5 +241,34 @@ fn connecting_outside_a_runtime_does_not_panic() {
     assert!(
         rt.block_on(l.try_acquire()).is_ok(),
         "unreachable: fail open"
+    );
+}
+
+#[tokio::test]
+async fn the_waiting_layer_waits_for_the_fleets_limit() {
+    use tower::{service_fn, Layer, ServiceExt};
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    // 10 a second, a burst of 1, waits of up to 1 s.
+    let l = RateLimiter::builder("waiting")
+        .rate(10, Duration::from_secs(1))
+        .burst(1)
+        .max_wait(Duration::from_secs(1))
+        .build_on_redis(&Redis::connect(&server.url()).unwrap())
+        .unwrap();
+    let svc = l
+        .waiting_layer()
+        .layer(service_fn(|n: u32| async move { Ok::<_, BoxError>(n) }));
+    for n in 0..5 {
+        assert_eq!(
+            svc.clone().oneshot(n).await.unwrap(),
+            n,
+            "waited, not refused"
+        );
+    }
+    assert!(
+        l.acquire_n(2).await.is_err(),
+        "more than the burst: refused at once"
     );
 }

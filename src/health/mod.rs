@@ -280,6 +280,29 @@ impl HealthRegistry {
         })
     }
 
+    /// A fleet-wide limiter on Redis (feature `redis`): degraded while it
+    /// decides without Redis.
+    #[cfg(feature = "redis")]
+    pub fn fleet_limiter(self, name: &str, limiter: &crate::redis::RedisRateLimiter) -> Self {
+        let limiter = limiter.clone();
+        self.with(Component {
+            name: name.to_owned(),
+            kind: "fleet_rate_limiter",
+            criticality: Criticality::Optional,
+            liveness: false,
+            probe: Arc::new(move || {
+                if limiter.is_degraded() {
+                    Probed::Now(
+                        HealthState::Degraded,
+                        "redis unavailable: deciding locally".into(),
+                    )
+                } else {
+                    Probed::Now(HealthState::Up, "redis answers".into())
+                }
+            }),
+        })
+    }
+
     /// An SLO: degraded while a page alert fires (as of its last
     /// `evaluate`).
     pub fn slo(self, slo: &Slo) -> Self {

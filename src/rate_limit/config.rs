@@ -141,11 +141,12 @@ impl RateLimiterBuilder {
     }
 
     /// The token bucket's parts, validated, for a limiter kept elsewhere
-    /// (Redis): name, emission interval (ns), burst, clock, listeners.
+    /// (Redis): name, emission interval (ns), burst, max wait, clock,
+    /// listeners.
     #[cfg_attr(not(feature = "redis"), allow(dead_code))]
     pub(crate) fn gcra_parts(
         self,
-    ) -> Result<(Arc<str>, u64, u32, ClockHandle, Listeners), ConfigError> {
+    ) -> Result<(Arc<str>, u64, u32, Duration, ClockHandle, Listeners), ConfigError> {
         let err = |field, msg: String| ConfigError::new(&self.name, field, msg);
         if self.sliding.is_some() {
             return Err(err(
@@ -155,7 +156,23 @@ impl RateLimiterBuilder {
         }
         let (count, per) = self.rate.unwrap_or((100, Duration::from_secs(1)));
         let (t, burst) = gcra_params(count, per, self.burst).map_err(|(f, m)| err(f, m))?;
-        Ok((self.name, t, burst, self.clock, self.listeners))
+        if self.max_wait > MAX_WAIT_LIMIT {
+            return Err(err(
+                "max_wait",
+                format!(
+                    "must be at most {MAX_WAIT_LIMIT:?}, got {:?}",
+                    self.max_wait
+                ),
+            ));
+        }
+        Ok((
+            self.name,
+            t,
+            burst,
+            self.max_wait,
+            self.clock,
+            self.listeners,
+        ))
     }
 
     fn shared(self) -> Result<Shared, ConfigError> {

@@ -16,12 +16,14 @@ use tower_service::Service;
 #[derive(Clone, Debug)]
 pub struct RedisRateLimitLayer {
     limiter: RedisRateLimiter,
+    waiting: bool,
 }
 
 impl RedisRateLimitLayer {
-    pub(crate) fn new(limiter: &RedisRateLimiter) -> Self {
+    pub(crate) fn new(limiter: &RedisRateLimiter, waiting: bool) -> Self {
         Self {
             limiter: limiter.clone(),
+            waiting,
         }
     }
 }
@@ -62,6 +64,7 @@ impl<S> Layer<S> for RedisRateLimitLayer {
             inner,
             limiter: self.limiter.clone(),
             key: NoKey,
+            waiting: self.waiting,
         }
     }
 }
@@ -73,6 +76,7 @@ impl<S, F: Clone> Layer<S> for KeyedRedisRateLimitLayer<F> {
             inner,
             limiter: self.limiter.clone(),
             key: self.key.clone(),
+            waiting: false,
         }
     }
 }
@@ -83,6 +87,7 @@ pub struct RedisRateLimitService<S, K = NoKey> {
     inner: S,
     limiter: RedisRateLimiter,
     key: K,
+    waiting: bool,
 }
 
 impl<S, K> fmt::Debug for RedisRateLimitService<S, K> {
@@ -131,11 +136,16 @@ where
 
     fn call(&mut self, req: Req) -> Self::Future {
         let key = self.key.key(&req);
+        let waiting = self.waiting;
         let limiter = self.limiter.clone();
         let clone = self.inner.clone();
         let mut ready = std::mem::replace(&mut self.inner, clone);
         Box::pin(async move {
             let decision = match &key {
+                None if waiting => limiter.acquire_n(1).await.map_err(|e| match e {
+                    crate::rate_limit::LimitError::Limited(l) => Box::new(l) as BoxError,
+                    crate::rate_limit::LimitError::Capacity(c) => Box::new(c) as BoxError,
+                }),
                 None => limiter
                     .try_acquire()
                     .await

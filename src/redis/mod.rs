@@ -208,6 +208,8 @@ struct Inner {
     name: Arc<str>,
     /// The direct limiter's Redis key.
     direct_key: String,
+    /// How long `acquire_n` and the waiting layer may wait.
+    max_wait: Duration,
     /// Emission interval and burst tolerance, in µs; the burst.
     t_us: u64,
     tau_us: u64,
@@ -241,7 +243,7 @@ impl RateLimiterBuilder {
     /// Only a token bucket (rate, burst) moves to Redis; a sliding window
     /// is a `ConfigError`. Builds without I/O (see [`Redis::connect`]).
     pub fn build_on_redis(self, redis: &Redis) -> Result<RedisRateLimiter, ConfigError> {
-        let (name, t_ns, burst, clock, listeners) = self.gcra_parts()?;
+        let (name, t_ns, burst, max_wait, clock, listeners) = self.gcra_parts()?;
         let t_us = (t_ns / 1000).max(1);
         let local = RateLimiter::builder(&format!("{name}.local"))
             .rate(1, Duration::from_micros(t_us))
@@ -258,6 +260,7 @@ impl RateLimiterBuilder {
             .build()?;
         Ok(RedisRateLimiter {
             inner: Arc::new(Inner {
+                max_wait,
                 t_us,
                 tau_us: t_us * u64::from(burst - 1),
                 burst,
@@ -362,6 +365,31 @@ impl RedisRateLimiter {
             })
     }
 
+    /// `n` calls, waiting for them up to the builder's `max_wait`: refused
+    /// at once when even that is too short (as the local limiter's
+    /// `acquire_n`).
+    pub async fn acquire_n(&self, n: u32) -> Result<(), LimitError> {
+        let deadline = tokio::time::Instant::now() + self.inner.max_wait;
+        loop {
+            match self.try_acquire_n(n).await {
+                Err(LimitError::Limited(l)) => {
+                    let wait = crate::error::Rejection::retry_after(&l).unwrap_or(Duration::MAX);
+                    if wait > deadline.saturating_duration_since(tokio::time::Instant::now()) {
+                        return Err(LimitError::Limited(l));
+                    }
+                    crate::clock::sleep(wait, "a fleet limiter's wait").await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Whether calls are decided without Redis now (it was slow or down
+    /// at the last call).
+    pub fn is_degraded(&self) -> bool {
+        self.inner.degraded_now.load(Ordering::Relaxed)
+    }
+
     /// One call for `key` (an API key, a tenant), each key its own limit.
     pub async fn try_acquire_key(&self, key: &str) -> Result<(), RedisLimitError> {
         self.try_acquire_key_n(key, 1).await
@@ -378,7 +406,13 @@ impl RedisRateLimiter {
 
     /// The tower layer: refuses over-limit calls with `RateLimited`.
     pub fn layer(&self) -> RedisRateLimitLayer {
-        RedisRateLimitLayer::new(self)
+        RedisRateLimitLayer::new(self, false)
+    }
+
+    /// The tower layer that waits for the limit up to the builder's
+    /// `max_wait` (refusing at once when that is too short).
+    pub fn waiting_layer(&self) -> RedisRateLimitLayer {
+        RedisRateLimitLayer::new(self, true)
     }
 
     /// A tower layer with one limit per key, `key(&request)`.
