@@ -144,9 +144,7 @@ impl RateLimiterBuilder {
     /// (Redis): name, emission interval (ns), burst, max wait, clock,
     /// listeners.
     #[cfg_attr(not(feature = "redis"), allow(dead_code))]
-    pub(crate) fn gcra_parts(
-        self,
-    ) -> Result<(Arc<str>, u64, u32, Duration, ClockHandle, Listeners), ConfigError> {
+    pub(crate) fn gcra_parts(self) -> Result<GcraParts, ConfigError> {
         let err = |field, msg: String| ConfigError::new(&self.name, field, msg);
         if self.sliding.is_some() {
             return Err(err(
@@ -165,14 +163,14 @@ impl RateLimiterBuilder {
                 ),
             ));
         }
-        Ok((
-            self.name,
-            t,
+        Ok(GcraParts {
+            name: self.name,
+            t_ns: t,
             burst,
-            self.max_wait,
-            self.clock,
-            self.listeners,
-        ))
+            max_wait: self.max_wait,
+            clock: self.clock,
+            listeners: self.listeners,
+        })
     }
 
     fn shared(self) -> Result<Shared, ConfigError> {
@@ -213,6 +211,18 @@ impl RateLimiterBuilder {
             self.listeners,
         ))
     }
+}
+
+/// A validated token bucket's parts, for a limiter kept elsewhere (Redis).
+#[cfg_attr(not(feature = "redis"), allow(dead_code))]
+pub(crate) struct GcraParts {
+    pub(crate) name: Arc<str>,
+    /// The emission interval, in nanoseconds.
+    pub(crate) t_ns: u64,
+    pub(crate) burst: u32,
+    pub(crate) max_wait: Duration,
+    pub(crate) clock: ClockHandle,
+    pub(crate) listeners: Listeners,
 }
 
 /// Validates a GCRA rate: (emission interval in ns, burst).

@@ -30,6 +30,8 @@
 //! write lock once.
 
 mod config;
+#[cfg(feature = "redis")]
+pub(crate) use self::config::GcraParts;
 mod future;
 mod gcra;
 mod keyed;

@@ -243,7 +243,14 @@ impl RateLimiterBuilder {
     /// Only a token bucket (rate, burst) moves to Redis; a sliding window
     /// is a `ConfigError`. Builds without I/O (see [`Redis::connect`]).
     pub fn build_on_redis(self, redis: &Redis) -> Result<RedisRateLimiter, ConfigError> {
-        let (name, t_ns, burst, max_wait, clock, listeners) = self.gcra_parts()?;
+        let crate::rate_limit::GcraParts {
+            name,
+            t_ns,
+            burst,
+            max_wait,
+            clock,
+            listeners,
+        } = self.gcra_parts()?;
         let t_us = (t_ns / 1000).max(1);
         let local = RateLimiter::builder(&format!("{name}.local"))
             .rate(1, Duration::from_micros(t_us))
