@@ -230,51 +230,48 @@ impl HealthRegistry {
     /// A bulkhead: degraded while it sheds (it refused a call since the
     /// last report).
     pub fn bulkhead(self, name: &str, bulkhead: &Bulkhead) -> Self {
-        let bulkhead = bulkhead.clone();
-        let seen = AtomicU64::new(bulkhead.metrics().rejected_calls);
-        self.with(Component {
-            name: name.to_owned(),
-            kind: "bulkhead",
-            criticality: Criticality::Optional,
-            liveness: false,
-            probe: Arc::new(move || {
-                let m = bulkhead.metrics();
-                let before = seen.swap(m.rejected_calls, Ordering::Relaxed);
-                if m.rejected_calls > before {
-                    Probed::Now(
-                        HealthState::Degraded,
-                        format!("shedding: {} calls refused", m.rejected_calls - before),
-                    )
-                } else {
-                    Probed::Now(
-                        HealthState::Up,
-                        format!("{} of {} in flight", m.in_flight, m.max_concurrent_calls),
-                    )
-                }
-            }),
+        let b = bulkhead.clone();
+        self.refusing(name, "bulkhead", "shedding", move || {
+            let m = b.metrics();
+            let up = format!("{} of {} in flight", m.in_flight, m.max_concurrent_calls);
+            (m.rejected_calls, up)
         })
     }
 
     /// A rate limiter: degraded while it refuses calls (it refused one
     /// since the last report).
     pub fn rate_limiter(self, name: &str, limiter: &crate::rate_limit::RateLimiter) -> Self {
-        let limiter = limiter.clone();
-        let seen = AtomicU64::new(limiter.metrics().rejected_calls);
+        let l = limiter.clone();
+        self.refusing(name, "rate_limiter", "limiting", move || {
+            (l.metrics().rejected_calls, "under its limit".to_owned())
+        })
+    }
+
+    /// A component degraded while its refusals grow: `read` gives the
+    /// refusals so far and the reason to give when there were none.
+    fn refusing(
+        self,
+        name: &str,
+        kind: &'static str,
+        doing: &'static str,
+        read: impl Fn() -> (u64, String) + Send + Sync + 'static,
+    ) -> Self {
+        let seen = AtomicU64::new(read().0);
         self.with(Component {
             name: name.to_owned(),
-            kind: "rate_limiter",
+            kind,
             criticality: Criticality::Optional,
             liveness: false,
             probe: Arc::new(move || {
-                let rejected = limiter.metrics().rejected_calls;
-                let before = seen.swap(rejected, Ordering::Relaxed);
-                if rejected > before {
+                let (refused, up) = read();
+                let before = seen.swap(refused, Ordering::Relaxed);
+                if refused > before {
                     Probed::Now(
                         HealthState::Degraded,
-                        format!("limiting: {} calls refused", rejected - before),
+                        format!("{doing}: {} calls refused", refused - before),
                     )
                 } else {
-                    Probed::Now(HealthState::Up, "under its limit".into())
+                    Probed::Now(HealthState::Up, up)
                 }
             }),
         })

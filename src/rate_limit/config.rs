@@ -154,15 +154,7 @@ impl RateLimiterBuilder {
         }
         let (count, per) = self.rate.unwrap_or((100, Duration::from_secs(1)));
         let (t, burst) = gcra_params(count, per, self.burst).map_err(|(f, m)| err(f, m))?;
-        if self.max_wait > MAX_WAIT_LIMIT {
-            return Err(err(
-                "max_wait",
-                format!(
-                    "must be at most {MAX_WAIT_LIMIT:?}, got {:?}",
-                    self.max_wait
-                ),
-            ));
-        }
+        self.check_max_wait()?;
         Ok(GcraParts {
             name: self.name,
             t_ns: t,
@@ -173,10 +165,10 @@ impl RateLimiterBuilder {
         })
     }
 
-    fn shared(self) -> Result<Shared, ConfigError> {
-        let err = |field, msg: String| ConfigError::new(&self.name, field, msg);
+    fn check_max_wait(&self) -> Result<(), ConfigError> {
         if self.max_wait > MAX_WAIT_LIMIT {
-            return Err(err(
+            return Err(ConfigError::new(
+                &self.name,
                 "max_wait",
                 format!(
                     "must be at most {MAX_WAIT_LIMIT:?}, got {:?}",
@@ -184,6 +176,12 @@ impl RateLimiterBuilder {
                 ),
             ));
         }
+        Ok(())
+    }
+
+    fn shared(self) -> Result<Shared, ConfigError> {
+        let err = |field, msg: String| ConfigError::new(&self.name, field, msg);
+        self.check_max_wait()?;
         let limit = match (self.sliding, self.rate, self.burst) {
             (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
                 return Err(err(
