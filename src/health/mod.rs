@@ -282,41 +282,49 @@ impl HealthRegistry {
     #[cfg(feature = "redis")]
     pub fn fleet_limiter(self, name: &str, limiter: &crate::redis::RedisRateLimiter) -> Self {
         let limiter = limiter.clone();
-        self.with(Component {
-            name: name.to_owned(),
-            kind: "fleet_rate_limiter",
-            criticality: Criticality::Optional,
-            liveness: false,
-            probe: Arc::new(move || {
-                if limiter.is_degraded() {
-                    Probed::Now(
-                        HealthState::Degraded,
-                        "redis unavailable: deciding locally".into(),
-                    )
-                } else {
-                    Probed::Now(HealthState::Up, "redis answers".into())
-                }
-            }),
-        })
+        self.degraded_while(
+            name,
+            "fleet_rate_limiter",
+            move || limiter.is_degraded(),
+            ("redis unavailable: deciding locally", "redis answers"),
+        )
     }
 
     /// An SLO: degraded while a page alert fires (as of its last
     /// `evaluate`).
     pub fn slo(self, slo: &Slo) -> Self {
+        let name = slo.name().to_owned();
         let slo = slo.clone();
+        self.degraded_while(
+            &name,
+            "slo",
+            move || slo.paging(),
+            (
+                "a page alert fires: the error budget burns fast",
+                "within its error budget",
+            ),
+        )
+    }
+
+    /// An optional component, degraded while `degraded()` says so; `reasons`
+    /// are what it reports then and otherwise.
+    fn degraded_while(
+        self,
+        name: &str,
+        kind: &'static str,
+        degraded: impl Fn() -> bool + Send + Sync + 'static,
+        (when_degraded, when_up): (&'static str, &'static str),
+    ) -> Self {
         self.with(Component {
-            name: slo.name().to_owned(),
-            kind: "slo",
+            name: name.to_owned(),
+            kind,
             criticality: Criticality::Optional,
             liveness: false,
             probe: Arc::new(move || {
-                if slo.paging() {
-                    Probed::Now(
-                        HealthState::Degraded,
-                        "a page alert fires: the error budget burns fast".into(),
-                    )
+                if degraded() {
+                    Probed::Now(HealthState::Degraded, when_degraded.into())
                 } else {
-                    Probed::Now(HealthState::Up, "within its error budget".into())
+                    Probed::Now(HealthState::Up, when_up.into())
                 }
             }),
         })

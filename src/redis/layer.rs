@@ -1,6 +1,6 @@
 //! The tower face of [`RedisRateLimiter`]: ask the fleet's limit, then call.
 
-use super::{RedisLimitError, RedisRateLimiter};
+use super::RedisRateLimiter;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -141,21 +141,7 @@ where
         let clone = self.inner.clone();
         let mut ready = std::mem::replace(&mut self.inner, clone);
         Box::pin(async move {
-            let decision = match &key {
-                None if waiting => limiter.acquire_n(1).await.map_err(|e| match e {
-                    crate::rate_limit::LimitError::Limited(l) => Box::new(l) as BoxError,
-                    crate::rate_limit::LimitError::Capacity(c) => Box::new(c) as BoxError,
-                }),
-                None => limiter
-                    .try_acquire()
-                    .await
-                    .map_err(|e| Box::new(e) as BoxError),
-                Some(k) => limiter.try_acquire_key(k).await.map_err(|e| match e {
-                    RedisLimitError::Limited(l) => Box::new(l) as BoxError,
-                    other => Box::new(other) as BoxError,
-                }),
-            };
-            decision?;
+            limiter.admit(key.as_deref(), waiting).await?;
             ready.call(req).await.map_err(Into::into)
         })
     }

@@ -66,6 +66,7 @@ use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
+use tower::BoxError;
 
 /// The longest limiter key accepted, in bytes.
 pub const MAX_KEY_LEN: usize = 1024;
@@ -389,6 +390,21 @@ impl RedisRateLimiter {
                 other => return other,
             }
         }
+    }
+
+    /// One call for the layers: `key`'s limit or the limiter's, waiting up
+    /// to `max_wait` if `waiting`; a refusal as a `BoxError` (`RateLimited`
+    /// when over the limit, found by `seawall::rejection`).
+    pub(crate) async fn admit(&self, key: Option<&str>, waiting: bool) -> Result<(), BoxError> {
+        let refused = match key {
+            None if waiting => self.acquire_n(1).await.map_err(RedisLimitError::from),
+            None => self.try_acquire_n(1).await.map_err(RedisLimitError::from),
+            Some(k) => self.try_acquire_key(k).await,
+        };
+        refused.map_err(|e| match e {
+            RedisLimitError::Limited(l) => Box::new(l) as BoxError,
+            other => Box::new(other),
+        })
     }
 
     /// Whether calls are decided without Redis now (it was slow or down
