@@ -66,6 +66,74 @@ async fn four_instances_admit_no_more_than_the_gcra_allows() {
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_callers_are_batched_and_admitted_exactly_the_burst() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    // One a minute, a burst of 25: nothing refills during the test, so
+    // exactly the burst is admitted however the calls are batched.
+    let l = limiter(&server.url(), "batched", 1, Duration::from_secs(60), 25);
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..400u32 {
+        let l = l.clone();
+        tasks.spawn(async move {
+            match i % 4 {
+                // The direct limit, one call and weighted calls of 3.
+                0 => u32::from(l.try_acquire().await.is_ok()),
+                1 => 3 * u32::from(l.try_acquire_n(3).await.is_ok()),
+                // Two keys, each its own burst.
+                k => u32::from(l.try_acquire_key(&format!("key-{k}")).await.is_ok()) << (8 * k),
+            }
+        });
+    }
+    let mut admitted = [0u32; 4];
+    while let Some(a) = tasks.join_next().await {
+        let a = a.unwrap();
+        admitted[0] += a & 0xff;
+        admitted[2] += (a >> 16) & 0xff;
+        admitted[3] += a >> 24;
+    }
+    // The direct limit: 1s and 3s filling 25 with nothing spilling over.
+    assert!(
+        (23..=25).contains(&admitted[0]),
+        "direct: {} of a burst of 25",
+        admitted[0]
+    );
+    assert_eq!(admitted[2], 25, "key-2");
+    assert_eq!(admitted[3], 25, "key-3");
+    assert_eq!(l.breaker().metrics().total_failures, 0);
+    // Fewer Redis calls than decisions: calls that came together went together.
+    assert!(l.redis_calls() < 200, "{} Redis calls", l.redis_calls());
+}
+
+#[tokio::test]
+async fn retry_after_is_exact_for_weighted_calls() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    // One a second, a burst of 2: two calls empty it.
+    let l = limiter(&server.url(), "weighted", 1, Duration::from_secs(1), 2);
+    l.try_acquire_n(2).await.unwrap();
+    let retry = |e| match e {
+        seawall::rate_limit::LimitError::Limited(l) => seawall::Rejection::retry_after(&l).unwrap(),
+        other => panic!("{other:?}"),
+    };
+    // One call conforms in 1 s, two in 2 s (less what the calls took).
+    let one = retry(l.try_acquire_n(1).await.unwrap_err());
+    let two = retry(l.try_acquire_n(2).await.unwrap_err());
+    assert!(
+        one <= Duration::from_secs(1) && one > Duration::from_millis(900),
+        "{one:?}"
+    );
+    assert!(
+        two <= Duration::from_secs(2) && two > Duration::from_millis(1900),
+        "{two:?}"
+    );
+    // Refused from what Redis said: no further call went to it.
+    assert_eq!(l.redis_calls(), 1);
+}
+
 #[tokio::test]
 async fn keys_expire_when_full_and_script_flush_is_recovered() {
     use redis::AsyncCommands;

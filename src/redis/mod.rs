@@ -28,7 +28,11 @@
 //! **Connection.** `redis`'s tokio `ConnectionManager`: one multiplexed,
 //! auto-reconnecting connection whose commands pipeline, shared by every
 //! caller of every limiter made from one [`Redis`]; a timeout on every call
-//! (default 50 ms). It connects lazily: building never blocks or fails for
+//! (default 50 ms). Decisions that arrive together go to Redis together:
+//! while one script call is on its way, the next callers' asks queue, and
+//! the next call carries all of them for their key — decided in order, as
+//! separate calls would be — so 256 concurrent callers cost Redis one call
+//! per few dozen decisions. It connects lazily: building never blocks or fails for
 //! an unreachable server — the first calls find out, and decide as
 //! [`Degraded`] says.
 //!
@@ -48,12 +52,14 @@
 //! `{seawall:<name>:<key>}` — the braces are a hash tag, so a key's state
 //! always lives in one slot, and the script touches no other key.
 
+mod batch;
 mod layer;
 
 pub use self::layer::{
     KeyedRedisRateLimitLayer, NoKey, RedisRateLimitLayer, RedisRateLimitService, RequestKey,
 };
 
+use self::batch::Batcher;
 use crate::circuit_breaker::{CircuitBreaker, SlidingWindow};
 use crate::clock::ClockHandle;
 use crate::error::{ConfigError, InsufficientCapacity, RateLimited};
@@ -211,13 +217,11 @@ struct Inner {
     direct_key: String,
     /// How long `acquire_n` and the waiting layer may wait.
     max_wait: Duration,
-    /// Emission interval and burst tolerance, in µs; the burst.
+    /// The emission interval in µs; the burst.
     t_us: u64,
-    tau_us: u64,
     burst: u32,
-    redis: Redis,
-    script: redis::Script,
-    timeout: Duration,
+    /// The Redis calls, batched.
+    batcher: Arc<Batcher>,
     degraded: Degraded,
     /// The local share, for `Degraded::Local`.
     local: Option<RateLimiter>,
@@ -229,14 +233,21 @@ struct Inner {
     /// and per key (on the local clock, ns).
     refused_until: AtomicU64,
     refused: Mutex<HashMap<String, u64>>,
-    /// Calls sent to Redis (for the pre-check's savings).
-    redis_calls: AtomicU64,
     clock: ClockHandle,
     listeners: Listeners,
 }
 
-/// A decision from Redis: admitted, or the wait; Redis's time.
-type Answer = (bool, Duration, u64);
+/// A decision from Redis.
+#[derive(Debug, Clone, Copy)]
+struct Answer {
+    admitted: bool,
+    /// When refused: until these calls would conform.
+    retry_after: Duration,
+    /// Until one more call would conform (zero if one would now).
+    next: Duration,
+    /// Redis's clock, µs.
+    now_us: u64,
+}
 
 impl RateLimiterBuilder {
     /// Builds the same token bucket on Redis, shared by every instance
@@ -270,11 +281,12 @@ impl RateLimiterBuilder {
             inner: Arc::new(Inner {
                 max_wait,
                 t_us,
-                tau_us: t_us * u64::from(burst - 1),
                 burst,
-                redis: redis.clone(),
-                script: redis::Script::new(include_str!("gcra.lua")),
-                timeout: Duration::from_millis(50),
+                batcher: Arc::new(Batcher::new(
+                    redis.clone(),
+                    t_us,
+                    t_us * u64::from(burst - 1),
+                )),
                 degraded: Degraded::FailOpen,
                 local: Some(local),
                 precheck: None,
@@ -282,7 +294,6 @@ impl RateLimiterBuilder {
                 degraded_now: AtomicBool::new(false),
                 refused_until: AtomicU64::new(0),
                 refused: Mutex::new(HashMap::new()),
-                redis_calls: AtomicU64::new(0),
                 clock,
                 listeners,
                 direct_key: format!("{{seawall:{name}}}"),
@@ -318,7 +329,9 @@ impl RedisRateLimiter {
     /// The timeout of each Redis call (default 50 ms): past it the call is
     /// decided as [`degraded`](Self::degraded) says.
     pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.inner_mut().timeout = timeout;
+        Arc::get_mut(&mut self.inner_mut().batcher)
+            .expect("configured before it is shared")
+            .set_timeout(timeout);
         self
     }
 
@@ -336,7 +349,7 @@ impl RedisRateLimiter {
 
     /// Calls sent to Redis so far.
     pub fn redis_calls(&self) -> u64 {
-        self.inner.redis_calls.load(Ordering::Relaxed)
+        self.inner.batcher.calls()
     }
 
     /// The breaker guarding the Redis calls (for its metrics).
@@ -448,9 +461,11 @@ impl RedisRateLimiter {
     #[doc(hidden)]
     pub async fn decide_on_redis(&self, key: &str) -> Option<(bool, Duration, u64)> {
         self.inner
+            .batcher
             .ask(&format!("{{seawall:{}:{key}}}", self.inner.name), 1)
             .await
             .ok()
+            .map(|a| (a.admitted, a.retry_after.max(a.next), a.now_us))
     }
 }
 
@@ -468,13 +483,15 @@ impl Inner {
             }));
         }
         let now = self.clock.now();
-        // A refusal Redis made, remembered until its retry_after.
+        // Redis said no call conforms until `until`: refused here. `n`
+        // calls conform (n - 1)·T after one does.
         let until = match key {
             None => self.refused_until.load(Ordering::Relaxed),
             Some(k) => self.refused.lock().get(k).copied().unwrap_or(0),
         };
         if until > now {
-            return Err(self.limited(Duration::from_nanos(until - now)));
+            let more = Duration::from_micros(self.t_us * u64::from(n.saturating_sub(1)));
+            return Err(self.limited(Duration::from_nanos(until - now) + more));
         }
         if let Some(pre) = &self.precheck {
             pre.try_acquire_n(n)?;
@@ -482,65 +499,32 @@ impl Inner {
         let Ok(permit) = self.breaker.try_acquire() else {
             return self.fallback(n);
         };
-        match self.ask(redis_key, n).await {
-            Ok((admitted, wait, _)) => {
+        match self.batcher.ask(redis_key, n).await {
+            Ok(answer) => {
                 permit.record(crate::outcome::Outcome::Success);
                 self.recovered();
-                // Refused, or admitted with the bucket now empty: until
-                // `wait` passes no call conforms, so none goes to Redis.
-                if !wait.is_zero() {
-                    let until = self.clock.now().saturating_add(wait.as_nanos() as u64);
+                // Until `next` passes no call conforms (the bucket is
+                // empty), so none goes to Redis.
+                if !answer.next.is_zero() {
+                    let until = self
+                        .clock
+                        .now()
+                        .saturating_add(answer.next.as_nanos() as u64);
                     match key {
                         None => self.refused_until.store(until, Ordering::Relaxed),
                         Some(k) => self.remember(k, until),
                     }
                 }
-                if admitted {
+                if answer.admitted {
                     return Ok(());
                 }
-                Err(self.limited(wait))
+                Err(self.limited(answer.retry_after))
             }
             Err(why) => {
                 permit.record(crate::outcome::Outcome::Failure);
                 self.switched(&why);
                 self.fallback(n)
             }
-        }
-    }
-
-    /// One Redis call, within the timeout.
-    async fn ask(&self, redis_key: &str, n: u32) -> Result<Answer, String> {
-        self.redis_calls.fetch_add(1, Ordering::Relaxed);
-        let mut conn = self.redis.connection().await?;
-        // EVALSHA built directly (one command, no intermediate copies); on
-        // NOSCRIPT the script is loaded and the call made once more.
-        let call = async {
-            let mut evalsha = redis::cmd("EVALSHA");
-            evalsha
-                .arg(self.script.get_hash())
-                .arg(1)
-                .arg(redis_key)
-                .arg(self.t_us)
-                .arg(self.tau_us)
-                .arg(n);
-            match evalsha.query_async::<(i64, i64, i64)>(&mut conn).await {
-                Err(e)
-                    if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) =>
-                {
-                    self.script.load_async(&mut conn).await?;
-                    evalsha.query_async(&mut conn).await
-                }
-                answer => answer,
-            }
-        };
-        match tokio::time::timeout(self.timeout, call).await {
-            Ok(Ok((admitted, wait_us, now_us))) => Ok((
-                admitted == 1,
-                Duration::from_micros(wait_us.max(0) as u64),
-                now_us.max(0) as u64,
-            )),
-            Ok(Err(e)) => Err(format!("redis: {e}")),
-            Err(_) => Err(format!("redis did not answer within {:?}", self.timeout)),
         }
     }
 
@@ -602,7 +586,7 @@ impl fmt::Debug for RedisRateLimiter {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RedisRateLimiter")
             .field("name", &self.inner.name)
-            .field("redis", &self.inner.redis)
+            .field("redis", &self.inner.batcher.redis())
             .field("degraded", &self.inner.degraded)
             .finish_non_exhaustive()
     }
