@@ -142,6 +142,8 @@ pub mod outcome;
 pub mod rate_limit;
 #[cfg(feature = "redis")]
 pub mod redis;
+#[cfg(feature = "reqwest")]
+pub mod reqwest;
 pub mod retry;
 pub mod slo;
 pub mod stack;

@@ -1,6 +1,6 @@
 //! Classifying HTTP responses for a circuit breaker (or a fallback).
 
-use super::StatusSet;
+use super::{HttpResponse, StatusSet};
 use crate::outcome::{classify_error, Classify, Outcome};
 use http::StatusCode;
 use std::time::{Duration, SystemTime};
@@ -103,16 +103,16 @@ impl HttpClassifier {
     }
 }
 
-impl<B, E: 'static> Classify<http::Response<B>, E> for HttpClassifier {
+impl<Res: HttpResponse, E: 'static> Classify<Res, E> for HttpClassifier {
     #[inline]
-    fn classify(&self, result: &Result<http::Response<B>, E>) -> Outcome {
+    fn classify(&self, result: &Result<Res, E>) -> Outcome {
         match result {
             Ok(res) => self.classify_status(res.status()),
             Err(e) => classify_error(e),
         }
     }
 
-    fn open_for(&self, result: &Result<http::Response<B>, E>) -> Option<Duration> {
+    fn open_for(&self, result: &Result<Res, E>) -> Option<Duration> {
         let res = result.as_ref().ok().filter(|_| self.open_for_retry_after)?;
         match res.status() {
             StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE => {

@@ -50,6 +50,29 @@ use tokio::time::Instant;
 use tower_layer::Layer;
 use tower_service::Service;
 
+/// What the HTTP rules read of a response — its status and headers — so
+/// [`RetryHttp`] and [`HttpClassifier`] judge any client's responses the
+/// same way: `http::Response` (hyper, tonic, axum) and, with feature
+/// `reqwest`, `reqwest::Response`.
+pub trait HttpResponse {
+    /// The status code.
+    fn status(&self) -> http::StatusCode;
+    /// The headers (for `Retry-After`).
+    fn headers(&self) -> &http::HeaderMap;
+}
+
+impl<B> HttpResponse for http::Response<B> {
+    #[inline]
+    fn status(&self) -> http::StatusCode {
+        self.status()
+    }
+
+    #[inline]
+    fn headers(&self) -> &http::HeaderMap {
+        self.headers()
+    }
+}
+
 /// When a request must be done by; kept in `http::Request` extensions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Deadline(pub Instant);
@@ -64,7 +87,13 @@ impl Deadline {
     /// [`Deadline`] in its extensions and its retry's deadline (from its
     /// [`Attempt`](crate::retry::Attempt)).
     pub fn of<B>(req: &http::Request<B>) -> Option<Deadline> {
-        let ext = req.extensions();
+        Self::in_extensions(req.extensions())
+    }
+
+    /// The deadline in a request's extensions (as [`of`](Self::of) reads
+    /// them): for clients whose requests keep extensions apart, as
+    /// `reqwest-middleware` does.
+    pub fn in_extensions(ext: &http::Extensions) -> Option<Deadline> {
         // The usual case, tested inline: nothing to look up (a lookup is a
         // call, and the attempt timeout makes it on every call).
         if ext.is_empty() {

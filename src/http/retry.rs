@@ -2,7 +2,7 @@
 //! requests may be sent twice.
 
 use crate::clock::ClockHandle;
-use crate::http::{ReplayBody, StatusSet};
+use crate::http::{HttpResponse, ReplayBody, StatusSet};
 use crate::retry::{Attempt, ReplayRequest, RetryLayer, RetryVerdict, ShouldRetry};
 use http::{HeaderMap, Method, StatusCode};
 use std::time::{Duration, SystemTime};
@@ -76,8 +76,8 @@ impl RetryHttp {
     }
 }
 
-impl<B, E> ShouldRetry<http::Response<B>, E> for RetryHttp {
-    fn verdict(&self, result: &Result<http::Response<B>, E>) -> RetryVerdict {
+impl<Res: HttpResponse, E> ShouldRetry<Res, E> for RetryHttp {
+    fn verdict(&self, result: &Result<Res, E>) -> RetryVerdict {
         match result {
             Err(_) => RetryVerdict::Retry,
             Ok(res) if self.is_retryable(res.status()) => {
@@ -93,7 +93,7 @@ impl<B, E> ShouldRetry<http::Response<B>, E> for RetryHttp {
     /// A response below 500, but not 429 (what the breaker's HTTP
     /// classifier counts as no failure), refills a retry throttle.
     #[inline]
-    fn is_success(&self, result: &Result<http::Response<B>, E>) -> bool {
+    fn is_success(&self, result: &Result<Res, E>) -> bool {
         matches!(result, Ok(res) if res.status().as_u16() < 500 && res.status().as_u16() != 429)
     }
 }
@@ -151,22 +151,31 @@ impl Attempt {
     /// deadline, which has nothing to tell that `Attempt::of` does not
     /// already say (and an extension costs an allocation).
     pub(crate) fn mark<B>(self, req: &mut http::Request<B>) {
+        self.mark_extensions(req.extensions_mut());
+    }
+
+    /// [`mark`](Self::mark), on a request's extensions.
+    pub(crate) fn mark_extensions(self, ext: &mut http::Extensions) {
         if self.number > 1 || self.deadline.is_some() {
-            req.extensions_mut().insert(self);
+            ext.insert(self);
         }
     }
 
     /// The attempt `req` is: from its extensions, or the first attempt with
     /// no retry deadline when it carries none.
     pub fn of<B>(req: &http::Request<B>) -> Attempt {
-        req.extensions()
-            .get::<Attempt>()
-            .copied()
-            .unwrap_or(Attempt {
-                number: 1,
-                remaining: None,
-                deadline: None,
-            })
+        Self::in_extensions(req.extensions())
+    }
+
+    /// The attempt a request's extensions say (as [`of`](Self::of) reads
+    /// them): for clients whose requests keep extensions apart, as
+    /// `reqwest-middleware` does.
+    pub fn in_extensions(ext: &http::Extensions) -> Attempt {
+        ext.get::<Attempt>().copied().unwrap_or(Attempt {
+            number: 1,
+            remaining: None,
+            deadline: None,
+        })
     }
 }
 

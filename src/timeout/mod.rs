@@ -83,6 +83,14 @@ impl<Req> TimeoutFor<Req> for Fixed {
 pub struct WithinDeadline(Duration);
 
 #[cfg(feature = "http")]
+impl WithinDeadline {
+    /// The fixed timeout, before any deadline shortens it.
+    pub(crate) fn duration(&self) -> Duration {
+        self.0
+    }
+}
+
+#[cfg(feature = "http")]
 impl<B> TimeoutFor<http::Request<B>> for WithinDeadline {
     #[inline]
     fn timeout_for(&self, _req: &http::Request<B>) -> Option<Duration> {
