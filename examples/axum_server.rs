@@ -1,13 +1,14 @@
 //! An axum server protected by seawall: per-client rate limits (by the
-//! `x-client` header) and a bulkhead shedding load, inside the `server`
-//! preset; rejections become 429 (with `Retry-After`) and 503 through
-//! axum's `HandleErrorLayer` and `seawall::http::error_response`.
+//! `x-client` header; a request without one is exempt) told to each client
+//! in `RateLimit` and `X-RateLimit-*` headers, and a bulkhead shedding
+//! load, inside the `server` preset; refusals are answered 429 (with
+//! `Retry-After`) and 503, with bodies that name nothing inside, and no
+//! `HandleErrorLayer`.
 //!
 //! `cargo run --example axum_server` starts it on 127.0.0.1, sends a burst
 //! from a greedy client and a few calls from a polite one, prints what each
 //! got, and exits.
 
-use axum::error_handling::HandleErrorLayer;
 use axum::routing::get;
 use axum::Router;
 use bytes::Bytes;
@@ -15,6 +16,7 @@ use http::{Request, StatusCode};
 use http_body_util::Empty;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
+use seawall::http::RateLimitHeadersLayer;
 use seawall::prelude::*;
 use seawall::stack::Stack;
 use std::collections::BTreeMap;
@@ -33,12 +35,10 @@ async fn main() -> Result<(), BoxError> {
         .burst(5)
         .max_keys(10_000)
         .build_keyed::<String>()?;
+    // The client's id; without one, exempt (`None`).
     let client_id = |req: &Request<axum::body::Body>| {
-        req.headers()
-            .get("x-client")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("anonymous")
-            .to_owned()
+        let id = req.headers().get("x-client")?.to_str().ok()?;
+        Some(id.to_owned())
     };
     // The server preset (30 s per request, bulkhead), with a small bulkhead
     // so the demo can fill it: 8 requests in the handlers at once.
@@ -46,12 +46,11 @@ async fn main() -> Result<(), BoxError> {
     let stack = Stack::server("api")?.bulkhead(bulkhead.layer());
     let app = Router::new().route("/", get(handler)).layer(
         ServiceBuilder::new()
-            .layer(HandleErrorLayer::new(|err: BoxError| async move {
-                seawall::http::error_response(&err)
-            }))
             // Per-client limits outside the shared bulkhead: a client over
             // its limit is told 429 before it can take a slot from others.
-            .layer(per_client.layer(client_id))
+            // Every answer carries the client's limit; every error (the
+            // bulkhead's too) is answered, so no HandleErrorLayer.
+            .layer(RateLimitHeadersLayer::keyed(per_client, client_id).policy_name("per-client"))
             .layer(stack),
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -68,11 +67,13 @@ async fn main() -> Result<(), BoxError> {
                 .body(Empty::new())
                 .unwrap();
             let res = client.request(req).await?;
-            let retry_after = res
-                .headers()
-                .get("retry-after")
-                .map(|v| v.to_str().unwrap_or("?").to_owned());
-            Ok::<_, BoxError>((who, res.status(), retry_after))
+            let header = |name: &str| {
+                res.headers()
+                    .get(name)
+                    .map(|v| v.to_str().unwrap_or("?").to_owned())
+            };
+            let (retry_after, limit) = (header("retry-after"), header("ratelimit"));
+            Ok::<_, BoxError>((who, res.status(), retry_after, limit))
         }
     };
     // 12 greedy requests at once, then 3 polite ones while the handlers are busy.
@@ -85,9 +86,13 @@ async fn main() -> Result<(), BoxError> {
         calls.spawn(call("polite"));
     }
     let mut seen: BTreeMap<(&str, u16, Option<String>), u32> = BTreeMap::new();
+    let mut polite_limit = None;
     while let Some(r) = calls.join_next().await {
-        let (who, status, retry_after) = r??;
+        let (who, status, retry_after, limit) = r??;
         *seen.entry((who, status.as_u16(), retry_after)).or_default() += 1;
+        if who == "polite" {
+            polite_limit = polite_limit.min(limit.clone()).or(limit);
+        }
     }
     for ((who, status, retry_after), n) in &seen {
         let reason = StatusCode::from_u16(*status)?
@@ -99,6 +104,10 @@ async fn main() -> Result<(), BoxError> {
             .unwrap_or_default();
         println!("{who:>7}: {n:>2} × {status} {reason}{after}");
     }
+    println!(
+        " polite: last told RateLimit: {}",
+        polite_limit.as_deref().unwrap_or("-")
+    );
     let got = |who: &str, status: u16| {
         seen.iter()
             .filter(|((w, s, _), _)| *w == who && *s == status)

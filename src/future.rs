@@ -80,6 +80,72 @@ impl<F, G> Guarded<F, G> {
             guard: Some(guard),
         }
     }
+
+    /// The call, holding nothing (a request exempt from a keyed limit).
+    pub(crate) fn unguarded(future: F) -> Self {
+        Self {
+            future,
+            guard: None,
+        }
+    }
+}
+
+/// What a keyed layer's key function may return: the key itself; an
+/// `Option` — `None` exempts the request (no limit applies: a health
+/// check, an internal caller); a `Result` — an error answers the
+/// request with that error and the inner service is not called (no
+/// credential: map it to 401 where you turn errors into responses); or
+/// a `Result<Option<K>, E>`, both.
+///
+/// ```
+/// use seawall::prelude::*;
+/// use tower::{service_fn, Layer, ServiceExt};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), BoxError> {
+/// let per_client = RateLimiter::builder("per-client")
+///     .rate(1, Duration::from_secs(60))
+///     .build_keyed::<String>()?;
+/// // No API key: exempt here (say, another layer answers 401).
+/// let layer = per_client.layer(|req: &(Option<&str>, u32)| req.0.map(str::to_owned));
+/// let svc = layer.layer(service_fn(|req: (Option<&str>, u32)| async move { Ok::<_, BoxError>(req.1) }));
+/// assert_eq!(svc.clone().oneshot((Some("alice"), 1)).await?, 1);
+/// assert!(svc.clone().oneshot((Some("alice"), 2)).await.is_err()); // over alice's limit
+/// assert_eq!(svc.clone().oneshot((None, 3)).await?, 3); // no key: no limit
+/// assert_eq!(svc.oneshot((None, 4)).await?, 4);
+/// # Ok(()) }
+/// ```
+pub trait ExtractedKey<K> {
+    /// The key, `None` to exempt the request, or the error to answer.
+    fn into_key(self) -> Result<Option<K>, BoxError>;
+}
+
+impl<K> ExtractedKey<K> for K {
+    #[inline]
+    fn into_key(self) -> Result<Option<K>, BoxError> {
+        Ok(Some(self))
+    }
+}
+
+impl<K> ExtractedKey<K> for Option<K> {
+    #[inline]
+    fn into_key(self) -> Result<Option<K>, BoxError> {
+        Ok(self)
+    }
+}
+
+impl<K, E: Into<BoxError>> ExtractedKey<K> for Result<K, E> {
+    #[inline]
+    fn into_key(self) -> Result<Option<K>, BoxError> {
+        self.map(Some).map_err(Into::into)
+    }
+}
+
+impl<K, E: Into<BoxError>> ExtractedKey<K> for Result<Option<K>, E> {
+    #[inline]
+    fn into_key(self) -> Result<Option<K>, BoxError> {
+        self.map_err(Into::into)
+    }
 }
 
 impl<F: Future, G> Future for Guarded<F, G> {

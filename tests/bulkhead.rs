@@ -396,6 +396,36 @@ mod keyed {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn a_key_function_may_exempt_a_request_or_fail_it() {
+        use tower::{service_fn, Layer, ServiceExt};
+        let b = KeyedBulkhead::<u32>::new("per-client", 1, 100).unwrap();
+        // (client, delay): no client is exempt; client 0 is refused.
+        let svc = b
+            .layer(|req: &(Option<u32>, u64)| match req.0 {
+                Some(0) => Err("client 0 is unknown"),
+                other => Ok(other),
+            })
+            .layer(service_fn(|req: (Option<u32>, u64)| async move {
+                tokio::time::sleep(Duration::from_secs(req.1)).await;
+                Ok::<_, BoxError>(req.0)
+            }));
+        // Client 1 holds its one slot; more of client 1 are refused, any
+        // number without a client go through.
+        let busy = tokio::spawn(svc.clone().oneshot((Some(1), 10)));
+        tokio::task::yield_now().await;
+        assert_eq!(b.in_flight(&1), 1);
+        assert!(svc.clone().oneshot((Some(1), 0)).await.is_err());
+        let exempt: Vec<_> = (0..3).map(|_| svc.clone().oneshot((None, 1))).collect();
+        for call in exempt {
+            assert_eq!(call.await.unwrap(), None);
+        }
+        let err = svc.clone().oneshot((Some(0), 0)).await.unwrap_err();
+        assert_eq!(err.to_string(), "client 0 is unknown");
+        assert_eq!(busy.await.unwrap().unwrap(), Some(1));
+        assert_eq!(b.in_flight(&1), 0, "the slot came back");
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn the_keyed_layer_bounds_each_key() {
         let b = KeyedBulkhead::<u32>::new("per-client", 1, 100).unwrap();
         let slow = service_fn(|_: u32| async {

@@ -210,7 +210,10 @@ impl<K: Hash + Eq + Clone, S: BuildHasher> KeyedBulkhead<K, S> {
         )
     }
 
-    /// A layer bounding each request's key by the key `key_of` extracts.
+    /// A layer bounding each request's key by the key `key_of` extracts:
+    /// the key, an `Option` (`None`: the request is exempt) or a `Result`
+    /// (an error is the request's answer), as
+    /// [`ExtractedKey`](crate::future::ExtractedKey) says.
     pub fn layer<F>(&self, key_of: F) -> KeyedBulkheadLayer<K, S, F> {
         KeyedBulkheadLayer {
             bulkhead: self.clone(),
@@ -275,13 +278,14 @@ impl<Svc: fmt::Debug, K, S, F> fmt::Debug for KeyedBulkheadService<Svc, K, S, F>
     }
 }
 
-impl<Svc, K, S, F, Req> Service<Req> for KeyedBulkheadService<Svc, K, S, F>
+impl<Svc, K, S, F, Req, Key> Service<Req> for KeyedBulkheadService<Svc, K, S, F>
 where
     Svc: Service<Req>,
     Svc::Error: Into<BoxError>,
     K: Hash + Eq + Clone,
     S: BuildHasher,
-    F: Fn(&Req) -> K,
+    F: Fn(&Req) -> Key,
+    Key: crate::future::ExtractedKey<K>,
 {
     type Response = Svc::Response;
     type Error = BoxError;
@@ -292,7 +296,15 @@ where
     }
 
     fn call(&mut self, req: Req) -> Self::Future {
-        let key = (self.layer.key_of)(&req);
+        let key = match crate::future::ExtractedKey::into_key((self.layer.key_of)(&req)) {
+            Ok(Some(key)) => key,
+            Ok(None) => {
+                return crate::rate_limit::ResponseFuture::called(
+                    crate::future::Guarded::unguarded(self.inner.call(req)),
+                )
+            }
+            Err(e) => return crate::rate_limit::ResponseFuture::rejected(e),
+        };
         match self.layer.bulkhead.try_acquire(&key) {
             Ok(permit) => crate::rate_limit::ResponseFuture::called(crate::future::Guarded::new(
                 self.inner.call(req),

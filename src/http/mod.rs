@@ -27,15 +27,29 @@
 //! # Ok(()) }
 //! ```
 
+#[cfg(feature = "axum")]
+mod axum;
 mod body;
 mod classify;
+mod rate_limit_headers;
+mod respond;
 mod retry;
 mod server;
 mod status;
 mod stream;
 
+#[cfg(feature = "axum")]
+pub use self::axum::Rejected;
 pub use self::body::ReplayBody;
 pub use self::classify::HttpClassifier;
+pub use self::rate_limit_headers::{
+    OneLimit, PerKeyLimit, RateLimitHeaderStyle, RateLimitHeaders, RateLimitHeadersFuture,
+    RateLimitHeadersLayer,
+};
+pub use self::respond::{
+    Refusal, RejectionResponse, RejectionResponseFuture, RejectionResponseLayer,
+    RejectionResponseService,
+};
 pub use self::retry::{parse_retry_after, retry_after, HttpReplay, RetryHttp, RetrySafe};
 pub use self::server::error_response;
 pub use self::status::StatusSet;

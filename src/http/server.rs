@@ -1,22 +1,16 @@
 //! Server side: seawall's rejections as HTTP responses.
 
-use crate::error::{rejection, RejectionKind};
-use http::{header, HeaderValue, Response, StatusCode};
+use super::RejectionResponse;
+use bytes::Bytes;
+use http::Response;
 use tower::BoxError;
 
 /// The HTTP response for an error out of a seawall-protected server stack,
-/// for axum's `HandleErrorLayer` or a hyper service:
-///
-/// | error | status |
-/// |---|---|
-/// | `RateLimited`, `KeyLimitReached` | 429 Too Many Requests, `Retry-After` when known |
-/// | `BulkheadFull`, `CircuitOpen`, `FeatureDisabled`, `RetriesExhausted` | 503 Service Unavailable, `Retry-After` when known |
-/// | `Elapsed` (seawall's timeout) | 504 Gateway Timeout |
-/// | anything else | 500 Internal Server Error |
-///
-/// `Retry-After` is in whole seconds, rounded up (never 0 when a wait is
-/// known: a client told "0" would come straight back). The body is a short
-/// plain-text reason.
+/// for axum's `HandleErrorLayer` or a hyper service: the default
+/// [`RejectionResponse`] (429/503/504, `Retry-After` when known, 500 for
+/// anything else; the status's reason phrase as the body, naming no
+/// instance). Use [`RejectionResponse`] to write the body or to answer
+/// without `HandleErrorLayer`.
 ///
 /// ```
 /// use seawall::http::error_response;
@@ -26,40 +20,14 @@ use tower::BoxError;
 /// let res = error_response(&err);
 /// assert_eq!(res.status(), 429);
 /// assert_eq!(res.headers()["retry-after"], "2");
+/// assert_eq!(res.body(), "Too Many Requests");
 /// ```
 ///
 /// With axum: `HandleErrorLayer::new(|err: BoxError| async move { seawall::http::error_response(&err) })`.
 pub fn error_response(err: &BoxError) -> Response<String> {
-    let Some(r) = rejection(err) else {
-        return plain(StatusCode::INTERNAL_SERVER_ERROR, "internal error".into());
-    };
-    let status = match r.kind() {
-        RejectionKind::RateLimited | RejectionKind::KeyLimitReached => {
-            StatusCode::TOO_MANY_REQUESTS
-        }
-        RejectionKind::Elapsed => StatusCode::GATEWAY_TIMEOUT,
-        _ => StatusCode::SERVICE_UNAVAILABLE,
-    };
-    let mut res = plain(status, r.to_string());
-    if let Some(after) = r.retry_after() {
-        // Saturating: a wait of `Duration::MAX` is "much later", never "1".
-        let secs = after
-            .as_secs()
-            .saturating_add(u64::from(after.subsec_nanos() > 0));
-        res.headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
-    }
-    res
-}
-
-fn plain(status: StatusCode, body: String) -> Response<String> {
-    let mut res = Response::new(body);
-    *res.status_mut() = status;
-    res.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    res
+    RejectionResponse::new()
+        .response::<Bytes>(err)
+        .map(|body| String::from_utf8_lossy(&body).into_owned())
 }
 
 #[cfg(all(test, not(seawall_loom)))]

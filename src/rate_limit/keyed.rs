@@ -18,6 +18,7 @@ use super::future::ResponseFuture;
 use super::table::Table;
 use super::{LimitError, RateLimitSnapshot, RateLimiterMetrics, Shared};
 use crate::error::KeyLimitReached;
+use crate::future::ExtractedKey;
 use crate::sync::{AtomicU64, CachePadded, Ordering};
 use crate::telemetry::EventKind;
 use parking_lot::RwLock;
@@ -316,6 +317,12 @@ where
         &self.inner.shared.name
     }
 
+    /// Each key's policy: the most it admits at once and the window that
+    /// comes back over.
+    pub fn policy(&self) -> super::RateLimitPolicy {
+        self.inner.shared.limit().policy()
+    }
+
     /// Counts since the limiter was built.
     pub fn metrics(&self) -> RateLimiterMetrics {
         let (permitted_calls, rejected_calls, waited_calls) = self.inner.shared.counts();
@@ -329,7 +336,9 @@ where
     }
 
     /// A tower layer limiting each request by the key `key_of` extracts
-    /// from it (a client id, an API key, the peer address...).
+    /// from it (a client id, an API key, the peer address...). `key_of`
+    /// returns the key, an `Option` (`None`: the request is exempt) or a
+    /// `Result` (an error is the request's answer): see [`ExtractedKey`].
     pub fn layer<F>(&self, key_of: F) -> KeyedRateLimitLayer<K, S, F> {
         KeyedRateLimitLayer {
             limiter: self.clone(),
@@ -418,13 +427,14 @@ impl<Svc: fmt::Debug, K, S, F> fmt::Debug for KeyedRateLimitService<Svc, K, S, F
     }
 }
 
-impl<Svc, K, S, F, Req> Service<Req> for KeyedRateLimitService<Svc, K, S, F>
+impl<Svc, K, S, F, Req, Key> Service<Req> for KeyedRateLimitService<Svc, K, S, F>
 where
     Svc: Service<Req>,
     Svc::Error: Into<BoxError>,
     K: Hash + Eq + Clone + Send + Sync + 'static,
     S: BuildHasher + Clone + Send + Sync + 'static,
-    F: Fn(&Req) -> K,
+    F: Fn(&Req) -> Key,
+    Key: ExtractedKey<K>,
 {
     type Response = Svc::Response;
     type Error = BoxError;
@@ -435,7 +445,11 @@ where
     }
 
     fn call(&mut self, req: Req) -> Self::Future {
-        let key = (self.key_of)(&req);
+        let key = match (self.key_of)(&req).into_key() {
+            Ok(Some(key)) => key,
+            Ok(None) => return ResponseFuture::called(self.inner.call(req)),
+            Err(e) => return ResponseFuture::rejected(e),
+        };
         match self.limiter.try_acquire(&key) {
             Ok(()) => ResponseFuture::called(self.inner.call(req)),
             Err(e) => ResponseFuture::rejected(e.boxed()),

@@ -91,15 +91,44 @@ impl Limit {
     /// What a cell at `state` would still admit at once at `now`, and the
     /// most it ever admits at once.
     pub(crate) fn snapshot(&self, state: u64, now: u64) -> RateLimitSnapshot {
+        let RateLimitPolicy {
+            burst_capacity,
+            window,
+        } = self.policy();
         match self {
             Limit::Gcra(g) => RateLimitSnapshot {
                 remaining_burst_capacity: g.remaining(state, now),
-                burst_capacity: g.params().1,
+                burst_capacity,
+                // The bucket is full again at its TAT.
+                full_after: Duration::from_nanos(state.saturating_sub(now)),
+                window,
             },
             Limit::SlidingWindow(s) => RateLimitSnapshot {
                 remaining_burst_capacity: s.remaining(state, now),
-                burst_capacity: s.params().0,
+                burst_capacity,
+                full_after: Duration::from_nanos(s.full_after(state, now)),
+                window,
             },
+        }
+    }
+
+    /// The most admitted at once, and the window it comes back over.
+    pub(crate) fn policy(&self) -> RateLimitPolicy {
+        match self {
+            Limit::Gcra(g) => {
+                let (t, burst) = g.params();
+                RateLimitPolicy {
+                    burst_capacity: burst,
+                    window: Duration::from_nanos(t.saturating_mul(u64::from(burst))),
+                }
+            }
+            Limit::SlidingWindow(s) => {
+                let (limit, window) = s.params();
+                RateLimitPolicy {
+                    burst_capacity: limit,
+                    window: Duration::from_nanos(window),
+                }
+            }
         }
     }
 
@@ -466,6 +495,25 @@ pub struct RateLimitSnapshot {
     pub remaining_burst_capacity: u32,
     /// The most ever admitted at once: the burst, or the window's limit.
     pub burst_capacity: u32,
+    /// How long until the whole `burst_capacity` is back (`RateLimit`'s
+    /// reset).
+    pub full_after: Duration,
+    /// The policy's window: the time the whole burst takes to come back
+    /// from empty (the token bucket's burst × emission interval), or the
+    /// sliding window's length (`RateLimit-Policy`'s `w`).
+    pub window: Duration,
+}
+
+/// A limiter's policy, as a server states it (`RateLimit-Policy`): the
+/// most it admits at once, and the window that much comes back over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RateLimitPolicy {
+    /// The burst, or the sliding window's limit (`q`).
+    pub burst_capacity: u32,
+    /// The token bucket's burst × emission interval, or the sliding
+    /// window's length (`w`).
+    pub window: Duration,
 }
 
 /// Counts a limiter has kept since it was built.
@@ -566,6 +614,12 @@ impl RateLimiter {
         shared
             .try_acquire_snapshot(self.inner.cell(), shared.clock.now(), n)
             .map_err(|d| shared.limited(d).with_requested(n))
+    }
+
+    /// Its policy: the most it admits at once and the window that comes
+    /// back over (a `set_rate` changes it).
+    pub fn policy(&self) -> RateLimitPolicy {
+        self.inner.shared.limit().policy()
     }
 
     /// Waits for `n` tokens, up to the configured `max_wait` (an exact sleep

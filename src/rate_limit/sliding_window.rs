@@ -185,6 +185,19 @@ impl SlidingWindowCounter {
         fits.saturating_sub(cur).min(u64::from(limit)) as u32
     }
 
+    /// How long until nothing counted weighs on the estimate: a count in
+    /// the current window weighs until the end of the next one, a count
+    /// in the previous window until the end of this one (ns).
+    pub(crate) fn full_after(&self, state: u64, now: u64) -> u64 {
+        let (_, window) = self.params();
+        let left = window - now % window;
+        match Self::view(state, now / window) {
+            (_, cur) if cur > 0 => left + window,
+            (prev, _) if prev > 0 => left,
+            _ => 0,
+        }
+    }
+
     /// Nothing counted in the current or previous window.
     pub(crate) fn is_idle(&self, cell: &AtomicU64, now: u64) -> bool {
         let (_, window) = self.params();

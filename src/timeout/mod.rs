@@ -85,6 +85,7 @@ pub struct WithinDeadline(Duration);
 #[cfg(feature = "http")]
 impl WithinDeadline {
     /// The fixed timeout, before any deadline shortens it.
+    #[cfg(feature = "reqwest")]
     pub(crate) fn duration(&self) -> Duration {
         self.0
     }
