@@ -246,3 +246,74 @@ fn slo_metrics_match_the_readme_catalogue() {
         catalogue("seawall_slo_")
     );
 }
+
+/// The descriptions seawall gives the recorder (HELP lines, units) are the
+/// README's catalogue: the same names, types and meanings.
+#[test]
+fn the_described_metrics_are_the_readme_catalogue() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let documented: Vec<(String, String, String)> = readme
+        .lines()
+        .filter(|l| l.starts_with("| `seawall_"))
+        .map(|l| {
+            let cells: Vec<&str> = l.split('|').map(str::trim).collect();
+            (
+                cells[1].trim_matches('`').to_string(),
+                cells[2].to_string(),
+                cells[4].to_string(),
+            )
+        })
+        .collect();
+    let described: Vec<(String, String, String)> = seawall::telemetry::METRICS
+        .iter()
+        .map(|m| {
+            let kind = match m.metric_type {
+                seawall::telemetry::MetricType::Counter => "counter",
+                seawall::telemetry::MetricType::Gauge => "gauge",
+                _ => "histogram",
+            };
+            (m.name.to_string(), kind.to_string(), m.help.to_string())
+        })
+        .collect();
+    // (That they reach a recorder, as HELP lines: tests/prometheus.rs.)
+    assert_eq!(described, documented);
+}
+
+/// Two live instances of one pattern with one name would merge into one
+/// series: each is told once, at the export that finds them (an event,
+/// and a `tracing` warning); a name freed by a dropped instance is free.
+#[test]
+fn a_duplicate_name_is_told_at_export() {
+    use std::sync::{Arc, Mutex};
+    let told = Arc::new(Mutex::new(0));
+    let build = || {
+        let told = told.clone();
+        CircuitBreaker::builder("duplicate-name")
+            .on_event(move |e| {
+                if matches!(e.kind, EventKind::DuplicateName) {
+                    *told.lock().unwrap() += 1;
+                }
+            })
+            .build()
+            .unwrap()
+    };
+    let export = || {
+        let recorder = DebuggingRecorder::new();
+        metrics::with_local_recorder(&recorder, seawall::telemetry::export_metrics);
+    };
+    let first = build();
+    // Another pattern may share the name.
+    let _bulkhead = Bulkhead::builder("duplicate-name").build().unwrap();
+    export();
+    assert_eq!(*told.lock().unwrap(), 0);
+    let second = build();
+    export();
+    assert_eq!(*told.lock().unwrap(), 2, "both are told");
+    export();
+    assert_eq!(*told.lock().unwrap(), 2, "once");
+    drop((first, second));
+    let _third = build();
+    export();
+    assert_eq!(*told.lock().unwrap(), 2, "the name was free again");
+}

@@ -1,7 +1,7 @@
 //! The README's metric catalogue, scraped from a real Prometheus endpoint:
 //! `metrics-exporter-prometheus` serving `/metrics` on 127.0.0.1, after a
 //! little traffic through every pattern. Every name in the catalogue must
-//! appear in the scrape.
+//! appear in the scrape, with its `HELP` line.
 #![cfg(feature = "metrics")]
 
 use bytes::Bytes;
@@ -156,4 +156,12 @@ async fn every_catalogue_name_is_served_on_metrics() {
         })
         .collect();
     assert!(missing.is_empty(), "not in the scrape: {missing:?}\n{text}");
+    // Each says what it is: a HELP line with the catalogue's meaning.
+    for m in seawall::telemetry::METRICS {
+        let help = format!("# HELP {} {}", m.name, m.help);
+        assert!(
+            text.lines().any(|l| l == help),
+            "no `{help}` in the scrape:\n{text}"
+        );
+    }
 }

@@ -100,15 +100,35 @@ async fn a_post_is_sent_once_unless_marked_safe() {
     let url = format!("http://{addr}/");
     // A client in the preset: the server's 503 comes back, sent once.
     let http = reqwest::Client::new();
-    let svc = Stack::http_client("orders").unwrap().layer(http.clone());
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = seen.clone();
+    let stack = Stack::http_client("orders").unwrap().with_retry(
+        Retry::builder("orders")
+            .on_event(move |e| log.lock().unwrap().push(e.kind.clone()))
+            .build()
+            .unwrap()
+            .layer()
+            .for_http(),
+    );
+    let retry = stack.retry_layer().handle();
+    let svc = stack.layer(http.clone());
     let res = svc
         .oneshot(http.post(&url).body("order").build().unwrap())
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(hits.swap(0, Ordering::SeqCst), 1);
+    // Why one attempt: counted, and told.
+    assert_eq!(retry.metrics().not_retried_not_idempotent, 1);
+    assert!(matches!(
+        seen.lock().unwrap()[..],
+        [EventKind::NotRetried {
+            attempts: 1,
+            reason: seawall::telemetry::NotRetriedReason::NotIdempotent
+        }]
+    ));
     // The middleware: the same, unless the request is marked safe to resend.
-    let (client, _) = middleware_client("orders");
+    let (client, retry) = middleware_client("orders");
     let res = client.post(&url).body("order").send().await.unwrap();
     assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(hits.swap(0, Ordering::SeqCst), 1);
@@ -121,6 +141,11 @@ async fn a_post_is_sent_once_unless_marked_safe() {
         .unwrap();
     assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(hits.swap(0, Ordering::SeqCst), 3, "three attempts");
+    assert_eq!(
+        retry.metrics().not_retried_not_idempotent,
+        1,
+        "the unmarked one"
+    );
 }
 
 #[tokio::test]

@@ -442,6 +442,15 @@ impl fmt::Debug for Acquire {
 
 #[cfg(feature = "metrics")]
 impl crate::telemetry::ExportMetrics for Inner {
+    fn identity(&self) -> crate::telemetry::Identity<'_> {
+        crate::telemetry::Identity {
+            pattern: crate::telemetry::Pattern::Bulkhead,
+            name: &self.name,
+            listeners: Some(&self.listeners),
+            now: self.clock.now(),
+        }
+    }
+
     fn export(&self) {
         use metrics::{counter, gauge};
         let name = self.name.to_string();

@@ -585,6 +585,15 @@ impl fmt::Debug for ChaosBuilder {
 
 #[cfg(feature = "metrics")]
 impl crate::telemetry::ExportMetrics for Inner {
+    fn identity(&self) -> crate::telemetry::Identity<'_> {
+        crate::telemetry::Identity {
+            pattern: crate::telemetry::Pattern::Chaos,
+            name: &self.name,
+            listeners: Some(&self.listeners),
+            now: self.clock.now(),
+        }
+    }
+
     fn export(&self) {
         let name = self.name.to_string();
         for kind in FaultKind::ALL {

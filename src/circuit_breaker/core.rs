@@ -104,7 +104,7 @@ pub(crate) struct Core {
     lock: Mutex<()>,
     pub(crate) config: Config,
     pub(crate) clock: ClockHandle,
-    listeners: Listeners,
+    pub(crate) listeners: Listeners,
     pub(crate) name: Arc<str>,
     /// Slow-call detection is on: read the clock at admission.
     needs_start: bool,

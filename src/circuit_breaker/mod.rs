@@ -451,6 +451,15 @@ fn metrics_of(core: &Core) -> CircuitBreakerMetrics {
 
 #[cfg(feature = "metrics")]
 impl crate::telemetry::ExportMetrics for Core {
+    fn identity(&self) -> crate::telemetry::Identity<'_> {
+        crate::telemetry::Identity {
+            pattern: crate::telemetry::Pattern::CircuitBreaker,
+            name: &self.name,
+            listeners: Some(&self.listeners),
+            now: self.clock.now(),
+        }
+    }
+
     fn export(&self) {
         use metrics::{counter, gauge};
         let m = metrics_of(self);

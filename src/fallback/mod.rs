@@ -206,6 +206,15 @@ impl Stats {
 
 #[cfg(feature = "metrics")]
 impl crate::telemetry::ExportMetrics for Stats {
+    fn identity(&self) -> crate::telemetry::Identity<'_> {
+        crate::telemetry::Identity {
+            pattern: crate::telemetry::Pattern::Fallback,
+            name: &self.name,
+            listeners: None,
+            now: 0,
+        }
+    }
+
     fn export(&self) {
         metrics::counter!("seawall_fallback_answered_calls_total", "name" => self.name.clone())
             .absolute(self.answered.load(Ordering::Relaxed));

@@ -359,6 +359,15 @@ impl<K, S> Keyed<K, S> {
 
 #[cfg(feature = "metrics")]
 impl<K: Send + Sync, S: Send + Sync> crate::telemetry::ExportMetrics for Keyed<K, S> {
+    fn identity(&self) -> crate::telemetry::Identity<'_> {
+        crate::telemetry::Identity {
+            pattern: crate::telemetry::Pattern::RateLimiter,
+            name: &self.shared.name,
+            listeners: Some(&self.shared.listeners),
+            now: self.shared.clock.now(),
+        }
+    }
+
     fn export(&self) {
         self.shared.export(Some(self.keys.load(Ordering::Relaxed)));
     }

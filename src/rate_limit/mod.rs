@@ -690,6 +690,15 @@ impl fmt::Debug for RateLimiter {
 
 #[cfg(feature = "metrics")]
 impl crate::telemetry::ExportMetrics for Direct {
+    fn identity(&self) -> crate::telemetry::Identity<'_> {
+        crate::telemetry::Identity {
+            pattern: crate::telemetry::Pattern::RateLimiter,
+            name: &self.shared.name,
+            listeners: Some(&self.shared.listeners),
+            now: self.shared.clock.now(),
+        }
+    }
+
     fn export(&self) {
         self.shared.export(None);
     }

@@ -4,6 +4,7 @@ use super::layer::{Backup, Stripe};
 use super::policy::Shared;
 use super::request::{Attempt, ReplayRequest};
 use super::{Delays, GaveUp, RetriesExhausted, RetryVerdict, ShouldRetry};
+use crate::telemetry::NotRetriedReason;
 use pin_project_lite::pin_project;
 use std::fmt;
 use std::future::Future;
@@ -266,7 +267,18 @@ where
                 shared.not_replayable();
             }
         }
-        if (self.request.is_none() && !last) || (!self.idempotent && !failure.never_sent) {
+        let not_retried = if self.request.is_none() && !last {
+            Some(NotRetriedReason::NotReplayable)
+        } else if !self.idempotent && !failure.never_sent {
+            Some(NotRetriedReason::NotIdempotent)
+        } else {
+            None
+        };
+        if let Some(reason) = not_retried {
+            // Counted only where a retry was still possible.
+            if !last {
+                shared.not_retried(self.attempt, reason);
+            }
             return Err(result.map_err(Into::into));
         }
         let retrying = self.retrying.0.get_or_insert_with(|| {

@@ -6,7 +6,7 @@ use super::{Attempt, Backoff, Delays, Jitter, ReplayRequest, RetryBudget, RetryT
 use crate::clock::ClockHandle;
 use crate::error::{find_rejection, RejectionKind};
 use crate::stripes::Striped;
-use crate::telemetry::{Event, EventKind, EventMask, Listeners, Pattern};
+use crate::telemetry::{Event, EventKind, EventMask, Listeners, NotRetriedReason, Pattern};
 use std::any::Any;
 use std::error::Error;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -136,6 +136,7 @@ const GAVE_UP_DEADLINE: usize = 4;
 const GAVE_UP_BUDGET: usize = 5;
 const NOT_REPLAYABLE: usize = 6;
 const GAVE_UP_THROTTLED: usize = 7;
+const NOT_RETRIED: usize = 8; // + reason: 8..10
 
 /// One retry instance's configuration and counts, behind an `Arc`.
 pub(crate) struct Shared {
@@ -156,7 +157,7 @@ pub(crate) struct Shared {
     /// Original calls, counted per thread (the hot path); `None` when the
     /// budget is this retry's own, whose deposits count the same thing.
     pub(crate) calls: Option<Striped<1>>,
-    pub(crate) counts: [AtomicU64; 8],
+    pub(crate) counts: [AtomicU64; 10],
 }
 
 impl Shared {
@@ -324,6 +325,19 @@ impl Shared {
             Err(gave_up) => self.report_gave_up(attempt, gave_up),
         }
         decision
+    }
+
+    /// Counts and reports a failed attempt that would have been retried
+    /// but may not be (not idempotent) or cannot be (no copy).
+    #[cold]
+    pub(crate) fn not_retried(&self, attempts: u32, reason: NotRetriedReason) {
+        self.counts[NOT_RETRIED + reason as usize].fetch_add(1, Ordering::Relaxed);
+        self.emit(|| EventKind::NotRetried { attempts, reason });
+    }
+
+    /// Failed attempts not retried for `reason`.
+    pub(crate) fn not_retried_calls(&self, reason: NotRetriedReason) -> u64 {
+        self.counts[NOT_RETRIED + reason as usize].load(Ordering::Relaxed)
     }
 
     /// Counts and reports a call that stopped retrying after `attempts`

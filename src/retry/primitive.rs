@@ -7,7 +7,7 @@ use super::{
 use crate::clock::ClockHandle;
 use crate::error::ConfigError;
 use crate::stripes::Striped;
-use crate::telemetry::{builder_telemetry_setters, Listeners};
+use crate::telemetry::{builder_telemetry_setters, Listeners, NotRetriedReason};
 use std::fmt;
 use std::future::Future;
 use std::sync::atomic::AtomicU64;
@@ -264,6 +264,14 @@ pub struct RetryMetrics {
     /// passed the retry buffer's limit. A count that grows with the calls
     /// means retries are off for them.
     pub not_replayable_calls: u64,
+    /// Failed attempts that would have been retried but were not, the
+    /// request not being idempotent (a POST whose failure may have
+    /// reached the server): the answer to "why one attempt?".
+    pub not_retried_not_idempotent: u64,
+    /// Failed attempts that would have been retried but were not, the
+    /// request having no copy (see
+    /// [`not_replayable_calls`](Self::not_replayable_calls)).
+    pub not_retried_not_replayable: u64,
     /// Retries the budget allows now (`None` without a budget).
     pub budget_balance: Option<u64>,
 }
@@ -310,6 +318,8 @@ impl Retry {
             gave_up_budget: s.gave_up(GaveUp::BudgetExhausted),
             gave_up_throttled: s.gave_up(GaveUp::Throttled),
             not_replayable_calls: s.not_replayable_calls(),
+            not_retried_not_idempotent: s.not_retried_calls(NotRetriedReason::NotIdempotent),
+            not_retried_not_replayable: s.not_retried_calls(NotRetriedReason::NotReplayable),
             budget_balance: s.budget.as_ref().map(RetryBudget::balance),
         }
     }
@@ -410,6 +420,15 @@ impl fmt::Debug for Retry {
 
 #[cfg(feature = "metrics")]
 impl crate::telemetry::ExportMetrics for Shared {
+    fn identity(&self) -> crate::telemetry::Identity<'_> {
+        crate::telemetry::Identity {
+            pattern: crate::telemetry::Pattern::Retry,
+            name: &self.name,
+            listeners: Some(&self.listeners),
+            now: self.clock.now(),
+        }
+    }
+
     fn export(&self) {
         use metrics::{counter, gauge};
         let name = self.name.to_string();
@@ -435,6 +454,13 @@ impl crate::telemetry::ExportMetrics for Shared {
         ] {
             counter!("seawall_retry_gave_up_total", "name" => name.clone(), "reason" => label)
                 .absolute(self.gave_up(why));
+        }
+        for reason in [
+            NotRetriedReason::NotIdempotent,
+            NotRetriedReason::NotReplayable,
+        ] {
+            counter!("seawall_retry_not_retried_total", "name" => name.clone(), "reason" => reason.as_str())
+                .absolute(self.not_retried_calls(reason));
         }
         if let Some(b) = &self.budget {
             gauge!("seawall_retry_budget_balance", "name" => name).set(b.balance() as f64);

@@ -473,6 +473,15 @@ impl fmt::Debug for SloBuilder {
 
 #[cfg(feature = "metrics")]
 impl crate::telemetry::ExportMetrics for Inner {
+    fn identity(&self) -> crate::telemetry::Identity<'_> {
+        crate::telemetry::Identity {
+            pattern: crate::telemetry::Pattern::Slo,
+            name: &self.name,
+            listeners: Some(&self.listeners),
+            now: self.clock.now(),
+        }
+    }
+
     fn export(&self) {
         use metrics::{counter, gauge};
         let name = self.name.to_string();

@@ -344,6 +344,15 @@ impl Inner {
 
 #[cfg(feature = "metrics")]
 impl crate::telemetry::ExportMetrics for Inner {
+    fn identity(&self) -> crate::telemetry::Identity<'_> {
+        crate::telemetry::Identity {
+            pattern: crate::telemetry::Pattern::Timeout,
+            name: &self.name,
+            listeners: None,
+            now: 0,
+        }
+    }
+
     fn export(&self) {
         metrics::counter!("seawall_timeout_elapsed_calls_total", "name" => self.name.to_string())
             .absolute(self.elapsed.load(Ordering::Relaxed));

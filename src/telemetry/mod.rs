@@ -43,6 +43,10 @@ pub enum Pattern {
     Slo,
     /// A health registry.
     Health,
+    /// A timeout.
+    Timeout,
+    /// A fallback.
+    Fallback,
 }
 
 impl Pattern {
@@ -57,6 +61,8 @@ impl Pattern {
             Pattern::Chaos => "chaos",
             Pattern::Slo => "slo",
             Pattern::Health => "health",
+            Pattern::Timeout => "timeout",
+            Pattern::Fallback => "fallback",
         }
     }
 }
@@ -152,6 +158,19 @@ pub enum EventKind {
         to: crate::fallback::FeatureState,
         /// Why: set by hand, or which bound breaker or bulkhead moved it.
         reason: Arc<str>,
+    },
+    /// Another live instance of the same pattern has this instance's name:
+    /// their metrics are one series, and their events and health read
+    /// alike. Sent once, at the first metrics export that finds it (and a
+    /// `tracing` warning).
+    DuplicateName,
+    /// A failed attempt that would have been retried was not: its request
+    /// may not be sent twice, or cannot be copied.
+    NotRetried {
+        /// The attempts made (the call's answer is the last one's).
+        attempts: u32,
+        /// Why not.
+        reason: NotRetriedReason,
     },
     /// A failed attempt will be retried after `delay`.
     RetryScheduled {
@@ -307,7 +326,8 @@ impl EventKind {
             | EventKind::SloAlert { .. }
             | EventKind::BudgetPolicy { .. }
             | EventKind::ReadinessChanged { .. }
-            | EventKind::FleetLimitDegraded { .. } => EventMask::TRANSITIONS,
+            | EventKind::FleetLimitDegraded { .. }
+            | EventKind::DuplicateName => EventMask::TRANSITIONS,
             EventKind::FaultInjected { .. } => EventMask::FAULTS,
             EventKind::CallRejected { .. } => EventMask::REJECTIONS,
             EventKind::Success { .. }
@@ -317,8 +337,31 @@ impl EventKind {
             EventKind::Ignored => EventMask::IGNORED,
             EventKind::SlowCall { .. } => EventMask::SLOW_CALLS,
             EventKind::RetryScheduled { .. }
+            | EventKind::NotRetried { .. }
             | EventKind::RetriesExhausted { .. }
             | EventKind::BudgetExhausted { .. } => EventMask::RETRIES,
+        }
+    }
+}
+
+/// Why a failed attempt that would have been retried was not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum NotRetriedReason {
+    /// The request is not idempotent (an HTTP POST, a PATCH) and the
+    /// failure may have reached the server, which may have acted on it.
+    NotIdempotent,
+    /// The request could not be copied for another attempt (a streaming
+    /// body; a gRPC call past its retry buffer).
+    NotReplayable,
+}
+
+impl NotRetriedReason {
+    /// The label used in metrics: `not_idempotent`, `not_replayable`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotRetriedReason::NotIdempotent => "not_idempotent",
+            NotRetriedReason::NotReplayable => "not_replayable",
         }
     }
 }
@@ -469,6 +512,12 @@ fn trace_event(event: &Event) {
         EventKind::RetriesExhausted { attempts, gave_up } => {
             tracing::debug!(target: "seawall", pattern, name, attempts, ?gave_up, "retries exhausted")
         }
+        EventKind::DuplicateName => {
+            tracing::warn!(target: "seawall", pattern, name, "another live instance of this pattern has this name: their metrics are one series")
+        }
+        EventKind::NotRetried { attempts, reason } => {
+            tracing::debug!(target: "seawall", pattern, name, attempts, reason = reason.as_str(), "not retried")
+        }
         EventKind::BudgetExhausted { attempts } => {
             tracing::debug!(target: "seawall", pattern, name, attempts, "retry budget exhausted")
         }
@@ -519,37 +568,102 @@ fn trace_event(event: &Event) {
 }
 
 #[cfg(feature = "metrics")]
+mod catalogue;
+
+#[cfg(feature = "metrics")]
+pub use catalogue::{describe_metrics, MetricDescription, MetricType, METRICS};
+#[cfg(feature = "metrics")]
 pub use exporter::{export_metrics, spawn_metrics_exporter};
 
 #[cfg(feature = "metrics")]
 mod exporter {
+    use super::{Event, EventKind, Listeners, Pattern};
     use std::sync::{Mutex, Weak};
     use std::time::Duration;
+
+    /// Which instance an exporter is: what a duplicate name is judged on,
+    /// and where it is told.
+    pub(crate) struct Identity<'a> {
+        pub(crate) pattern: Pattern,
+        pub(crate) name: &'a std::sync::Arc<str>,
+        /// Its listeners, if it has any (a timeout, a fallback: none).
+        pub(crate) listeners: Option<&'a Listeners>,
+        /// Its clock's time now (ns).
+        pub(crate) now: u64,
+    }
 
     /// An instance that can publish its counts to the `metrics` facade.
     pub(crate) trait ExportMetrics: Send + Sync {
         fn export(&self);
+        fn identity(&self) -> Identity<'_>;
+    }
+
+    /// A registered instance, and whether it was told it shares its name.
+    struct Entry {
+        instance: Weak<dyn ExportMetrics>,
+        told: bool,
     }
 
     // Cold path only: registration at build time, a walk per export.
-    static REGISTRY: Mutex<Vec<Weak<dyn ExportMetrics>>> = Mutex::new(Vec::new());
+    static REGISTRY: Mutex<Vec<Entry>> = Mutex::new(Vec::new());
 
     pub(crate) fn register(instance: Weak<dyn ExportMetrics>) {
         let mut list = REGISTRY.lock().unwrap_or_else(|e| e.into_inner());
-        list.retain(|w| w.strong_count() > 0);
-        list.push(instance);
+        list.retain(|e| e.instance.strong_count() > 0);
+        list.push(Entry {
+            instance,
+            told: false,
+        });
     }
 
     /// Publishes the current counts and gauges of every live seawall instance
     /// to the installed `metrics` recorder. Cheap enough to call per scrape.
+    ///
+    /// Two live instances of one pattern with one name would publish one
+    /// series: each is told once, with a `DuplicateName` event (and a
+    /// `tracing` warning). Judged here, where the series merge, not at
+    /// build: an instance built to replace another of its name (a preset's
+    /// slot swapped) has usually replaced it by the first export.
     pub fn export_metrics() {
-        let live: Vec<_> = {
+        // Descriptions go to whichever recorder is installed now.
+        super::describe_metrics();
+        let (live, duplicates) = {
             let mut list = REGISTRY.lock().unwrap_or_else(|e| e.into_inner());
-            list.retain(|w| w.strong_count() > 0);
-            list.iter().filter_map(Weak::upgrade).collect()
+            list.retain(|e| e.instance.strong_count() > 0);
+            let live: Vec<_> = list.iter().map(|e| e.instance.upgrade()).collect();
+            let mut duplicates = Vec::new();
+            for (i, a) in live.iter().enumerate() {
+                let Some(a) = a else { continue };
+                let (ida, told) = (a.identity(), list[i].told);
+                let shared = live.iter().enumerate().any(|(j, b)| {
+                    b.as_ref().is_some_and(|b| {
+                        let idb = b.identity();
+                        j != i && idb.pattern == ida.pattern && idb.name == ida.name
+                    })
+                });
+                if shared && !told {
+                    duplicates.push(a.clone());
+                    list[i].told = true;
+                }
+            }
+            (live, duplicates)
         };
-        // Exported outside the registry lock: a recorder may be slow.
-        for instance in live {
+        // Told and exported outside the registry lock: a listener may
+        // build instances, a recorder may be slow.
+        for instance in duplicates {
+            let id = instance.identity();
+            let event = Event {
+                pattern: id.pattern,
+                name: id.name.clone(),
+                at: Duration::from_nanos(id.now),
+                kind: EventKind::DuplicateName,
+            };
+            match id.listeners {
+                Some(listeners) => listeners.emit(event),
+                None => Listeners::default().emit(event),
+            }
+        }
+        for instance in live.into_iter().flatten() {
             instance.export();
         }
     }
@@ -569,4 +683,4 @@ mod exporter {
 }
 
 #[cfg(feature = "metrics")]
-pub(crate) use exporter::{register, ExportMetrics};
+pub(crate) use exporter::{register, ExportMetrics, Identity};
