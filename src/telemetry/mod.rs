@@ -13,10 +13,22 @@
 //! [`spawn_metrics_exporter`] does so on an interval. The hot path never
 //! touches the facade, and a recorder installed after the instances were built
 //! still gets everything. Names follow `seawall_<pattern>_<what>` with label
-//! `name`; the catalogue is in the README.
+//! `name`; the catalogue is [`METRICS`] (and the README), described to the
+//! recorder on every export ([`describe_metrics`]: `HELP` lines, units).
 //!
 //! **Tracing** (feature `tracing`): an `info` event on every state transition,
-//! a `debug` event on every rejection, target `seawall`.
+//! a `debug` event on every rejection and retry, target `seawall`. Besides
+//! `pattern` and `name`, each carries the attributes OpenTelemetry's
+//! resilience telemetry uses (as Polly names them): `event.name`
+//! ([`EventKind::event_name`]: `OnRetry`, `OnCircuitOpened`, ...),
+//! `strategy.name`, and on a retry `attempt.number`.
+//!
+//! **OpenTelemetry**: through the bridges made for it —
+//! `opentelemetry-appender-tracing` makes the events OTel log records,
+//! `tracing-opentelemetry` makes them events on the request's span, and
+//! `metrics-exporter-opentelemetry` (or a collector scraping
+//! `metrics-exporter-prometheus`) carries the metrics. `examples/opentelemetry.rs`
+//! wires all three.
 
 use crate::circuit_breaker::CircuitState;
 use std::fmt;
@@ -311,6 +323,53 @@ impl FaultKind {
 }
 
 impl EventKind {
+    /// The event's name in the style of Polly's resilience telemetry
+    /// (OpenTelemetry attribute `event.name`): `OnRetry`,
+    /// `OnCircuitOpened`, `OnRateLimiterRejected`, ... `pattern` is the
+    /// instance's (a rejection is named after what rejected it).
+    pub fn event_name(&self, pattern: Pattern) -> &'static str {
+        match self {
+            EventKind::StateTransition { to, .. } => match to {
+                CircuitState::Open | CircuitState::ForcedOpen => "OnCircuitOpened",
+                CircuitState::HalfOpen => "OnCircuitHalfOpened",
+                CircuitState::Closed => "OnCircuitClosed",
+                _ => "OnCircuitStateChanged",
+            },
+            EventKind::CallRejected { .. } => match pattern {
+                Pattern::CircuitBreaker => "OnCircuitRejected",
+                Pattern::RateLimiter => "OnRateLimiterRejected",
+                Pattern::Bulkhead => "OnBulkheadRejected",
+                Pattern::Timeout => "OnTimeout",
+                _ => "OnRejected",
+            },
+            EventKind::Success { .. } => "OnSuccess",
+            EventKind::Error { .. } => "OnError",
+            EventKind::Ignored => "OnIgnored",
+            EventKind::SlowCall { .. } => "OnSlowCall",
+            EventKind::FailureRateExceeded { .. } => "OnFailureRateExceeded",
+            EventKind::SlowCallRateExceeded { .. } => "OnSlowCallRateExceeded",
+            EventKind::CallFinished => "OnCallFinished",
+            EventKind::Reset => "OnReset",
+            EventKind::CallPermitted { .. } => "OnCallPermitted",
+            EventKind::KeysEvicted { .. } => "OnKeysEvicted",
+            EventKind::LimitChanged => "OnLimitChanged",
+            EventKind::FeatureChanged { .. } => "OnFeatureChanged",
+            EventKind::DuplicateName => "OnDuplicateName",
+            EventKind::NotRetried { .. } => "OnNotRetried",
+            EventKind::RetryScheduled { .. } => "OnRetry",
+            EventKind::RetriesExhausted { .. } => "OnRetriesExhausted",
+            EventKind::BudgetExhausted { .. } => "OnRetryBudgetExhausted",
+            EventKind::FaultInjected { .. } => "OnFaultInjected",
+            EventKind::ChaosEnabled => "OnChaosEnabled",
+            EventKind::ChaosDisabled => "OnChaosDisabled",
+            EventKind::BlastRadiusReached { .. } => "OnBlastRadiusReached",
+            EventKind::SloAlert { .. } => "OnSloAlert",
+            EventKind::FleetLimitDegraded { .. } => "OnFleetLimitDegraded",
+            EventKind::ReadinessChanged { .. } => "OnReadinessChanged",
+            EventKind::BudgetPolicy { .. } => "OnBudgetPolicy",
+        }
+    }
+
     fn mask(&self) -> EventMask {
         match self {
             EventKind::StateTransition { .. }
@@ -489,49 +548,54 @@ impl fmt::Debug for Listeners {
 #[cfg(feature = "tracing")]
 fn trace_event(event: &Event) {
     let (pattern, name) = (event.pattern.as_str(), &*event.name);
+    // OpenTelemetry's resilience attributes (as Polly's telemetry names
+    // them) beside seawall's own `pattern` and `name`.
+    let event_name = event.kind.event_name(event.pattern);
     match &event.kind {
         EventKind::StateTransition { from, to } => {
-            tracing::info!(target: "seawall", pattern, name, from = ?from, to = ?to, "state transition")
+            tracing::info!(target: "seawall", pattern, name, event.name = event_name, strategy.name = name, from = ?from, to = ?to, "state transition")
         }
-        EventKind::Reset => tracing::info!(target: "seawall", pattern, name, "reset"),
+        EventKind::Reset => {
+            tracing::info!(target: "seawall", pattern, name, event.name = event_name, strategy.name = name, "reset")
+        }
         EventKind::FeatureChanged {
             feature,
             from,
             to,
             reason,
         } => tracing::info!(
-            target: "seawall", pattern, name, feature = &**feature, ?from, ?to, reason = &**reason, "feature changed"
+            target: "seawall", pattern, name, event.name = event_name, strategy.name = name, feature = &**feature, ?from, ?to, reason = &**reason, "feature changed"
         ),
         EventKind::RetryScheduled {
             attempt,
             delay,
             reason,
         } => {
-            tracing::debug!(target: "seawall", pattern, name, attempt, ?delay, ?reason, "retry scheduled")
+            tracing::debug!(target: "seawall", pattern, name, event.name = event_name, strategy.name = name, attempt.number = attempt, attempt, ?delay, ?reason, "retry scheduled")
         }
         EventKind::RetriesExhausted { attempts, gave_up } => {
-            tracing::debug!(target: "seawall", pattern, name, attempts, ?gave_up, "retries exhausted")
+            tracing::debug!(target: "seawall", pattern, name, event.name = event_name, strategy.name = name, attempts, ?gave_up, "retries exhausted")
         }
         EventKind::DuplicateName => {
-            tracing::warn!(target: "seawall", pattern, name, "another live instance of this pattern has this name: their metrics are one series")
+            tracing::warn!(target: "seawall", pattern, name, event.name = event_name, strategy.name = name, "another live instance of this pattern has this name: their metrics are one series")
         }
         EventKind::NotRetried { attempts, reason } => {
-            tracing::debug!(target: "seawall", pattern, name, attempts, reason = reason.as_str(), "not retried")
+            tracing::debug!(target: "seawall", pattern, name, event.name = event_name, strategy.name = name, attempts, reason = reason.as_str(), "not retried")
         }
         EventKind::BudgetExhausted { attempts } => {
-            tracing::debug!(target: "seawall", pattern, name, attempts, "retry budget exhausted")
+            tracing::debug!(target: "seawall", pattern, name, event.name = event_name, strategy.name = name, attempts, "retry budget exhausted")
         }
         EventKind::CallRejected { retry_after } => {
-            tracing::debug!(target: "seawall", pattern, name, retry_after = ?retry_after, "call rejected")
+            tracing::debug!(target: "seawall", pattern, name, event.name = event_name, strategy.name = name, retry_after = ?retry_after, "call rejected")
         }
         EventKind::ChaosEnabled => {
-            tracing::info!(target: "seawall", pattern, name, "chaos enabled")
+            tracing::info!(target: "seawall", pattern, name, event.name = event_name, strategy.name = name, "chaos enabled")
         }
         EventKind::ChaosDisabled => {
-            tracing::info!(target: "seawall", pattern, name, "chaos disabled")
+            tracing::info!(target: "seawall", pattern, name, event.name = event_name, strategy.name = name, "chaos disabled")
         }
         EventKind::BlastRadiusReached { reason } => {
-            tracing::warn!(target: "seawall", pattern, name, reason, "blast radius reached: chaos disabled")
+            tracing::warn!(target: "seawall", pattern, name, event.name = event_name, strategy.name = name, reason, "blast radius reached: chaos disabled")
         }
         EventKind::SloAlert {
             severity,
@@ -546,22 +610,22 @@ fn trace_event(event: &Event) {
                 "SLO alert resolved"
             };
             if *severity == Severity::Page && *firing {
-                tracing::error!(target: "seawall", pattern, name, severity = severity.as_str(), burn_rate, ?long_window, ?short_window, "{what}")
+                tracing::error!(target: "seawall", pattern, name, event.name = event_name, strategy.name = name, severity = severity.as_str(), burn_rate, ?long_window, ?short_window, "{what}")
             } else {
-                tracing::warn!(target: "seawall", pattern, name, severity = severity.as_str(), burn_rate, ?long_window, ?short_window, "{what}")
+                tracing::warn!(target: "seawall", pattern, name, event.name = event_name, strategy.name = name, severity = severity.as_str(), burn_rate, ?long_window, ?short_window, "{what}")
             }
         }
         EventKind::FleetLimitDegraded { degraded, reason } => {
-            tracing::warn!(target: "seawall", pattern, name, degraded, reason = &**reason, "fleet limit")
+            tracing::warn!(target: "seawall", pattern, name, event.name = event_name, strategy.name = name, degraded, reason = &**reason, "fleet limit")
         }
         EventKind::ReadinessChanged { ready, reason } => {
-            tracing::info!(target: "seawall", pattern, name, ready, reason = &**reason, "readiness changed")
+            tracing::info!(target: "seawall", pattern, name, event.name = event_name, strategy.name = name, ready, reason = &**reason, "readiness changed")
         }
         EventKind::BudgetPolicy { engaged, reason } => {
-            tracing::warn!(target: "seawall", pattern, name, engaged, reason = &**reason, "error budget policy")
+            tracing::warn!(target: "seawall", pattern, name, event.name = event_name, strategy.name = name, engaged, reason = &**reason, "error budget policy")
         }
         EventKind::FaultInjected { kind } => {
-            tracing::debug!(target: "seawall", pattern, name, kind = kind.as_str(), "fault injected")
+            tracing::debug!(target: "seawall", pattern, name, event.name = event_name, strategy.name = name, kind = kind.as_str(), "fault injected")
         }
         _ => {}
     }
