@@ -340,3 +340,40 @@ async fn the_waiting_layer_waits_for_the_fleets_limit() {
         "more than the burst: refused at once"
     );
 }
+
+#[tokio::test]
+async fn the_keyed_layer_limits_each_key_and_exempts_or_fails_as_told() {
+    use tower::{service_fn, Layer, ServiceExt};
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    // One a minute per tenant, a burst of 1.
+    let l = limiter(&server.url(), "tenants", 1, Duration::from_secs(60), 1);
+    // (tenant, n): no tenant is exempt; tenant "" is refused.
+    let svc = l
+        .keyed_layer(|req: &(Option<&'static str>, u32)| match req.0 {
+            Some("") => Err("no tenant"),
+            Some(t) => Ok(Some(t.to_owned())),
+            None => Ok(None),
+        })
+        .layer(service_fn(|req: (Option<&'static str>, u32)| async move {
+            Ok::<_, BoxError>(req.1)
+        }));
+    assert_eq!(svc.clone().oneshot((Some("a"), 1)).await.unwrap(), 1);
+    let refused = svc.clone().oneshot((Some("a"), 2)).await.unwrap_err();
+    assert_eq!(
+        seawall::rejection(&refused).map(|r| r.kind()),
+        Some(RejectionKind::RateLimited)
+    );
+    assert_eq!(svc.clone().oneshot((Some("b"), 3)).await.unwrap(), 3);
+    for n in 4..8 {
+        assert_eq!(svc.clone().oneshot((None, n)).await.unwrap(), n, "exempt");
+    }
+    let failed = svc.oneshot((Some(""), 9)).await.unwrap_err();
+    assert_eq!(failed.to_string(), "no tenant");
+    assert_eq!(
+        l.redis_calls(),
+        2,
+        "exempt and failed calls never reach Redis"
+    );
+}

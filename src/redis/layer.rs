@@ -98,21 +98,42 @@ impl<S, K> fmt::Debug for RedisRateLimitService<S, K> {
     }
 }
 
-/// How a service finds a request's key: none, or a closure.
+/// Which limit a request counts against.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyedBy {
+    /// The limiter's one limit.
+    Limiter,
+    /// This key's limit.
+    Key(String),
+    /// None: the request is exempt.
+    Exempt,
+}
+
+/// How a service finds a request's key: none (the limiter's one limit),
+/// or a closure returning the key, an `Option` (`None`: exempt) or a
+/// `Result` (an error is the request's answer), as
+/// [`ExtractedKey`](crate::future::ExtractedKey) says.
 pub trait RequestKey<Req> {
-    /// The key, `None` for the limiter's one limit.
-    fn key(&self, req: &Req) -> Option<String>;
+    /// The limit `req` counts against, or the error to answer it with.
+    fn key(&self, req: &Req) -> Result<KeyedBy, BoxError>;
 }
 
 impl<Req> RequestKey<Req> for NoKey {
-    fn key(&self, _: &Req) -> Option<String> {
-        None
+    fn key(&self, _: &Req) -> Result<KeyedBy, BoxError> {
+        Ok(KeyedBy::Limiter)
     }
 }
 
-impl<Req, F: Fn(&Req) -> String> RequestKey<Req> for F {
-    fn key(&self, req: &Req) -> Option<String> {
-        Some(self(req))
+impl<Req, F, K> RequestKey<Req> for F
+where
+    F: Fn(&Req) -> K,
+    K: crate::future::ExtractedKey<String>,
+{
+    fn key(&self, req: &Req) -> Result<KeyedBy, BoxError> {
+        Ok(match self(req).into_key()? {
+            Some(key) => KeyedBy::Key(key),
+            None => KeyedBy::Exempt,
+        })
     }
 }
 
@@ -135,7 +156,15 @@ where
     }
 
     fn call(&mut self, req: Req) -> Self::Future {
-        let key = self.key.key(&req);
+        let key = match self.key.key(&req) {
+            Ok(KeyedBy::Limiter) => None,
+            Ok(KeyedBy::Key(key)) => Some(key),
+            Ok(KeyedBy::Exempt) => {
+                let called = self.inner.call(req);
+                return Box::pin(async move { called.await.map_err(Into::into) });
+            }
+            Err(e) => return Box::pin(async move { Err(e) }),
+        };
         let waiting = self.waiting;
         let limiter = self.limiter.clone();
         let clone = self.inner.clone();

@@ -56,7 +56,8 @@ mod batch;
 mod layer;
 
 pub use self::layer::{
-    KeyedRedisRateLimitLayer, NoKey, RedisRateLimitLayer, RedisRateLimitService, RequestKey,
+    KeyedBy, KeyedRedisRateLimitLayer, NoKey, RedisRateLimitLayer, RedisRateLimitService,
+    RequestKey,
 };
 
 use self::batch::Batcher;
@@ -451,7 +452,9 @@ impl RedisRateLimiter {
         RedisRateLimitLayer::new(self, true)
     }
 
-    /// A tower layer with one limit per key, `key(&request)`.
+    /// A tower layer with one limit per key, `key(&request)`: the key, an
+    /// `Option` (`None`: the request is exempt) or a `Result` (an error is
+    /// the request's answer).
     pub fn keyed_layer<F>(&self, key: F) -> KeyedRedisRateLimitLayer<F> {
         KeyedRedisRateLimitLayer::new(self, key)
     }
