@@ -142,8 +142,11 @@ pub mod outcome;
 pub mod rate_limit;
 #[cfg(feature = "redis")]
 pub mod redis;
+/// reqwest (feature `reqwest`): the HTTP presets over a `reqwest::Client`,
+/// and [`SeawallMiddleware`](http::reqwest::SeawallMiddleware) for
+/// `reqwest-middleware` ([`http::reqwest`], here too).
 #[cfg(feature = "reqwest")]
-pub mod reqwest;
+pub use http::reqwest;
 pub mod retry;
 pub mod slo;
 pub mod stack;

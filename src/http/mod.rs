@@ -32,6 +32,8 @@ mod axum;
 mod body;
 mod classify;
 mod rate_limit_headers;
+#[cfg(feature = "reqwest")]
+pub mod reqwest;
 mod respond;
 mod retry;
 mod server;
@@ -44,7 +46,7 @@ pub use self::body::ReplayBody;
 pub use self::classify::HttpClassifier;
 pub use self::rate_limit_headers::{
     OneLimit, PerKeyLimit, RateLimitHeaderStyle, RateLimitHeaders, RateLimitHeadersFuture,
-    RateLimitHeadersLayer,
+    RateLimitHeadersLayer, RateLimitHeadersService,
 };
 pub use self::respond::{
     Refusal, RejectionResponse, RejectionResponseFuture, RejectionResponseLayer,

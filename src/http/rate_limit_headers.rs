@@ -3,7 +3,7 @@
 //! `X-RateLimit-*`, on admitted and refused answers alike.
 
 use super::respond::whole_seconds;
-use super::RejectionResponse;
+use super::{RejectionResponse, RejectionResponseService};
 use crate::error::RateLimited;
 use crate::future::ExtractedKey;
 use crate::rate_limit::{
@@ -12,7 +12,6 @@ use crate::rate_limit::{
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Request, Response};
 use pin_project_lite::pin_project;
-use std::convert::Infallible;
 use std::fmt;
 use std::future::Future;
 use std::hash::{BuildHasher, Hash};
@@ -308,93 +307,76 @@ impl<D> RateLimitHeadersLayer<D> {
 impl<Svc, D: Clone> Layer<Svc> for RateLimitHeadersLayer<D> {
     type Service = RateLimitHeaders<Svc, D>;
     fn layer(&self, inner: Svc) -> Self::Service {
-        RateLimitHeaders {
+        self.responses.layer().layer(RateLimitHeadersService {
             inner,
             layer: self.clone(),
-            broken: None,
-        }
+        })
     }
 }
 
-/// Made by [`RateLimitHeadersLayer`].
-pub struct RateLimitHeaders<Svc, D> {
+/// Made by [`RateLimitHeadersLayer`]: the limit and its headers, every
+/// error answered as the layer's [`RejectionResponse`] says.
+pub type RateLimitHeaders<Svc, D> = RejectionResponseService<RateLimitHeadersService<Svc, D>>;
+
+/// The limit and its headers, inside [`RateLimitHeaders`]: refusals are
+/// answered here (429 and the headers); other errors go out as errors.
+#[derive(Clone)]
+pub struct RateLimitHeadersService<Svc, D> {
     inner: Svc,
     layer: RateLimitHeadersLayer<D>,
-    /// The inner service's readiness error, answered to the next call.
-    broken: Option<BoxError>,
 }
 
-impl<Svc: Clone, D: Clone> Clone for RateLimitHeaders<Svc, D> {
-    fn clone(&self) -> Self {
-        Self {
-            inner: self.inner.clone(),
-            layer: self.layer.clone(),
-            broken: None,
-        }
-    }
-}
-
-impl<Svc: fmt::Debug, D> fmt::Debug for RateLimitHeaders<Svc, D> {
+impl<Svc: fmt::Debug, D> fmt::Debug for RateLimitHeadersService<Svc, D> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RateLimitHeaders")
+        f.debug_struct("RateLimitHeadersService")
             .field("inner", &self.inner)
             .field("layer", &self.layer)
             .finish()
     }
 }
 
-impl<Svc, D, ReqBody, B> Service<Request<ReqBody>> for RateLimitHeaders<Svc, D>
+impl<Svc, D, ReqBody, B> Service<Request<ReqBody>> for RateLimitHeadersService<Svc, D>
 where
     Svc: Service<Request<ReqBody>, Response = Response<B>>,
     Svc::Error: Into<BoxError>,
-    D: DecideQuota<Request<ReqBody>> + Clone,
+    D: DecideQuota<Request<ReqBody>>,
     B: From<Bytes>,
 {
     type Response = Response<B>;
-    type Error = Infallible;
+    type Error = BoxError;
     type Future = RateLimitHeadersFuture<Svc::Future, B>;
 
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        // An inner service that cannot take calls any more is answered
-        // call by call (its error, as a response), never surfaced here.
-        if let Err(e) = ready!(self.inner.poll_ready(cx)) {
-            self.broken = Some(e.into());
-        }
-        Poll::Ready(Ok(()))
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        self.inner.poll_ready(cx).map_err(Into::into)
     }
 
     fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
-        let responses = &self.layer.responses;
-        if let Some(e) = self.broken.take() {
-            return RateLimitHeadersFuture::done(responses.response(&e));
-        }
-        match self.layer.decide.decide(&req) {
-            Decision::Admitted(quota) => RateLimitHeadersFuture {
-                state: State::Called {
-                    future: self.inner.call(req),
-                    headers: Some(self.layer.headers(quota)),
-                    responses: responses.clone(),
-                },
+        let state = match self.layer.decide.decide(&req) {
+            Decision::Admitted(quota) => State::Called {
+                future: self.inner.call(req),
+                headers: Some(self.layer.headers(quota)),
             },
-            Decision::Exempt => RateLimitHeadersFuture {
-                state: State::Called {
-                    future: self.inner.call(req),
-                    headers: None,
-                    responses: responses.clone(),
-                },
+            Decision::Exempt => State::Called {
+                future: self.inner.call(req),
+                headers: None,
             },
             Decision::Refused(quota, e) => {
-                let mut res = responses.response::<B>(&e);
+                let mut res = self.layer.responses.response::<B>(&e);
                 self.layer.headers(quota).write(res.headers_mut());
-                RateLimitHeadersFuture::done(res)
+                State::Done {
+                    answer: Some(Ok(res)),
+                }
             }
-            Decision::Failed(e) => RateLimitHeadersFuture::done(responses.response(&e)),
-        }
+            Decision::Failed(e) => State::Done {
+                answer: Some(Err(e)),
+            },
+        };
+        RateLimitHeadersFuture { state }
     }
 }
 
 pin_project! {
-    /// The future of [`RateLimitHeaders`].
+    /// The future of [`RateLimitHeadersService`].
     pub struct RateLimitHeadersFuture<F, B> {
         #[pin]
         state: State<F, B>,
@@ -408,19 +390,8 @@ pin_project! {
             #[pin]
             future: F,
             headers: Option<Headers>,
-            responses: RejectionResponse,
         },
-        Done { answer: Option<Response<B>> },
-    }
-}
-
-impl<F, B> RateLimitHeadersFuture<F, B> {
-    fn done(answer: Response<B>) -> Self {
-        Self {
-            state: State::Done {
-                answer: Some(answer),
-            },
-        }
+        Done { answer: Option<Result<Response<B>, BoxError>> },
     }
 }
 
@@ -428,29 +399,23 @@ impl<F, B, E> Future for RateLimitHeadersFuture<F, B>
 where
     F: Future<Output = Result<Response<B>, E>>,
     E: Into<BoxError>,
-    B: From<Bytes>,
 {
-    type Output = Result<Response<B>, Infallible>;
+    type Output = Result<Response<B>, BoxError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match self.project().state.project() {
-            StateProj::Called {
-                future,
-                headers,
-                responses,
-            } => {
-                let mut res = match ready!(future.poll(cx)) {
-                    Ok(res) => res,
-                    Err(e) => responses.response(&e.into()),
-                };
+            StateProj::Called { future, headers } => {
+                let mut res = ready!(future.poll(cx)).map_err(Into::into)?;
                 if let Some(headers) = headers.take() {
                     headers.write(res.headers_mut());
                 }
                 Poll::Ready(Ok(res))
             }
-            StateProj::Done { answer } => Poll::Ready(Ok(answer
-                .take()
-                .expect("RateLimitHeadersFuture polled after it completed"))),
+            StateProj::Done { answer } => Poll::Ready(
+                answer
+                    .take()
+                    .expect("RateLimitHeadersFuture polled after it completed"),
+            ),
         }
     }
 }
