@@ -125,6 +125,7 @@
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod budget;
 pub mod bulkhead;
 pub mod chaos;
 pub mod circuit_breaker;
@@ -136,12 +137,14 @@ mod growth;
 #[cfg(feature = "grpc")]
 pub mod grpc;
 pub mod health;
+pub mod hedge;
 #[cfg(feature = "http")]
 pub mod http;
 pub mod outcome;
 pub mod rate_limit;
 #[cfg(feature = "redis")]
 pub mod redis;
+mod replay;
 /// reqwest (feature `reqwest`): the HTTP presets over a `reqwest::Client`,
 /// and [`SeawallMiddleware`](http::reqwest::SeawallMiddleware) for
 /// `reqwest-middleware` ([`http::reqwest`], here too).
@@ -184,6 +187,7 @@ pub mod prelude {
     pub use crate::fallback::Fallback;
     pub use crate::outcome::{Classify, Outcome};
     pub use crate::rate_limit::{KeyedRateLimiter, RateLimiter};
+    pub use crate::hedge::{Hedge, HedgeDelay};
     pub use crate::retry::{Backoff, Jitter, RetriesExhausted, Retry, RetryBudget, RetryVerdict};
     pub use crate::telemetry::{Event, EventKind};
     pub use crate::timeout::Timeout;

@@ -317,3 +317,25 @@ fn a_duplicate_name_is_told_at_export() {
     export();
     assert_eq!(*told.lock().unwrap(), 2, "the name was free again");
 }
+
+#[tokio::test(start_paused = true)]
+async fn hedge_metrics_match_the_readme_catalogue() {
+    use seawall::hedge::{Hedge, HedgeDelay};
+    use tower::{Layer, ServiceExt};
+    let hedge = Hedge::builder("catalogue-hedge")
+        .delay(HedgeDelay::Fixed(Duration::from_millis(5)))
+        .build()
+        .unwrap();
+    let slow = tower::service_fn(|()| async {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        Ok::<_, BoxError>(())
+    });
+    hedge.layer().layer(slow).oneshot(()).await.unwrap();
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    metrics::with_local_recorder(&recorder, seawall::telemetry::export_metrics);
+    assert_eq!(
+        emitted(&snapshotter, "catalogue-hedge"),
+        catalogue("seawall_hedge_")
+    );
+}

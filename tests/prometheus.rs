@@ -100,7 +100,9 @@ async fn traffic() -> Vec<Box<dyn std::any::Any>> {
     let slo = seawall::slo::Slo::builder("prom").build().unwrap();
     slo.record(Outcome::Success, Duration::ZERO);
     slo.evaluate();
+    let hedge = seawall::hedge::Hedge::builder("prom").build().unwrap();
     vec![
+        Box::new(hedge),
         Box::new(slo),
         Box::new(chaos),
         Box::new(breaker),

@@ -143,6 +143,10 @@ impl<B: ReplayBody> ReplayRequest<http::Request<B>> for HttpReplay {
     fn before_attempt(&self, req: &mut http::Request<B>, attempt: Attempt) {
         attempt.mark(req);
     }
+
+    fn deadline(&self, req: &http::Request<B>) -> Option<tokio::time::Instant> {
+        crate::http::Deadline::of(req).map(|d| d.0)
+    }
 }
 
 impl Attempt {
@@ -176,6 +180,19 @@ impl Attempt {
             remaining: None,
             deadline: None,
         })
+    }
+}
+
+impl<R, C> crate::hedge::HedgeLayer<R, C> {
+    /// Hedges HTTP the standard way: only idempotent requests (GET, HEAD,
+    /// OPTIONS, TRACE, PUT, DELETE, or marked [`RetrySafe`]) with a buffered
+    /// body ([`HttpReplay`]: each copy carries its `Attempt`, and a request's
+    /// [`Deadline`](crate::http::Deadline) bounds the copies), and a 5xx
+    /// answer is a failed attempt ([`HttpClassifier`](crate::http::HttpClassifier)):
+    /// the next copy goes at once while another may still answer well.
+    pub fn for_http(self) -> crate::hedge::HedgeLayer<HttpReplay, crate::http::HttpClassifier> {
+        self.replay(HttpReplay)
+            .classify(crate::http::HttpClassifier::new())
     }
 }
 

@@ -2,8 +2,8 @@
 
 use super::layer::{Backup, Stripe};
 use super::policy::Shared;
-use super::request::{Attempt, ReplayRequest};
 use super::{Delays, GaveUp, RetriesExhausted, RetryVerdict, ShouldRetry};
+use crate::replay::{Attempt, ReplayRequest};
 use crate::telemetry::NotRetriedReason;
 use pin_project_lite::pin_project;
 use std::fmt;

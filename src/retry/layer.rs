@@ -1,8 +1,8 @@
 //! Retries as tower middleware.
 
 use super::policy::{RetryErrors, Shared};
-use super::request::{CloneRequests, ReplayFn, ReplayRequest};
 use super::{ResponseFuture, Retry, ShouldRetry};
+use crate::replay::{CloneRequests, ReplayFn, ReplayRequest};
 use crate::stripes::{Handle, Handles};
 use parking_lot::Mutex;
 use std::fmt;

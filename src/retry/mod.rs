@@ -36,17 +36,14 @@
 //! ```
 
 pub(crate) mod backoff;
-mod budget;
 mod error;
 mod future;
 mod layer;
 mod policy;
 mod primitive;
-mod request;
 mod throttle;
 
 pub use self::backoff::{Backoff, Delays, Jitter};
-pub use self::budget::{RetryBudget, FLOOR_PERIOD};
 pub use self::error::{RetriesExhausted, RetryError};
 pub use self::future::ResponseFuture;
 #[cfg_attr(not(feature = "http"), allow(unused_imports))]
@@ -54,5 +51,6 @@ pub(crate) use self::layer::Backup;
 pub use self::layer::{RetryLayer, RetryService};
 pub use self::policy::{GaveUp, RetryErrors, RetryReason, RetryVerdict, ShouldRetry};
 pub use self::primitive::{Retry, RetryBuilder, RetryMetrics, DEFAULT_BUDGET};
-pub use self::request::{Attempt, CloneRequests, ReplayFn, ReplayRequest};
 pub use self::throttle::RetryThrottle;
+pub use crate::budget::{RetryBudget, FLOOR_PERIOD};
+pub use crate::replay::{Attempt, CloneRequests, ReplayFn, ReplayRequest};

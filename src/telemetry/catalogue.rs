@@ -208,6 +208,36 @@ pub const METRICS: &[MetricDescription] = &[
         help: "Retries the budget allows now",
     },
     MetricDescription {
+        name: "seawall_hedge_calls_total",
+        metric_type: MetricType::Counter,
+        unit: Some(Unit::Count),
+        help: "Calls made through a hedge",
+    },
+    MetricDescription {
+        name: "seawall_hedge_hedges_total",
+        metric_type: MetricType::Counter,
+        unit: Some(Unit::Count),
+        help: "Copies sent (hedges)",
+    },
+    MetricDescription {
+        name: "seawall_hedge_wins_total",
+        metric_type: MetricType::Counter,
+        unit: Some(Unit::Count),
+        help: "Calls whose answer came from a copy",
+    },
+    MetricDescription {
+        name: "seawall_hedge_skipped_total",
+        metric_type: MetricType::Counter,
+        unit: Some(Unit::Count),
+        help: "Copies not sent, by `reason`: `budget` (the budget refused), `deadline` (the request's deadline would not cover one)",
+    },
+    MetricDescription {
+        name: "seawall_hedge_delay_seconds",
+        metric_type: MetricType::Gauge,
+        unit: Some(Unit::Seconds),
+        help: "The delay before a copy now (fixed, 0, or learned); -1 while none is learned",
+    },
+    MetricDescription {
         name: "seawall_chaos_injected_total",
         metric_type: MetricType::Counter,
         unit: Some(Unit::Count),

@@ -59,6 +59,8 @@ pub enum Pattern {
     Timeout,
     /// A fallback.
     Fallback,
+    /// A hedge.
+    Hedge,
 }
 
 impl Pattern {
@@ -75,6 +77,7 @@ impl Pattern {
             Pattern::Health => "health",
             Pattern::Timeout => "timeout",
             Pattern::Fallback => "fallback",
+            Pattern::Hedge => "hedge",
         }
     }
 }
@@ -183,6 +186,11 @@ pub enum EventKind {
         attempts: u32,
         /// Why not.
         reason: NotRetriedReason,
+    },
+    /// A hedge sent a copy of a slow (or failed) call.
+    HedgeSent {
+        /// The attempt it is (2 for the first copy).
+        attempt: u32,
     },
     /// A failed attempt will be retried after `delay`.
     RetryScheduled {
@@ -357,6 +365,7 @@ impl EventKind {
             EventKind::DuplicateName => "OnDuplicateName",
             EventKind::NotRetried { .. } => "OnNotRetried",
             EventKind::RetryScheduled { .. } => "OnRetry",
+            EventKind::HedgeSent { .. } => "OnHedging",
             EventKind::RetriesExhausted { .. } => "OnRetriesExhausted",
             EventKind::BudgetExhausted { .. } => "OnRetryBudgetExhausted",
             EventKind::FaultInjected { .. } => "OnFaultInjected",
@@ -397,6 +406,7 @@ impl EventKind {
             EventKind::SlowCall { .. } => EventMask::SLOW_CALLS,
             EventKind::RetryScheduled { .. }
             | EventKind::NotRetried { .. }
+            | EventKind::HedgeSent { .. }
             | EventKind::RetriesExhausted { .. }
             | EventKind::BudgetExhausted { .. } => EventMask::RETRIES,
         }
@@ -578,6 +588,9 @@ fn trace_event(event: &Event) {
         }
         EventKind::DuplicateName => {
             tracing::warn!(target: "seawall", pattern, name, event.name = event_name, strategy.name = name, "another live instance of this pattern has this name: their metrics are one series")
+        }
+        EventKind::HedgeSent { attempt } => {
+            tracing::debug!(target: "seawall", pattern, name, event.name = event_name, strategy.name = name, attempt.number = attempt, "hedge sent")
         }
         EventKind::NotRetried { attempts, reason } => {
             tracing::debug!(target: "seawall", pattern, name, event.name = event_name, strategy.name = name, attempts, reason = reason.as_str(), "not retried")

@@ -99,6 +99,10 @@ impl<'a> ReplayRequest<NextRequest<'a>> for HttpReplay {
     fn budget(&self, req: &NextRequest<'a>) -> Option<Duration> {
         req.request.timeout().copied()
     }
+
+    fn deadline(&self, req: &NextRequest<'a>) -> Option<tokio::time::Instant> {
+        Deadline::in_extensions(&req.extensions).map(|d| d.0)
+    }
 }
 
 /// The fixed attempt timeout, shortened to the request's

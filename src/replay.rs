@@ -59,6 +59,15 @@ pub trait ReplayRequest<Req> {
     /// nothing.
     fn before_attempt(&self, _req: &mut Req, _attempt: Attempt) {}
 
+    /// When the request must be done by, if it carries a deadline (HTTP: a
+    /// [`Deadline`](https://docs.rs/seawall/latest/seawall/http/struct.Deadline.html)
+    /// in its extensions): a hedge is not sent when what is left would not
+    /// cover it. Default: none.
+    #[inline]
+    fn deadline(&self, _req: &Req) -> Option<Instant> {
+        None
+    }
+
     /// The time the caller gave the whole call, when the request says
     /// (gRPC's `grpc-timeout`): the retry's deadline is then the earlier
     /// of its own and this, so no attempt starts, and no attempt is told
@@ -82,7 +91,7 @@ impl<Req: Clone> ReplayRequest<Req> for CloneRequests {
 }
 
 /// Copies requests with a user's function; made by
-/// [`RetryLayer::replay_with`](super::RetryLayer::replay_with).
+/// [`RetryLayer::replay_with`](https://docs.rs/seawall/latest/seawall/retry/struct.RetryLayer.html#method.replay_with).
 #[derive(Debug, Clone, Copy)]
 pub struct ReplayFn<F>(pub(crate) F);
 
