@@ -185,9 +185,9 @@ pub mod prelude {
         BulkheadFull, CircuitOpen, ConfigError, RateLimited, Rejection, RejectionKind,
     };
     pub use crate::fallback::Fallback;
+    pub use crate::hedge::{Hedge, HedgeDelay};
     pub use crate::outcome::{Classify, Outcome};
     pub use crate::rate_limit::{KeyedRateLimiter, RateLimiter};
-    pub use crate::hedge::{Hedge, HedgeDelay};
     pub use crate::retry::{Backoff, Jitter, RetriesExhausted, Retry, RetryBudget, RetryVerdict};
     pub use crate::telemetry::{Event, EventKind};
     pub use crate::timeout::Timeout;

@@ -245,3 +245,38 @@ fn bad_input_is_a_config_error() {
         "window"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn in_the_http_preset_each_copy_passes_the_breaker_and_the_bulkhead() {
+    use seawall::stack::Stack;
+    let calls = Arc::new(AtomicU32::new(0));
+    let counted = calls.clone();
+    // The first call takes 1 s, the others 10 ms.
+    let backend = service_fn(move |_req: http::Request<String>| {
+        let n = counted.fetch_add(1, Ordering::SeqCst);
+        async move {
+            let ms = if n == 0 { 1000 } else { 10 };
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+            Ok::<_, BoxError>(http::Response::new(()))
+        }
+    });
+    let stack = Stack::http_client("search").unwrap();
+    let (breaker, bulkhead) = (
+        stack.circuit_breaker_layer().handle().clone(),
+        stack.bulkhead_layer().handle().clone(),
+    );
+    let hedge = Hedge::builder("search")
+        .delay(HedgeDelay::Fixed(Duration::from_millis(50)))
+        .build()
+        .unwrap();
+    let svc = stack.hedge(hedge.layer().for_http()).layer(backend);
+    let start = tokio::time::Instant::now();
+    let req = http::Request::get("/q").body(String::new()).unwrap();
+    assert_eq!(svc.oneshot(req).await.unwrap().status(), 200);
+    assert_eq!(start.elapsed(), Duration::from_millis(60));
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+    // The copy's success is the breaker's; the cancelled first is nothing.
+    let m = breaker.metrics();
+    assert_eq!((m.total_successes, m.total_failures), (1, 0));
+    assert_eq!(bulkhead.metrics().in_flight, 0, "both slots back");
+}

@@ -2,7 +2,7 @@
 //! optional, outermost first:
 //!
 //! ```text
-//! fallback → total timeout → retry (with budget) → circuit breaker → bulkhead → rate limit → attempt timeout → service
+//! fallback → total timeout → retry (with budget) → hedge → circuit breaker → bulkhead → rate limit → attempt timeout → service
 //! ```
 //!
 //! Why this order — each choice prevents a failure:
@@ -17,6 +17,10 @@
 //!   breaker that opens mid-retry stops the retries; and the retry never
 //!   retries the breaker's `CircuitOpen` (a stop signal), so an open breaker
 //!   is not hammered by retries.
+//! - **Hedge between the retry and the breaker**: every copy passes the
+//!   breaker and the bulkhead as an attempt does (a sick dependency opens
+//!   the breaker and stops the copies), and a call the hedges could not
+//!   save is the retry's to try again. Empty by default.
 //! - **Breaker outside the bulkhead and rate limiter**: a call the breaker
 //!   rejects takes no bulkhead slot and is not charged to the rate limiter;
 //!   and a full bulkhead or a limiter's rejection is a local decision the
@@ -88,7 +92,8 @@ use std::fmt;
 use tower_layer::{Identity, Layer};
 
 /// The standard stack; see the [module docs](self) for the order and why.
-/// Type parameters are the layers in each slot, outermost first.
+/// Type parameters are the layers in each slot, outermost first, but the
+/// hedge's (`HG`), last: it goes between the retry and the breaker.
 #[derive(Clone)]
 pub struct Stack<
     F = Identity,
@@ -98,6 +103,7 @@ pub struct Stack<
     BH = Identity,
     RL = Identity,
     AT = Identity,
+    HG = Identity,
 > {
     fallback: F,
     total_timeout: TT,
@@ -106,6 +112,7 @@ pub struct Stack<
     bulkhead: BH,
     rate_limit: RL,
     attempt_timeout: AT,
+    hedge: HG,
 }
 
 impl Stack {
@@ -119,6 +126,7 @@ impl Stack {
             bulkhead: Identity::new(),
             rate_limit: Identity::new(),
             attempt_timeout: Identity::new(),
+            hedge: Identity::new(),
         }
     }
 }
@@ -134,7 +142,7 @@ impl Default for Stack {
 macro_rules! slot {
     ($field:ident: $T:ident, $with:ident, $without:ident, $get:ident,
      [$($bf:ident: $bt:ident),*], [$($af:ident: $at:ident),*], $doc:literal) => {
-        impl<F, TT, RT, CB, BH, RL, AT> Stack<F, TT, RT, CB, BH, RL, AT> {
+        impl<F, TT, RT, CB, BH, RL, AT, HG> Stack<F, TT, RT, CB, BH, RL, AT, HG> {
             #[doc = concat!("Puts `layer` in the ", $doc, " slot.")]
             pub fn $with<L>(self, layer: L) -> Stack<$($bt,)* L, $($at),*> {
                 Stack {
@@ -158,38 +166,43 @@ macro_rules! slot {
 }
 
 slot!(fallback: F, fallback, without_fallback, fallback_layer, [],
-    [total_timeout: TT, retry: RT, circuit_breaker: CB, bulkhead: BH, rate_limit: RL, attempt_timeout: AT],
+    [total_timeout: TT, retry: RT, circuit_breaker: CB, bulkhead: BH, rate_limit: RL, attempt_timeout: AT, hedge: HG],
     "fallback");
 slot!(total_timeout: TT, total_timeout, without_total_timeout, total_timeout_layer, [fallback: F],
-    [retry: RT, circuit_breaker: CB, bulkhead: BH, rate_limit: RL, attempt_timeout: AT],
+    [retry: RT, circuit_breaker: CB, bulkhead: BH, rate_limit: RL, attempt_timeout: AT, hedge: HG],
     "total timeout");
 slot!(retry: RT, retry, without_retry, retry_layer, [fallback: F, total_timeout: TT],
-    [circuit_breaker: CB, bulkhead: BH, rate_limit: RL, attempt_timeout: AT],
+    [circuit_breaker: CB, bulkhead: BH, rate_limit: RL, attempt_timeout: AT, hedge: HG],
     "retry");
 slot!(circuit_breaker: CB, circuit_breaker, without_circuit_breaker, circuit_breaker_layer,
     [fallback: F, total_timeout: TT, retry: RT],
-    [bulkhead: BH, rate_limit: RL, attempt_timeout: AT],
+    [bulkhead: BH, rate_limit: RL, attempt_timeout: AT, hedge: HG],
     "circuit breaker");
 slot!(bulkhead: BH, bulkhead, without_bulkhead, bulkhead_layer,
     [fallback: F, total_timeout: TT, retry: RT, circuit_breaker: CB],
-    [rate_limit: RL, attempt_timeout: AT],
+    [rate_limit: RL, attempt_timeout: AT, hedge: HG],
     "bulkhead");
 slot!(rate_limit: RL, rate_limit, without_rate_limit, rate_limit_layer,
     [fallback: F, total_timeout: TT, retry: RT, circuit_breaker: CB, bulkhead: BH],
-    [attempt_timeout: AT],
+    [attempt_timeout: AT, hedge: HG],
     "rate limit");
 slot!(attempt_timeout: AT, attempt_timeout, without_attempt_timeout, attempt_timeout_layer,
     [fallback: F, total_timeout: TT, retry: RT, circuit_breaker: CB, bulkhead: BH, rate_limit: RL],
-    [],
+    [hedge: HG],
     "attempt timeout");
+slot!(hedge: HG, hedge, without_hedge, hedge_layer,
+    [fallback: F, total_timeout: TT, retry: RT, circuit_breaker: CB, bulkhead: BH, rate_limit: RL, attempt_timeout: AT],
+    [],
+    "hedge (between the retry and the breaker)");
 
-impl<S, F, TT, RT, CB, BH, RL, AT> Layer<S> for Stack<F, TT, RT, CB, BH, RL, AT>
+impl<S, F, TT, RT, CB, BH, RL, AT, HG> Layer<S> for Stack<F, TT, RT, CB, BH, RL, AT, HG>
 where
     AT: Layer<S>,
     RL: Layer<AT::Service>,
     BH: Layer<RL::Service>,
     CB: Layer<BH::Service>,
-    RT: Layer<CB::Service>,
+    HG: Layer<CB::Service>,
+    RT: Layer<HG::Service>,
     TT: Layer<RT::Service>,
     F: Layer<TT::Service>,
 {
@@ -200,19 +213,21 @@ where
         let service = self.rate_limit.layer(service);
         let service = self.bulkhead.layer(service);
         let service = self.circuit_breaker.layer(service);
+        let service = self.hedge.layer(service);
         let service = self.retry.layer(service);
         let service = self.total_timeout.layer(service);
         self.fallback.layer(service)
     }
 }
 
-impl<F, TT, RT, CB, BH, RL, AT> fmt::Debug for Stack<F, TT, RT, CB, BH, RL, AT> {
+impl<F, TT, RT, CB, BH, RL, AT, HG> fmt::Debug for Stack<F, TT, RT, CB, BH, RL, AT, HG> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         use std::any::type_name;
         f.debug_struct("Stack")
             .field("fallback", &type_name::<F>())
             .field("total_timeout", &type_name::<TT>())
             .field("retry", &type_name::<RT>())
+            .field("hedge", &type_name::<HG>())
             .field("circuit_breaker", &type_name::<CB>())
             .field("bulkhead", &type_name::<BH>())
             .field("rate_limit", &type_name::<RL>())

@@ -243,6 +243,26 @@ impl<P, R, C, F> ClientStack<P, R, C, F> {
         Stack<F, Total, RetryLayer<P, R>, CircuitBreakerLayer<C>, BulkheadLayer, Identity, L>,
         Stack<F, Total, RetryLayer<P, R>, CircuitBreakerLayer<C>, BulkheadLayer, Identity, Identity>);
 
+    /// Puts `layer` in the hedge slot, between the retry and the breaker
+    /// (e.g. `Hedge::builder(name).build()?.layer().for_http()`): the
+    /// stack is then the layered [`Stack`], not fused. Without a hedge (the
+    /// default) it stays fused.
+    pub fn hedge<L>(
+        self,
+        layer: L,
+    ) -> Stack<
+        F,
+        Total,
+        RetryLayer<P, R>,
+        CircuitBreakerLayer<C>,
+        BulkheadLayer,
+        Identity,
+        PerAttempt,
+        L,
+    > {
+        self.into_stack().hedge(layer)
+    }
+
     /// The fallback layer.
     pub fn fallback_layer(&self) -> &F {
         &self.fallback
