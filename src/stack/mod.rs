@@ -82,7 +82,7 @@ pub mod client;
 mod presets;
 
 #[cfg(feature = "http")]
-pub use self::client::{ClientService, ClientStack, SwappedClassifier};
+pub use self::client::{ClientService, ClientStack, HedgedClientStack, SwappedClassifier};
 #[cfg(feature = "grpc")]
 pub use self::presets::{GrpcClientStack, GrpcServerStack};
 #[cfg(feature = "http")]

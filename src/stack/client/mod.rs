@@ -55,6 +55,19 @@ use tower_layer::{Identity, Layer};
 pub type LayeredClientStack<P, R, C, F = Identity> =
     Stack<F, Total, RetryLayer<P, R>, CircuitBreakerLayer<C>, BulkheadLayer, Identity, PerAttempt>;
 
+/// A client preset with a hedge `L` (made by [`ClientStack::hedge`]):
+/// its layers, nested.
+pub type HedgedClientStack<P, R, C, F, L> = Stack<
+    F,
+    Total,
+    RetryLayer<P, R>,
+    CircuitBreakerLayer<C>,
+    BulkheadLayer,
+    Identity,
+    PerAttempt,
+    L,
+>;
+
 /// A client preset: retry predicate `P`, request replay `R`, breaker
 /// classifier `C`, fallback `F` (none: [`Identity`]). See the
 /// [module docs](self).
@@ -247,19 +260,7 @@ impl<P, R, C, F> ClientStack<P, R, C, F> {
     /// (e.g. `Hedge::builder(name).build()?.layer().for_http()`): the
     /// stack is then the layered [`Stack`], not fused. Without a hedge (the
     /// default) it stays fused.
-    pub fn hedge<L>(
-        self,
-        layer: L,
-    ) -> Stack<
-        F,
-        Total,
-        RetryLayer<P, R>,
-        CircuitBreakerLayer<C>,
-        BulkheadLayer,
-        Identity,
-        PerAttempt,
-        L,
-    > {
+    pub fn hedge<L>(self, layer: L) -> HedgedClientStack<P, R, C, F, L> {
         self.into_stack().hedge(layer)
     }
 
