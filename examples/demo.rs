@@ -99,6 +99,8 @@ struct Tally {
     degraded: u64,
     errors: u64,
     latencies: Vec<Duration>,
+    /// Those of the requests sent in the latency-spike phase.
+    spike_latencies: Vec<Duration>,
 }
 
 /// Drives one request every `REQUEST_EVERY` through `svc` for the whole
@@ -122,9 +124,13 @@ where
                 .body(Empty::new())
                 .unwrap();
             let t0 = Instant::now();
+            let spike = phase_at(started.elapsed()) == 2;
             let result = svc.oneshot(req).await;
             let mut t = tally.lock().unwrap();
             t.latencies.push(t0.elapsed());
+            if spike {
+                t.spike_latencies.push(t0.elapsed());
+            }
             let answered = match result {
                 Ok(res) if is_degraded(&res) => {
                     t.degraded += 1;
@@ -217,7 +223,8 @@ async fn main() -> Result<(), BoxError> {
 
     // The http_client preset, with changes for a 20-second demo: the breaker
     // judges the last 50 calls and stays open 2 s (not 30 s), the attempt
-    // timeout is 300 ms (a spike is cut short and retried), and a fallback
+    // timeout is 300 ms (a spike is cut short and retried), a hedge sends a
+    // copy of a call slower than the p95 of the last second, and a fallback
     // answers a cached page when all else fails.
     let timeline = Arc::new(Mutex::new(Vec::new()));
     let log = timeline.clone();
@@ -257,11 +264,19 @@ async fn main() -> Result<(), BoxError> {
         .duration(Duration::from_millis(300))
         .build()?
         .within_deadline();
+    let hedge = Hedge::builder("backend")
+        .delay(HedgeDelay::Percentile {
+            percentile: 95.0,
+            min_samples: 50,
+            window: Duration::from_secs(1),
+        })
+        .build()?;
     let stack = Stack::http_client("backend")?
         .with_circuit_breaker(breaker.layer())
         .with_attempt_timeout(attempt)
         .fallback(fallback);
     let retry = stack.retry_layer().handle();
+    let stack = stack.hedge(hedge.layer().for_http());
     let guarded = stack.layer(client());
 
     // An SLO per client; the seawall client's readiness from its breaker
@@ -289,6 +304,8 @@ async fn main() -> Result<(), BoxError> {
 
     bare.latencies.sort();
     guarded.latencies.sort();
+    bare.spike_latencies.sort();
+    guarded.spike_latencies.sort();
     let total = |t: &Tally| t.fresh + t.degraded + t.errors;
     let pct = |n: u64, t: &Tally| format!("{:.1}%", 100.0 * n as f64 / total(t).max(1) as f64);
     let m = retry.metrics();
@@ -334,11 +351,25 @@ async fn main() -> Result<(), BoxError> {
             percentile(&guarded.latencies, 0.99),
         ),
         (
+            "p95 / p99 in the latency spikes",
+            format!(
+                "{} / {}",
+                percentile(&bare.spike_latencies, 0.95),
+                percentile(&bare.spike_latencies, 0.99)
+            ),
+            format!(
+                "{} / {}",
+                percentile(&guarded.spike_latencies, 0.95),
+                percentile(&guarded.spike_latencies, 0.99)
+            ),
+        ),
+        (
             "requests that reached the backend",
             bare_served.load(Ordering::Relaxed).to_string(),
             guarded_served.load(Ordering::Relaxed).to_string(),
         ),
         ("retries", "—".into(), m.retries().to_string()),
+        ("hedges", "—".into(), hedge.metrics().hedges.to_string()),
         (
             "retries refused by the budget",
             "—".into(),
