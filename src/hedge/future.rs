@@ -3,6 +3,7 @@
 //! once the delay has passed.
 
 use super::layer::Backup;
+use crate::stripes::Handle;
 use crate::outcome::{Classify, Outcome};
 use crate::replay::{Attempt, ReplayRequest};
 use pin_project_lite::pin_project;
@@ -33,7 +34,7 @@ pin_project! {
         deadline: Option<Instant>,
         // Made when the first attempt is found pending.
         hedging: Option<Box<Hedging<S, Req>>>,
-        backup: Arc<Backup<S, R, C>>,
+        backup: Arc<Handle<Backup<S, R, C>>>,
     }
 }
 
@@ -65,7 +66,7 @@ where
         copy: Option<Req>,
         started: u64,
         deadline: Option<Instant>,
-        backup: Arc<Backup<S, R, C>>,
+        backup: Arc<Handle<Backup<S, R, C>>>,
     ) -> Self {
         Self {
             first,
@@ -90,7 +91,7 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
-        let backup = &**this.backup;
+        let backup = &*this.backup.0;
         let shared = &*backup.shared;
         if !*this.first_done {
             let hedgeable = this.copy.is_some() || this.hedging.is_some();

@@ -2,11 +2,14 @@
 //! full window, as tower's `Hedge` learns it, without a lock and with
 //! nothing allocated per call.
 //!
-//! Two histograms of atomic counters take turns: the window `now / len` is
+//! Two histograms of counters take turns: the window `now / len` is
 //! counted into `windows[w % 2]`; the first call of a new window computes
 //! the percentile of the one just finished (once per window, not per call)
 //! and clears the other for counting. A call reads the cached result: one
-//! atomic load.
+//! atomic load. Each thread counts into a stripe of its own
+//! ([`Striped`]): a count is a load and a store on a line no other thread
+//! writes, so threads recording the same latency do not bounce one bucket
+//! between cores (the price: 36 KiB a window).
 //!
 //! Buckets are log-linear over microseconds: exact below 8 µs, then 8 per
 //! power of two, so a bucket's upper bound is at most 12.5% above any
@@ -16,14 +19,15 @@
 //! window racing another) may be lost: the estimate is of a distribution,
 //! not a tally.
 
+use crate::stripes::Striped;
 use crate::sync::{AtomicU64, Ordering};
 
 /// Sub-buckets per power of two (3 bits of mantissa).
 const SUB_BITS: u32 = 3;
 const SUB: u64 = 1 << SUB_BITS;
 /// Buckets: the exact ones below `SUB`, then `SUB` per power of two up to
-/// 2^40 µs (12 days).
-const BUCKETS: usize = (SUB as usize) * (40 - SUB_BITS as usize + 2);
+/// 2^34 µs (4.7 hours; longer is counted as that).
+const BUCKETS: usize = (SUB as usize) * (34 - SUB_BITS as usize + 2);
 /// No percentile (too few samples, or none yet).
 const NONE: u64 = u64::MAX;
 
@@ -50,28 +54,29 @@ fn upper(b: usize) -> u64 {
 }
 
 struct Window {
-    counts: Box<[AtomicU64]>,
+    counts: Striped<BUCKETS>,
 }
 
 impl Window {
     fn new() -> Self {
         Self {
-            counts: (0..BUCKETS).map(|_| AtomicU64::new(0)).collect(),
+            counts: Striped::new(),
         }
     }
 
     /// The smallest bucket bound at or above the `percentile` of what this
     /// window counted, or `None` below `min_samples`.
     fn percentile(&self, percentile: f64, min_samples: u64) -> Option<u64> {
-        let total: u64 = self.counts.iter().map(|c| c.load(Ordering::Relaxed)).sum();
+        let counts: Vec<u64> = (0..BUCKETS).map(|b| self.counts.sum(b)).collect();
+        let total: u64 = counts.iter().sum();
         if total == 0 || total < min_samples {
             return None;
         }
         // The rank of the percentile: ⌈p/100 · total⌉, at least 1.
         let rank = ((percentile / 100.0 * total as f64).ceil() as u64).clamp(1, total);
         let mut seen = 0;
-        for (b, c) in self.counts.iter().enumerate() {
-            seen += c.load(Ordering::Relaxed);
+        for (b, c) in counts.iter().enumerate() {
+            seen += c;
             if seen >= rank {
                 return Some(upper(b));
             }
@@ -80,15 +85,17 @@ impl Window {
     }
 
     fn clear(&self) {
-        for c in self.counts.iter() {
-            c.store(0, Ordering::Relaxed);
+        for stripe in self.counts.all() {
+            for c in stripe {
+                c.store(0, std::sync::atomic::Ordering::Relaxed);
+            }
         }
     }
 }
 
 /// A rotating latency histogram with its last window's percentile cached.
 pub(crate) struct Latencies {
-    windows: [Window; 2],
+    windows: Box<[Window; 2]>,
     /// The window being counted: `now / window_ns`.
     epoch: AtomicU64,
     /// The last full window's percentile (µs), or [`NONE`].
@@ -101,7 +108,7 @@ pub(crate) struct Latencies {
 impl Latencies {
     pub(crate) fn new(percentile: f64, min_samples: u64, window_ns: u64) -> Self {
         Self {
-            windows: [Window::new(), Window::new()],
+            windows: Box::new([Window::new(), Window::new()]),
             epoch: AtomicU64::new(0),
             cached: AtomicU64::new(NONE),
             percentile,
@@ -114,8 +121,9 @@ impl Latencies {
     #[inline]
     pub(crate) fn record(&self, now_ns: u64, latency_ns: u64) {
         let epoch = self.rotate(now_ns);
-        self.windows[(epoch % 2) as usize].counts[bucket(latency_ns / 1000)]
-            .fetch_add(1, Ordering::Relaxed);
+        self.windows[(epoch % 2) as usize]
+            .counts
+            .incr(bucket(latency_ns / 1000));
     }
 
     /// The delay learned from the last full window, if it had enough

@@ -4,6 +4,7 @@ use super::future::ResponseFuture;
 use super::{Hedge, Shared};
 use crate::outcome::{Classify, DefaultClassifier};
 use crate::replay::{CloneRequests, ReplayRequest};
+use crate::stripes::Handles;
 use parking_lot::Mutex;
 use std::fmt;
 use std::sync::Arc;
@@ -69,12 +70,12 @@ impl<S: Clone, R: Clone, C: Clone> Layer<S> for HedgeLayer<R, C> {
     type Service = HedgeService<S, R, C>;
     fn layer(&self, inner: S) -> Self::Service {
         HedgeService {
-            backup: Arc::new(Backup {
+            backup: Handles::new(Arc::new(Backup {
                 shared: self.hedge.shared.clone(),
                 replay: self.replay.clone(),
                 classify: self.classify.clone(),
                 service: Mutex::new(inner.clone()),
-            }),
+            })),
             inner,
         }
     }
@@ -92,7 +93,8 @@ pub(crate) struct Backup<S, R, C> {
 /// A service whose slow calls are hedged; made by [`HedgeLayer`].
 pub struct HedgeService<S, R = CloneRequests, C = DefaultClassifier> {
     inner: S,
-    backup: Arc<Backup<S, R, C>>,
+    // Per-thread handles: a call's reference count stays on its own core.
+    backup: Handles<Backup<S, R, C>>,
 }
 
 impl<S: Clone, R, C> Clone for HedgeService<S, R, C> {
@@ -133,7 +135,8 @@ where
     /// hedges, reads the clock if the delay is learned, and calls.
     #[inline]
     fn call(&mut self, mut req: Req) -> Self::Future {
-        let backup = &*self.backup;
+        let handle = self.backup.get().clone();
+        let backup = &*handle.0;
         let shared = &*backup.shared;
         shared.begin();
         let copy = if backup.replay.is_idempotent(&req) {
@@ -158,12 +161,6 @@ where
                 Some(until.map_or(by, |u| u.min(by)))
             }
         };
-        ResponseFuture::new(
-            self.inner.call(req),
-            copy,
-            started,
-            deadline,
-            self.backup.clone(),
-        )
+        ResponseFuture::new(self.inner.call(req), copy, started, deadline, handle)
     }
 }
