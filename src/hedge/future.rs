@@ -3,9 +3,9 @@
 //! once the delay has passed.
 
 use super::layer::Backup;
-use crate::stripes::Handle;
 use crate::outcome::{Classify, Outcome};
 use crate::replay::{Attempt, ReplayRequest};
+use crate::stripes::Handle;
 use pin_project_lite::pin_project;
 use std::fmt;
 use std::future::Future;
