@@ -37,6 +37,10 @@ pub trait Clock: Send + Sync + 'static {
 }
 
 /// Converts a duration to nanoseconds, saturating at `u64::MAX` (584 years).
+/// The longest wait seawall arms a timer for (a timeout, a hedge's
+/// delay): a week.
+pub(crate) const MAX_WAIT: Duration = Duration::from_secs(7 * 24 * 3600);
+
 pub(crate) fn nanos(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }

@@ -131,6 +131,7 @@ pub mod chaos;
 pub mod circuit_breaker;
 pub mod clock;
 pub mod error;
+pub mod failover;
 pub mod fallback;
 pub mod future;
 mod growth;

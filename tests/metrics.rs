@@ -339,3 +339,21 @@ async fn hedge_metrics_match_the_readme_catalogue() {
         catalogue("seawall_hedge_")
     );
 }
+
+#[tokio::test]
+async fn failover_metrics_match_the_readme_catalogue() {
+    use tower::ServiceExt;
+    let set = seawall::failover::Failover::builder("catalogue-failover")
+        .build(vec![tower::service_fn(|x: u8| async move {
+            Ok::<_, BoxError>(x)
+        })])
+        .unwrap();
+    set.clone().oneshot(1).await.unwrap();
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    metrics::with_local_recorder(&recorder, seawall::telemetry::export_metrics);
+    assert_eq!(
+        emitted(&snapshotter, "catalogue-failover"),
+        catalogue("seawall_failover_")
+    );
+}

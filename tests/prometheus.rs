@@ -101,7 +101,13 @@ async fn traffic() -> Vec<Box<dyn std::any::Any>> {
     slo.record(Outcome::Success, Duration::ZERO);
     slo.evaluate();
     let hedge = seawall::hedge::Hedge::builder("prom").build().unwrap();
+    let failover = seawall::failover::Failover::builder("prom")
+        .build(vec![service_fn(
+            |x: u8| async move { Ok::<_, BoxError>(x) },
+        )])
+        .unwrap();
     vec![
+        Box::new(failover),
         Box::new(hedge),
         Box::new(slo),
         Box::new(chaos),

@@ -43,7 +43,7 @@
 //! [`for_http`](HedgeLayer::for_http): GET, HEAD, OPTIONS, TRACE, PUT,
 //! DELETE, or a request marked `RetrySafe`, as the retry's rule); a request
 //! it cannot copy is sent once. Each copy carries its
-//! [`Attempt`](crate::retry::Attempt) (number 2, 3, ...) as a retry's does.
+//! [`Attempt`](crate::replay::Attempt) (number 2, 3, ...) as a retry's does.
 //!
 //! **How much.** Hedges spend from a budget, as retries do (by default 10%
 //! of the calls plus 10 a second; share a [`RetryBudget`] with the retry to
@@ -358,12 +358,12 @@ impl HedgeBuilder {
                     "a fixed delay of 0 sends every copy at once: say HedgeDelay::Parallel".into(),
                 )
             }
-            HedgeDelay::Fixed(d) if d > crate::timeout::MAX_TIMEOUT => {
+            HedgeDelay::Fixed(d) if d > crate::clock::MAX_WAIT => {
                 return bad(
                     "delay",
                     format!(
                         "must be at most {:?}, got {d:?}",
-                        crate::timeout::MAX_TIMEOUT
+                        crate::clock::MAX_WAIT
                     ),
                 )
             }

@@ -196,6 +196,20 @@ impl<R, C> crate::hedge::HedgeLayer<R, C> {
     }
 }
 
+impl<R, C> crate::failover::FailoverBuilder<R, C> {
+    /// Fails over HTTP the standard way: a call moves to the next endpoint
+    /// only if idempotent (GET, HEAD, OPTIONS, TRACE, PUT, DELETE, or
+    /// marked [`RetrySafe`]) with a buffered body ([`HttpReplay`]); a 5xx
+    /// is the endpoint's failure, an error a local one
+    /// ([`HttpClassifier`](crate::http::HttpClassifier)).
+    pub fn for_http(
+        self,
+    ) -> crate::failover::FailoverBuilder<HttpReplay, crate::http::HttpClassifier> {
+        self.replay(HttpReplay)
+            .classify(crate::http::HttpClassifier::new())
+    }
+}
+
 impl<P, R> RetryLayer<P, R> {
     /// Retries HTTP the standard way: [`RetryHttp`] decides (errors and
     /// 429/502/503/504, honouring `Retry-After`), [`HttpReplay`] copies

@@ -238,6 +238,30 @@ pub const METRICS: &[MetricDescription] = &[
         help: "The delay before a copy now (fixed, 0, or learned); -1 while none is learned",
     },
     MetricDescription {
+        name: "seawall_failover_calls_total",
+        metric_type: MetricType::Counter,
+        unit: Some(Unit::Count),
+        help: "Calls made through an endpoint set",
+    },
+    MetricDescription {
+        name: "seawall_failover_failovers_total",
+        metric_type: MetricType::Counter,
+        unit: Some(Unit::Count),
+        help: "Attempts moved to another endpoint within a call",
+    },
+    MetricDescription {
+        name: "seawall_failover_ejections_total",
+        metric_type: MetricType::Counter,
+        unit: Some(Unit::Count),
+        help: "Endpoints ejected, by `reason`: `consecutive_failures`, `consecutive_local_origin_failures`, `success_rate`, `failure_percentage`",
+    },
+    MetricDescription {
+        name: "seawall_failover_ejected_endpoints",
+        metric_type: MetricType::Gauge,
+        unit: Some(Unit::Count),
+        help: "Endpoints out of rotation now",
+    },
+    MetricDescription {
         name: "seawall_chaos_injected_total",
         metric_type: MetricType::Counter,
         unit: Some(Unit::Count),

@@ -61,6 +61,8 @@ pub enum Pattern {
     Fallback,
     /// A hedge.
     Hedge,
+    /// An endpoint set (failover, outlier ejection).
+    Failover,
 }
 
 impl Pattern {
@@ -78,6 +80,7 @@ impl Pattern {
             Pattern::Timeout => "timeout",
             Pattern::Fallback => "fallback",
             Pattern::Hedge => "hedge",
+            Pattern::Failover => "failover",
         }
     }
 }
@@ -186,6 +189,21 @@ pub enum EventKind {
         attempts: u32,
         /// Why not.
         reason: NotRetriedReason,
+    },
+    /// An endpoint of a set was taken out of rotation.
+    EndpointEjected {
+        /// Which (its place in the set).
+        endpoint: usize,
+        /// Why: `consecutive_failures`, `consecutive_local_origin_failures`,
+        /// `success_rate`, `failure_percentage`.
+        reason: &'static str,
+        /// For how long.
+        duration: Duration,
+    },
+    /// An ejected endpoint's time is over: back in rotation.
+    EndpointReturned {
+        /// Which (its place in the set).
+        endpoint: usize,
     },
     /// A hedge sent a copy of a slow (or failed) call.
     HedgeSent {
@@ -366,6 +384,8 @@ impl EventKind {
             EventKind::NotRetried { .. } => "OnNotRetried",
             EventKind::RetryScheduled { .. } => "OnRetry",
             EventKind::HedgeSent { .. } => "OnHedging",
+            EventKind::EndpointEjected { .. } => "OnEndpointEjected",
+            EventKind::EndpointReturned { .. } => "OnEndpointReturned",
             EventKind::RetriesExhausted { .. } => "OnRetriesExhausted",
             EventKind::BudgetExhausted { .. } => "OnRetryBudgetExhausted",
             EventKind::FaultInjected { .. } => "OnFaultInjected",
@@ -395,7 +415,9 @@ impl EventKind {
             | EventKind::BudgetPolicy { .. }
             | EventKind::ReadinessChanged { .. }
             | EventKind::FleetLimitDegraded { .. }
-            | EventKind::DuplicateName => EventMask::TRANSITIONS,
+            | EventKind::DuplicateName
+            | EventKind::EndpointEjected { .. }
+            | EventKind::EndpointReturned { .. } => EventMask::TRANSITIONS,
             EventKind::FaultInjected { .. } => EventMask::FAULTS,
             EventKind::CallRejected { .. } => EventMask::REJECTIONS,
             EventKind::Success { .. }
@@ -588,6 +610,16 @@ fn trace_event(event: &Event) {
         }
         EventKind::DuplicateName => {
             tracing::warn!(target: "seawall", pattern, name, event.name = event_name, strategy.name = name, "another live instance of this pattern has this name: their metrics are one series")
+        }
+        EventKind::EndpointEjected {
+            endpoint,
+            reason,
+            duration,
+        } => {
+            tracing::warn!(target: "seawall", pattern, name, event.name = event_name, strategy.name = name, endpoint, reason, ?duration, "endpoint ejected")
+        }
+        EventKind::EndpointReturned { endpoint } => {
+            tracing::info!(target: "seawall", pattern, name, event.name = event_name, strategy.name = name, endpoint, "endpoint returned")
         }
         EventKind::HedgeSent { attempt } => {
             tracing::debug!(target: "seawall", pattern, name, event.name = event_name, strategy.name = name, attempt.number = attempt, "hedge sent")

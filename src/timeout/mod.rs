@@ -45,7 +45,7 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 /// The longest timeout accepted.
-pub const MAX_TIMEOUT: Duration = Duration::from_secs(7 * 24 * 3600);
+pub const MAX_TIMEOUT: Duration = crate::clock::MAX_WAIT;
 
 /// Chooses a request's timeout; `None` means no timeout for it.
 #[diagnostic::on_unimplemented(
