@@ -104,8 +104,10 @@ const FAILURES: usize = 1;
 
 /// One endpoint's health.
 struct Endpoint {
-    /// Calls in flight (for least-outstanding routing).
-    outstanding: AtomicU64,
+    /// Calls in flight (for least-outstanding routing), per thread: each
+    /// thread adds its starts and subtracts its ends (wrapping) on a stripe
+    /// of its own, so no line bounces between cores; the sum is the count.
+    outstanding: Striped<1>,
     consecutive: AtomicU32,
     consecutive_local: AtomicU32,
     /// Ejected until this clock time (ns); 0: in rotation.
@@ -122,7 +124,7 @@ struct Endpoint {
 impl Endpoint {
     fn new() -> Self {
         Self {
-            outstanding: AtomicU64::new(0),
+            outstanding: Striped::new(),
             consecutive: AtomicU32::new(0),
             consecutive_local: AtomicU32::new(0),
             ejected_until: AtomicU64::new(0),
@@ -177,7 +179,7 @@ impl Health {
             Routing::LeastOutstanding => {
                 let a = rand::random_range(0..n);
                 let b = rand::random_range(0..n);
-                let load = |i: usize| self.endpoints[i].outstanding.load(Ordering::Relaxed);
+                let load = |i: usize| self.endpoints[i].outstanding.sum(0) as i64;
                 match (open(a), open(b)) {
                     (true, true) => Some(if load(b) < load(a) { b } else { a }),
                     (true, false) => Some(a),
@@ -200,9 +202,7 @@ impl Health {
             self.counts.incr(FAILOVERS);
         }
         if self.routing == Routing::LeastOutstanding {
-            self.endpoints[i]
-                .outstanding
-                .fetch_add(1, Ordering::Relaxed);
+            self.endpoints[i].outstanding.add(0, 1);
         }
     }
 
@@ -211,7 +211,7 @@ impl Health {
     pub(crate) fn end(&self, i: usize, failure: Option<Failure>) {
         let e = &self.endpoints[i];
         if self.routing == Routing::LeastOutstanding {
-            e.outstanding.fetch_sub(1, Ordering::Relaxed);
+            e.outstanding.add(0, u64::MAX); // −1, wrapping
         }
         match failure {
             None => {}

@@ -361,10 +361,7 @@ impl HedgeBuilder {
             HedgeDelay::Fixed(d) if d > crate::clock::MAX_WAIT => {
                 return bad(
                     "delay",
-                    format!(
-                        "must be at most {:?}, got {d:?}",
-                        crate::clock::MAX_WAIT
-                    ),
+                    format!("must be at most {:?}, got {d:?}", crate::clock::MAX_WAIT),
                 )
             }
             HedgeDelay::Fixed(d) => Delay::Fixed(d),

@@ -102,6 +102,7 @@ impl Deadline {
     /// The deadline of `req`, if it carries one: the earlier of a
     /// [`Deadline`] in its extensions and its retry's deadline (from its
     /// [`Attempt`](crate::retry::Attempt)).
+    #[inline]
     pub fn of<B>(req: &http::Request<B>) -> Option<Deadline> {
         Self::in_extensions(req.extensions())
     }
@@ -109,6 +110,7 @@ impl Deadline {
     /// The deadline in a request's extensions (as [`of`](Self::of) reads
     /// them): for clients whose requests keep extensions apart, as
     /// `reqwest-middleware` does.
+    #[inline]
     pub fn in_extensions(ext: &http::Extensions) -> Option<Deadline> {
         // The usual case, tested inline: nothing to look up (a lookup is a
         // call, and the attempt timeout makes it on every call).

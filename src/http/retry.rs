@@ -154,11 +154,13 @@ impl Attempt {
     /// `Deadline::of` read it — unless it is a first attempt without a
     /// deadline, which has nothing to tell that `Attempt::of` does not
     /// already say (and an extension costs an allocation).
+    #[inline]
     pub(crate) fn mark<B>(self, req: &mut http::Request<B>) {
         self.mark_extensions(req.extensions_mut());
     }
 
     /// [`mark`](Self::mark), on a request's extensions.
+    #[inline]
     pub(crate) fn mark_extensions(self, ext: &mut http::Extensions) {
         if self.number > 1 || self.deadline.is_some() {
             ext.insert(self);
@@ -167,6 +169,7 @@ impl Attempt {
 
     /// The attempt `req` is: from its extensions, or the first attempt with
     /// no retry deadline when it carries none.
+    #[inline]
     pub fn of<B>(req: &http::Request<B>) -> Attempt {
         Self::in_extensions(req.extensions())
     }
@@ -174,6 +177,7 @@ impl Attempt {
     /// The attempt a request's extensions say (as [`of`](Self::of) reads
     /// them): for clients whose requests keep extensions apart, as
     /// `reqwest-middleware` does.
+    #[inline]
     pub fn in_extensions(ext: &http::Extensions) -> Attempt {
         ext.get::<Attempt>().copied().unwrap_or(Attempt {
             number: 1,
