@@ -225,3 +225,78 @@ fn bad_input_is_a_config_error() {
         "max_ejection_percent"
     );
 }
+
+/// One breaker per endpoint from one builder: the dead endpoint's opens,
+/// and calls then go past it without touching it (its `CircuitOpen` is a
+/// local refusal: moved on, not counted against the endpoint).
+#[tokio::test]
+async fn keyed_breakers_guard_each_endpoint() {
+    use tower::Layer;
+    let per_endpoint = CircuitBreaker::builder("replica")
+        .minimum_number_of_calls(5)
+        .build_keyed::<usize>(8)
+        .unwrap();
+    let hits = Arc::new([AtomicU64::new(0), AtomicU64::new(0)]);
+    let endpoint = |i: usize| {
+        let hits = hits.clone();
+        let svc = service_fn(move |x: u32| {
+            hits[i].fetch_add(1, Ordering::SeqCst);
+            async move {
+                if i == 0 {
+                    Err::<u32, BoxError>("connection refused".into())
+                } else {
+                    Ok(x)
+                }
+            }
+        });
+        tower::util::BoxCloneSyncService::new(per_endpoint.layer_for(&i).unwrap().layer(svc))
+    };
+    let set = Failover::builder("replicas")
+        .routing(Routing::Priority)
+        .outlier_detection(OutlierDetection::new().consecutive_failures(0)) // breakers only
+        .build(vec![endpoint(0), endpoint(1)])
+        .unwrap();
+    for x in 0..100 {
+        assert_eq!(set.clone().oneshot(x).await.unwrap(), x);
+    }
+    // Five failures opened the primary's breaker; the rest never reached it.
+    assert_eq!(hits[0].load(Ordering::SeqCst), 5);
+    assert_eq!(hits[1].load(Ordering::SeqCst), 100);
+    let states = per_endpoint.states();
+    assert!(states.contains(&(0, CircuitState::Open)), "{states:?}");
+    assert!(states.contains(&(1, CircuitState::Closed)), "{states:?}");
+}
+
+#[test]
+fn keyed_breakers_are_bounded_and_evict_only_idle_closed_ones() {
+    let clock = ManualClock::new();
+    let keyed = CircuitBreaker::builder("tenants")
+        .minimum_number_of_calls(1)
+        .clock(clock.clone())
+        .build_keyed::<u32>(2)
+        .unwrap()
+        .idle_after(Duration::from_secs(60));
+    keyed.try_acquire(&1).unwrap().record(Outcome::Failure); // 1 opens
+    keyed.try_acquire(&2).unwrap().record(Outcome::Success);
+    assert_eq!(keyed.get(&1).unwrap().name(), "tenants:1");
+    // Full, nothing idle: a third key is refused.
+    assert!(matches!(
+        keyed.try_acquire(&3),
+        Err(seawall::circuit_breaker::KeyedBreakerError::KeyLimitReached(_))
+    ));
+    // A minute on, 2 is idle and closed; 1 is open: 2 makes room.
+    clock.advance(Duration::from_secs(61));
+    assert!(keyed.try_acquire(&3).is_ok());
+    assert_eq!((keyed.len(), keyed.evicted()), (2, 1));
+    assert!(
+        keyed.get(&1).unwrap().state() != CircuitState::Closed,
+        "the open one stays"
+    );
+    assert_eq!(
+        CircuitBreaker::builder("x")
+            .build_keyed::<u32>(0)
+            .unwrap_err()
+            .field(),
+        "max_keys"
+    );
+}

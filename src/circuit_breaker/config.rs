@@ -287,7 +287,13 @@ impl<C> CircuitBreakerBuilder<C> {
         ))
     }
 
-    fn validate(&self) -> Result<Config, ConfigError> {
+    /// Its name, clock, listeners and classifier (for the keyed breakers,
+    /// which make each key's breaker from them).
+    pub(super) fn into_parts(self) -> (Arc<str>, ClockHandle, Listeners, C) {
+        (self.name, self.clock, self.listeners, self.classifier)
+    }
+
+    pub(super) fn validate(&self) -> Result<Config, ConfigError> {
         let err = |field, msg: String| ConfigError::new(&self.name, field, msg);
         let percent = |field, v: f32| {
             if v.is_finite() && v > 0.0 && v <= 100.0 {

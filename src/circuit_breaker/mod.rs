@@ -46,6 +46,7 @@
 mod config;
 mod core;
 mod future;
+mod keyed;
 mod layer;
 mod state;
 mod window;
@@ -55,6 +56,7 @@ pub use self::config::{
     MAX_TIME_WINDOW_SECS,
 };
 pub use self::future::ResponseFuture;
+pub use self::keyed::{KeyedBreakerError, KeyedCircuitBreaker};
 pub use self::layer::{CircuitBreakerLayer, CircuitBreakerService};
 pub use self::state::CircuitState;
 
