@@ -148,6 +148,14 @@ async fn a_killed_backend_is_ejected_returned_and_ejected_longer() {
     assert!(served >= 0.999, "availability {served}");
     assert_eq!(set.metrics().ejected, [false, true, false]);
     assert_eq!(*ejections.lock().unwrap(), [(1, Duration::from_secs(30))]);
+    // Health reports the pool degraded, and says which endpoint is out.
+    let health = seawall::health::HealthRegistry::new().failover("inventory", &set);
+    let report = health.report().await;
+    assert_eq!(report.status, seawall::health::HealthState::Degraded);
+    assert!(
+        format!("{report:?}").contains("endpoints ejected: 1"),
+        "{report:?}"
+    );
 
     // Its 30 s pass: back in rotation, still dead, ejected again for 60 s.
     clock.advance(Duration::from_secs(30));
@@ -162,6 +170,10 @@ async fn a_killed_backend_is_ejected_returned_and_ejected_longer() {
     assert!(availability(&set, 1_000).await >= 0.999);
     assert_eq!(set.metrics().ejected, [false, false, false]);
     assert_eq!(ejections.lock().unwrap().len(), 2);
+    assert_eq!(
+        health.report().await.status,
+        seawall::health::HealthState::Up
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

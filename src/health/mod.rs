@@ -290,6 +290,44 @@ impl HealthRegistry {
         )
     }
 
+    /// An endpoint set: degraded while any endpoint is ejected (the
+    /// reason says which), up otherwise. Ejection keeps calls off an
+    /// endpoint without refusing them, so the set never reads down.
+    pub fn failover<S, R, C>(self, name: &str, set: &crate::failover::Failover<S, R, C>) -> Self
+    where
+        S: Send + Sync + 'static,
+        R: Send + Sync + 'static,
+        C: Send + Sync + 'static,
+    {
+        let set = set.clone();
+        self.with(Component {
+            name: name.to_owned(),
+            kind: "failover",
+            criticality: Criticality::Optional,
+            liveness: false,
+            probe: Arc::new(move || {
+                let ejected = set.metrics().ejected;
+                let out: Vec<String> = ejected
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, e)| **e)
+                    .map(|(i, _)| i.to_string())
+                    .collect();
+                if out.is_empty() {
+                    Probed::Now(
+                        HealthState::Up,
+                        format!("{} endpoints in rotation", ejected.len()),
+                    )
+                } else {
+                    Probed::Now(
+                        HealthState::Degraded,
+                        format!("endpoints ejected: {}", out.join(", ")),
+                    )
+                }
+            }),
+        })
+    }
+
     /// An SLO: degraded while a page alert fires (as of its last
     /// `evaluate`).
     pub fn slo(self, slo: &Slo) -> Self {
