@@ -9,29 +9,14 @@ use http::StatusCode;
 use seawall::prelude::*;
 use seawall::reqwest::SeawallMiddleware;
 use seawall::stack::Stack;
-use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use tower::{Layer, ServiceExt};
 
 mod support;
 
-/// A server on 127.0.0.1 failing every third request with 503.
-async fn flaky_server() -> (SocketAddr, Arc<AtomicU64>) {
-    support::serve(|n| async move {
-        let status = if n % 3 == 0 {
-            StatusCode::SERVICE_UNAVAILABLE
-        } else {
-            StatusCode::OK
-        };
-        support::respond(status, b"in stock")
-    })
-    .await
-}
-
 #[tokio::main]
 async fn main() -> Result<(), BoxError> {
-    let (addr, hits) = flaky_server().await;
+    let (addr, hits) = support::flaky_server().await;
     let http = reqwest::Client::new();
 
     // 1. A reqwest::Client in the preset: a tower service of reqwest's

@@ -49,3 +49,18 @@ pub fn respond(status: StatusCode, body: &'static [u8]) -> Response<Full<Bytes>>
     *res.status_mut() = status;
     res
 }
+
+/// A server on 127.0.0.1 failing every third request with 503 (the
+/// client examples' dependency); the address and its count of requests.
+#[allow(dead_code)]
+pub async fn flaky_server() -> (SocketAddr, Arc<AtomicU64>) {
+    serve(|n| async move {
+        let status = if n % 3 == 0 {
+            StatusCode::SERVICE_UNAVAILABLE
+        } else {
+            StatusCode::OK
+        };
+        respond(status, b"in stock")
+    })
+    .await
+}
