@@ -31,7 +31,11 @@ impl tower::Service<u64> for SharedCounts {
     fn call(&mut self, x: u64) -> Self::Future {
         let c = &self.0;
         let (a, b) = ((x % 3) as usize, ((x + 1) % 3) as usize);
-        let pick = if c[b].load(Ordering::Relaxed) < c[a].load(Ordering::Relaxed) { b } else { a };
+        let pick = if c[b].load(Ordering::Relaxed) < c[a].load(Ordering::Relaxed) {
+            b
+        } else {
+            a
+        };
         c[pick].fetch_add(1, Ordering::Relaxed);
         c[pick].fetch_sub(1, Ordering::Relaxed);
         std::future::ready(Ok(x))
