@@ -40,6 +40,9 @@ pub enum RejectionKind {
     RetriesExhausted,
     /// A fault injector failed the call on purpose ([`Injected`]).
     Injected,
+    /// Refused locally because the dependency, or this service, is
+    /// overloaded: a client-side throttle's draw ([`Overloaded`]).
+    Overloaded,
 }
 
 /// The view common to every rejection seawall produces.
@@ -92,6 +95,9 @@ pub fn find_rejection<'a>(error: &'a (dyn Error + 'static)) -> Option<&'a dyn Re
             return Some(r);
         }
         if let Some(r) = e.downcast_ref::<Injected>() {
+            return Some(r);
+        }
+        if let Some(r) = e.downcast_ref::<Overloaded>() {
             return Some(r);
         }
         current = e.source();
@@ -325,6 +331,41 @@ impl Rejection for Injected {
     /// It plays a failed dependency: an enclosing breaker counts it.
     fn is_dependency_failure(&self) -> bool {
         true
+    }
+}
+
+/// Refused locally because the dependency (or this service) is overloaded:
+/// an adaptive throttle drew this call to be dropped, so the dependency
+/// gets fewer calls than it has been refusing. A local decision: breakers
+/// ignore it, retries do not retry it.
+#[derive(Debug, Clone)]
+pub struct Overloaded {
+    name: Arc<str>,
+    why: &'static str,
+}
+
+impl Overloaded {
+    /// A refusal by `name`, saying why (e.g. "throttled: the dependency
+    /// accepts too few calls").
+    pub fn new(name: Arc<str>, why: &'static str) -> Self {
+        Self { name, why }
+    }
+}
+
+impl fmt::Display for Overloaded {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "`{}` refused the call: {}", self.name, self.why)
+    }
+}
+
+impl Error for Overloaded {}
+
+impl Rejection for Overloaded {
+    fn kind(&self) -> RejectionKind {
+        RejectionKind::Overloaded
+    }
+    fn name(&self) -> &str {
+        &self.name
     }
 }
 

@@ -125,6 +125,7 @@
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub mod adaptive;
 mod budget;
 pub mod bulkhead;
 pub mod chaos;
@@ -169,7 +170,7 @@ pub use clock::QuantaClock;
 pub use clock::{Clock, ClockHandle, ManualClock, TokioClock};
 pub use error::{
     rejection, BulkheadFull, CircuitOpen, ConfigError, Elapsed, FeatureDisabled, Injected,
-    InsufficientCapacity, KeyLimitReached, RateLimited, Rejection, RejectionKind,
+    InsufficientCapacity, KeyLimitReached, Overloaded, RateLimited, Rejection, RejectionKind,
 };
 pub use outcome::{Classify, DefaultClassifier, Outcome};
 pub use tower::BoxError;

@@ -60,6 +60,7 @@ fn status_for(r: &dyn Rejection, with_details: bool) -> Status {
         RejectionKind::Elapsed => (Code::DeadlineExceeded, "deadline exceeded"),
         RejectionKind::RetriesExhausted => (Code::Unavailable, "dependency unavailable"),
         RejectionKind::Injected => (Code::Unavailable, "injected fault"),
+        RejectionKind::Overloaded => (Code::Unavailable, "overloaded"),
     };
     let message = if with_details {
         format!("{what}: {r}")

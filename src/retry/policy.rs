@@ -445,6 +445,7 @@ fn is_stop_signal(kind: RejectionKind) -> bool {
             | RejectionKind::FeatureDisabled
             | RejectionKind::KeyLimitReached
             | RejectionKind::RetriesExhausted
+            | RejectionKind::Overloaded
     )
 }
 

@@ -1,0 +1,414 @@
+//! Client-side adaptive throttling: see the [module docs](super).
+
+use crate::clock::ClockHandle;
+use crate::error::{ConfigError, Overloaded};
+use crate::outcome::{Classify, DefaultClassifier, Outcome};
+use crate::sync::{AtomicU64, Ordering};
+use pin_project_lite::pin_project;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{ready, Context, Poll};
+use std::time::Duration;
+use tower::BoxError;
+use tower_layer::Layer;
+use tower_service::Service;
+
+/// Bins the window is kept in.
+const BINS: usize = 20;
+
+/// One bin: its window number and its counts.
+struct Bin {
+    epoch: AtomicU64,
+    requests: AtomicU64,
+    accepts: AtomicU64,
+}
+
+struct Inner {
+    name: Arc<str>,
+    k: f64,
+    max_reject: f64,
+    bin_ns: u64,
+    bins: [Bin; BINS],
+    draws: AtomicU64,
+    seed: u64,
+    dropped: AtomicU64,
+    clock: ClockHandle,
+}
+
+/// Client-side adaptive throttling (see the [module docs](super)); a
+/// cheap `Clone` handle shared by every service its layer makes.
+///
+/// ```
+/// use seawall::adaptive::AdaptiveThrottle;
+/// use seawall::prelude::*;
+///
+/// # fn main() -> Result<(), ConfigError> {
+/// let throttle = AdaptiveThrottle::builder("search").seed(7).build()?;
+/// // The dependency refused the last 100 calls: most are now dropped here.
+/// for _ in 0..100 {
+///     throttle.try_acquire().map(|t| t.record(false)).ok();
+/// }
+/// assert!(throttle.reject_probability() > 0.8);
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct AdaptiveThrottle {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for AdaptiveThrottle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AdaptiveThrottle")
+            .field("name", &self.inner.name)
+            .field("reject_probability", &self.reject_probability())
+            .finish()
+    }
+}
+
+/// A call let through, to be told whether the dependency accepted it.
+#[must_use = "record whether the dependency accepted the call"]
+#[derive(Debug)]
+pub struct Ticket {
+    throttle: AdaptiveThrottle,
+    at: u64,
+}
+
+impl Ticket {
+    /// The dependency accepted the call (`true`) or refused it.
+    pub fn record(self, accepted: bool) {
+        if accepted {
+            self.throttle
+                .inner
+                .bin(self.at)
+                .accepts
+                .fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+impl Inner {
+    /// The bin for clock time `at`, reset if it held an older window.
+    fn bin(&self, at: u64) -> &Bin {
+        let epoch = at / self.bin_ns;
+        let bin = &self.bins[(epoch % BINS as u64) as usize];
+        let seen = bin.epoch.load(Ordering::Acquire);
+        if seen != epoch
+            && bin
+                .epoch
+                .compare_exchange(seen, epoch, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+        {
+            // A count landing between these stores may be lost: the window
+            // is an estimate, not a ledger.
+            bin.requests.store(0, Ordering::Relaxed);
+            bin.accepts.store(0, Ordering::Relaxed);
+        }
+        bin
+    }
+
+    /// Requests and accepts over the window ending at `now`.
+    fn totals(&self, now: u64) -> (u64, u64) {
+        let current = now / self.bin_ns;
+        let oldest = current.saturating_sub(BINS as u64 - 1);
+        self.bins
+            .iter()
+            .filter(|b| (oldest..=current).contains(&b.epoch.load(Ordering::Acquire)))
+            .fold((0, 0), |(r, a), b| {
+                (
+                    r + b.requests.load(Ordering::Relaxed),
+                    a + b.accepts.load(Ordering::Relaxed),
+                )
+            })
+    }
+
+    fn probability(&self, now: u64) -> f64 {
+        let (requests, accepts) = self.totals(now);
+        let p = (requests as f64 - self.k * accepts as f64) / (requests as f64 + 1.0);
+        p.clamp(0.0, self.max_reject)
+    }
+
+    /// A uniform draw in [0, 1): the `n`-th of this throttle's stream.
+    fn draw(&self) -> f64 {
+        let n = self.draws.fetch_add(1, Ordering::Relaxed);
+        // SplitMix64 of seed + n·γ.
+        let mut z = self
+            .seed
+            .wrapping_add(n.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+impl AdaptiveThrottle {
+    /// Starts configuring a throttle; `name` labels its refusals.
+    pub fn builder(name: &str) -> AdaptiveThrottleBuilder {
+        AdaptiveThrottleBuilder {
+            name: Arc::from(name),
+            k: 2.0,
+            max_reject: 0.9,
+            window: Duration::from_secs(120),
+            seed: None,
+            clock: ClockHandle::default(),
+        }
+    }
+
+    /// Counts a call; lets it through (a [`Ticket`] to record the
+    /// dependency's answer on) or drops it with [`Overloaded`].
+    pub fn try_acquire(&self) -> Result<Ticket, Overloaded> {
+        let inner = &*self.inner;
+        let now = inner.clock.now();
+        let p = inner.probability(now);
+        inner.bin(now).requests.fetch_add(1, Ordering::Relaxed);
+        if p > 0.0 && inner.draw() < p {
+            inner.dropped.fetch_add(1, Ordering::Relaxed);
+            return Err(Overloaded::new(
+                inner.name.clone(),
+                "throttled: the dependency accepts too few calls",
+            ));
+        }
+        Ok(Ticket {
+            throttle: self.clone(),
+            at: now,
+        })
+    }
+
+    /// The probability a call is dropped now.
+    pub fn reject_probability(&self) -> f64 {
+        self.inner.probability(self.inner.clock.now())
+    }
+
+    /// Requests and accepts over the window now.
+    pub fn window_counts(&self) -> (u64, u64) {
+        self.inner.totals(self.inner.clock.now())
+    }
+
+    /// Calls dropped since built.
+    pub fn dropped(&self) -> u64 {
+        self.inner.dropped.load(Ordering::Relaxed)
+    }
+
+    /// The tower layer: an answer the classifier calls a `Failure` is a
+    /// refusal (with HTTP give it one that counts 429 and 503, e.g.
+    /// `HttpClassifier::new().failure(StatusCode::TOO_MANY_REQUESTS)`).
+    pub fn layer(&self) -> AdaptiveThrottleLayer {
+        AdaptiveThrottleLayer {
+            throttle: self.clone(),
+            classify: DefaultClassifier,
+        }
+    }
+}
+
+/// Configures an [`AdaptiveThrottle`].
+pub struct AdaptiveThrottleBuilder {
+    name: Arc<str>,
+    k: f64,
+    max_reject: f64,
+    window: Duration,
+    seed: Option<u64>,
+    clock: ClockHandle,
+}
+
+impl fmt::Debug for AdaptiveThrottleBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AdaptiveThrottleBuilder")
+            .field("name", &self.name)
+            .field("k", &self.k)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AdaptiveThrottleBuilder {
+    /// The multiplier `K` (default 2, at least 1): the client lets through
+    /// about `K` times what the dependency accepts.
+    pub fn k(mut self, k: f64) -> Self {
+        self.k = k;
+        self
+    }
+
+    /// The highest drop probability (default 0.9; in [0, 1]).
+    pub fn max_reject(mut self, p: f64) -> Self {
+        self.max_reject = p;
+        self
+    }
+
+    /// The rolling window (default 2 minutes), kept in 20 bins.
+    pub fn window(mut self, window: Duration) -> Self {
+        self.window = window;
+        self
+    }
+
+    /// Seeds the draws (default: from the OS), for reproducible runs.
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = Some(seed);
+        self
+    }
+
+    /// The clock the window is kept on (default: tokio's when time is
+    /// paused, else the fastest monotonic one).
+    pub fn clock(mut self, clock: impl Into<ClockHandle>) -> Self {
+        self.clock = clock.into();
+        self
+    }
+
+    /// Validates and builds.
+    pub fn build(self) -> Result<AdaptiveThrottle, ConfigError> {
+        let bad = |field: &'static str, why: String| Err(ConfigError::new(&self.name, field, why));
+        if !(self.k.is_finite() && self.k >= 1.0) {
+            return bad("k", format!("must be at least 1, got {}", self.k));
+        }
+        if !(0.0..=1.0).contains(&self.max_reject) {
+            return bad(
+                "max_reject",
+                format!("must be in [0, 1], got {}", self.max_reject),
+            );
+        }
+        let bin_ns = crate::clock::nanos(self.window) / BINS as u64;
+        if bin_ns == 0 {
+            return bad(
+                "window",
+                format!("must be at least {BINS} ns, got {:?}", self.window),
+            );
+        }
+        let bins = std::array::from_fn(|_| Bin {
+            epoch: AtomicU64::new(u64::MAX),
+            requests: AtomicU64::new(0),
+            accepts: AtomicU64::new(0),
+        });
+        Ok(AdaptiveThrottle {
+            inner: Arc::new(Inner {
+                name: self.name,
+                k: self.k,
+                max_reject: self.max_reject,
+                bin_ns,
+                bins,
+                draws: AtomicU64::new(0),
+                seed: self.seed.unwrap_or_else(rand::random),
+                dropped: AtomicU64::new(0),
+                clock: self.clock,
+            }),
+        })
+    }
+}
+
+/// Throttles the calls of the service inside it; made by
+/// [`AdaptiveThrottle::layer`].
+#[derive(Clone, Debug)]
+pub struct AdaptiveThrottleLayer<C = DefaultClassifier> {
+    throttle: AdaptiveThrottle,
+    classify: C,
+}
+
+impl<C> AdaptiveThrottleLayer<C> {
+    /// What a refusal by the dependency is: an answer the classifier calls
+    /// a `Failure` (default: an `Err`).
+    pub fn classify<C2>(self, classify: C2) -> AdaptiveThrottleLayer<C2> {
+        AdaptiveThrottleLayer {
+            throttle: self.throttle,
+            classify,
+        }
+    }
+}
+
+impl<S, C: Clone> Layer<S> for AdaptiveThrottleLayer<C> {
+    type Service = AdaptiveThrottleService<S, C>;
+    fn layer(&self, inner: S) -> Self::Service {
+        AdaptiveThrottleService {
+            inner,
+            throttle: self.throttle.clone(),
+            classify: self.classify.clone(),
+        }
+    }
+}
+
+/// Made by [`AdaptiveThrottleLayer`].
+#[derive(Clone, Debug)]
+pub struct AdaptiveThrottleService<S, C = DefaultClassifier> {
+    inner: S,
+    throttle: AdaptiveThrottle,
+    classify: C,
+}
+
+impl<S, Req, C> Service<Req> for AdaptiveThrottleService<S, C>
+where
+    S: Service<Req>,
+    S::Error: Into<BoxError>,
+    C: Classify<S::Response, BoxError> + Clone,
+{
+    type Response = S::Response;
+    type Error = BoxError;
+    type Future = ThrottleFuture<S::Future, C>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, req: Req) -> Self::Future {
+        match self.throttle.try_acquire() {
+            Ok(ticket) => ThrottleFuture {
+                state: State::Called {
+                    future: self.inner.call(req),
+                    ticket: Some(ticket),
+                    classify: self.classify.clone(),
+                },
+            },
+            Err(dropped) => ThrottleFuture {
+                state: State::Dropped {
+                    error: Some(Box::new(dropped)),
+                },
+            },
+        }
+    }
+}
+
+pin_project! {
+    /// The future of [`AdaptiveThrottleService`].
+    pub struct ThrottleFuture<F, C> {
+        #[pin]
+        state: State<F, C>,
+    }
+}
+
+pin_project! {
+    #[project = StateProj]
+    enum State<F, C> {
+        Called { #[pin] future: F, ticket: Option<Ticket>, classify: C },
+        Dropped { error: Option<BoxError> },
+    }
+}
+
+impl<F, C, T, E> Future for ThrottleFuture<F, C>
+where
+    F: Future<Output = Result<T, E>>,
+    E: Into<BoxError>,
+    C: Classify<T, BoxError>,
+{
+    type Output = Result<T, BoxError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project().state.project() {
+            StateProj::Called {
+                future,
+                ticket,
+                classify,
+            } => {
+                let result = ready!(future.poll(cx)).map_err(Into::into);
+                if let Some(ticket) = ticket.take() {
+                    ticket.record(classify.classify(&result) != Outcome::Failure);
+                }
+                Poll::Ready(result)
+            }
+            StateProj::Dropped { error } => Poll::Ready(Err(error
+                .take()
+                .expect("ThrottleFuture polled after it completed"))),
+        }
+    }
+}
+
+impl<F, C> fmt::Debug for ThrottleFuture<F, C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ThrottleFuture")
+    }
+}
