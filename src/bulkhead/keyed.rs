@@ -289,7 +289,7 @@ where
 {
     type Response = Svc::Response;
     type Error = BoxError;
-    type Future = crate::rate_limit::ResponseFuture<KeyedCall<Svc::Future>>;
+    type Future = crate::future::AdmitFuture<KeyedCall<Svc::Future>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
         self.inner.poll_ready(cx).map_err(Into::into)
@@ -299,22 +299,20 @@ where
         let key = match crate::future::ExtractedKey::into_key((self.layer.key_of)(&req)) {
             Ok(Some(key)) => key,
             Ok(None) => {
-                return crate::rate_limit::ResponseFuture::called(
-                    crate::future::Guarded::unguarded(self.inner.call(req)),
-                )
+                return crate::future::AdmitFuture::called(crate::future::Guarded::unguarded(
+                    self.inner.call(req),
+                ))
             }
-            Err(e) => return crate::rate_limit::ResponseFuture::rejected(e),
+            Err(e) => return crate::future::AdmitFuture::rejected(e),
         };
         match self.layer.bulkhead.try_acquire(&key) {
-            Ok(permit) => crate::rate_limit::ResponseFuture::called(crate::future::Guarded::new(
+            Ok(permit) => crate::future::AdmitFuture::called(crate::future::Guarded::new(
                 self.inner.call(req),
                 permit,
             )),
-            Err(KeyedBulkheadError::Full(e)) => {
-                crate::rate_limit::ResponseFuture::rejected(Box::new(e))
-            }
+            Err(KeyedBulkheadError::Full(e)) => crate::future::AdmitFuture::rejected(Box::new(e)),
             Err(KeyedBulkheadError::KeyLimitReached(e)) => {
-                crate::rate_limit::ResponseFuture::rejected(Box::new(e))
+                crate::future::AdmitFuture::rejected(Box::new(e))
             }
         }
     }

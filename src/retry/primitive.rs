@@ -191,14 +191,11 @@ impl RetryBuilder {
         self.backoff.validate(&self.name)?;
         self.jitter.validate(&self.name)?;
         if let Some(d) = self.deadline {
-            if d.is_zero() || d > crate::timeout::MAX_TIMEOUT {
+            if d.is_zero() || d > crate::clock::MAX_WAIT {
                 return Err(ConfigError::new(
                     &self.name,
                     "deadline",
-                    format!(
-                        "must be in (0, {:?}], got {d:?}",
-                        crate::timeout::MAX_TIMEOUT
-                    ),
+                    format!("must be in (0, {:?}], got {d:?}", crate::clock::MAX_WAIT),
                 ));
             }
         }
