@@ -335,26 +335,59 @@ impl Rejection for Injected {
 }
 
 /// Refused locally because the dependency (or this service) is overloaded:
-/// an adaptive throttle drew this call to be dropped, so the dependency
-/// gets fewer calls than it has been refusing. A local decision: breakers
-/// ignore it, retries do not retry it.
+/// an adaptive throttle drew this call to be dropped, an adaptive
+/// concurrency limit was reached, or a load shedder shed the call's
+/// priority. A local decision: breakers ignore it, retries do not retry it.
 #[derive(Debug, Clone)]
 pub struct Overloaded {
     name: Arc<str>,
     why: &'static str,
+    retry_after: Option<Duration>,
+    priority: Option<u8>,
 }
 
 impl Overloaded {
     /// A refusal by `name`, saying why (e.g. "throttled: the dependency
     /// accepts too few calls").
     pub fn new(name: Arc<str>, why: &'static str) -> Self {
-        Self { name, why }
+        Self {
+            name,
+            why,
+            retry_after: None,
+            priority: None,
+        }
+    }
+
+    /// With a hint of when to try again.
+    pub fn with_retry_after(mut self, d: Duration) -> Self {
+        self.retry_after = Some(d);
+        self
+    }
+
+    /// Saying which priority was shed.
+    pub fn with_priority(mut self, priority: u8) -> Self {
+        self.priority = Some(priority);
+        self
+    }
+
+    /// The priority shed, when a load shedder refused the call.
+    pub fn priority(&self) -> Option<u8> {
+        self.priority
+    }
+
+    /// Why the call was refused.
+    pub fn reason(&self) -> &'static str {
+        self.why
     }
 }
 
 impl fmt::Display for Overloaded {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "`{}` refused the call: {}", self.name, self.why)
+        write!(f, "`{}` refused the call: {}", self.name, self.why)?;
+        if let Some(p) = self.priority {
+            write!(f, " (priority {p})")?;
+        }
+        Ok(())
     }
 }
 
@@ -366,6 +399,9 @@ impl Rejection for Overloaded {
     }
     fn name(&self) -> &str {
         &self.name
+    }
+    fn retry_after(&self) -> Option<Duration> {
+        self.retry_after
     }
 }
 

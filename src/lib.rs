@@ -147,6 +147,7 @@ pub mod rate_limit;
 #[cfg(feature = "redis")]
 pub mod redis;
 mod replay;
+mod semaphore;
 /// reqwest (feature `reqwest`): the HTTP presets over a `reqwest::Client`,
 /// and [`SeawallMiddleware`](http::reqwest::SeawallMiddleware) for
 /// `reqwest-middleware` ([`http::reqwest`], here too).

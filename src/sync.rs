@@ -35,6 +35,18 @@ impl<T> Mutex<T> {
         self.0.lock()
     }
 
+    /// The lock if free now: for work any caller may do, so none waits.
+    #[cfg(not(seawall_loom))]
+    pub(crate) fn try_lock(&self) -> Option<parking_lot::MutexGuard<'_, T>> {
+        self.0.try_lock()
+    }
+
+    /// The lock if free now: for work any caller may do, so none waits.
+    #[cfg(seawall_loom)]
+    pub(crate) fn try_lock(&self) -> Option<loom::sync::MutexGuard<'_, T>> {
+        self.0.try_lock().ok()
+    }
+
     #[cfg(seawall_loom)]
     pub(crate) fn lock(&self) -> loom::sync::MutexGuard<'_, T> {
         // A poisoned lock only means a listener panicked elsewhere; the data

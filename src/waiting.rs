@@ -54,6 +54,7 @@ where
     S::Error: Into<BoxError>,
     W: Future<Output = Result<G, E>>,
     E: Into<BoxError>,
+    G: Settle<S::Response>,
 {
     type Output = Result<S::Response, BoxError>;
 
@@ -97,9 +98,12 @@ where
                     this.state.set(State::Calling { future, guard });
                 }
                 StateProj::Calling { future, guard } => {
-                    let out = ready!(future.poll(cx));
-                    drop(guard.take()); // released as soon as the call ends
-                    return Poll::Ready(out.map_err(Into::into));
+                    let out = ready!(future.poll(cx)).map_err(Into::into);
+                    // Released as soon as the call ends, told how it went.
+                    if let Some(guard) = guard.take() {
+                        guard.settle(&out);
+                    }
+                    return Poll::Ready(out);
                 }
             }
         }
@@ -110,6 +114,18 @@ impl<S: Service<Req>, Req, W, G> fmt::Debug for WaitThenCall<S, Req, W, G> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("WaitThenCall")
     }
+}
+
+/// What an admission's guard does when the call it admitted ends: most
+/// are simply released (dropped); an adaptive limiter's permit also learns
+/// the call's outcome.
+pub trait Settle<T> {
+    /// Ends the guard with the call's `result`.
+    fn settle(self, result: &Result<T, BoxError>);
+}
+
+impl<T> Settle<T> for () {
+    fn settle(self, _: &Result<T, BoxError>) {}
 }
 
 /// Something a waiting layer waits on before each call: a bulkhead slot, a
@@ -173,6 +189,7 @@ where
     S: Service<Req> + Clone,
     S::Error: Into<BoxError>,
     A: Admission,
+    A::Guard: Settle<S::Response>,
 {
     type Response = S::Response;
     type Error = BoxError;

@@ -106,7 +106,12 @@ async fn traffic() -> Vec<Box<dyn std::any::Any>> {
             |x: u8| async move { Ok::<_, BoxError>(x) },
         )])
         .unwrap();
+    let adaptive = seawall::adaptive::AdaptiveLimiter::builder("prom")
+        .build()
+        .unwrap();
+    adaptive.try_acquire().unwrap().record(Outcome::Success);
     vec![
+        Box::new(adaptive),
         Box::new(failover),
         Box::new(hedge),
         Box::new(slo),

@@ -1,7 +1,75 @@
-//! Adapting to what is measured rather than to a number set once:
-//! client-side adaptive throttling ([`AdaptiveThrottle`], the Google SRE
-//! book's "Handling Overload"): a client whose dependency refuses calls
-//! drops some of its own calls locally, in proportion.
+//! Adapting to what is measured rather than to a number set once.
+//!
+//! # Adaptive concurrency ([`AdaptiveLimiter`])
+//!
+//! A static concurrency limit is wrong the day after it is set. An
+//! [`AdaptiveLimiter`] admits at most `limit()` calls at once and moves the
+//! limit with what the calls it admitted measured: their round trips, and
+//! their drops (a call the classifier calls a `Failure`: a 503, a timeout).
+//! Three rules are provided behind the [`LimitAlgorithm`] trait, each with
+//! Netflix concurrency-limits' published update rule and defaults, written
+//! out beside its type: [`Aimd`] (additive increase, multiplicative
+//! decrease: reacts to drops), [`Vegas`] (TCP Vegas: reads the queue from
+//! how far the round trip grew past the best seen) and [`Gradient2`]
+//! (follows the ratio of a long-term round trip to the latest one; the
+//! default).
+//!
+//! ```
+//! use seawall::adaptive::{AdaptiveLimiter, Aimd};
+//! use seawall::prelude::*;
+//! use tower::{service_fn, ServiceBuilder, ServiceExt};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), BoxError> {
+//! let limiter = AdaptiveLimiter::builder("inventory")
+//!     .algorithm(Aimd::default().min_limit(5).max_limit(500))
+//!     .build()?;
+//! let svc = ServiceBuilder::new()
+//!     .layer(limiter.layer())
+//!     .service(service_fn(|id: u32| async move { Ok::<_, BoxError>(id) }));
+//! assert_eq!(svc.oneshot(7).await?, 7);
+//! assert_eq!(limiter.limit(), 20); // Netflix's initial limit, until a window closes
+//! # Ok(()) }
+//! ```
+//!
+//! **How the limit moves.** Each finished call adds its round trip, its
+//! drop and the in-flight count it saw to its own thread's stripe. Every
+//! `window` (100 ms by default, as Envoy's `concurrency_update_interval`)
+//! the first call to finish after the window ends — any call, never one
+//! that waits for it — sums the stripes into one [`Sample`] (mean round
+//! trip of the calls not dropped, the most calls in flight, whether any
+//! dropped), asks the algorithm for the new limit and resizes the
+//! semaphore. A window with fewer than `min_window_calls` (10) stays open.
+//! A refusal's fast round trip is left out of the mean, as Netflix's
+//! `addDroppedSample`: it would read as a quiet dependency. Algorithms
+//! count "samples" in windows, so Gradient2's long window of 600 is one
+//! minute.
+//!
+//! **Hot path.** Admission is one CAS on one word (the semaphore the
+//! bulkhead uses: free permits and a queued flag); finishing is one CAS,
+//! plain stores to the thread's stripe and one load of the window's end.
+//! Lowering the limit never drops calls in flight: new calls wait until
+//! enough have finished.
+//!
+//! **Refusals and waiting.** Past the limit a call is refused with
+//! [`Overloaded`](crate::error::Overloaded) (503 over HTTP, `UNAVAILABLE`
+//! over gRPC; retries do not retry it), or, with `max_wait`, waits in
+//! arrival order like the bulkhead ([`AdaptiveLimiterLayer::waiting`]).
+//!
+//! **Partitions** (Netflix's partitioned limiter): `.partition("batch",
+//! 0.2)` reserves a share of the limit. Under the limit any partition uses
+//! all of it; at the limit, a partition using less than its share is still
+//! admitted, so batch traffic cannot starve interactive traffic.
+//!
+//! **Watching it.** `limit()` and `metrics()`; the `seawall_adaptive_limit`
+//! gauge; a [`LimitMoved`](crate::telemetry::EventKind::LimitMoved) event
+//! when the limit has moved by more than `report_share` (10 %) since the
+//! last one.
+//!
+//! # Client-side adaptive throttling ([`AdaptiveThrottle`])
+//!
+//! The Google SRE book's "Handling Overload": a client whose dependency
+//! refuses calls drops some of its own calls locally, in proportion.
 //!
 //! Over a rolling window (2 minutes by default) the client counts
 //! `requests` (every call it was asked to make, those it dropped
@@ -28,8 +96,21 @@
 //! `.seed(s)` draws the same number every run (a counter through
 //! SplitMix64), so tests can count drops exactly.
 
+mod algorithm;
+mod layer;
+mod limiter;
 mod throttle;
 
+pub use self::algorithm::{Aimd, Gradient2, LimitAlgorithm, Sample, Vegas};
+pub use self::layer::{
+    AdaptiveLimiterLayer, AdaptiveLimiterService, ClassifiedAcquire, ClassifiedLimiter,
+    PartitionBy, Partitioner, ResponseFuture, Settling, WaitingAdaptiveLimiterLayer,
+    WaitingAdaptiveLimiterService,
+};
+pub use self::limiter::{
+    Acquire, AdaptiveLimiter, AdaptiveLimiterBuilder, AdaptiveLimiterMetrics, AdaptivePermit,
+    MAX_LIMIT, MAX_WAIT_LIMIT,
+};
 pub use self::throttle::{
     AdaptiveThrottle, AdaptiveThrottleBuilder, AdaptiveThrottleLayer, AdaptiveThrottleService,
     ThrottleFuture, Ticket,

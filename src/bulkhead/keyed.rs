@@ -9,8 +9,8 @@
 //! at once (no waiting): the decision is taken under the map's read lock, so
 //! it can never race an eviction of the same key.
 
-use super::semaphore::Semaphore;
 use crate::error::{BulkheadFull, KeyLimitReached};
+use crate::semaphore::Semaphore;
 use crate::stripes::Striped;
 use parking_lot::RwLock;
 use std::collections::HashMap;

@@ -99,3 +99,7 @@ impl crate::waiting::Admission for Bulkhead {
         self.acquire()
     }
 }
+
+impl<T> crate::waiting::Settle<T> for super::BulkheadPermit {
+    fn settle(self, _: &Result<T, BoxError>) {}
+}

@@ -29,7 +29,6 @@ mod future;
 mod keyed;
 mod layer;
 mod registry;
-mod semaphore;
 
 pub use self::future::{ResponseFuture, WaitingResponseFuture};
 pub use self::keyed::{
@@ -41,9 +40,9 @@ pub use self::layer::{
 };
 pub use self::registry::BulkheadRegistry;
 
-use self::semaphore::{Semaphore, Waiter};
 use crate::clock::ClockHandle;
 use crate::error::{BulkheadFull, ConfigError};
+use crate::semaphore::{Semaphore, Slot, SlotWait};
 use crate::stripes::{Handle, Handles, Striped};
 use crate::telemetry::{Event, EventKind, EventMask, Listeners, Pattern};
 use std::fmt;
@@ -213,8 +212,7 @@ impl Bulkhead {
     pub fn acquire(&self) -> Acquire {
         Acquire {
             inner: self.inner.clone(),
-            waiter: None,
-            sleep: None,
+            wait: SlotWait::default(),
             started: None,
         }
     }
@@ -344,14 +342,12 @@ pub struct BulkheadMetrics {
 /// The future of [`Bulkhead::acquire`].
 pub struct Acquire {
     inner: Handles<Inner>,
-    waiter: Option<Arc<Waiter>>,
-    sleep: Option<Pin<Box<tokio::time::Sleep>>>,
+    wait: SlotWait,
     started: Option<u64>,
 }
 
 impl Acquire {
     fn granted(&mut self, waited: bool) -> BulkheadPermit {
-        self.waiter = None;
         self.inner.counts.incr(PERMITTED);
         if self.inner.per_call_events {
             let waited = self
@@ -380,55 +376,26 @@ impl Future for Acquire {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = &mut *self;
-        let waiter = match &this.waiter {
-            Some(w) => w.clone(),
-            None => match this.inner.semaphore.acquire_or_enqueue() {
-                Ok(()) => return Poll::Ready(Ok(this.granted(false))),
-                Err(w) if this.inner.max_wait.is_zero() => {
-                    // Not allowed to wait: leave the queue at once (keeping
-                    // a slot if one was handed over in between).
-                    if this.inner.semaphore.cancel(&w) {
-                        return Poll::Ready(Ok(this.granted(false)));
-                    }
-                    return Poll::Ready(Err(this.inner.reject()));
-                }
-                Err(w) => {
-                    this.started = Some(this.inner.clock.now());
-                    // The timer exists only for calls that really wait.
-                    this.sleep = Some(Box::pin(crate::clock::sleep(
-                        this.inner.max_wait,
-                        "a waiting bulkhead",
-                    )));
-                    this.waiter = Some(w.clone());
-                    w
-                }
-            },
-        };
-        waiter.register(cx.waker());
-        if waiter.is_granted() {
-            return Poll::Ready(Ok(this.granted(true)));
+        if this.started.is_none() && !this.inner.max_wait.is_zero() {
+            // Only a bulkhead that may wait reads the clock.
+            this.started = Some(this.inner.clock.now());
         }
-        if let Some(sleep) = &mut this.sleep {
-            if sleep.as_mut().poll(cx).is_ready() {
-                this.waiter = None;
-                if this.inner.semaphore.cancel(&waiter) {
-                    return Poll::Ready(Ok(this.granted(true)));
-                }
-                return Poll::Ready(Err(this.inner.reject()));
-            }
+        let inner = this.inner.clone();
+        match std::task::ready!(this.wait.poll(
+            &inner.semaphore,
+            inner.max_wait,
+            "a waiting bulkhead",
+            cx
+        )) {
+            Slot::Granted(waited) => Poll::Ready(Ok(this.granted(waited))),
+            Slot::Refused => Poll::Ready(Err(this.inner.reject())),
         }
-        Poll::Pending
     }
 }
 
 impl Drop for Acquire {
     fn drop(&mut self) {
-        if let Some(w) = self.waiter.take() {
-            if self.inner.semaphore.cancel(&w) {
-                // Handed a slot just as we gave up: give it back.
-                self.inner.semaphore.release();
-            }
-        }
+        self.wait.abandon(&self.inner.semaphore);
     }
 }
 

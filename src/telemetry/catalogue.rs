@@ -160,6 +160,30 @@ pub const METRICS: &[MetricDescription] = &[
         help: "How long admitted calls waited (recorded when the wait ends)",
     },
     MetricDescription {
+        name: "seawall_adaptive_limit",
+        metric_type: MetricType::Gauge,
+        unit: Some(Unit::Count),
+        help: "The adaptive concurrency limit now",
+    },
+    MetricDescription {
+        name: "seawall_adaptive_in_flight",
+        metric_type: MetricType::Gauge,
+        unit: Some(Unit::Count),
+        help: "Calls holding a slot under the adaptive limit",
+    },
+    MetricDescription {
+        name: "seawall_adaptive_permitted_calls_total",
+        metric_type: MetricType::Counter,
+        unit: Some(Unit::Count),
+        help: "Calls the adaptive limiter admitted",
+    },
+    MetricDescription {
+        name: "seawall_adaptive_rejected_calls_total",
+        metric_type: MetricType::Counter,
+        unit: Some(Unit::Count),
+        help: "Calls the adaptive limiter refused (limit reached, or no room within `max_wait`)",
+    },
+    MetricDescription {
         name: "seawall_timeout_elapsed_calls_total",
         metric_type: MetricType::Counter,
         unit: Some(Unit::Count),

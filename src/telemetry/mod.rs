@@ -63,6 +63,10 @@ pub enum Pattern {
     Hedge,
     /// An endpoint set (failover, outlier ejection).
     Failover,
+    /// An adaptive concurrency limiter.
+    AdaptiveLimiter,
+    /// A load shedder.
+    LoadShedder,
 }
 
 impl Pattern {
@@ -81,6 +85,8 @@ impl Pattern {
             Pattern::Fallback => "fallback",
             Pattern::Hedge => "hedge",
             Pattern::Failover => "failover",
+            Pattern::AdaptiveLimiter => "adaptive_limiter",
+            Pattern::LoadShedder => "load_shedder",
         }
     }
 }
@@ -166,6 +172,19 @@ pub enum EventKind {
     },
     /// A limit was changed at runtime.
     LimitChanged,
+    /// An adaptive limit moved by more than its reporting share since it
+    /// was last reported.
+    LimitMoved {
+        /// The limit last reported.
+        from: usize,
+        /// The limit now.
+        to: usize,
+    },
+    /// A load shedder dropped a call for its priority.
+    CallShed {
+        /// The priority shed (lower is shed first).
+        priority: u8,
+    },
     /// A feature of a degradation switch changed state.
     FeatureChanged {
         /// The feature.
@@ -379,6 +398,8 @@ impl EventKind {
             EventKind::CallPermitted { .. } => "OnCallPermitted",
             EventKind::KeysEvicted { .. } => "OnKeysEvicted",
             EventKind::LimitChanged => "OnLimitChanged",
+            EventKind::LimitMoved { .. } => "OnLimitMoved",
+            EventKind::CallShed { .. } => "OnCallShed",
             EventKind::FeatureChanged { .. } => "OnFeatureChanged",
             EventKind::DuplicateName => "OnDuplicateName",
             EventKind::NotRetried { .. } => "OnNotRetried",
@@ -407,6 +428,7 @@ impl EventKind {
             | EventKind::Reset
             | EventKind::KeysEvicted { .. }
             | EventKind::LimitChanged
+            | EventKind::LimitMoved { .. }
             | EventKind::FeatureChanged { .. }
             | EventKind::ChaosEnabled
             | EventKind::ChaosDisabled
@@ -419,7 +441,7 @@ impl EventKind {
             | EventKind::EndpointEjected { .. }
             | EventKind::EndpointReturned { .. } => EventMask::TRANSITIONS,
             EventKind::FaultInjected { .. } => EventMask::FAULTS,
-            EventKind::CallRejected { .. } => EventMask::REJECTIONS,
+            EventKind::CallRejected { .. } | EventKind::CallShed { .. } => EventMask::REJECTIONS,
             EventKind::Success { .. }
             | EventKind::CallPermitted { .. }
             | EventKind::CallFinished => EventMask::SUCCESSES,

@@ -208,12 +208,95 @@ impl Semaphore {
         }
     }
 
+    /// Takes a permit whatever the pool holds, leaving a debt if it is
+    /// empty: a call admitted past the limit (a partition's reserved
+    /// share). Releases repay the debt before serving anyone.
+    pub(crate) fn force_acquire(&self) {
+        self.state.fetch_sub(ONE, Ordering::AcqRel);
+    }
+
     pub(crate) fn available(&self) -> i64 {
         self.state.load(Ordering::Acquire) >> 1
     }
 
     pub(crate) fn waiting(&self) -> usize {
         self.waiting.load(Ordering::Relaxed)
+    }
+}
+
+/// The waiting half of an acquire future, shared by every pattern that
+/// queues for a [`Semaphore`] permit up to a `max_wait` (the bulkhead, the
+/// adaptive limiter): the queue place, and the timer, made only for calls
+/// that really wait.
+#[derive(Default)]
+pub(crate) struct SlotWait {
+    waiter: Option<Arc<Waiter>>,
+    sleep: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
+}
+
+/// What [`SlotWait::poll`] decided.
+pub(crate) enum Slot {
+    /// A permit, taken at once (`false`) or after queueing (`true`).
+    Granted(bool),
+    /// No permit: not allowed to wait, or `max_wait` ran out.
+    Refused,
+}
+
+impl SlotWait {
+    /// Takes a permit, or queues for one until `max_wait` (`what` names
+    /// the waiting pattern in the panic outside a tokio runtime).
+    pub(crate) fn poll(
+        &mut self,
+        semaphore: &Semaphore,
+        max_wait: std::time::Duration,
+        what: &'static str,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Slot> {
+        use std::task::Poll;
+        let waiter = match &self.waiter {
+            Some(w) => w.clone(),
+            None => match semaphore.acquire_or_enqueue() {
+                Ok(()) => return Poll::Ready(Slot::Granted(false)),
+                Err(w) if max_wait.is_zero() => {
+                    // Not allowed to wait: leave the queue at once (keeping
+                    // a permit if one was handed over in between).
+                    if semaphore.cancel(&w) {
+                        return Poll::Ready(Slot::Granted(false));
+                    }
+                    return Poll::Ready(Slot::Refused);
+                }
+                Err(w) => {
+                    self.sleep = Some(Box::pin(crate::clock::sleep(max_wait, what)));
+                    self.waiter = Some(w.clone());
+                    w
+                }
+            },
+        };
+        waiter.register(cx.waker());
+        if waiter.is_granted() {
+            self.waiter = None;
+            return Poll::Ready(Slot::Granted(true));
+        }
+        if let Some(sleep) = &mut self.sleep {
+            if std::future::Future::poll(sleep.as_mut(), cx).is_ready() {
+                self.waiter = None;
+                if semaphore.cancel(&waiter) {
+                    return Poll::Ready(Slot::Granted(true));
+                }
+                return Poll::Ready(Slot::Refused);
+            }
+        }
+        Poll::Pending
+    }
+
+    /// Gives up a place still held (the future was dropped), returning a
+    /// permit handed over just as it gave up.
+    pub(crate) fn abandon(&mut self, semaphore: &Semaphore) {
+        if let Some(w) = self.waiter.take() {
+            if semaphore.cancel(&w) {
+                semaphore.release();
+            }
+        }
     }
 }
 

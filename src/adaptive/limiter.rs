@@ -1,0 +1,684 @@
+//! The adaptive concurrency limiter: a semaphore whose size a
+//! [`LimitAlgorithm`] moves once a window from what calls measured.
+
+use super::algorithm::{BoxAlgorithm, LimitAlgorithm, Sample};
+use crate::clock::ClockHandle;
+use crate::error::{ConfigError, Overloaded};
+use crate::outcome::Outcome;
+use crate::semaphore::{Semaphore, Slot, SlotWait};
+use crate::stripes::{Handle, Handles, Striped};
+use crate::sync::{AtomicU64, AtomicUsize, Mutex, Ordering};
+use crate::telemetry::{Event, EventKind, EventMask, Listeners, Pattern};
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+/// The highest limit any algorithm may set.
+pub const MAX_LIMIT: usize = 1 << 30;
+/// The longest `max_wait`.
+pub const MAX_WAIT_LIMIT: Duration = Duration::from_secs(3600);
+
+// Per-thread counters: admissions and refusals since build, and the open
+// window's samples (summed; `PEAK` is a per-stripe maximum instead). A
+// dropped call counts in `CALLS` and `DROPS` but not in `RTT_NS`: a refusal
+// comes back fast and would read as a quiet dependency (as Netflix's
+// `addDroppedSample`).
+const PERMITTED: usize = 0;
+const REJECTED: usize = 1;
+const CALLS: usize = 2;
+const RTT_NS: usize = 3;
+const DROPS: usize = 4;
+const PEAK: usize = 5;
+
+/// A share of the limit reserved for one partition.
+struct Partition {
+    name: Arc<str>,
+    share: f64,
+    busy: AtomicUsize,
+}
+
+/// What only the call closing a window touches.
+struct Window {
+    algorithm: BoxAlgorithm,
+    /// `CALLS`, `RTT_NS`, `DROPS` totals when the last window closed.
+    seen: [u64; 3],
+    /// The last window's mean round trip, for a window of drops only.
+    last_rtt: Duration,
+    /// The limit last reported by an event.
+    reported: usize,
+}
+
+pub(crate) struct Inner {
+    semaphore: Semaphore,
+    limit: AtomicUsize,
+    max_wait: Duration,
+    name: Arc<str>,
+    clock: ClockHandle,
+    listeners: Listeners,
+    window_ns: u64,
+    min_window_calls: u64,
+    report_share: f64,
+    /// Clock time at which the open window may close.
+    next_window: AtomicU64,
+    counts: Striped<6>,
+    window: Mutex<Window>,
+    partitions: Box<[Partition]>,
+}
+
+/// An adaptive concurrency limiter: at most `limit()` calls in flight, the
+/// limit moved by its [`LimitAlgorithm`] from the round trips and drops of
+/// the calls it admitted. A cheap `Clone` handle; see the
+/// [module docs](super).
+///
+/// ```
+/// use seawall::adaptive::{AdaptiveLimiter, Gradient2};
+/// use seawall::prelude::*;
+///
+/// # fn main() -> Result<(), ConfigError> {
+/// let limiter = AdaptiveLimiter::builder("search")
+///     .algorithm(Gradient2::default().initial_limit(30).min_limit(5))
+///     .build()?;
+/// assert_eq!(limiter.limit(), 30);
+/// let permit = limiter.try_acquire().expect("room for one");
+/// permit.record(Outcome::Success); // its round trip becomes a sample
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct AdaptiveLimiter {
+    inner: Handles<Inner>,
+}
+
+/// Configures an [`AdaptiveLimiter`]; made by [`AdaptiveLimiter::builder`].
+#[must_use]
+pub struct AdaptiveLimiterBuilder {
+    name: Arc<str>,
+    algorithm: BoxAlgorithm,
+    max_wait: Duration,
+    window: Duration,
+    min_window_calls: u64,
+    report_share: f64,
+    partitions: Vec<(Arc<str>, f64)>,
+    clock: ClockHandle,
+    listeners: Listeners,
+}
+
+impl fmt::Debug for AdaptiveLimiterBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AdaptiveLimiterBuilder")
+            .field("name", &self.name)
+            .field("window", &self.window)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AdaptiveLimiterBuilder {
+    crate::telemetry::builder_telemetry_setters!();
+
+    /// The rule that moves the limit (default [`Gradient2`](super::Gradient2)
+    /// with Netflix's defaults).
+    pub fn algorithm(mut self, algorithm: impl LimitAlgorithm) -> Self {
+        self.algorithm = Box::new(algorithm);
+        self
+    }
+
+    /// How long a call may wait for room (default zero: refuse at once
+    /// with [`Overloaded`]). Waiters are served in arrival order.
+    pub fn max_wait(mut self, d: Duration) -> Self {
+        self.max_wait = d;
+        self
+    }
+
+    /// How often the limit is recomputed (default 100 ms, as Envoy's
+    /// `concurrency_update_interval`): each window's calls make one
+    /// [`Sample`].
+    pub fn window(mut self, d: Duration) -> Self {
+        self.window = d;
+        self
+    }
+
+    /// The fewest calls a window needs before it makes a sample (default
+    /// 10, as Netflix's `WindowedLimit`); a quieter window stays open.
+    pub fn min_window_calls(mut self, n: u64) -> Self {
+        self.min_window_calls = n;
+        self
+    }
+
+    /// Emit [`EventKind::LimitMoved`] when the limit has moved by more
+    /// than this share of the last reported one (default 0.1).
+    pub fn report_share(mut self, share: f64) -> Self {
+        self.report_share = share;
+        self
+    }
+
+    /// Reserves `share` of the limit for partition `name` (Netflix's
+    /// partitioned limiter): while the limit is reached, a call of a
+    /// partition using less than its share is still admitted, so one kind
+    /// of traffic (batch) cannot starve another (interactive). Under the
+    /// limit any partition may use the whole of it. Shares sum to at most 1.
+    pub fn partition(mut self, name: &str, share: f64) -> Self {
+        self.partitions.push((Arc::from(name), share));
+        self
+    }
+
+    /// Validates and builds.
+    pub fn build(self) -> Result<AdaptiveLimiter, ConfigError> {
+        let bad = |field: &'static str, why: String| Err(ConfigError::new(&self.name, field, why));
+        if let Err((field, why)) = self.algorithm.validate() {
+            return bad(field, why);
+        }
+        let initial = self.algorithm.initial_limit();
+        if initial == 0 || initial > MAX_LIMIT {
+            return bad(
+                "initial_limit",
+                format!("must be in 1..={MAX_LIMIT}, got {initial}"),
+            );
+        }
+        if self.max_wait > MAX_WAIT_LIMIT {
+            return bad(
+                "max_wait",
+                format!(
+                    "must be at most {MAX_WAIT_LIMIT:?}, got {:?}",
+                    self.max_wait
+                ),
+            );
+        }
+        if self.window.is_zero() {
+            return bad("window", "must be positive, got 0".into());
+        }
+        if !(self.report_share.is_finite() && self.report_share >= 0.0) {
+            return bad(
+                "report_share",
+                format!("must be at least 0, got {}", self.report_share),
+            );
+        }
+        let mut total = 0.0;
+        for (name, share) in &self.partitions {
+            if !(*share > 0.0 && *share <= 1.0) {
+                return bad(
+                    "partition",
+                    format!("share of `{name}` must be in (0, 1], got {share}"),
+                );
+            }
+            total += share;
+        }
+        if total > 1.0 + 1e-9 {
+            return bad(
+                "partition",
+                format!("shares must sum to at most 1, got {total}"),
+            );
+        }
+        let now = self.clock.now();
+        let window_ns = crate::clock::nanos(self.window);
+        let inner = Arc::new(Inner {
+            semaphore: Semaphore::new(initial),
+            limit: AtomicUsize::new(initial),
+            max_wait: self.max_wait,
+            name: self.name,
+            clock: self.clock,
+            listeners: self.listeners,
+            window_ns,
+            min_window_calls: self.min_window_calls.max(1),
+            report_share: self.report_share,
+            next_window: AtomicU64::new(now.saturating_add(window_ns)),
+            counts: Striped::new(),
+            window: Mutex::new(Window {
+                algorithm: self.algorithm,
+                seen: [0; 3],
+                last_rtt: Duration::ZERO,
+                reported: initial,
+            }),
+            partitions: self
+                .partitions
+                .into_iter()
+                .map(|(name, share)| Partition {
+                    name,
+                    share,
+                    busy: AtomicUsize::new(0),
+                })
+                .collect(),
+        });
+        #[cfg(feature = "metrics")]
+        crate::telemetry::register(Arc::downgrade(&inner) as _);
+        Ok(AdaptiveLimiter {
+            inner: Handles::new(inner),
+        })
+    }
+}
+
+impl AdaptiveLimiter {
+    /// Starts configuring a limiter; `name` labels its metrics and events.
+    pub fn builder(name: &str) -> AdaptiveLimiterBuilder {
+        AdaptiveLimiterBuilder {
+            name: Arc::from(name),
+            algorithm: Box::new(super::Gradient2::default()),
+            max_wait: Duration::ZERO,
+            window: Duration::from_millis(100),
+            min_window_calls: 10,
+            report_share: 0.1,
+            partitions: Vec::new(),
+            clock: ClockHandle::default(),
+            listeners: Listeners::default(),
+        }
+    }
+
+    /// Admits a call now if fewer than `limit()` are in flight, or refuses
+    /// it with [`Overloaded`].
+    #[inline]
+    pub fn try_acquire(&self) -> Result<AdaptivePermit, Overloaded> {
+        if self.inner.semaphore.try_acquire() {
+            Ok(self.admitted(NO_PARTITION))
+        } else {
+            Err(self.inner.reject())
+        }
+    }
+
+    /// [`try_acquire`](Self::try_acquire) for a call of partition `name`:
+    /// admitted past the limit while its partition uses less than its
+    /// share. An unknown name has no share.
+    pub fn try_acquire_in(&self, partition: &str) -> Result<AdaptivePermit, Overloaded> {
+        let index = self.partition_index(partition);
+        self.try_acquire_at(index)
+    }
+
+    pub(crate) fn partition_index(&self, name: &str) -> usize {
+        self.inner
+            .partitions
+            .iter()
+            .position(|p| &*p.name == name)
+            .unwrap_or(NO_PARTITION)
+    }
+
+    pub(crate) fn try_acquire_at(&self, index: usize) -> Result<AdaptivePermit, Overloaded> {
+        self.try_admit(index).ok_or_else(|| self.inner.reject())
+    }
+
+    /// A slot under the limit, or past it on the partition's share.
+    fn try_admit(&self, index: usize) -> Option<AdaptivePermit> {
+        if self.inner.semaphore.try_acquire() {
+            self.inner.enter(index);
+            return Some(self.admitted(index));
+        }
+        if self.inner.reserve(index) {
+            self.inner.semaphore.force_acquire();
+            return Some(self.admitted(index));
+        }
+        None
+    }
+
+    #[inline]
+    fn admitted(&self, partition: usize) -> AdaptivePermit {
+        let inner = &*self.inner;
+        inner.counts.incr(PERMITTED);
+        let limit = inner.limit.load(Ordering::Relaxed) as i64;
+        let in_flight = (limit - inner.semaphore.available()).max(1) as usize;
+        AdaptivePermit {
+            inner: Some(self.inner.get().clone()),
+            started: inner.clock.now(),
+            in_flight,
+            partition,
+        }
+    }
+
+    /// Admits a call, waiting up to `max_wait` (in arrival order) for
+    /// room. Cancel-safe: dropping the future gives up its place.
+    ///
+    /// # Panics
+    ///
+    /// When it has to wait outside a tokio runtime with the time driver.
+    pub fn acquire(&self) -> Acquire {
+        Acquire {
+            limiter: self.clone(),
+            wait: SlotWait::default(),
+            partition: NO_PARTITION,
+            tried: false,
+        }
+    }
+
+    /// [`acquire`](Self::acquire) for a call of `partition` (see
+    /// [`try_acquire_in`](Self::try_acquire_in)).
+    pub fn acquire_in(&self, partition: &str) -> Acquire {
+        Acquire {
+            limiter: self.clone(),
+            wait: SlotWait::default(),
+            partition: self.partition_index(partition),
+            tried: false,
+        }
+    }
+
+    /// The limit now.
+    pub fn limit(&self) -> usize {
+        self.inner.limit.load(Ordering::Acquire)
+    }
+
+    /// The limiter's name.
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// A snapshot.
+    pub fn metrics(&self) -> AdaptiveLimiterMetrics {
+        let limit = self.limit();
+        AdaptiveLimiterMetrics {
+            limit,
+            in_flight: (limit as i64 - self.inner.semaphore.available()).max(0) as usize,
+            waiting: self.inner.semaphore.waiting(),
+            permitted_calls: self.inner.counts.sum(PERMITTED),
+            rejected_calls: self.inner.counts.sum(REJECTED),
+        }
+    }
+
+    /// Calls in flight in partition `name` (0 for an unknown one).
+    pub fn partition_in_flight(&self, name: &str) -> usize {
+        self.inner
+            .partitions
+            .get(self.partition_index(name))
+            .map_or(0, |p| p.busy.load(Ordering::Acquire))
+    }
+
+    /// A tower layer refusing calls past the limit (or waiting up to
+    /// `max_wait`, for a service that is `Clone`: see
+    /// [`AdaptiveLimiterLayer`](super::AdaptiveLimiterLayer)).
+    pub fn layer(&self) -> super::AdaptiveLimiterLayer {
+        super::AdaptiveLimiterLayer::new(self.clone())
+    }
+}
+
+/// No partition: the global limit only.
+pub(crate) const NO_PARTITION: usize = usize::MAX;
+
+impl Inner {
+    fn enter(&self, partition: usize) {
+        if let Some(p) = self.partitions.get(partition) {
+            p.busy.fetch_add(1, Ordering::AcqRel);
+        }
+    }
+
+    /// Takes a place past the limit if `partition` is under its share.
+    fn reserve(&self, partition: usize) -> bool {
+        let Some(p) = self.partitions.get(partition) else {
+            return false;
+        };
+        let share = ((self.limit.load(Ordering::Acquire) as f64 * p.share).ceil() as usize).max(1);
+        p.busy
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |b| {
+                (b < share).then_some(b + 1)
+            })
+            .is_ok()
+    }
+
+    #[cold]
+    fn reject(&self) -> Overloaded {
+        self.counts.incr(REJECTED);
+        if self.listeners.wants(EventMask::REJECTIONS) {
+            self.emit(EventKind::CallRejected { retry_after: None });
+        }
+        Overloaded::new(
+            self.name.clone(),
+            "the adaptive concurrency limit is reached",
+        )
+    }
+
+    /// Ends a call: its slot back, and its sample into this thread's stripe.
+    #[inline]
+    fn finish(&self, started: u64, in_flight: usize, partition: usize, outcome: Outcome) {
+        if let Some(p) = self.partitions.get(partition) {
+            p.busy.fetch_sub(1, Ordering::AcqRel);
+        }
+        self.semaphore.release();
+        if outcome == Outcome::Ignored {
+            return;
+        }
+        let now = self.clock.now();
+        let rtt = now.saturating_sub(started);
+        let dropped = (outcome == Outcome::Failure) as u64;
+        let rtt = if dropped == 1 { 0 } else { rtt };
+        match self.counts.mine() {
+            Some(s) => {
+                // This thread's own stripe: plain loads and stores.
+                let bump = |i: usize, n: u64| {
+                    s[i].store(
+                        s[i].load(Ordering::Relaxed).wrapping_add(n),
+                        Ordering::Relaxed,
+                    )
+                };
+                bump(CALLS, 1);
+                bump(RTT_NS, rtt);
+                bump(DROPS, dropped);
+                if s[PEAK].load(Ordering::Relaxed) < in_flight as u64 {
+                    s[PEAK].store(in_flight as u64, Ordering::Relaxed);
+                }
+            }
+            None => {
+                let s = |i| self.counts.shared(i);
+                s(CALLS).fetch_add(1, Ordering::Relaxed);
+                s(RTT_NS).fetch_add(rtt, Ordering::Relaxed);
+                s(DROPS).fetch_add(dropped, Ordering::Relaxed);
+                s(PEAK).fetch_max(in_flight as u64, Ordering::Relaxed);
+            }
+        }
+        if now >= self.next_window.load(Ordering::Relaxed) {
+            self.close_window(now);
+        }
+    }
+
+    /// Turns the open window into a sample and moves the limit, if no
+    /// other call is doing so already (none ever waits for it).
+    #[cold]
+    fn close_window(&self, now: u64) {
+        let Some(mut window) = self.window.try_lock() else {
+            return;
+        };
+        if now < self.next_window.load(Ordering::Acquire) {
+            return; // closed by another call meanwhile
+        }
+        let totals = [
+            self.counts.sum(CALLS),
+            self.counts.sum(RTT_NS),
+            self.counts.sum(DROPS),
+        ];
+        let calls = totals[0].wrapping_sub(window.seen[0]);
+        if calls < self.min_window_calls {
+            // Too quiet to judge: keep the window open a while longer.
+            self.next_window
+                .store(now.saturating_add(self.window_ns), Ordering::Release);
+            return;
+        }
+        // The peak is reset as it is read; a call finishing in between may
+        // carry its in-flight count into the next window, which is harmless.
+        let peak = self
+            .counts
+            .all()
+            .map(|s| s[PEAK].swap(0, Ordering::Relaxed))
+            .max()
+            .unwrap_or(0);
+        let drops = totals[2].wrapping_sub(window.seen[2]);
+        if calls > drops {
+            window.last_rtt =
+                Duration::from_nanos(totals[1].wrapping_sub(window.seen[1]) / (calls - drops));
+        }
+        let sample = Sample {
+            rtt: window.last_rtt,
+            in_flight: peak as usize,
+            did_drop: drops > 0,
+            calls,
+        };
+        window.seen = totals;
+        let old = self.limit.load(Ordering::Acquire);
+        let new = window.algorithm.update(old, &sample).clamp(1, MAX_LIMIT);
+        if new != old {
+            self.limit.store(new, Ordering::Release);
+            self.semaphore.adjust(new as i64 - old as i64);
+        }
+        self.next_window
+            .store(now.saturating_add(self.window_ns), Ordering::Release);
+        let reported = window.reported;
+        let moved = (new as f64 - reported as f64).abs() > self.report_share * reported as f64;
+        if moved {
+            window.reported = new;
+        }
+        drop(window);
+        if moved {
+            self.emit(EventKind::LimitMoved {
+                from: reported,
+                to: new,
+            });
+        }
+    }
+
+    fn emit(&self, kind: EventKind) {
+        self.listeners.emit(Event {
+            pattern: Pattern::AdaptiveLimiter,
+            name: self.name.clone(),
+            at: Duration::from_nanos(self.clock.now()),
+            kind,
+        });
+    }
+}
+
+impl fmt::Debug for AdaptiveLimiter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AdaptiveLimiter")
+            .field("name", &self.inner.name)
+            .field("metrics", &self.metrics())
+            .finish()
+    }
+}
+
+/// A call admitted by an [`AdaptiveLimiter`]. [`record`](Self::record) its
+/// outcome: a success's round trip is a sample, a failure is a drop (the
+/// limit backs off). Dropped unrecorded (cancelled), it frees its slot
+/// and says nothing, as Netflix's `onIgnore`.
+#[must_use = "record the call's outcome, or the limit learns nothing from it"]
+pub struct AdaptivePermit {
+    // `None` once recorded.
+    inner: Option<Arc<Handle<Inner>>>,
+    started: u64,
+    in_flight: usize,
+    partition: usize,
+}
+
+impl AdaptivePermit {
+    /// Ends the call: `Success` and `Failure` are samples (a failure a
+    /// drop), `Ignored` is none.
+    #[inline]
+    pub fn record(mut self, outcome: Outcome) {
+        self.end(outcome);
+    }
+
+    #[inline]
+    fn end(&mut self, outcome: Outcome) {
+        if let Some(inner) = self.inner.take() {
+            inner.finish(self.started, self.in_flight, self.partition, outcome);
+        }
+    }
+}
+
+impl Drop for AdaptivePermit {
+    fn drop(&mut self) {
+        self.end(Outcome::Ignored);
+    }
+}
+
+impl fmt::Debug for AdaptivePermit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AdaptivePermit")
+            .field("limiter", &self.inner.as_ref().map(|i| i.name.clone()))
+            .field("in_flight", &self.in_flight)
+            .finish()
+    }
+}
+
+/// A snapshot of an [`AdaptiveLimiter`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct AdaptiveLimiterMetrics {
+    /// The limit now.
+    pub limit: usize,
+    /// Calls holding a slot.
+    pub in_flight: usize,
+    /// Calls queued for one.
+    pub waiting: usize,
+    /// Calls admitted since build.
+    pub permitted_calls: u64,
+    /// Calls refused since build.
+    pub rejected_calls: u64,
+}
+
+/// The future of [`AdaptiveLimiter::acquire`].
+pub struct Acquire {
+    limiter: AdaptiveLimiter,
+    wait: SlotWait,
+    partition: usize,
+    tried: bool,
+}
+
+impl Future for Acquire {
+    type Output = Result<AdaptivePermit, Overloaded>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = &mut *self;
+        if !this.tried {
+            // Room now, or a partition's reserved share, before any queue.
+            this.tried = true;
+            if let Some(permit) = this.limiter.try_admit(this.partition) {
+                return Poll::Ready(Ok(permit));
+            }
+        }
+        let inner = this.limiter.inner.clone();
+        let slot = std::task::ready!(this.wait.poll(
+            &inner.semaphore,
+            inner.max_wait,
+            "a waiting adaptive limiter",
+            cx
+        ));
+        match slot {
+            Slot::Granted(_) => {
+                inner.enter(this.partition);
+                Poll::Ready(Ok(this.limiter.admitted(this.partition)))
+            }
+            Slot::Refused => Poll::Ready(Err(inner.reject())),
+        }
+    }
+}
+
+impl Drop for Acquire {
+    fn drop(&mut self) {
+        self.wait.abandon(&self.limiter.inner.semaphore);
+    }
+}
+
+impl fmt::Debug for Acquire {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Acquire")
+            .field("limiter", &self.limiter.inner.name)
+            .finish()
+    }
+}
+
+#[cfg(feature = "metrics")]
+impl crate::telemetry::ExportMetrics for Inner {
+    fn identity(&self) -> crate::telemetry::Identity<'_> {
+        crate::telemetry::Identity {
+            pattern: Pattern::AdaptiveLimiter,
+            name: &self.name,
+            listeners: Some(&self.listeners),
+            now: self.clock.now(),
+        }
+    }
+
+    fn export(&self) {
+        use metrics::{counter, gauge};
+        let name = self.name.to_string();
+        let limit = self.limit.load(Ordering::Acquire) as i64;
+        gauge!("seawall_adaptive_limit", "name" => name.clone()).set(limit as f64);
+        gauge!("seawall_adaptive_in_flight", "name" => name.clone())
+            .set((limit - self.semaphore.available()).max(0) as f64);
+        counter!("seawall_adaptive_permitted_calls_total", "name" => name.clone())
+            .absolute(self.counts.sum(PERMITTED));
+        counter!("seawall_adaptive_rejected_calls_total", "name" => name)
+            .absolute(self.counts.sum(REJECTED));
+    }
+}
