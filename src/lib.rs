@@ -142,6 +142,7 @@ pub mod health;
 pub mod hedge;
 #[cfg(feature = "http")]
 pub mod http;
+pub mod load_shed;
 pub mod outcome;
 pub mod rate_limit;
 #[cfg(feature = "redis")]

@@ -79,6 +79,24 @@ impl Semaphore {
         false
     }
 
+    /// Takes a permit if more than `reserve` are free and nobody is
+    /// queued: the top `reserve` permits are kept for others (a load
+    /// shedder's higher priorities).
+    #[inline]
+    pub(crate) fn try_acquire_leaving(&self, reserve: i64) -> bool {
+        let mut s = self.state.load(Ordering::Acquire);
+        while (s >> 1) > reserve && s & QUEUED == 0 {
+            match self
+                .state
+                .compare_exchange_weak(s, s - ONE, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => return true,
+                Err(actual) => s = actual,
+            }
+        }
+        false
+    }
+
     /// Takes a permit now, or queues a waiter to be granted one in order.
     pub(crate) fn acquire_or_enqueue(&self) -> Result<(), Arc<Waiter>> {
         let mut queue = self.queue.lock();

@@ -110,7 +110,16 @@ async fn traffic() -> Vec<Box<dyn std::any::Any>> {
         .build()
         .unwrap();
     adaptive.try_acquire().unwrap().record(Outcome::Success);
+    let shedder = seawall::load_shed::LoadShedder::builder("prom")
+        .build()
+        .unwrap();
+    drop(
+        shedder
+            .try_acquire(seawall::load_shed::Priority::DEFAULT)
+            .unwrap(),
+    );
     vec![
+        Box::new(shedder),
         Box::new(adaptive),
         Box::new(failover),
         Box::new(hedge),

@@ -184,6 +184,30 @@ pub const METRICS: &[MetricDescription] = &[
         help: "Calls the adaptive limiter refused (limit reached, or no room within `max_wait`)",
     },
     MetricDescription {
+        name: "seawall_load_shedder_in_flight",
+        metric_type: MetricType::Gauge,
+        unit: Some(Unit::Count),
+        help: "Calls a load shedder admitted that have not finished",
+    },
+    MetricDescription {
+        name: "seawall_load_shedder_shed_below",
+        metric_type: MetricType::Gauge,
+        unit: Some(Unit::Count),
+        help: "Priorities below this are shed at once because a queue stands (CoDel): 0, 64, 128 or 192",
+    },
+    MetricDescription {
+        name: "seawall_load_shedder_admitted_calls_total",
+        metric_type: MetricType::Counter,
+        unit: Some(Unit::Count),
+        help: "Calls a load shedder admitted",
+    },
+    MetricDescription {
+        name: "seawall_load_shedder_shed_calls_total",
+        metric_type: MetricType::Counter,
+        unit: Some(Unit::Count),
+        help: "Calls a load shedder shed, by `priority` (0 to 255)",
+    },
+    MetricDescription {
         name: "seawall_timeout_elapsed_calls_total",
         metric_type: MetricType::Counter,
         unit: Some(Unit::Count),

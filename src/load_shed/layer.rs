@@ -1,0 +1,230 @@
+//! The load shedder as tower middleware.
+
+use super::{Acquire, LoadShedPermit, LoadShedder, Priority};
+use crate::future::{AdmitFuture, Guarded};
+use std::fmt;
+use std::task::{Context, Poll};
+use tower::BoxError;
+use tower_layer::Layer;
+use tower_service::Service;
+
+const NOT_READY: &str = "load shed: the inner service is not ready";
+
+/// Sheds a call at once when the inner service is not ready (as tower's
+/// `LoadShed`) or its priority has no room; otherwise calls, holding the
+/// room until the call ends. Every service made shares one shedder.
+///
+/// ```
+/// use seawall::load_shed::{LoadShedder, Priority};
+/// use seawall::prelude::*;
+/// use tower::{service_fn, Service, ServiceBuilder, ServiceExt};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), BoxError> {
+/// let shedder = LoadShedder::builder("api").max_in_flight(64).build()?;
+/// let mut svc = ServiceBuilder::new()
+///     .layer(shedder.layer().priority_by(|path: &&str| {
+///         if path.starts_with("/batch") { Priority::SHEDDABLE } else { Priority::DEFAULT }
+///     }))
+///     .service(service_fn(|path: &str| async move { Ok::<_, BoxError>(path.len()) }));
+/// assert_eq!(svc.ready().await?.call("/orders").await?, 7);
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Debug)]
+pub struct LoadShedLayer<P = ()> {
+    shedder: LoadShedder,
+    priority: P,
+}
+
+impl LoadShedLayer {
+    /// A layer sharing `shedder`; every call has [`Priority::DEFAULT`]
+    /// until [`priority_by`](Self::priority_by) says otherwise.
+    pub fn new(shedder: LoadShedder) -> Self {
+        Self {
+            shedder,
+            priority: (),
+        }
+    }
+}
+
+impl<P> LoadShedLayer<P> {
+    /// How important a request is.
+    pub fn priority_by<Req, F>(self, f: F) -> LoadShedLayer<PriorityBy<F>>
+    where
+        F: Fn(&Req) -> Priority,
+    {
+        LoadShedLayer {
+            shedder: self.shedder,
+            priority: PriorityBy(f),
+        }
+    }
+
+    /// The shared shedder.
+    pub fn handle(&self) -> &LoadShedder {
+        &self.shedder
+    }
+
+    /// The same shedder, letting a call without room wait up to its
+    /// `max_wait` (with CoDel cutting waits while a queue stands) instead
+    /// of shedding it at once; needs `S: Clone`, and waits for the inner
+    /// service to be ready rather than shedding.
+    pub fn waiting(self) -> WaitingLoadShedLayer<P> {
+        WaitingLoadShedLayer {
+            shedder: self.shedder,
+            priority: self.priority,
+        }
+    }
+}
+
+/// A request's priority: `F(&request)`. Made by
+/// [`LoadShedLayer::priority_by`].
+#[derive(Clone, Copy)]
+pub struct PriorityBy<F>(F);
+
+impl<F> fmt::Debug for PriorityBy<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PriorityBy")
+    }
+}
+
+/// How a service finds a request's priority.
+pub trait PriorityOf<Req> {
+    /// The priority of `request`.
+    fn priority_of(&self, request: &Req) -> Priority;
+}
+
+impl<Req> PriorityOf<Req> for () {
+    #[inline]
+    fn priority_of(&self, _: &Req) -> Priority {
+        Priority::DEFAULT
+    }
+}
+
+impl<Req, F: Fn(&Req) -> Priority> PriorityOf<Req> for PriorityBy<F> {
+    #[inline]
+    fn priority_of(&self, request: &Req) -> Priority {
+        (self.0)(request)
+    }
+}
+
+impl<S, P: Clone> Layer<S> for LoadShedLayer<P> {
+    type Service = LoadShedService<S, P>;
+    fn layer(&self, inner: S) -> Self::Service {
+        LoadShedService {
+            inner,
+            shedder: self.shedder.clone(),
+            priority: self.priority.clone(),
+            ready: false,
+        }
+    }
+}
+
+/// A service behind a [`LoadShedLayer`].
+#[derive(Debug)]
+pub struct LoadShedService<S, P = ()> {
+    inner: S,
+    shedder: LoadShedder,
+    priority: P,
+    /// The inner service said it was ready at the last `poll_ready`.
+    ready: bool,
+}
+
+impl<S: Clone, P: Clone> Clone for LoadShedService<S, P> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            shedder: self.shedder.clone(),
+            priority: self.priority.clone(),
+            // A clone has not been polled.
+            ready: false,
+        }
+    }
+}
+
+/// The response future of [`LoadShedService`].
+pub type ResponseFuture<F> = AdmitFuture<Guarded<F, LoadShedPermit>>;
+
+impl<S, Req, P> Service<Req> for LoadShedService<S, P>
+where
+    S: Service<Req>,
+    S::Error: Into<BoxError>,
+    P: PriorityOf<Req>,
+{
+    type Response = S::Response;
+    type Error = BoxError;
+    type Future = ResponseFuture<S::Future>;
+
+    /// Always ready: a call made while the inner service is not is shed.
+    #[inline]
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        self.ready = match self.inner.poll_ready(cx) {
+            Poll::Ready(Ok(())) => true,
+            Poll::Ready(Err(e)) => return Poll::Ready(Err(e.into())),
+            Poll::Pending => false,
+        };
+        Poll::Ready(Ok(()))
+    }
+
+    #[inline]
+    fn call(&mut self, req: Req) -> Self::Future {
+        let p = self.priority.priority_of(&req);
+        if !std::mem::take(&mut self.ready) {
+            return AdmitFuture::rejected(Box::new(self.shedder.inner.shed(p, NOT_READY)));
+        }
+        match self.shedder.try_acquire(p) {
+            Ok(permit) => AdmitFuture::called(Guarded::new(self.inner.call(req), permit)),
+            Err(shed) => AdmitFuture::rejected(Box::new(shed)),
+        }
+    }
+}
+
+/// Waits up to the shedder's `max_wait` for room; made by
+/// [`LoadShedLayer::waiting`].
+#[derive(Clone, Debug)]
+pub struct WaitingLoadShedLayer<P = ()> {
+    shedder: LoadShedder,
+    priority: P,
+}
+
+impl<S, P: Clone> Layer<S> for WaitingLoadShedLayer<P> {
+    type Service = WaitingLoadShedService<S, P>;
+    fn layer(&self, inner: S) -> Self::Service {
+        WaitingLoadShedService {
+            inner,
+            shedder: self.shedder.clone(),
+            priority: self.priority.clone(),
+        }
+    }
+}
+
+/// A service behind a [`WaitingLoadShedLayer`].
+#[derive(Clone, Debug)]
+pub struct WaitingLoadShedService<S, P = ()> {
+    inner: S,
+    shedder: LoadShedder,
+    priority: P,
+}
+
+/// The response future of [`WaitingLoadShedService`].
+pub type WaitingResponseFuture<S, Req> =
+    crate::waiting::WaitThenCall<S, Req, Acquire, LoadShedPermit>;
+
+impl<S, Req, P> Service<Req> for WaitingLoadShedService<S, P>
+where
+    S: Service<Req> + Clone,
+    S::Error: Into<BoxError>,
+    P: PriorityOf<Req>,
+{
+    type Response = S::Response;
+    type Error = BoxError;
+    type Future = WaitingResponseFuture<S, Req>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Req) -> Self::Future {
+        let p = self.priority.priority_of(&req);
+        crate::waiting::WaitThenCall::new(self.shedder.acquire(p), self.inner.clone(), req)
+    }
+}
