@@ -1,7 +1,8 @@
 //! seawall, one pattern at a time: a real HTTP backend on 127.0.0.1 that
 //! goes down for a stretch, driven by the same load through a bare hyper
 //! client and through a client guarded by a circuit breaker; then scenes for
-//! a rate limiter, a bulkhead, a fallback and retries with a budget.
+//! a rate limiter, a bulkhead, a fallback, retries with a budget and an
+//! adaptive concurrency limit.
 //!
 //! `cargo run --release --example scenes` (about 25 seconds, no set-up).
 //! The whole standard stack against scripted failures is `--example demo`.
@@ -259,6 +260,91 @@ async fn main() -> Result<(), ConfigError> {
     bulkhead_scene().await?;
     fallback_scene().await?;
     retry_scene().await?;
+    adaptive_scene().await?;
+    Ok(())
+}
+
+/// A backend with 20 workers and 10 ms of work a call: past 20 calls at
+/// once each call gets its share of the workers, so latency grows with
+/// load while throughput stays at 2,000 a second. Offered 2,500 a second,
+/// a static limit set long ago (500) lets the queue grow to it; the
+/// adaptive limit (Gradient2, the default) finds the backend's knee and
+/// refuses the excess at once, keeping the served calls' p99 near the work
+/// itself.
+async fn adaptive_scene() -> Result<(), ConfigError> {
+    use seawall::adaptive::AdaptiveLimiter;
+    use std::sync::atomic::AtomicUsize;
+    const WORKERS: usize = 20;
+    println!(
+        "\n== Adaptive concurrency: a backend of {WORKERS} workers (10 ms a call, slower past {WORKERS} at once), 2,500 requests/s for 3 s =="
+    );
+    let in_system = Arc::new(AtomicUsize::new(0));
+    let (addr, _) = support::serve({
+        let in_system = in_system.clone();
+        move |_| {
+            let in_system = in_system.clone();
+            async move {
+                let n = in_system.fetch_add(1, Ordering::SeqCst) + 1;
+                let share = (n as f64 / WORKERS as f64).max(1.0);
+                tokio::time::sleep(Duration::from_millis(10).mul_f64(share)).await;
+                in_system.fetch_sub(1, Ordering::SeqCst);
+                support::respond(StatusCode::OK, b"ok")
+            }
+        }
+    })
+    .await;
+    for adaptive in [false, true] {
+        let client: HttpClient = Client::builder(TokioExecutor::new()).build_http();
+        let limiter = AdaptiveLimiter::builder("inventory").build()?;
+        let fixed = Bulkhead::builder("static-limit")
+            .max_concurrent_calls(500)
+            .build()?;
+        let latencies = Arc::new(Mutex::new(Vec::new()));
+        let refused = Arc::new(AtomicU64::new(0));
+        let start = Instant::now();
+        let mut tick = tokio::time::interval(Duration::from_micros(400));
+        let mut calls = tokio::task::JoinSet::new();
+        while start.elapsed() < Duration::from_secs(3) {
+            tick.tick().await;
+            let req = Request::get(format!("http://{addr}/"))
+                .body(Empty::new())
+                .unwrap();
+            let (client, limiter, fixed) = (client.clone(), limiter.clone(), fixed.clone());
+            let (lat, refused) = (latencies.clone(), refused.clone());
+            calls.spawn(async move {
+                let t0 = Instant::now();
+                let result = if adaptive {
+                    limiter.layer().layer(client).oneshot(req).await
+                } else {
+                    fixed.layer().layer(client).oneshot(req).await
+                };
+                match result {
+                    Ok(_) => lat.lock().unwrap().push(t0.elapsed()),
+                    Err(_) => drop(refused.fetch_add(1, Ordering::Relaxed)),
+                }
+            });
+        }
+        while calls.join_next().await.is_some() {}
+        let mut lat = latencies.lock().unwrap().clone();
+        lat.sort();
+        println!(
+            "  {:<30} served {:>5}, p50 {:>6.1} ms, p99 {:>6.1} ms | refused at once {:>5}{}",
+            if adaptive {
+                "adaptive limit (Gradient2):"
+            } else {
+                "static limit of 500:"
+            },
+            lat.len(),
+            percentile(&lat, 0.50).as_secs_f64() * 1e3,
+            percentile(&lat, 0.99).as_secs_f64() * 1e3,
+            refused.load(Ordering::Relaxed),
+            if adaptive {
+                format!(" | limit settled at {}", limiter.limit())
+            } else {
+                String::new()
+            },
+        );
+    }
     Ok(())
 }
 

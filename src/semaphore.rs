@@ -378,6 +378,57 @@ mod loom_models {
     }
 
     #[test]
+    fn a_forced_acquire_racing_a_release_to_a_waiter_repays_its_debt_first() {
+        // An adaptive limiter's partition admits past the limit (a debt)
+        // while a call ends and another waits: whatever the order, the
+        // waiter is served only by a permit the debt does not claim.
+        loom::model(|| {
+            let s = Arc::new(Semaphore::new(1));
+            assert!(s.try_acquire());
+            let w = s.acquire_or_enqueue().expect_err("queued");
+            let forcer = {
+                let s = s.clone();
+                thread::spawn(move || s.force_acquire())
+            };
+            let s2 = s.clone();
+            let releaser = thread::spawn(move || s2.release());
+            forcer.join().unwrap();
+            releaser.join().unwrap();
+            // Two held (the forced one and, if served, the waiter) out of one:
+            // the waiter may only have been served if the release came
+            // before the debt, and then the pool is one in debt.
+            if w.is_granted() {
+                assert_eq!((s.available(), s.waiting()), (-1, 0));
+                s.release();
+            } else {
+                assert!(!s.cancel(&w));
+                assert_eq!((s.available(), s.waiting()), (0, 0));
+            }
+            s.release();
+            assert_eq!(s.available(), 1, "every permit came back");
+        });
+    }
+
+    #[test]
+    fn two_callers_for_the_last_unreserved_permit_get_it_once() {
+        // A load shedder keeps one of two permits for higher priorities:
+        // two low-priority callers at once get exactly one.
+        loom::model(|| {
+            let s = Arc::new(Semaphore::new(2));
+            let a = {
+                let s = s.clone();
+                thread::spawn(move || s.try_acquire_leaving(1))
+            };
+            let got_b = s.try_acquire_leaving(1);
+            let got_a = a.join().unwrap();
+            assert!(got_a ^ got_b, "exactly one: {got_a} {got_b}");
+            assert_eq!(s.available(), 1);
+            assert!(!s.try_acquire_leaving(1), "the reserved one stays");
+            assert!(s.try_acquire(), "a higher priority takes it");
+        });
+    }
+
+    #[test]
     fn raising_the_limit_racing_a_release_serves_waiters_once_each() {
         loom::model(|| {
             let s = Arc::new(Semaphore::new(1));
