@@ -65,6 +65,13 @@ impl Semaphore {
     /// Takes a permit if one is free and nobody is queued for it.
     #[inline]
     pub(crate) fn try_acquire(&self) -> bool {
+        self.try_acquire_counted().is_some()
+    }
+
+    /// [`try_acquire`](Self::try_acquire), telling the permits left free
+    /// after it (read from the exchange itself: no second load).
+    #[inline]
+    pub(crate) fn try_acquire_counted(&self) -> Option<i64> {
         let mut s = self.state.load(Ordering::Acquire);
         // Free permits and an empty queue (FIFO: queued callers go first).
         while s >= ONE && s & QUEUED == 0 {
@@ -72,11 +79,11 @@ impl Semaphore {
                 .state
                 .compare_exchange_weak(s, s - ONE, Ordering::AcqRel, Ordering::Acquire)
             {
-                Ok(_) => return true,
+                Ok(_) => return Some((s - ONE) >> 1),
                 Err(actual) => s = actual,
             }
         }
-        false
+        None
     }
 
     /// Takes a permit if more than `reserve` are free and nobody is
@@ -233,6 +240,7 @@ impl Semaphore {
         self.state.fetch_sub(ONE, Ordering::AcqRel);
     }
 
+    #[inline]
     pub(crate) fn available(&self) -> i64 {
         self.state.load(Ordering::Acquire) >> 1
     }

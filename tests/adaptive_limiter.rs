@@ -269,6 +269,7 @@ async fn a_failure_is_a_drop_the_window_backs_off_on_and_the_move_is_an_event() 
         .algorithm(Aimd::default().initial_limit(50).min_limit(1))
         .window(Duration::from_millis(100))
         .min_window_calls(1)
+        .sample_every(1)
         .report_share(0.05)
         .clock(clock.clone())
         .on_event({
@@ -404,6 +405,7 @@ fn bad_settings_are_config_errors_naming_the_field() {
     );
     assert_eq!(field(b().algorithm(Fixed(0))), "initial_limit");
     assert_eq!(field(b().window(Duration::ZERO)), "window");
+    assert_eq!(field(b().sample_every(3)), "sample_every");
     assert_eq!(
         field(b().partition("a", 0.7).partition("b", 0.5)),
         "partition"

@@ -21,17 +21,40 @@ pub const MAX_LIMIT: usize = 1 << 30;
 /// The longest `max_wait`.
 pub const MAX_WAIT_LIMIT: Duration = Duration::from_secs(3600);
 
-// Per-thread counters: admissions and refusals since build, and the open
-// window's samples (summed; `PEAK` is a per-stripe maximum instead). A
-// dropped call counts in `CALLS` and `DROPS` but not in `RTT_NS`: a refusal
-// comes back fast and would read as a quiet dependency (as Netflix's
+// Per-thread counters: calls ignored and refused since build (those
+// finished are `CALLS + IGNORED`), and the open window's samples, summed
+// except `PEAK`, a per-stripe maximum written as calls are admitted, as
+// `MAX_LIMIT − free` (the closer turns it back into calls in flight).
+// Each thread times the round trips of its first `ALWAYS_TIMED` calls in a
+// window (`WINDOW_TIMED` counts them; reset as the window closes) and one
+// in `sample_every` after that (`TIMED` counts the successes timed): a
+// clock read costs more than the rest of the path, and a window's mean
+// needs a few dozen round trips, not millions. A dropped call counts in
+// `CALLS` and `DROPS` but its round trip is not kept: a refusal comes back
+// fast and would read as a quiet dependency (as Netflix's
 // `addDroppedSample`).
-const PERMITTED: usize = 0;
+const IGNORED: usize = 0;
 const REJECTED: usize = 1;
 const CALLS: usize = 2;
 const RTT_NS: usize = 3;
 const DROPS: usize = 4;
 const PEAK: usize = 5;
+const TIMED: usize = 6;
+const WINDOW_TIMED: usize = 7;
+
+/// Calls a thread times in every window before it samples.
+const ALWAYS_TIMED: u64 = 8;
+
+/// A permit's word: its partition in the top byte, the clock (mod 2⁵⁶,
+/// 2.28 years; a round trip is the difference, taken mod 2⁵⁶ too) in the
+/// rest, or `UNTIMED` for a call whose round trip is not timed. One word
+/// keeps the permit at two (it moves with every response future).
+const CLOCK_BITS: u64 = (1 << 56) - 1;
+const UNTIMED: u64 = CLOCK_BITS;
+/// The partition byte of a call in none.
+const NO_PARTITION_BYTE: u64 = 255;
+/// The most partitions a limiter takes.
+const MAX_PARTITIONS: usize = 254;
 
 /// A share of the limit reserved for one partition.
 struct Partition {
@@ -43,8 +66,8 @@ struct Partition {
 /// What only the call closing a window touches.
 struct Window {
     algorithm: BoxAlgorithm,
-    /// `CALLS`, `RTT_NS`, `DROPS` totals when the last window closed.
-    seen: [u64; 3],
+    /// `CALLS`, `RTT_NS`, `DROPS`, `TIMED` totals when the last window closed.
+    seen: [u64; 4],
     /// The last window's mean round trip, for a window of drops only.
     last_rtt: Duration,
     /// The limit last reported by an event.
@@ -63,7 +86,9 @@ pub(crate) struct Inner {
     report_share: f64,
     /// Clock time at which the open window may close.
     next_window: AtomicU64,
-    counts: Striped<6>,
+    counts: Striped<8>,
+    /// `sample_every − 1` (a power of two, less one).
+    sample_mask: u64,
     window: Mutex<Window>,
     partitions: Box<[Partition]>,
 }
@@ -99,6 +124,7 @@ pub struct AdaptiveLimiterBuilder {
     max_wait: Duration,
     window: Duration,
     min_window_calls: u64,
+    sample_every: u64,
     report_share: f64,
     partitions: Vec<(Arc<str>, f64)>,
     clock: ClockHandle,
@@ -146,6 +172,16 @@ impl AdaptiveLimiterBuilder {
         self
     }
 
+    /// Past its first 8 calls of a window, each thread times the round
+    /// trip of one call in `n` (default 16; a power of two): reading the
+    /// clock costs more than the rest of the path, and a window's mean
+    /// needs a few dozen round trips, not millions. Drops and in-flight
+    /// counts are taken from every call. `1` times them all.
+    pub fn sample_every(mut self, n: u64) -> Self {
+        self.sample_every = n;
+        self
+    }
+
     /// Emit [`EventKind::LimitMoved`] when the limit has moved by more
     /// than this share of the last reported one (default 0.1).
     pub fn report_share(mut self, share: f64) -> Self {
@@ -185,6 +221,12 @@ impl AdaptiveLimiterBuilder {
                 ),
             );
         }
+        if !self.sample_every.is_power_of_two() {
+            return bad(
+                "sample_every",
+                format!("must be a power of two, got {}", self.sample_every),
+            );
+        }
         if self.window.is_zero() {
             return bad("window", "must be positive, got 0".into());
         }
@@ -192,6 +234,15 @@ impl AdaptiveLimiterBuilder {
             return bad(
                 "report_share",
                 format!("must be at least 0, got {}", self.report_share),
+            );
+        }
+        if self.partitions.len() > MAX_PARTITIONS {
+            return bad(
+                "partition",
+                format!(
+                    "at most {MAX_PARTITIONS} partitions, got {}",
+                    self.partitions.len()
+                ),
             );
         }
         let mut total = 0.0;
@@ -221,12 +272,13 @@ impl AdaptiveLimiterBuilder {
             listeners: self.listeners,
             window_ns,
             min_window_calls: self.min_window_calls.max(1),
+            sample_mask: self.sample_every - 1,
             report_share: self.report_share,
             next_window: AtomicU64::new(now.saturating_add(window_ns)),
             counts: Striped::new(),
             window: Mutex::new(Window {
                 algorithm: self.algorithm,
-                seen: [0; 3],
+                seen: [0; 4],
                 last_rtt: Duration::ZERO,
                 reported: initial,
             }),
@@ -257,6 +309,7 @@ impl AdaptiveLimiter {
             max_wait: Duration::ZERO,
             window: Duration::from_millis(100),
             min_window_calls: 10,
+            sample_every: 16,
             report_share: 0.1,
             partitions: Vec::new(),
             clock: ClockHandle::default(),
@@ -268,10 +321,9 @@ impl AdaptiveLimiter {
     /// it with [`Overloaded`].
     #[inline]
     pub fn try_acquire(&self) -> Result<AdaptivePermit, Overloaded> {
-        if self.inner.semaphore.try_acquire() {
-            Ok(self.admitted(NO_PARTITION))
-        } else {
-            Err(self.inner.reject())
+        match self.inner.semaphore.try_acquire_counted() {
+            Some(free) => Ok(self.admitted(NO_PARTITION, free)),
+            None => Err(self.inner.reject()),
         }
     }
 
@@ -297,28 +349,55 @@ impl AdaptiveLimiter {
 
     /// A slot under the limit, or past it on the partition's share.
     fn try_admit(&self, index: usize) -> Option<AdaptivePermit> {
-        if self.inner.semaphore.try_acquire() {
+        if let Some(free) = self.inner.semaphore.try_acquire_counted() {
             self.inner.enter(index);
-            return Some(self.admitted(index));
+            return Some(self.admitted(index, free));
         }
         if self.inner.reserve(index) {
             self.inner.semaphore.force_acquire();
-            return Some(self.admitted(index));
+            return Some(self.admitted(index, self.inner.semaphore.available()));
         }
         None
     }
 
     #[inline]
-    fn admitted(&self, partition: usize) -> AdaptivePermit {
+    fn admitted(&self, partition: usize, free: i64) -> AdaptivePermit {
         let inner = &*self.inner;
-        inner.counts.incr(PERMITTED);
-        let limit = inner.limit.load(Ordering::Relaxed) as i64;
-        let in_flight = (limit - inner.semaphore.available()).max(1) as usize;
+        // In flight is `limit − free`; the limit only moves as a window
+        // closes, so `MAX_LIMIT − free` ranks the same and the closer adds
+        // the limit back (no second load here).
+        let level = (MAX_LIMIT as i64 - free).max(0) as u64;
+        // The window's peak, and whether to time this call's round trip:
+        // this thread's first calls of a window, then one in `sample_every`.
+        let timed = match inner.counts.mine() {
+            Some(s) => {
+                if s[PEAK].load(Ordering::Relaxed) < level {
+                    s[PEAK].store(level, Ordering::Relaxed);
+                }
+                s[WINDOW_TIMED].load(Ordering::Relaxed) < ALWAYS_TIMED
+                    || s[CALLS].load(Ordering::Relaxed) & inner.sample_mask == 0
+            }
+            None => {
+                inner
+                    .counts
+                    .shared(PEAK)
+                    .fetch_max(level, Ordering::Relaxed);
+                true
+            }
+        };
+        let partition = if partition < MAX_PARTITIONS {
+            partition as u64
+        } else {
+            NO_PARTITION_BYTE
+        };
+        let started = if timed {
+            inner.clock.now() & CLOCK_BITS
+        } else {
+            UNTIMED
+        };
         AdaptivePermit {
             inner: Some(self.inner.get().clone()),
-            started: inner.clock.now(),
-            in_flight,
-            partition,
+            word: partition << 56 | started,
         }
     }
 
@@ -361,11 +440,14 @@ impl AdaptiveLimiter {
     /// A snapshot.
     pub fn metrics(&self) -> AdaptiveLimiterMetrics {
         let limit = self.limit();
+        let in_flight = (limit as i64 - self.inner.semaphore.available()).max(0) as usize;
         AdaptiveLimiterMetrics {
             limit,
-            in_flight: (limit as i64 - self.inner.semaphore.available()).max(0) as usize,
+            in_flight,
             waiting: self.inner.semaphore.waiting(),
-            permitted_calls: self.inner.counts.sum(PERMITTED),
+            permitted_calls: self.inner.counts.sum(CALLS)
+                + self.inner.counts.sum(IGNORED)
+                + in_flight as u64,
             rejected_calls: self.inner.counts.sum(REJECTED),
         }
     }
@@ -423,18 +505,22 @@ impl Inner {
 
     /// Ends a call: its slot back, and its sample into this thread's stripe.
     #[inline]
-    fn finish(&self, started: u64, in_flight: usize, partition: usize, outcome: Outcome) {
-        if let Some(p) = self.partitions.get(partition) {
+    fn finish(&self, word: u64, outcome: Outcome) {
+        if let Some(p) = self.partitions.get((word >> 56) as usize) {
             p.busy.fetch_sub(1, Ordering::AcqRel);
         }
         self.semaphore.release();
-        if outcome == Outcome::Ignored {
-            return;
-        }
-        let now = self.clock.now();
-        let rtt = now.saturating_sub(started);
+        let sampled = (outcome != Outcome::Ignored) as u64;
         let dropped = (outcome == Outcome::Failure) as u64;
-        let rtt = if dropped == 1 { 0 } else { rtt };
+        let started = word & CLOCK_BITS;
+        let timed = started != UNTIMED;
+        let now = if timed { self.clock.now() } else { 0 };
+        // A timed success's round trip; nothing for the rest.
+        let (rtt, kept) = if timed && outcome == Outcome::Success {
+            (now.wrapping_sub(started) & CLOCK_BITS, 1)
+        } else {
+            (0, 0)
+        };
         match self.counts.mine() {
             Some(s) => {
                 // This thread's own stripe: plain loads and stores.
@@ -444,22 +530,31 @@ impl Inner {
                         Ordering::Relaxed,
                     )
                 };
-                bump(CALLS, 1);
-                bump(RTT_NS, rtt);
-                bump(DROPS, dropped);
-                if s[PEAK].load(Ordering::Relaxed) < in_flight as u64 {
-                    s[PEAK].store(in_flight as u64, Ordering::Relaxed);
+                if sampled != 0 {
+                    bump(CALLS, 1);
+                } else {
+                    bump(IGNORED, 1);
+                }
+                if dropped != 0 {
+                    bump(DROPS, 1);
+                }
+                if timed {
+                    bump(WINDOW_TIMED, 1);
+                    bump(RTT_NS, rtt);
+                    bump(TIMED, kept);
                 }
             }
             None => {
                 let s = |i| self.counts.shared(i);
-                s(CALLS).fetch_add(1, Ordering::Relaxed);
-                s(RTT_NS).fetch_add(rtt, Ordering::Relaxed);
+                s(IGNORED).fetch_add(1 - sampled, Ordering::Relaxed);
+                s(CALLS).fetch_add(sampled, Ordering::Relaxed);
                 s(DROPS).fetch_add(dropped, Ordering::Relaxed);
-                s(PEAK).fetch_max(in_flight as u64, Ordering::Relaxed);
+                s(RTT_NS).fetch_add(rtt, Ordering::Relaxed);
+                s(TIMED).fetch_add(kept, Ordering::Relaxed);
+                s(WINDOW_TIMED).fetch_add(timed as u64, Ordering::Relaxed);
             }
         }
-        if now >= self.next_window.load(Ordering::Relaxed) {
+        if timed && now >= self.next_window.load(Ordering::Relaxed) {
             self.close_window(now);
         }
     }
@@ -478,6 +573,7 @@ impl Inner {
             self.counts.sum(CALLS),
             self.counts.sum(RTT_NS),
             self.counts.sum(DROPS),
+            self.counts.sum(TIMED),
         ];
         let calls = totals[0].wrapping_sub(window.seen[0]);
         if calls < self.min_window_calls {
@@ -491,13 +587,20 @@ impl Inner {
         let peak = self
             .counts
             .all()
-            .map(|s| s[PEAK].swap(0, Ordering::Relaxed))
+            .map(|s| {
+                // Each thread times its first calls of the next window.
+                s[WINDOW_TIMED].store(0, Ordering::Relaxed);
+                s[PEAK].swap(0, Ordering::Relaxed)
+            })
             .max()
             .unwrap_or(0);
+        // Stored as `MAX_LIMIT − free`: back to calls in flight.
+        let limit_now = self.limit.load(Ordering::Acquire) as u64;
+        let peak = (peak + limit_now).saturating_sub(MAX_LIMIT as u64);
         let drops = totals[2].wrapping_sub(window.seen[2]);
-        if calls > drops {
-            window.last_rtt =
-                Duration::from_nanos(totals[1].wrapping_sub(window.seen[1]) / (calls - drops));
+        let timed = totals[3].wrapping_sub(window.seen[3]);
+        if let Some(mean) = totals[1].wrapping_sub(window.seen[1]).checked_div(timed) {
+            window.last_rtt = Duration::from_nanos(mean);
         }
         let sample = Sample {
             rtt: window.last_rtt,
@@ -555,9 +658,8 @@ impl fmt::Debug for AdaptiveLimiter {
 pub struct AdaptivePermit {
     // `None` once recorded.
     inner: Option<Arc<Handle<Inner>>>,
-    started: u64,
-    in_flight: usize,
-    partition: usize,
+    /// Partition and start: see `CLOCK_BITS`.
+    word: u64,
 }
 
 impl AdaptivePermit {
@@ -571,7 +673,7 @@ impl AdaptivePermit {
     #[inline]
     fn end(&mut self, outcome: Outcome) {
         if let Some(inner) = self.inner.take() {
-            inner.finish(self.started, self.in_flight, self.partition, outcome);
+            inner.finish(self.word, outcome);
         }
     }
 }
@@ -586,7 +688,7 @@ impl fmt::Debug for AdaptivePermit {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AdaptivePermit")
             .field("limiter", &self.inner.as_ref().map(|i| i.name.clone()))
-            .field("in_flight", &self.in_flight)
+            .field("partition", &(self.word >> 56))
             .finish()
     }
 }
@@ -637,7 +739,8 @@ impl Future for Acquire {
         match slot {
             Slot::Granted(_) => {
                 inner.enter(this.partition);
-                Poll::Ready(Ok(this.limiter.admitted(this.partition)))
+                let free = inner.semaphore.available();
+                Poll::Ready(Ok(this.limiter.admitted(this.partition, free)))
             }
             Slot::Refused => Poll::Ready(Err(inner.reject())),
         }
@@ -676,8 +779,12 @@ impl crate::telemetry::ExportMetrics for Inner {
         gauge!("seawall_adaptive_limit", "name" => name.clone()).set(limit as f64);
         gauge!("seawall_adaptive_in_flight", "name" => name.clone())
             .set((limit - self.semaphore.available()).max(0) as f64);
-        counter!("seawall_adaptive_permitted_calls_total", "name" => name.clone())
-            .absolute(self.counts.sum(PERMITTED));
+        counter!("seawall_adaptive_permitted_calls_total", "name" => name.clone()).absolute(
+            self.counts.sum(CALLS)
+                + self.counts.sum(IGNORED)
+                + (self.limit.load(Ordering::Acquire) as i64 - self.semaphore.available()).max(0)
+                    as u64,
+        );
         counter!("seawall_adaptive_rejected_calls_total", "name" => name)
             .absolute(self.counts.sum(REJECTED));
     }
