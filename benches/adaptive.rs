@@ -56,11 +56,21 @@ fn load_shed(c: &mut Criterion) {
         tower::load_shed::LoadShedLayer::new()
             .layer(tower::limit::ConcurrencyLimitLayer::new(1000).layer(bare())),
     );
+    let s = LoadShedder::builder("bench").build().unwrap();
+    layer_contender(
+        &mut g,
+        "seawall LoadShedLayer (not ready only)",
+        s.layer().layer(bare()),
+    );
     let s = LoadShedder::builder("bench")
         .max_in_flight(1000)
         .build()
         .unwrap();
-    layer_contender(&mut g, "seawall LoadShedLayer", s.layer().layer(bare()));
+    layer_contender(
+        &mut g,
+        "seawall LoadShedLayer (max_in_flight)",
+        s.layer().layer(bare()),
+    );
     g.finish();
 }
 

@@ -245,5 +245,12 @@ fn bad_settings_are_config_errors_naming_the_field() {
         field(b().codel(Duration::from_millis(200), Duration::from_millis(100))),
         "codel"
     );
-    assert_eq!(field(b().max_wait(Duration::MAX)), "max_wait");
+    assert_eq!(
+        field(b().max_in_flight(5).max_wait(Duration::MAX)),
+        "max_wait"
+    );
+    // Only a call past its room waits: no room, no wait.
+    let e = b().max_wait(Duration::from_millis(5)).build().unwrap_err();
+    assert_eq!(e.field(), "max_wait");
+    assert!(e.to_string().contains("max_in_flight"), "{e}");
 }

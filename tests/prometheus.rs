@@ -111,6 +111,7 @@ async fn traffic() -> Vec<Box<dyn std::any::Any>> {
         .unwrap();
     adaptive.try_acquire().unwrap().record(Outcome::Success);
     let shedder = seawall::load_shed::LoadShedder::builder("prom")
+        .max_in_flight(10)
         .build()
         .unwrap();
     drop(

@@ -115,6 +115,7 @@ impl<S, P: Clone> Layer<S> for LoadShedLayer<P> {
             shedder: self.shedder.clone(),
             priority: self.priority.clone(),
             ready: false,
+            limited: self.shedder.inner.limited,
         }
     }
 }
@@ -127,6 +128,8 @@ pub struct LoadShedService<S, P = ()> {
     priority: P,
     /// The inner service said it was ready at the last `poll_ready`.
     ready: bool,
+    /// The shedder has a `max_in_flight` (kept here: no pointer to follow).
+    limited: bool,
 }
 
 impl<S: Clone, P: Clone> Clone for LoadShedService<S, P> {
@@ -137,6 +140,7 @@ impl<S: Clone, P: Clone> Clone for LoadShedService<S, P> {
             priority: self.priority.clone(),
             // A clone has not been polled.
             ready: false,
+            limited: self.limited,
         }
     }
 }
@@ -167,10 +171,15 @@ where
 
     #[inline]
     fn call(&mut self, req: Req) -> Self::Future {
-        let p = self.priority.priority_of(&req);
         if !std::mem::take(&mut self.ready) {
+            let p = self.priority.priority_of(&req);
             return AdmitFuture::rejected(Box::new(self.shedder.inner.shed(p, NOT_READY)));
         }
+        if !self.limited {
+            // Only readiness is judged: nothing to count or hold.
+            return AdmitFuture::called(Guarded::unguarded(self.inner.call(req)));
+        }
+        let p = self.priority.priority_of(&req);
         match self.shedder.try_acquire(p) {
             Ok(permit) => AdmitFuture::called(Guarded::new(self.inner.call(req), permit)),
             Err(shed) => AdmitFuture::rejected(Box::new(shed)),

@@ -38,7 +38,8 @@
 //!   can do.
 //!
 //! The layer also sheds at once, whatever the priority, when the inner
-//! service is not ready (tower's `LoadShed`). Every refusal is an
+//! service is not ready (tower's `LoadShed`). A shedder without
+//! `max_in_flight` does only that, at tower's cost. Every refusal is an
 //! [`Overloaded`] carrying the priority shed; the counts per priority are
 //! in [`LoadShedder::shed_calls`].
 
@@ -93,6 +94,8 @@ pub const MAX_IN_FLIGHT: usize = 1 << 40;
 pub(crate) struct Inner {
     semaphore: Semaphore,
     max_in_flight: usize,
+    /// A `max_in_flight` was set: calls are counted and given room.
+    limited: bool,
     /// Permits kept free for priorities above each one, by priority.
     reserve: Box<[i64; 256]>,
     max_wait: Duration,
@@ -115,7 +118,7 @@ pub struct LoadShedder {
 #[must_use]
 pub struct LoadShedderBuilder {
     name: Arc<str>,
-    max_in_flight: usize,
+    max_in_flight: Option<usize>,
     min_share: f64,
     max_wait: Duration,
     codel: (Duration, Duration),
@@ -126,9 +129,13 @@ pub struct LoadShedderBuilder {
 impl LoadShedderBuilder {
     crate::telemetry::builder_telemetry_setters!();
 
-    /// Calls in flight at which even critical ones are shed (default 100).
+    /// Calls in flight at which even critical ones are shed; lower
+    /// priorities get less of it (see `min_share`). Unset (the default),
+    /// the shedder sheds only when the inner service is not ready, as
+    /// tower's `LoadShed`, and its layer adds nothing to a call it lets
+    /// through (it counts only the calls it sheds).
     pub fn max_in_flight(mut self, n: usize) -> Self {
-        self.max_in_flight = n;
+        self.max_in_flight = Some(n);
         self
     }
 
@@ -155,7 +162,8 @@ impl LoadShedderBuilder {
     /// Validates and builds.
     pub fn build(self) -> Result<LoadShedder, ConfigError> {
         let bad = |field: &'static str, why: String| Err(ConfigError::new(&self.name, field, why));
-        let n = self.max_in_flight;
+        let limited = self.max_in_flight.is_some();
+        let n = self.max_in_flight.unwrap_or(MAX_IN_FLIGHT);
         if n == 0 || n > MAX_IN_FLIGHT {
             return bad(
                 "max_in_flight",
@@ -176,6 +184,12 @@ impl LoadShedderBuilder {
                     crate::clock::MAX_WAIT,
                     self.max_wait
                 ),
+            );
+        }
+        if !limited && !self.max_wait.is_zero() {
+            return bad(
+                "max_wait",
+                "needs a max_in_flight: only a call past its room waits".into(),
             );
         }
         let (target, interval) = self.codel;
@@ -200,6 +214,7 @@ impl LoadShedderBuilder {
         let inner = Arc::new(Inner {
             semaphore: Semaphore::new(n),
             max_in_flight: n,
+            limited,
             reserve,
             max_wait: self.max_wait,
             codel,
@@ -222,7 +237,7 @@ impl LoadShedder {
     pub fn builder(name: &str) -> LoadShedderBuilder {
         LoadShedderBuilder {
             name: Arc::from(name),
-            max_in_flight: 100,
+            max_in_flight: None,
             min_share: 0.5,
             max_wait: Duration::ZERO,
             codel: (Duration::from_millis(5), Duration::from_millis(100)),
@@ -394,7 +409,9 @@ pub struct LoadShedderMetrics {
     pub in_flight: usize,
     /// Calls waiting for room.
     pub waiting: usize,
-    /// Calls admitted since build.
+    /// Calls admitted since build. The layer of a shedder without
+    /// `max_in_flight` counts only what it sheds: the calls it lets
+    /// through pay nothing, and are not counted here.
     pub admitted_calls: u64,
     /// Calls shed since build, all priorities.
     pub shed_calls: u64,
@@ -478,13 +495,15 @@ impl crate::telemetry::ExportMetrics for Inner {
     fn export(&self) {
         use metrics::{counter, gauge};
         let name = self.name.to_string();
-        gauge!("seawall_load_shedder_in_flight", "name" => name.clone())
-            .set((self.max_in_flight as i64 - self.semaphore.available()).max(0) as f64);
+        if self.limited {
+            gauge!("seawall_load_shedder_in_flight", "name" => name.clone())
+                .set((self.max_in_flight as i64 - self.semaphore.available()).max(0) as f64);
+            counter!("seawall_load_shedder_admitted_calls_total", "name" => name.clone())
+                .absolute(self.admitted.sum(0));
+        }
         let level = self.codel.as_ref().map_or(0, |c| c.level()) as f64;
         gauge!("seawall_load_shedder_shed_below", "name" => name.clone())
             .set(level * (256 / TIERS as u16) as f64);
-        counter!("seawall_load_shedder_admitted_calls_total", "name" => name.clone())
-            .absolute(self.admitted.sum(0));
         // One series per priority ever shed (at most 256).
         let mut any = false;
         for (p, c) in self.shed.iter().enumerate() {
