@@ -1,7 +1,9 @@
 //! # seawall
 //!
 //! Resilience for Rust services: circuit breakers, rate limiters, bulkheads,
-//! timeouts, fallbacks and retries, each a plain
+//! timeouts, fallbacks and retries, hedging and failover, adaptive
+//! concurrency ([`adaptive`]) and load shedding by priority
+//! ([`load_shed`]), each a plain
 //! primitive and a [`tower`] layer, all on one lock-light hot path, one notion
 //! of time ([`clock`]), one error model ([`error`]) and one telemetry model
 //! ([`telemetry`]).

@@ -418,3 +418,88 @@ fn bad_settings_are_config_errors_naming_the_field() {
         .unwrap_err();
     assert!(e.to_string().contains("max_limit"), "{e}");
 }
+
+/// As the README layers it: HTTP 5xx answers are drops, and requests are
+/// partitioned by path.
+#[cfg(feature = "http")]
+#[tokio::test]
+async fn http_503s_are_drops_and_paths_pick_partitions_as_in_the_readme() {
+    use http::{Request, Response, StatusCode};
+    use seawall::http::HttpClassifier;
+    let clock = ManualClock::new();
+    let limiter = AdaptiveLimiter::builder("inventory")
+        .algorithm(Aimd::default().initial_limit(40).min_limit(1))
+        .partition("interactive", 0.8)
+        .partition("batch", 0.2)
+        .min_window_calls(1)
+        .sample_every(1)
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let mut client = ServiceBuilder::new()
+        .layer(
+            limiter
+                .layer()
+                .classify(HttpClassifier::new())
+                .partition_by(|req: &Request<()>| {
+                    if req.uri().path().starts_with("/batch") {
+                        "batch"
+                    } else {
+                        "interactive"
+                    }
+                }),
+        )
+        .service(service_fn(|req: Request<()>| async move {
+            let status = if req.uri().path() == "/down" {
+                StatusCode::SERVICE_UNAVAILABLE
+            } else {
+                StatusCode::OK
+            };
+            let mut res = Response::new(());
+            *res.status_mut() = status;
+            Ok::<_, BoxError>(res)
+        }));
+    let get = |path: &str| Request::get(path).body(()).unwrap();
+    let res = client
+        .ready()
+        .await
+        .unwrap()
+        .call(get("/down"))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 503, "the answer passes through untouched");
+    clock.advance(Duration::from_millis(100));
+    client
+        .ready()
+        .await
+        .unwrap()
+        .call(get("/batch/report"))
+        .await
+        .unwrap();
+    assert_eq!(limiter.limit(), 36, "the 503 was a drop: 40 × 0.9");
+    assert_eq!(limiter.partition_in_flight("batch"), 0);
+}
+
+#[test]
+fn a_refusal_hints_to_retry_after_about_one_round_trip() {
+    use seawall::error::Rejection;
+    let clock = ManualClock::new();
+    let limiter = AdaptiveLimiter::builder("hint")
+        .algorithm(Fixed(1))
+        .min_window_calls(1)
+        .sample_every(1)
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let held = limiter.try_acquire().unwrap();
+    assert_eq!(
+        limiter.try_acquire().unwrap_err().retry_after(),
+        None,
+        "nothing measured yet"
+    );
+    clock.advance(Duration::from_millis(120));
+    held.record(Outcome::Success); // a 120 ms round trip, closing the window
+    let _held = limiter.try_acquire().unwrap();
+    let refused = limiter.try_acquire().unwrap_err();
+    assert_eq!(refused.retry_after(), Some(Duration::from_millis(120)));
+}

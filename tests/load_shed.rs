@@ -254,3 +254,46 @@ fn bad_settings_are_config_errors_naming_the_field() {
     assert_eq!(e.field(), "max_wait");
     assert!(e.to_string().contains("max_in_flight"), "{e}");
 }
+
+/// As the README layers it: the priority from a request header.
+#[cfg(feature = "http")]
+#[tokio::test]
+async fn a_header_gives_the_priority_as_in_the_readme() {
+    use http::Request;
+    let shedder = LoadShedder::builder("api")
+        .max_in_flight(2)
+        .build()
+        .unwrap();
+    let gate = Arc::new(tokio::sync::Semaphore::new(0));
+    let handler = service_fn({
+        let gate = gate.clone();
+        move |_: Request<()>| {
+            let gate = gate.clone();
+            async move {
+                let _ = gate.acquire().await.unwrap();
+                Ok::<_, BoxError>(())
+            }
+        }
+    });
+    let app = tower::ServiceBuilder::new()
+        .layer(shedder.layer().priority_by(
+            |req: &Request<()>| match req.headers().get("x-priority") {
+                Some(v) if v == "batch" => Priority::SHEDDABLE,
+                Some(v) if v == "critical" => Priority::CRITICAL,
+                _ => Priority::DEFAULT,
+            },
+        ))
+        .service(handler);
+    let req = |p: &str| Request::get("/").header("x-priority", p).body(()).unwrap();
+    // One in flight: half the room, all a batch call may use.
+    let mut held = Box::pin(app.clone().oneshot(req("default")));
+    assert!(poll_once(&mut held).is_none());
+    let e = app.clone().oneshot(req("batch")).await.unwrap_err();
+    assert_eq!(shed_priority(&e), Some(0));
+    let mut critical = Box::pin(app.clone().oneshot(req("critical")));
+    assert!(poll_once(&mut critical).is_none(), "admitted");
+    gate.add_permits(2);
+    held.await.unwrap();
+    critical.await.unwrap();
+    assert_eq!(shedder.shed_calls(Priority::SHEDDABLE), 1);
+}

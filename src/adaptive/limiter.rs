@@ -86,6 +86,9 @@ pub(crate) struct Inner {
     report_share: f64,
     /// Clock time at which the open window may close.
     next_window: AtomicU64,
+    /// The last window's mean round trip (ns; 0 before one): about how
+    /// soon a slot frees, the refusals' `retry_after`.
+    mean_rtt: AtomicU64,
     counts: Striped<8>,
     /// `sample_every − 1` (a power of two, less one).
     sample_mask: u64,
@@ -275,6 +278,7 @@ impl AdaptiveLimiterBuilder {
             sample_mask: self.sample_every - 1,
             report_share: self.report_share,
             next_window: AtomicU64::new(now.saturating_add(window_ns)),
+            mean_rtt: AtomicU64::new(0),
             counts: Striped::new(),
             window: Mutex::new(Window {
                 algorithm: self.algorithm,
@@ -494,13 +498,21 @@ impl Inner {
     #[cold]
     fn reject(&self) -> Overloaded {
         self.counts.incr(REJECTED);
+        let retry_after = match self.mean_rtt.load(Ordering::Relaxed) {
+            0 => None,
+            ns => Some(Duration::from_nanos(ns)),
+        };
         if self.listeners.wants(EventMask::REJECTIONS) {
-            self.emit(EventKind::CallRejected { retry_after: None });
+            self.emit(EventKind::CallRejected { retry_after });
         }
-        Overloaded::new(
+        let refused = Overloaded::new(
             self.name.clone(),
             "the adaptive concurrency limit is reached",
-        )
+        );
+        match retry_after {
+            Some(d) => refused.with_retry_after(d),
+            None => refused,
+        }
     }
 
     /// Ends a call: its slot back, and its sample into this thread's stripe.
@@ -601,6 +613,7 @@ impl Inner {
         let timed = totals[3].wrapping_sub(window.seen[3]);
         if let Some(mean) = totals[1].wrapping_sub(window.seen[1]).checked_div(timed) {
             window.last_rtt = Duration::from_nanos(mean);
+            self.mean_rtt.store(mean, Ordering::Relaxed);
         }
         let sample = Sample {
             rtt: window.last_rtt,
