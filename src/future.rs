@@ -205,6 +205,51 @@ impl<F: Future, G> Future for Guarded<F, G> {
     }
 }
 
+pin_project! {
+    /// The inner call, whose guard is settled with its result when it ends
+    /// (an adaptive limiter's permit learns the outcome); dropped before,
+    /// the guard is dropped unsettled.
+    pub struct Settled<F, G> {
+        #[pin]
+        future: F,
+        guard: Cold<G>,
+    }
+}
+
+impl<F, G> Settled<F, G> {
+    pub(crate) fn new(future: F, guard: G) -> Self {
+        Self {
+            future,
+            guard: Cold::new(Some(guard)),
+        }
+    }
+}
+
+impl<F, G, T, E> Future for Settled<F, G>
+where
+    F: Future<Output = Result<T, E>>,
+    E: Into<BoxError>,
+    G: crate::waiting::Settle<T>,
+{
+    type Output = Result<T, BoxError>;
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let out = ready!(this.future.poll(cx)).map_err(Into::into);
+        if let Some(guard) = this.guard.take() {
+            guard.settle(&out);
+        }
+        Poll::Ready(out)
+    }
+}
+
+impl<F, G> fmt::Debug for Settled<F, G> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Settled")
+    }
+}
+
 impl<F, G> fmt::Debug for Guarded<F, G> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Guarded")

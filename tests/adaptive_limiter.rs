@@ -3,6 +3,8 @@
 //! off when the backend loses half its capacity, and recovers when it
 //! heals. Plus admission counts, partitions, waiting and bad settings.
 
+mod support;
+
 use seawall::adaptive::Sample;
 use seawall::adaptive::{AdaptiveLimiter, Aimd, Gradient2, LimitAlgorithm, Vegas};
 use seawall::clock::ManualClock;
@@ -181,20 +183,11 @@ async fn the_limit_is_exact_under_ten_thousand_concurrent_tasks() {
         .max_wait(Duration::from_secs(3600))
         .build()
         .unwrap();
-    let (inside, peak) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
-    let svc = limiter.layer().waiting().layer(service_fn({
-        let (inside, peak) = (inside.clone(), peak.clone());
-        move |()| {
-            let (inside, peak) = (inside.clone(), peak.clone());
-            async move {
-                let now = inside.fetch_add(1, Ordering::SeqCst) + 1;
-                peak.fetch_max(now, Ordering::SeqCst);
-                tokio::task::yield_now().await;
-                inside.fetch_sub(1, Ordering::SeqCst);
-                Ok::<_, BoxError>(())
-            }
-        }
-    }));
+    let peak = Arc::new(AtomicUsize::new(0));
+    let svc = limiter
+        .layer()
+        .waiting()
+        .layer(support::peak_gauge(peak.clone()));
     let tasks: Vec<_> = (0..10_000)
         .map(|_| tokio::spawn(svc.clone().oneshot(())))
         .collect();

@@ -2,6 +2,8 @@
 //! exactly; a standing queue (CoDel) sheds whole tiers; a service that is
 //! not ready sheds everything, as tower's `LoadShed`.
 
+mod support;
+
 use seawall::error::{rejection, Overloaded, RejectionKind};
 use seawall::load_shed::{LoadShedder, Priority};
 use seawall::prelude::*;
@@ -202,20 +204,11 @@ async fn room_is_exact_under_ten_thousand_concurrent_tasks() {
         .codel(Duration::from_secs(3600), Duration::from_secs(3600))
         .build()
         .unwrap();
-    let (inside, peak) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
-    let svc = shedder.layer().waiting().layer(service_fn({
-        let (inside, peak) = (inside.clone(), peak.clone());
-        move |()| {
-            let (inside, peak) = (inside.clone(), peak.clone());
-            async move {
-                let now = inside.fetch_add(1, Ordering::SeqCst) + 1;
-                peak.fetch_max(now, Ordering::SeqCst);
-                tokio::task::yield_now().await;
-                inside.fetch_sub(1, Ordering::SeqCst);
-                Ok::<_, BoxError>(())
-            }
-        }
-    }));
+    let peak = Arc::new(AtomicUsize::new(0));
+    let svc = shedder
+        .layer()
+        .waiting()
+        .layer(support::peak_gauge(peak.clone()));
     let tasks: Vec<_> = (0..10_000)
         .map(|_| tokio::spawn(svc.clone().oneshot(())))
         .collect();

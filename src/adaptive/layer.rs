@@ -1,8 +1,8 @@
 //! The adaptive limiter as tower middleware.
 
 use super::limiter::{Acquire, AdaptiveLimiter, AdaptivePermit, NO_PARTITION};
+use crate::future::{AdmitFuture, Settled};
 use crate::outcome::{Classify, DefaultClassifier};
-use pin_project_lite::pin_project;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -166,20 +166,14 @@ where
             self.limiter.try_acquire_at(index)
         };
         match admitted {
-            Ok(permit) => ResponseFuture {
-                state: State::Called {
-                    future: self.inner.call(req),
-                    permit: Some(Settling {
-                        permit,
-                        classify: self.classify.clone(),
-                    }),
+            Ok(permit) => AdmitFuture::called(Settled::new(
+                self.inner.call(req),
+                Settling {
+                    permit,
+                    classify: self.classify.clone(),
                 },
-            },
-            Err(refused) => ResponseFuture {
-                state: State::Refused {
-                    error: Some(Box::new(refused)),
-                },
-            },
+            )),
+            Err(refused) => AdmitFuture::rejected(Box::new(refused)),
         }
     }
 }
@@ -203,54 +197,10 @@ impl<C> fmt::Debug for Settling<C> {
     }
 }
 
-pin_project! {
-    /// The response future of [`AdaptiveLimiterService`]: a ready
-    /// refusal, or the call holding its slot until it ends (or is dropped,
-    /// which frees the slot and records nothing).
-    pub struct ResponseFuture<F, C> {
-        #[pin]
-        state: State<F, C>,
-    }
-}
-
-pin_project! {
-    #[project = StateProj]
-    enum State<F, C> {
-        Called { #[pin] future: F, permit: Option<Settling<C>> },
-        Refused { error: Option<BoxError> },
-    }
-}
-
-impl<F, C, T, E> Future for ResponseFuture<F, C>
-where
-    F: Future<Output = Result<T, E>>,
-    E: Into<BoxError>,
-    C: Classify<T, BoxError>,
-{
-    type Output = Result<T, BoxError>;
-
-    #[inline]
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match self.project().state.project() {
-            StateProj::Called { future, permit } => {
-                let result = ready!(future.poll(cx)).map_err(Into::into);
-                if let Some(permit) = permit.take() {
-                    crate::waiting::Settle::settle(permit, &result);
-                }
-                Poll::Ready(result)
-            }
-            StateProj::Refused { error } => Poll::Ready(Err(error
-                .take()
-                .expect("ResponseFuture polled after it completed"))),
-        }
-    }
-}
-
-impl<F, C> fmt::Debug for ResponseFuture<F, C> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("ResponseFuture")
-    }
-}
+/// The response future of [`AdaptiveLimiterService`]: a ready refusal, or
+/// the call holding its slot until it ends (or is dropped, which frees the
+/// slot and records nothing).
+pub type ResponseFuture<F, C> = AdmitFuture<Settled<F, Settling<C>>>;
 
 /// The limiter with its classifier, as a waiting layer's admission.
 #[derive(Clone, Debug)]

@@ -113,5 +113,5 @@ pub use self::limiter::{
 };
 pub use self::throttle::{
     AdaptiveThrottle, AdaptiveThrottleBuilder, AdaptiveThrottleLayer, AdaptiveThrottleService,
-    ThrottleFuture, Ticket,
+    Judged, ThrottleFuture, Ticket,
 };

@@ -2,14 +2,12 @@
 
 use crate::clock::ClockHandle;
 use crate::error::{ConfigError, Overloaded};
+use crate::future::{AdmitFuture, Settled};
 use crate::outcome::{Classify, DefaultClassifier, Outcome};
 use crate::sync::{AtomicU64, Ordering};
-use pin_project_lite::pin_project;
 use std::fmt;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{ready, Context, Poll};
+use std::task::{Context, Poll};
 use std::time::Duration;
 use tower::BoxError;
 use tower_layer::Layer;
@@ -347,68 +345,38 @@ where
 
     fn call(&mut self, req: Req) -> Self::Future {
         match self.throttle.try_acquire() {
-            Ok(ticket) => ThrottleFuture {
-                state: State::Called {
-                    future: self.inner.call(req),
-                    ticket: Some(ticket),
+            Ok(ticket) => AdmitFuture::called(Settled::new(
+                self.inner.call(req),
+                Judged {
+                    ticket,
                     classify: self.classify.clone(),
                 },
-            },
-            Err(dropped) => ThrottleFuture {
-                state: State::Dropped {
-                    error: Some(Box::new(dropped)),
-                },
-            },
+            )),
+            Err(dropped) => AdmitFuture::rejected(Box::new(dropped)),
         }
     }
 }
 
-pin_project! {
-    /// The future of [`AdaptiveThrottleService`].
-    pub struct ThrottleFuture<F, C> {
-        #[pin]
-        state: State<F, C>,
+/// The future of [`AdaptiveThrottleService`]: a ready drop, or the call,
+/// whose answer is then judged accepted or refused.
+pub type ThrottleFuture<F, C> = AdmitFuture<Settled<F, Judged<C>>>;
+
+/// A ticket and the classifier that will judge its call's answer.
+pub struct Judged<C> {
+    ticket: Ticket,
+    classify: C,
+}
+
+impl<T, C: Classify<T, BoxError>> crate::waiting::Settle<T> for Judged<C> {
+    #[inline]
+    fn settle(self, result: &Result<T, BoxError>) {
+        self.ticket
+            .record(self.classify.classify(result) != Outcome::Failure);
     }
 }
 
-pin_project! {
-    #[project = StateProj]
-    enum State<F, C> {
-        Called { #[pin] future: F, ticket: Option<Ticket>, classify: C },
-        Dropped { error: Option<BoxError> },
-    }
-}
-
-impl<F, C, T, E> Future for ThrottleFuture<F, C>
-where
-    F: Future<Output = Result<T, E>>,
-    E: Into<BoxError>,
-    C: Classify<T, BoxError>,
-{
-    type Output = Result<T, BoxError>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match self.project().state.project() {
-            StateProj::Called {
-                future,
-                ticket,
-                classify,
-            } => {
-                let result = ready!(future.poll(cx)).map_err(Into::into);
-                if let Some(ticket) = ticket.take() {
-                    ticket.record(classify.classify(&result) != Outcome::Failure);
-                }
-                Poll::Ready(result)
-            }
-            StateProj::Dropped { error } => Poll::Ready(Err(error
-                .take()
-                .expect("ThrottleFuture polled after it completed"))),
-        }
-    }
-}
-
-impl<F, C> fmt::Debug for ThrottleFuture<F, C> {
+impl<C> fmt::Debug for Judged<C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("ThrottleFuture")
+        self.ticket.fmt(f)
     }
 }

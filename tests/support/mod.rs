@@ -90,3 +90,28 @@ where
     });
     rx.recv().unwrap()
 }
+
+/// A service that counts the calls inside it at once and keeps the most
+/// seen in `peak`, yielding once per call (so calls overlap on a
+/// multi-threaded runtime): the exact-count stress tests' backend.
+pub fn peak_gauge(
+    peak: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) -> impl tower::Service<
+    (),
+    Response = (),
+    Error = tower::BoxError,
+    Future = impl std::future::Future<Output = Result<(), tower::BoxError>> + Send,
+> + Clone {
+    use std::sync::atomic::Ordering;
+    let inside = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    tower::service_fn(move |()| {
+        let (inside, peak) = (inside.clone(), peak.clone());
+        async move {
+            let now = inside.fetch_add(1, Ordering::SeqCst) + 1;
+            peak.fetch_max(now, Ordering::SeqCst);
+            tokio::task::yield_now().await;
+            inside.fetch_sub(1, Ordering::SeqCst);
+            Ok(())
+        }
+    })
+}
