@@ -92,6 +92,11 @@
 //! start dropping (the `+ 8`) and quicker to forget. Here the window is
 //! kept in 20 bins; a bin older than the window counts for nothing.
 //!
+//! Calls count themselves and their answers on their own thread's stripe
+//! (no contended write), and each thread recomputes `p` on its first call
+//! in a bin and every 64th after; between, it uses the last `p` computed.
+//! `reject_probability()` always computes afresh.
+//!
 //! Draws are reproducible: the `n`-th call of a throttle built with
 //! `.seed(s)` draws the same number every run (a counter through
 //! SplitMix64), so tests can count drops exactly.

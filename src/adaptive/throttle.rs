@@ -4,6 +4,7 @@ use crate::clock::ClockHandle;
 use crate::error::{ConfigError, Overloaded};
 use crate::future::{AdmitFuture, Settled};
 use crate::outcome::{Classify, DefaultClassifier, Outcome};
+use crate::stripes::{Handle, Handles, Striped};
 use crate::sync::{AtomicU64, Ordering};
 use std::fmt;
 use std::sync::Arc;
@@ -16,19 +17,23 @@ use tower_service::Service;
 /// Bins the window is kept in.
 const BINS: usize = 20;
 
-/// One bin: its window number and its counts.
-struct Bin {
-    epoch: AtomicU64,
-    requests: AtomicU64,
-    accepts: AtomicU64,
-}
+/// A thread recomputes the drop probability on its first call in a bin and
+/// every `REFRESH` calls after: summing the window (every bin of every
+/// thread's stripe) costs far more than a call, and `p` moves by about
+/// `1 / requests` a call.
+const REFRESH: u64 = 64;
 
 struct Inner {
     name: Arc<str>,
     k: f64,
     max_reject: f64,
     bin_ns: u64,
-    bins: [Bin; BINS],
+    /// The window number each bin holds (`u64::MAX`: none yet).
+    epochs: [AtomicU64; BINS],
+    /// Per thread: requests of bin `b` at `2b`, accepts at `2b + 1`.
+    counts: Striped<{ 2 * BINS }>,
+    /// The drop probability last computed, as `f64` bits.
+    p_bits: AtomicU64,
     draws: AtomicU64,
     seed: u64,
     dropped: AtomicU64,
@@ -53,7 +58,8 @@ struct Inner {
 /// ```
 #[derive(Clone)]
 pub struct AdaptiveThrottle {
-    inner: Arc<Inner>,
+    // Shared state, with per-thread handles for the tickets.
+    inner: Handles<Inner>,
 }
 
 impl fmt::Debug for AdaptiveThrottle {
@@ -67,58 +73,78 @@ impl fmt::Debug for AdaptiveThrottle {
 
 /// A call let through, to be told whether the dependency accepted it.
 #[must_use = "record whether the dependency accepted the call"]
-#[derive(Debug)]
 pub struct Ticket {
-    throttle: AdaptiveThrottle,
+    inner: Arc<Handle<Inner>>,
     at: u64,
+}
+
+impl fmt::Debug for Ticket {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Ticket")
+            .field("throttle", &self.inner.name)
+            .field("at", &self.at)
+            .finish()
+    }
 }
 
 impl Ticket {
     /// The dependency accepted the call (`true`) or refused it.
     pub fn record(self, accepted: bool) {
-        if accepted {
-            self.throttle
-                .inner
-                .bin(self.at)
-                .accepts
-                .fetch_add(1, Ordering::Relaxed);
+        let inner = &self.inner;
+        let epoch = self.at / inner.bin_ns;
+        let b = (epoch % BINS as u64) as usize;
+        // An answer that outlived its bin counts for nothing.
+        if accepted && inner.epochs[b].load(Ordering::Acquire) == epoch {
+            inner.counts.add(2 * b + 1, 1);
         }
     }
 }
 
 impl Inner {
-    /// The bin for clock time `at`, reset if it held an older window.
-    fn bin(&self, at: u64) -> &Bin {
+    /// The bin for clock time `at` (its window number and index), cleared
+    /// if it held an older window.
+    #[inline]
+    fn bin(&self, at: u64) -> (u64, usize) {
         let epoch = at / self.bin_ns;
-        let bin = &self.bins[(epoch % BINS as u64) as usize];
-        let seen = bin.epoch.load(Ordering::Acquire);
-        if seen != epoch
-            && bin
-                .epoch
-                .compare_exchange(seen, epoch, Ordering::AcqRel, Ordering::Acquire)
-                .is_ok()
-        {
-            // A count landing between these stores may be lost: the window
-            // is an estimate, not a ledger.
-            bin.requests.store(0, Ordering::Relaxed);
-            bin.accepts.store(0, Ordering::Relaxed);
+        let b = (epoch % BINS as u64) as usize;
+        let seen = self.epochs[b].load(Ordering::Acquire);
+        if seen != epoch {
+            self.rotate(b, seen, epoch);
         }
-        bin
+        (epoch, b)
+    }
+
+    #[cold]
+    fn rotate(&self, b: usize, seen: u64, epoch: u64) {
+        let newer = seen < epoch || seen == u64::MAX;
+        let won = newer
+            && self.epochs[b]
+                .compare_exchange(seen, epoch, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok();
+        if won {
+            // A count landing on another thread's stripe meanwhile may be
+            // lost: the window is an estimate, not a ledger.
+            for stripe in self.counts.all() {
+                stripe[2 * b].store(0, Ordering::Relaxed);
+                stripe[2 * b + 1].store(0, Ordering::Relaxed);
+            }
+        }
     }
 
     /// Requests and accepts over the window ending at `now`.
     fn totals(&self, now: u64) -> (u64, u64) {
         let current = now / self.bin_ns;
         let oldest = current.saturating_sub(BINS as u64 - 1);
-        self.bins
-            .iter()
-            .filter(|b| (oldest..=current).contains(&b.epoch.load(Ordering::Acquire)))
-            .fold((0, 0), |(r, a), b| {
-                (
-                    r + b.requests.load(Ordering::Relaxed),
-                    a + b.accepts.load(Ordering::Relaxed),
-                )
-            })
+        let live = |b: usize| (oldest..=current).contains(&self.epochs[b].load(Ordering::Acquire));
+        let live: [bool; BINS] = std::array::from_fn(live);
+        let (mut requests, mut accepts) = (0, 0);
+        for stripe in self.counts.all() {
+            for b in (0..BINS).filter(|&b| live[b]) {
+                requests += stripe[2 * b].load(Ordering::Relaxed);
+                accepts += stripe[2 * b + 1].load(Ordering::Relaxed);
+            }
+        }
+        (requests, accepts)
     }
 
     fn probability(&self, now: u64) -> f64 {
@@ -158,8 +184,26 @@ impl AdaptiveThrottle {
     pub fn try_acquire(&self) -> Result<Ticket, Overloaded> {
         let inner = &*self.inner;
         let now = inner.clock.now();
-        let p = inner.probability(now);
-        inner.bin(now).requests.fetch_add(1, Ordering::Relaxed);
+        let (_, b) = inner.bin(now);
+        // This thread's requests in the bin so far: the first, and every
+        // `REFRESH`-th, recomputes the probability.
+        let stripe = inner.counts.mine();
+        let before = match stripe {
+            Some(stripe) => stripe[2 * b].load(Ordering::Relaxed),
+            None => inner.counts.shared(2 * b).load(Ordering::Relaxed),
+        };
+        // The probability is of the window before this call counts itself.
+        let p = if before % REFRESH == 0 {
+            let p = inner.probability(now);
+            inner.p_bits.store(p.to_bits(), Ordering::Relaxed);
+            p
+        } else {
+            f64::from_bits(inner.p_bits.load(Ordering::Relaxed))
+        };
+        match stripe {
+            Some(stripe) => stripe[2 * b].store(before + 1, Ordering::Relaxed),
+            None => drop(inner.counts.shared(2 * b).fetch_add(1, Ordering::Relaxed)),
+        }
         if p > 0.0 && inner.draw() < p {
             inner.dropped.fetch_add(1, Ordering::Relaxed);
             return Err(Overloaded::new(
@@ -168,7 +212,7 @@ impl AdaptiveThrottle {
             ));
         }
         Ok(Ticket {
-            throttle: self.clone(),
+            inner: self.inner.get().clone(),
             at: now,
         })
     }
@@ -270,23 +314,20 @@ impl AdaptiveThrottleBuilder {
                 format!("must be at least {BINS} ns, got {:?}", self.window),
             );
         }
-        let bins = std::array::from_fn(|_| Bin {
-            epoch: AtomicU64::new(u64::MAX),
-            requests: AtomicU64::new(0),
-            accepts: AtomicU64::new(0),
-        });
         Ok(AdaptiveThrottle {
-            inner: Arc::new(Inner {
+            inner: Handles::new(Arc::new(Inner {
                 name: self.name,
                 k: self.k,
                 max_reject: self.max_reject,
                 bin_ns,
-                bins,
+                epochs: std::array::from_fn(|_| AtomicU64::new(u64::MAX)),
+                counts: Striped::new(),
+                p_bits: AtomicU64::new(0f64.to_bits()),
                 draws: AtomicU64::new(0),
                 seed: self.seed.unwrap_or_else(rand::random),
                 dropped: AtomicU64::new(0),
                 clock: self.clock,
-            }),
+            })),
         })
     }
 }

@@ -23,11 +23,11 @@ const NOT_READY: &str = "load shed: the inner service is not ready";
 /// # async fn main() -> Result<(), BoxError> {
 /// let shedder = LoadShedder::builder("api").max_in_flight(64).build()?;
 /// let mut svc = ServiceBuilder::new()
-///     .layer(shedder.layer().priority_by(|path: &&str| {
+///     .layer(shedder.layer().priority_by(|path: &String| {
 ///         if path.starts_with("/batch") { Priority::SHEDDABLE } else { Priority::DEFAULT }
 ///     }))
-///     .service(service_fn(|path: &str| async move { Ok::<_, BoxError>(path.len()) }));
-/// assert_eq!(svc.ready().await?.call("/orders").await?, 7);
+///     .service(service_fn(|path: String| async move { Ok::<_, BoxError>(path.len()) }));
+/// assert_eq!(svc.ready().await?.call("/orders".to_string()).await?, 7);
 /// # Ok(()) }
 /// ```
 #[derive(Clone, Debug)]
