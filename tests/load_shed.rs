@@ -290,3 +290,32 @@ async fn a_header_gives_the_priority_as_in_the_readme() {
     critical.await.unwrap();
     assert_eq!(shedder.shed_calls(Priority::SHEDDABLE), 1);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_waiting_shedder_keeps_the_room_of_higher_priorities() {
+    let shedder = LoadShedder::builder("wait")
+        .max_in_flight(4)
+        .max_wait(Duration::from_secs(1))
+        .build()
+        .unwrap();
+    // Sheddable calls may use 2 of the 4 slots.
+    let _a = shedder.acquire(Priority::SHEDDABLE).await.unwrap();
+    let _b = shedder.acquire(Priority::SHEDDABLE).await.unwrap();
+    // Two slots are free but kept: a third sheddable call is shed at once
+    // rather than queued onto them.
+    let start = tokio::time::Instant::now();
+    let e = shedder.acquire(Priority::SHEDDABLE).await.unwrap_err();
+    assert_eq!((e.priority(), start.elapsed()), (Some(0), Duration::ZERO));
+    let c = shedder.acquire(Priority::CRITICAL).await.unwrap();
+    let _d = shedder.acquire(Priority::CRITICAL).await.unwrap();
+    // Every slot taken: a critical call waits its turn, and gets the next.
+    let waiting = tokio::spawn({
+        let s = shedder.clone();
+        async move { s.acquire(Priority::CRITICAL).await.map(drop) }
+    });
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    assert_eq!(shedder.metrics().waiting, 1);
+    drop(c);
+    waiting.await.unwrap().unwrap();
+    assert_eq!(shedder.shed_calls(Priority::SHEDDABLE), 1);
+}

@@ -26,8 +26,9 @@
 //!   in flight: with the default `min_share` of ½, sheddable calls may use
 //!   half the room, default ones about three quarters, critical ones all of
 //!   it. One CAS decides, against one word.
-//! - *Queue time* (with `max_wait`: calls past their room wait, in arrival
-//!   order). CoDel's test (a target of 5 ms, an interval of 100 ms): an
+//! - *Queue time* (with `max_wait`: when every slot is taken, calls wait
+//!   in arrival order; a call whose priority has used its share while
+//!   slots kept for higher ones are free is shed at once). CoDel's test (a target of 5 ms, an interval of 100 ms): an
 //!   interval in which no call got through within the target means a
 //!   standing queue, and raises the shed level by a tier (priorities
 //!   `0–63`, `64–127`, `128–191`, `192–255`); each tier below the level is
@@ -439,9 +440,12 @@ impl Future for Acquire {
                 Err(QUEUE_STANDS) => {
                     return Poll::Ready(Err(inner.shed(this.priority, QUEUE_STANDS)))
                 }
-                Err(_) if inner.max_wait.is_zero() => {
+                // Room left, but kept for higher priorities: this priority
+                // has used its share, and waiting would take theirs.
+                Err(_) if inner.max_wait.is_zero() || inner.semaphore.available() > 0 => {
                     return Poll::Ready(Err(inner.shed(this.priority, NO_ROOM)))
                 }
+                // Every slot is taken: wait in arrival order.
                 Err(_) => {}
             }
             this.started = Some(inner.clock.now());
