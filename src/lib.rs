@@ -133,6 +133,8 @@ pub mod bulkhead;
 pub mod chaos;
 pub mod circuit_breaker;
 pub mod clock;
+#[cfg(feature = "config")]
+pub mod config;
 pub mod error;
 pub mod failover;
 pub mod fallback;

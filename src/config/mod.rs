@@ -1,0 +1,146 @@
+//! Configuration files (feature `config`): every instance of the landed
+//! patterns from one TOML, YAML or JSON file, with shared defaults and
+//! per-instance overrides (resilience4j's `configs.default` +
+//! `instances.X`), built into a [`Registry`] of named instances.
+//!
+//! ```
+//! use seawall::config::{Registry, SeawallConfig};
+//!
+//! # fn main() -> Result<(), seawall::ConfigError> {
+//! let config = SeawallConfig::from_toml(r#"
+//! [circuit_breakers.defaults]
+//! failure_rate_threshold = "50%"
+//! wait_duration_in_open_state = "30s"
+//!
+//! [circuit_breakers.instances.payments]
+//! failure_rate_threshold = "25%"
+//!
+//! [rate_limiters.instances.search]
+//! rate = 100
+//! per = "1s"
+//! burst = 20
+//!
+//! [bulkheads.instances.reports]
+//! max_concurrent_calls = 8
+//! max_wait = "50ms"
+//! "#)?;
+//! let registry = Registry::from_config(&config)?;
+//! let payments = registry.circuit_breaker("payments").expect("configured");
+//! assert_eq!(registry.circuit_breaker_names().collect::<Vec<_>>(), ["payments"]);
+//! assert!(registry.rate_limiter("search").is_some());
+//! # let _ = payments; Ok(()) }
+//! ```
+//!
+//! Durations are human (`"250ms"`, `"1m 30s"`, through `humantime`),
+//! rates are percentages (`"50%"` or `50`); an omitted field takes the
+//! section's `defaults`, then the pattern's own default. An unknown field
+//! is an error (a typo is not silently ignored), and so is a value out of
+//! range: a [`ConfigError`] naming the instance and the field, with the
+//! line where the format tells it. YAML is read with `serde_norway`, the
+//! maintained fork of the archived `serde_yaml`.
+
+mod patterns;
+mod registry;
+
+pub use self::patterns::{
+    BulkheadConfig, CircuitBreakerConfig, Percent, RateLimiterConfig, TimeoutConfig, WindowType,
+};
+pub use self::registry::Registry;
+
+use crate::error::ConfigError;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+/// One section of a file: settings every instance starts from, and the
+/// instances by name.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Section<T> {
+    /// What an instance leaves out.
+    pub defaults: T,
+    /// The instances, by name.
+    pub instances: BTreeMap<String, T>,
+}
+
+/// A whole configuration file.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SeawallConfig {
+    /// Circuit breakers.
+    pub circuit_breakers: Section<CircuitBreakerConfig>,
+    /// Rate limiters.
+    pub rate_limiters: Section<RateLimiterConfig>,
+    /// Bulkheads.
+    pub bulkheads: Section<BulkheadConfig>,
+    /// Timeouts.
+    pub timeouts: Section<TimeoutConfig>,
+}
+
+fn file_error(format: &str, why: impl std::fmt::Display) -> ConfigError {
+    ConfigError::new(&Arc::from(format), "file", why.to_string())
+}
+
+impl SeawallConfig {
+    /// Reads TOML.
+    pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
+        toml::from_str(text).map_err(|e| {
+            let at = e
+                .span()
+                .map(|s| format!(" (line {})", line_of(text, s.start)))
+                .unwrap_or_default();
+            file_error("toml", format!("{}{at}", e.message()))
+        })
+    }
+
+    /// Reads YAML.
+    pub fn from_yaml(text: &str) -> Result<Self, ConfigError> {
+        serde_norway::from_str(text).map_err(|e| {
+            let at = e
+                .location()
+                .map(|l| format!(" (line {})", l.line()))
+                .unwrap_or_default();
+            let message = e.to_string();
+            // The message carries its own position; keep one, the line.
+            let message = message.split(" at line ").next().unwrap_or(&message);
+            file_error("yaml", format!("{message}{at}"))
+        })
+    }
+
+    /// Reads JSON.
+    pub fn from_json(text: &str) -> Result<Self, ConfigError> {
+        serde_json::from_str(text).map_err(|e| {
+            let message = e.to_string();
+            let message = message.split(" at line ").next().unwrap_or(&message);
+            file_error("json", format!("{message} (line {})", e.line()))
+        })
+    }
+
+    /// Reads a file, its format from the extension (`.toml`, `.yaml` or
+    /// `.yml`, `.json`).
+    pub fn from_path(path: impl AsRef<Path>) -> Result<Self, ConfigError> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| file_error(&path.display().to_string(), e))?;
+        match path.extension().and_then(|e| e.to_str()) {
+            Some("toml") => Self::from_toml(&text),
+            Some("yaml" | "yml") => Self::from_yaml(&text),
+            Some("json") => Self::from_json(&text),
+            _ => Err(file_error(
+                &path.display().to_string(),
+                "unknown format: name the file .toml, .yaml, .yml or .json",
+            )),
+        }
+    }
+
+    /// As TOML (for a file to start from).
+    pub fn to_toml(&self) -> String {
+        toml::to_string(self).expect("every field serializes")
+    }
+}
+
+/// The 1-based line of byte `offset` in `text`.
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].matches('\n').count() + 1
+}

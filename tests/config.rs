@@ -1,0 +1,294 @@
+//! Configuration files: the same settings through TOML, YAML and JSON,
+//! defaults under per-instance overrides, a registry of named instances,
+//! precise errors for typos, bad units and values out of range, and no
+//! input that panics the loaders.
+#![cfg(feature = "config")]
+
+use proptest::prelude::*;
+use seawall::config::{
+    BulkheadConfig, CircuitBreakerConfig, Percent, RateLimiterConfig, Registry, SeawallConfig,
+    Section, TimeoutConfig, WindowType,
+};
+use seawall::prelude::*;
+
+const TOML: &str = r#"
+[circuit_breakers.defaults]
+failure_rate_threshold = "50%"
+wait_duration_in_open_state = "30s"
+sliding_window_type = "count"
+sliding_window_size = 20
+
+[circuit_breakers.instances.payments]
+failure_rate_threshold = "25%"
+
+[circuit_breakers.instances.search]
+minimum_number_of_calls = 5
+
+[rate_limiters.instances.search]
+rate = 100
+per = "1s"
+burst = 20
+max_wait = "50ms"
+
+[bulkheads.defaults]
+max_concurrent_calls = 8
+
+[bulkheads.instances.reports]
+max_wait = "250ms"
+
+[timeouts.instances.payments]
+duration = "2s 500ms"
+"#;
+
+const YAML: &str = r#"
+circuit_breakers:
+  defaults:
+    failure_rate_threshold: 50%
+    wait_duration_in_open_state: 30s
+    sliding_window_type: count
+    sliding_window_size: 20
+  instances:
+    payments:
+      failure_rate_threshold: 25%
+    search:
+      minimum_number_of_calls: 5
+rate_limiters:
+  instances:
+    search: { rate: 100, per: 1s, burst: 20, max_wait: 50ms }
+bulkheads:
+  defaults: { max_concurrent_calls: 8 }
+  instances:
+    reports: { max_wait: 250ms }
+timeouts:
+  instances:
+    payments: { duration: 2s 500ms }
+"#;
+
+const JSON: &str = r#"{
+  "circuit_breakers": {
+    "defaults": { "failure_rate_threshold": "50%", "wait_duration_in_open_state": "30s",
+                  "sliding_window_type": "count", "sliding_window_size": 20 },
+    "instances": { "payments": { "failure_rate_threshold": 25 },
+                   "search": { "minimum_number_of_calls": 5 } }
+  },
+  "rate_limiters": { "instances": { "search": { "rate": 100, "per": "1s", "burst": 20, "max_wait": "50ms" } } },
+  "bulkheads": { "defaults": { "max_concurrent_calls": 8 }, "instances": { "reports": { "max_wait": "250ms" } } },
+  "timeouts": { "instances": { "payments": { "duration": "2500ms" } } }
+}"#;
+
+fn expected() -> SeawallConfig {
+    let mut c = SeawallConfig::default();
+    c.circuit_breakers.defaults = CircuitBreakerConfig {
+        failure_rate_threshold: Some(Percent(50.0)),
+        wait_duration_in_open_state: Some(Duration::from_secs(30)),
+        sliding_window_type: Some(WindowType::Count),
+        sliding_window_size: Some(20),
+        ..Default::default()
+    };
+    c.circuit_breakers.instances.insert(
+        "payments".into(),
+        CircuitBreakerConfig {
+            failure_rate_threshold: Some(Percent(25.0)),
+            ..Default::default()
+        },
+    );
+    c.circuit_breakers.instances.insert(
+        "search".into(),
+        CircuitBreakerConfig {
+            minimum_number_of_calls: Some(5),
+            ..Default::default()
+        },
+    );
+    c.rate_limiters = Section {
+        defaults: RateLimiterConfig::default(),
+        instances: [(
+            "search".to_string(),
+            RateLimiterConfig {
+                rate: Some(100),
+                per: Some(Duration::from_secs(1)),
+                burst: Some(20),
+                max_wait: Some(Duration::from_millis(50)),
+            },
+        )]
+        .into(),
+    };
+    c.bulkheads.defaults = BulkheadConfig {
+        max_concurrent_calls: Some(8),
+        max_wait: None,
+    };
+    c.bulkheads.instances.insert(
+        "reports".into(),
+        BulkheadConfig {
+            max_concurrent_calls: None,
+            max_wait: Some(Duration::from_millis(250)),
+        },
+    );
+    c.timeouts.instances.insert(
+        "payments".into(),
+        TimeoutConfig {
+            duration: Some(Duration::from_millis(2500)),
+        },
+    );
+    c
+}
+
+#[test]
+fn the_same_settings_read_alike_from_toml_yaml_and_json() {
+    assert_eq!(SeawallConfig::from_toml(TOML).unwrap(), expected());
+    assert_eq!(SeawallConfig::from_yaml(YAML).unwrap(), expected());
+    assert_eq!(SeawallConfig::from_json(JSON).unwrap(), expected());
+}
+
+#[test]
+fn every_format_round_trips() {
+    let c = expected();
+    assert_eq!(SeawallConfig::from_toml(&c.to_toml()).unwrap(), c);
+    assert_eq!(
+        SeawallConfig::from_json(&serde_json::to_string(&c).unwrap()).unwrap(),
+        c
+    );
+    assert_eq!(
+        SeawallConfig::from_yaml(&serde_norway::to_string(&c).unwrap()).unwrap(),
+        c
+    );
+}
+
+#[test]
+fn files_are_read_by_their_extension() {
+    let dir = std::env::temp_dir().join(format!("seawall-config-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for (name, text) in [("a.toml", TOML), ("a.yaml", YAML), ("a.json", JSON)] {
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        assert_eq!(
+            SeawallConfig::from_path(&path).unwrap(),
+            expected(),
+            "{name}"
+        );
+    }
+    let odd = dir.join("a.ini");
+    std::fs::write(&odd, "x").unwrap();
+    let e = SeawallConfig::from_path(&odd).unwrap_err();
+    assert!(e.to_string().contains("unknown format"), "{e}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn instances_take_the_defaults_they_leave_out() {
+    let registry = Registry::from_config(&expected()).unwrap();
+    assert_eq!(
+        registry.circuit_breaker_names().collect::<Vec<_>>(),
+        ["payments", "search"]
+    );
+    let reports = registry.bulkhead("reports").unwrap();
+    assert_eq!(
+        reports.metrics().max_concurrent_calls,
+        8,
+        "from the defaults"
+    );
+    assert_eq!(
+        registry
+            .rate_limiter("search")
+            .unwrap()
+            .policy()
+            .burst_capacity,
+        20
+    );
+    assert_eq!(
+        registry.timeout("payments").unwrap().duration(),
+        Duration::from_millis(2500)
+    );
+    // The registry hands out the one instance: both see the same state.
+    let a = registry.circuit_breaker("payments").unwrap();
+    let b = registry.circuit_breaker("payments").unwrap();
+    a.force_open();
+    assert_eq!(b.state(), CircuitState::ForcedOpen);
+    assert!(registry.circuit_breaker("nobody").is_none());
+}
+
+#[test]
+fn a_typo_is_an_error_with_its_line() {
+    let e = SeawallConfig::from_toml(
+        "[circuit_breakers.instances.payments]\nfailure_rate_treshold = \"50%\"\n",
+    )
+    .unwrap_err();
+    let text = e.to_string();
+    assert!(
+        text.contains("unknown field `failure_rate_treshold`"),
+        "{text}"
+    );
+    assert!(text.contains("(line 2)"), "{text}");
+    let e = SeawallConfig::from_yaml("bulkheads:\n  instances:\n    a:\n      max_wiat: 1s\n")
+        .unwrap_err();
+    assert!(e.to_string().contains("unknown field `max_wiat`"), "{e}");
+    assert!(e.to_string().contains("(line 4)"), "{e}");
+    let e = SeawallConfig::from_json(
+        "{\n\"timeouts\": {\"instances\": {\"a\": {\"durration\": \"1s\"}}}\n}",
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("unknown field `durration`"), "{e}");
+    assert!(e.to_string().contains("(line 2)"), "{e}");
+}
+
+#[test]
+fn bad_units_are_errors_with_their_line() {
+    let e = SeawallConfig::from_toml("[timeouts.instances.a]\n\nduration = \"2 parsecs\"\n")
+        .unwrap_err();
+    assert!(e.to_string().contains("(line 3)"), "{e}");
+    let e = SeawallConfig::from_toml(
+        "[circuit_breakers.instances.a]\nfailure_rate_threshold = \"half\"\n",
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("not a percentage: \"half\""), "{e}");
+}
+
+#[test]
+fn a_value_out_of_range_names_the_instance_and_the_field_and_builds_nothing() {
+    let c = SeawallConfig::from_toml(
+        "[circuit_breakers.instances.ok]\n[circuit_breakers.instances.payments]\nfailure_rate_threshold = \"150%\"\n",
+    )
+    .unwrap();
+    let e = Registry::from_config(&c).unwrap_err();
+    assert_eq!(
+        (e.instance(), e.field()),
+        ("payments", "failure_rate_threshold")
+    );
+    let c = SeawallConfig::from_toml("[bulkheads.instances.reports]\nmax_concurrent_calls = 0\n")
+        .unwrap();
+    let e = Registry::from_config(&c).unwrap_err();
+    assert_eq!(
+        (e.instance(), e.field()),
+        ("reports", "max_concurrent_calls")
+    );
+    let c = SeawallConfig::from_toml("[rate_limiters.instances.search]\nburst = 5\n").unwrap();
+    let e = Registry::from_config(&c).unwrap_err();
+    assert_eq!((e.instance(), e.field()), ("search", "rate"));
+}
+
+proptest! {
+    #[test]
+    fn no_input_panics_the_loaders(text in "\\PC{0,200}") {
+        let _ = SeawallConfig::from_toml(&text);
+        let _ = SeawallConfig::from_yaml(&text);
+        let _ = SeawallConfig::from_json(&text);
+    }
+
+    #[test]
+    fn no_parsed_config_panics_the_registry(
+        rate in proptest::option::of(any::<u32>()),
+        burst in proptest::option::of(any::<u32>()),
+        percent in proptest::option::of(-1000.0f32..1000.0),
+        calls in proptest::option::of(any::<usize>()),
+        size in proptest::option::of(any::<u32>()),
+    ) {
+        let mut c = SeawallConfig::default();
+        c.rate_limiters.instances.insert("r".into(), RateLimiterConfig { rate, burst, ..Default::default() });
+        c.circuit_breakers.instances.insert("b".into(), CircuitBreakerConfig {
+            failure_rate_threshold: percent.map(Percent),
+            sliding_window_size: size,
+            ..Default::default()
+        });
+        c.bulkheads.instances.insert("h".into(), BulkheadConfig { max_concurrent_calls: calls, max_wait: None });
+        let _ = Registry::from_config(&c);
+    }
+}
