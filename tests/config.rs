@@ -292,3 +292,65 @@ proptest! {
         let _ = Registry::from_config(&c);
     }
 }
+
+#[test]
+fn adaptive_limiters_and_load_shedders_come_from_a_file_too() {
+    let c = SeawallConfig::from_yaml(
+        r#"
+adaptive_limiters:
+  defaults: { window: 200ms }
+  instances:
+    inventory: { algorithm: vegas, initial_limit: 30, max_limit: 300 }
+    search: { algorithm: aimd, initial_limit: 40, min_limit: 5, backoff_ratio: 0.8 }
+    default_rule: {}
+load_shedders:
+  instances:
+    api: { max_in_flight: 64, min_share: 25%, max_wait: 20ms, codel_target: 2ms }
+    edge: {}
+"#,
+    )
+    .unwrap();
+    let registry = Registry::from_config(&c).unwrap();
+    assert_eq!(registry.adaptive_limiter("inventory").unwrap().limit(), 30);
+    assert_eq!(registry.adaptive_limiter("search").unwrap().limit(), 40);
+    assert_eq!(
+        registry.adaptive_limiter("default_rule").unwrap().limit(),
+        20,
+        "Gradient2's initial limit"
+    );
+    assert_eq!(
+        registry.load_shedder_names().collect::<Vec<_>>(),
+        ["api", "edge"]
+    );
+    // 64 in flight, a quarter for the lowest priority: the 17th sheddable
+    // call is shed.
+    let api = registry.load_shedder("api").unwrap();
+    let held: Vec<_> = (0..16)
+        .map(|_| {
+            api.try_acquire(seawall::load_shed::Priority::SHEDDABLE)
+                .unwrap()
+        })
+        .collect();
+    assert!(api
+        .try_acquire(seawall::load_shed::Priority::SHEDDABLE)
+        .is_err());
+    drop(held);
+    let bad = SeawallConfig::from_toml(
+        "[adaptive_limiters.instances.x]\nalgorithm = \"vegas\"\nbackoff_ratio = 0.5\n",
+    )
+    .unwrap();
+    let e = Registry::from_config(&bad).unwrap_err();
+    assert_eq!((e.instance(), e.field()), ("x", "backoff_ratio"));
+    assert!(e.to_string().contains("does not apply to vegas"), "{e}");
+    let bad = SeawallConfig::from_toml(
+        "[adaptive_limiters.instances.x]\nmin_limit = 50\nmax_limit = 10\n",
+    )
+    .unwrap();
+    assert_eq!(
+        Registry::from_config(&bad).unwrap_err().field(),
+        "max_limit"
+    );
+    let bad =
+        SeawallConfig::from_toml("[load_shedders.instances.x]\nmax_wait = \"5ms\"\n").unwrap();
+    assert_eq!(Registry::from_config(&bad).unwrap_err().field(), "max_wait");
+}

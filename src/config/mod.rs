@@ -1,5 +1,5 @@
-//! Configuration files (feature `config`): every instance of the landed
-//! patterns from one TOML, YAML or JSON file, with shared defaults and
+//! Configuration files (feature `config`): circuit breakers, rate limiters,
+//! bulkheads, timeouts, adaptive limiters and load shedders from one TOML, YAML or JSON file, with shared defaults and
 //! per-instance overrides (resilience4j's `configs.default` +
 //! `instances.X`), built into a [`Registry`] of named instances.
 //!
@@ -43,7 +43,8 @@ mod patterns;
 mod registry;
 
 pub use self::patterns::{
-    BulkheadConfig, CircuitBreakerConfig, Percent, RateLimiterConfig, TimeoutConfig, WindowType,
+    AdaptiveLimiterConfig, AlgorithmName, BulkheadConfig, CircuitBreakerConfig, LoadShedderConfig,
+    Percent, RateLimiterConfig, TimeoutConfig, WindowType,
 };
 pub use self::registry::Registry;
 
@@ -76,6 +77,10 @@ pub struct SeawallConfig {
     pub bulkheads: Section<BulkheadConfig>,
     /// Timeouts.
     pub timeouts: Section<TimeoutConfig>,
+    /// Adaptive concurrency limiters.
+    pub adaptive_limiters: Section<AdaptiveLimiterConfig>,
+    /// Load shedders.
+    pub load_shedders: Section<LoadShedderConfig>,
 }
 
 fn file_error(format: &str, why: impl std::fmt::Display) -> ConfigError {

@@ -2,9 +2,11 @@
 //! takes the section's defaults, then the pattern's own), merged and
 //! applied to the pattern's builder, which validates.
 
+use crate::adaptive::AdaptiveLimiter;
 use crate::bulkhead::{Bulkhead, BulkheadBuilder};
 use crate::circuit_breaker::{CircuitBreaker, CircuitBreakerBuilder, SlidingWindow};
 use crate::error::ConfigError;
+use crate::load_shed::LoadShedder;
 use crate::rate_limit::{RateLimiter, RateLimiterBuilder};
 use crate::timeout::{Fixed, Timeout, TimeoutLayer};
 use serde::{Deserialize, Serialize};
@@ -246,5 +248,195 @@ impl TimeoutConfig {
             ));
         };
         Timeout::builder(name).duration(d).build()
+    }
+}
+
+/// Which rule moves an adaptive limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlgorithmName {
+    /// [`Gradient2`](crate::adaptive::Gradient2).
+    Gradient2,
+    /// [`Vegas`](crate::adaptive::Vegas).
+    Vegas,
+    /// [`Aimd`](crate::adaptive::Aimd).
+    Aimd,
+}
+
+/// An adaptive concurrency limiter's settings; the algorithm's own
+/// defaults (Netflix's) for what is left out.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdaptiveLimiterConfig {
+    /// `gradient2` (default), `vegas` or `aimd`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub algorithm: Option<AlgorithmName>,
+    /// The limit before any sample.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub initial_limit: Option<usize>,
+    /// The lowest limit (Gradient2, AIMD).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min_limit: Option<usize>,
+    /// The highest limit.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_limit: Option<usize>,
+    /// How much of each step is taken (Gradient2, Vegas), in (0, 1].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub smoothing: Option<f64>,
+    /// The factor on a drop (AIMD), in (0, 1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backoff_ratio: Option<f64>,
+    /// How often the limit is recomputed (default 100 ms).
+    #[serde(with = "humantime_serde", skip_serializing_if = "Option::is_none")]
+    pub window: Option<Duration>,
+    /// How long a call may wait for room (default zero).
+    #[serde(with = "humantime_serde", skip_serializing_if = "Option::is_none")]
+    pub max_wait: Option<Duration>,
+}
+
+impl AdaptiveLimiterConfig {
+    pub(crate) fn merged(&self, over: &Self) -> Self {
+        merged!(
+            self,
+            over,
+            algorithm,
+            initial_limit,
+            min_limit,
+            max_limit,
+            smoothing,
+            backoff_ratio,
+            window,
+            max_wait
+        )
+    }
+
+    pub(crate) fn build(&self, name: &str) -> Result<AdaptiveLimiter, ConfigError> {
+        use crate::adaptive::{Aimd, Gradient2, Vegas};
+        let only = |field: &'static str, set: bool, algorithm: &str| {
+            if set {
+                Err(ConfigError::new(
+                    &std::sync::Arc::from(name),
+                    field,
+                    format!("does not apply to {algorithm}"),
+                ))
+            } else {
+                Ok(())
+            }
+        };
+        let mut b = AdaptiveLimiter::builder(name);
+        b = match self.algorithm.unwrap_or(AlgorithmName::Gradient2) {
+            AlgorithmName::Gradient2 => {
+                only("backoff_ratio", self.backoff_ratio.is_some(), "gradient2")?;
+                let mut a = Gradient2::default();
+                if let Some(n) = self.initial_limit {
+                    a = a.initial_limit(n);
+                }
+                if let Some(n) = self.min_limit {
+                    a = a.min_limit(n);
+                }
+                if let Some(n) = self.max_limit {
+                    a = a.max_limit(n);
+                }
+                if let Some(s) = self.smoothing {
+                    a = a.smoothing(s);
+                }
+                b.algorithm(a)
+            }
+            AlgorithmName::Vegas => {
+                only("backoff_ratio", self.backoff_ratio.is_some(), "vegas")?;
+                only("min_limit", self.min_limit.is_some(), "vegas")?;
+                let mut a = Vegas::default();
+                if let Some(n) = self.initial_limit {
+                    a = a.initial_limit(n);
+                }
+                if let Some(n) = self.max_limit {
+                    a = a.max_limit(n);
+                }
+                if let Some(s) = self.smoothing {
+                    a = a.smoothing(s);
+                }
+                b.algorithm(a)
+            }
+            AlgorithmName::Aimd => {
+                only("smoothing", self.smoothing.is_some(), "aimd")?;
+                let mut a = Aimd::default();
+                if let Some(n) = self.initial_limit {
+                    a = a.initial_limit(n);
+                }
+                if let Some(n) = self.min_limit {
+                    a = a.min_limit(n);
+                }
+                if let Some(n) = self.max_limit {
+                    a = a.max_limit(n);
+                }
+                if let Some(r) = self.backoff_ratio {
+                    a = a.backoff_ratio(r);
+                }
+                b.algorithm(a)
+            }
+        };
+        if let Some(d) = self.window {
+            b = b.window(d);
+        }
+        if let Some(d) = self.max_wait {
+            b = b.max_wait(d);
+        }
+        b.build()
+    }
+}
+
+/// A load shedder's settings.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LoadShedderConfig {
+    /// Calls in flight at which even critical ones are shed (unset: shed
+    /// only when the inner service is not ready).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_in_flight: Option<usize>,
+    /// The share of it the lowest priority may use (default 50%).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min_share: Option<Percent>,
+    /// How long a call may wait when every slot is taken (default zero).
+    #[serde(with = "humantime_serde", skip_serializing_if = "Option::is_none")]
+    pub max_wait: Option<Duration>,
+    /// CoDel's target queue time (default 5 ms).
+    #[serde(with = "humantime_serde", skip_serializing_if = "Option::is_none")]
+    pub codel_target: Option<Duration>,
+    /// CoDel's interval (default 100 ms).
+    #[serde(with = "humantime_serde", skip_serializing_if = "Option::is_none")]
+    pub codel_interval: Option<Duration>,
+}
+
+impl LoadShedderConfig {
+    pub(crate) fn merged(&self, over: &Self) -> Self {
+        merged!(
+            self,
+            over,
+            max_in_flight,
+            min_share,
+            max_wait,
+            codel_target,
+            codel_interval
+        )
+    }
+
+    pub(crate) fn build(&self, name: &str) -> Result<LoadShedder, ConfigError> {
+        let mut b = LoadShedder::builder(name);
+        if let Some(n) = self.max_in_flight {
+            b = b.max_in_flight(n);
+        }
+        if let Some(p) = self.min_share {
+            b = b.min_share(p.0 as f64 / 100.0);
+        }
+        if let Some(d) = self.max_wait {
+            b = b.max_wait(d);
+        }
+        if self.codel_target.is_some() || self.codel_interval.is_some() {
+            b = b.codel(
+                self.codel_target.unwrap_or(Duration::from_millis(5)),
+                self.codel_interval.unwrap_or(Duration::from_millis(100)),
+            );
+        }
+        b.build()
     }
 }

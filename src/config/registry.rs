@@ -1,9 +1,11 @@
 //! Named instances built from a [`SeawallConfig`].
 
 use super::{SeawallConfig, Section};
+use crate::adaptive::AdaptiveLimiter;
 use crate::bulkhead::Bulkhead;
 use crate::circuit_breaker::CircuitBreaker;
 use crate::error::ConfigError;
+use crate::load_shed::LoadShedder;
 use crate::rate_limit::RateLimiter;
 use crate::timeout::{Fixed, TimeoutLayer};
 use std::collections::BTreeMap;
@@ -16,6 +18,8 @@ pub struct Registry {
     rate_limiters: BTreeMap<String, RateLimiter>,
     bulkheads: BTreeMap<String, Bulkhead>,
     timeouts: BTreeMap<String, TimeoutLayer<Fixed>>,
+    adaptive_limiters: BTreeMap<String, AdaptiveLimiter>,
+    load_shedders: BTreeMap<String, LoadShedder>,
 }
 
 /// Builds each instance of `section` over its defaults; the first invalid
@@ -45,6 +49,12 @@ impl Registry {
             rate_limiters: build_all(&config.rate_limiters, |d, o| d.merged(o), |c, n| c.build(n))?,
             bulkheads: build_all(&config.bulkheads, |d, o| d.merged(o), |c, n| c.build(n))?,
             timeouts: build_all(&config.timeouts, |d, o| d.merged(o), |c, n| c.build(n))?,
+            adaptive_limiters: build_all(
+                &config.adaptive_limiters,
+                |d, o| d.merged(o),
+                |c, n| c.build(n),
+            )?,
+            load_shedders: build_all(&config.load_shedders, |d, o| d.merged(o), |c, n| c.build(n))?,
         })
     }
 
@@ -66,6 +76,26 @@ impl Registry {
     /// The timeout layer `name`.
     pub fn timeout(&self, name: &str) -> Option<TimeoutLayer<Fixed>> {
         self.timeouts.get(name).cloned()
+    }
+
+    /// The adaptive limiter `name`.
+    pub fn adaptive_limiter(&self, name: &str) -> Option<AdaptiveLimiter> {
+        self.adaptive_limiters.get(name).cloned()
+    }
+
+    /// The load shedder `name`.
+    pub fn load_shedder(&self, name: &str) -> Option<LoadShedder> {
+        self.load_shedders.get(name).cloned()
+    }
+
+    /// The adaptive limiters' names, in order.
+    pub fn adaptive_limiter_names(&self) -> impl Iterator<Item = &str> {
+        self.adaptive_limiters.keys().map(String::as_str)
+    }
+
+    /// The load shedders' names, in order.
+    pub fn load_shedder_names(&self) -> impl Iterator<Item = &str> {
+        self.load_shedders.keys().map(String::as_str)
     }
 
     /// The circuit breakers' names, in order.
