@@ -142,7 +142,7 @@ fn the_same_settings_read_alike_from_toml_yaml_and_json() {
 #[test]
 fn every_format_round_trips() {
     let c = expected();
-    assert_eq!(SeawallConfig::from_toml(&c.to_toml()).unwrap(), c);
+    assert_eq!(SeawallConfig::from_toml(&c.to_toml().unwrap()).unwrap(), c);
     assert_eq!(
         SeawallConfig::from_json(&serde_json::to_string(&c).unwrap()).unwrap(),
         c

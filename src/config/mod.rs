@@ -140,8 +140,8 @@ impl SeawallConfig {
     }
 
     /// As TOML (for a file to start from).
-    pub fn to_toml(&self) -> String {
-        toml::to_string(self).expect("every field serializes")
+    pub fn to_toml(&self) -> Result<String, ConfigError> {
+        toml::to_string(self).map_err(|e| file_error("toml", e))
     }
 }
 
