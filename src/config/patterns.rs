@@ -62,6 +62,15 @@ macro_rules! merged {
     };
 }
 
+/// Calls the setter of each field that is set: `target.field(value)`.
+macro_rules! set_some {
+    ($target:ident, $from:expr, $($field:ident),+) => {
+        $(if let Some(v) = $from.$field {
+            $target = $target.$field(v);
+        })+
+    };
+}
+
 /// A circuit breaker's settings (resilience4j's names).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -115,15 +124,13 @@ impl CircuitBreakerConfig {
         if let Some(p) = self.slow_call_rate_threshold {
             b = b.slow_call_rate_threshold(p.0);
         }
-        if let Some(d) = self.slow_call_duration_threshold {
-            b = b.slow_call_duration_threshold(d);
-        }
-        if let Some(d) = self.wait_duration_in_open_state {
-            b = b.wait_duration_in_open_state(d);
-        }
-        if let Some(n) = self.minimum_number_of_calls {
-            b = b.minimum_number_of_calls(n);
-        }
+        set_some!(
+            b,
+            self,
+            slow_call_duration_threshold,
+            wait_duration_in_open_state,
+            minimum_number_of_calls
+        );
         if self.sliding_window_type.is_some() || self.sliding_window_size.is_some() {
             let size = self.sliding_window_size.unwrap_or(100);
             b = b.sliding_window(
@@ -133,9 +140,7 @@ impl CircuitBreakerConfig {
                 },
             );
         }
-        if let Some(n) = self.permitted_number_of_calls_in_half_open_state {
-            b = b.permitted_number_of_calls_in_half_open_state(n);
-        }
+        set_some!(b, self, permitted_number_of_calls_in_half_open_state);
         b
     }
 
@@ -172,12 +177,7 @@ impl RateLimiterConfig {
         if let Some(rate) = self.rate {
             b = b.rate(rate, self.per.unwrap_or(Duration::from_secs(1)));
         }
-        if let Some(burst) = self.burst {
-            b = b.burst(burst);
-        }
-        if let Some(d) = self.max_wait {
-            b = b.max_wait(d);
-        }
+        set_some!(b, self, burst, max_wait);
         b
     }
 
@@ -211,12 +211,7 @@ impl BulkheadConfig {
     }
 
     pub(crate) fn apply(&self, mut b: BulkheadBuilder) -> BulkheadBuilder {
-        if let Some(n) = self.max_concurrent_calls {
-            b = b.max_concurrent_calls(n);
-        }
-        if let Some(d) = self.max_wait {
-            b = b.max_wait(d);
-        }
+        set_some!(b, self, max_concurrent_calls, max_wait);
         b
     }
 
@@ -328,59 +323,24 @@ impl AdaptiveLimiterConfig {
             AlgorithmName::Gradient2 => {
                 only("backoff_ratio", self.backoff_ratio.is_some(), "gradient2")?;
                 let mut a = Gradient2::default();
-                if let Some(n) = self.initial_limit {
-                    a = a.initial_limit(n);
-                }
-                if let Some(n) = self.min_limit {
-                    a = a.min_limit(n);
-                }
-                if let Some(n) = self.max_limit {
-                    a = a.max_limit(n);
-                }
-                if let Some(s) = self.smoothing {
-                    a = a.smoothing(s);
-                }
+                set_some!(a, self, initial_limit, min_limit, max_limit, smoothing);
                 b.algorithm(a)
             }
             AlgorithmName::Vegas => {
                 only("backoff_ratio", self.backoff_ratio.is_some(), "vegas")?;
                 only("min_limit", self.min_limit.is_some(), "vegas")?;
                 let mut a = Vegas::default();
-                if let Some(n) = self.initial_limit {
-                    a = a.initial_limit(n);
-                }
-                if let Some(n) = self.max_limit {
-                    a = a.max_limit(n);
-                }
-                if let Some(s) = self.smoothing {
-                    a = a.smoothing(s);
-                }
+                set_some!(a, self, initial_limit, max_limit, smoothing);
                 b.algorithm(a)
             }
             AlgorithmName::Aimd => {
                 only("smoothing", self.smoothing.is_some(), "aimd")?;
                 let mut a = Aimd::default();
-                if let Some(n) = self.initial_limit {
-                    a = a.initial_limit(n);
-                }
-                if let Some(n) = self.min_limit {
-                    a = a.min_limit(n);
-                }
-                if let Some(n) = self.max_limit {
-                    a = a.max_limit(n);
-                }
-                if let Some(r) = self.backoff_ratio {
-                    a = a.backoff_ratio(r);
-                }
+                set_some!(a, self, initial_limit, min_limit, max_limit, backoff_ratio);
                 b.algorithm(a)
             }
         };
-        if let Some(d) = self.window {
-            b = b.window(d);
-        }
-        if let Some(d) = self.max_wait {
-            b = b.max_wait(d);
-        }
+        set_some!(b, self, window, max_wait);
         b.build()
     }
 }
@@ -422,15 +382,11 @@ impl LoadShedderConfig {
 
     pub(crate) fn build(&self, name: &str) -> Result<LoadShedder, ConfigError> {
         let mut b = LoadShedder::builder(name);
-        if let Some(n) = self.max_in_flight {
-            b = b.max_in_flight(n);
-        }
+        set_some!(b, self, max_in_flight);
         if let Some(p) = self.min_share {
             b = b.min_share(p.0 as f64 / 100.0);
         }
-        if let Some(d) = self.max_wait {
-            b = b.max_wait(d);
-        }
+        set_some!(b, self, max_wait);
         if self.codel_target.is_some() || self.codel_interval.is_some() {
             b = b.codel(
                 self.codel_target.unwrap_or(Duration::from_millis(5)),
