@@ -58,6 +58,16 @@ pub trait LimitAlgorithm: Send + 'static {
     }
 }
 
+/// Plain setters: `fn field(mut self, v) -> Self`, each with its doc.
+macro_rules! setters {
+    ($($(#[$doc:meta])* $field:ident: $ty:ty,)+) => {
+        $($(#[$doc])* pub fn $field(mut self, value: $ty) -> Self {
+            self.$field = value;
+            self
+        })+
+    };
+}
+
 fn check_bounds(min: usize, initial: usize, max: usize) -> Result<(), (&'static str, String)> {
     if min == 0 {
         return Err(("min_limit", "must be at least 1, got 0".into()));
@@ -125,30 +135,17 @@ impl Default for Aimd {
 }
 
 impl Aimd {
-    /// The limit before any sample (default 20).
-    pub fn initial_limit(mut self, n: usize) -> Self {
-        self.initial_limit = n;
-        self
-    }
-    /// The lowest limit (default 20).
-    pub fn min_limit(mut self, n: usize) -> Self {
-        self.min_limit = n;
-        self
-    }
-    /// The highest limit (default 200).
-    pub fn max_limit(mut self, n: usize) -> Self {
-        self.max_limit = n;
-        self
-    }
-    /// The factor applied on a drop (default 0.9; in (0, 1)).
-    pub fn backoff_ratio(mut self, r: f64) -> Self {
-        self.backoff_ratio = r;
-        self
-    }
-    /// A window slower than this on average counts as a drop (default 5 s).
-    pub fn timeout(mut self, d: Duration) -> Self {
-        self.timeout = d;
-        self
+    setters! {
+        /// The limit before any sample (default 20).
+        initial_limit: usize,
+        /// The lowest limit (default 20).
+        min_limit: usize,
+        /// The highest limit (default 200).
+        max_limit: usize,
+        /// The factor applied on a drop (default 0.9; in (0, 1)).
+        backoff_ratio: f64,
+        /// A window slower than this on average counts as a drop (default 5 s).
+        timeout: Duration,
     }
 }
 
@@ -243,21 +240,14 @@ impl Vegas {
         self.estimate = n as f64;
         self
     }
-    /// The highest limit (default 1000).
-    pub fn max_limit(mut self, n: usize) -> Self {
-        self.max_limit = n;
-        self
-    }
-    /// How much of each step is taken (default 1; in (0, 1]).
-    pub fn smoothing(mut self, s: f64) -> Self {
-        self.smoothing = s;
-        self
-    }
-    /// Windows between probes of the best round trip, per unit of limit
-    /// (default 30).
-    pub fn probe_multiplier(mut self, m: u32) -> Self {
-        self.probe_multiplier = m;
-        self
+    setters! {
+        /// The highest limit (default 1000).
+        max_limit: usize,
+        /// How much of each step is taken (default 1; in (0, 1]).
+        smoothing: f64,
+        /// Windows between probes of the best round trip, per unit of limit
+        /// (default 30).
+        probe_multiplier: u32,
     }
 
     fn next_jitter(&mut self) -> f64 {
@@ -401,36 +391,20 @@ impl Gradient2 {
         self.estimate = n as f64;
         self
     }
-    /// The lowest limit (default 20).
-    pub fn min_limit(mut self, n: usize) -> Self {
-        self.min_limit = n;
-        self
-    }
-    /// The highest limit (default 200).
-    pub fn max_limit(mut self, n: usize) -> Self {
-        self.max_limit = n;
-        self
-    }
-    /// How much of each step is taken (default 0.2; in (0, 1]).
-    pub fn smoothing(mut self, s: f64) -> Self {
-        self.smoothing = s;
-        self
-    }
-    /// Headroom added each window, in calls (default 4).
-    pub fn queue_size(mut self, n: usize) -> Self {
-        self.queue_size = n;
-        self
-    }
-    /// Windows the long-term round trip averages over (default 600).
-    pub fn long_window(mut self, n: u32) -> Self {
-        self.long_window = n;
-        self
-    }
-    /// How much slower than the long-term round trip is still no queue
-    /// (default 1.5; at least 1).
-    pub fn rtt_tolerance(mut self, t: f64) -> Self {
-        self.rtt_tolerance = t;
-        self
+    setters! {
+        /// The lowest limit (default 20).
+        min_limit: usize,
+        /// The highest limit (default 200).
+        max_limit: usize,
+        /// How much of each step is taken (default 0.2; in (0, 1]).
+        smoothing: f64,
+        /// Headroom added each window, in calls (default 4).
+        queue_size: usize,
+        /// Windows the long-term round trip averages over (default 600).
+        long_window: u32,
+        /// How much slower than the long-term round trip is still no queue
+        /// (default 1.5; at least 1).
+        rtt_tolerance: f64,
     }
 
     /// Drops do not move the limit, as in Netflix's `Gradient2Limit`
