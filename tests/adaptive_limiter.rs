@@ -188,12 +188,7 @@ async fn the_limit_is_exact_under_ten_thousand_concurrent_tasks() {
         .layer()
         .waiting()
         .layer(support::peak_gauge(peak.clone()));
-    let tasks: Vec<_> = (0..10_000)
-        .map(|_| tokio::spawn(svc.clone().oneshot(())))
-        .collect();
-    for t in tasks {
-        t.await.unwrap().unwrap();
-    }
+    support::call_all_at_once(svc, 10_000).await;
     assert!(
         peak.load(Ordering::SeqCst) <= 7,
         "peak {}",

@@ -115,3 +115,21 @@ pub fn peak_gauge(
         }
     })
 }
+
+/// Sends `n` calls through clones of `svc` at once, each on its own task,
+/// and waits for every one to succeed.
+pub async fn call_all_at_once<S>(svc: S, n: usize)
+where
+    S: tower::Service<()> + Clone + Send + 'static,
+    S::Future: Send,
+    S::Response: Send + 'static,
+    S::Error: std::fmt::Debug + Send + 'static,
+{
+    use tower::ServiceExt;
+    let tasks: Vec<_> = (0..n)
+        .map(|_| tokio::spawn(svc.clone().oneshot(())))
+        .collect();
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+}
