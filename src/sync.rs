@@ -69,3 +69,24 @@ impl<T> std::ops::Deref for CachePadded<T> {
         &self.0
     }
 }
+
+/// A duration changed at run time (a reconfiguration) and read where a
+/// call waits or is timed: one relaxed load, nanoseconds to ~584 years.
+#[derive(Debug, Default)]
+pub(crate) struct AtomicDuration(AtomicU64);
+
+impl AtomicDuration {
+    pub(crate) fn new(d: std::time::Duration) -> Self {
+        Self(AtomicU64::new(crate::clock::nanos(d)))
+    }
+
+    #[inline]
+    pub(crate) fn get(&self) -> std::time::Duration {
+        std::time::Duration::from_nanos(self.0.load(Ordering::Relaxed))
+    }
+
+    /// Sets `d`, returning what it replaced.
+    pub(crate) fn set(&self, d: std::time::Duration) -> std::time::Duration {
+        std::time::Duration::from_nanos(self.0.swap(crate::clock::nanos(d), Ordering::Relaxed))
+    }
+}

@@ -176,10 +176,7 @@ fn files_are_read_by_their_extension() {
 #[test]
 fn instances_take_the_defaults_they_leave_out() {
     let registry = Registry::from_config(&expected()).unwrap();
-    assert_eq!(
-        registry.circuit_breaker_names().collect::<Vec<_>>(),
-        ["payments", "search"]
-    );
+    assert_eq!(registry.circuit_breaker_names(), ["payments", "search"]);
     let reports = registry.bulkhead("reports").unwrap();
     assert_eq!(
         reports.metrics().max_concurrent_calls,
@@ -318,10 +315,7 @@ load_shedders:
         20,
         "Gradient2's initial limit"
     );
-    assert_eq!(
-        registry.load_shedder_names().collect::<Vec<_>>(),
-        ["api", "edge"]
-    );
+    assert_eq!(registry.load_shedder_names(), ["api", "edge"]);
     // 64 in flight, a quarter for the lowest priority: the 17th sheddable
     // call is shed.
     let api = registry.load_shedder("api").unwrap();

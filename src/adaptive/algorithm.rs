@@ -56,6 +56,18 @@ pub trait LimitAlgorithm: Send + 'static {
     fn validate(&self) -> Result<(), (&'static str, String)> {
         Ok(())
     }
+
+    /// The least and the most limit it allows (default: any): a limiter
+    /// given this algorithm while it runs moves its limit into them at once.
+    fn limit_bounds(&self) -> (usize, usize) {
+        (1, usize::MAX)
+    }
+
+    /// Its name, for events (default: the type's name).
+    fn name(&self) -> &'static str {
+        let full = std::any::type_name::<Self>();
+        full.rsplit("::").next().unwrap_or(full)
+    }
 }
 
 /// Plain setters: `fn field(mut self, v) -> Self`, each with its doc.
@@ -152,6 +164,10 @@ impl Aimd {
 impl LimitAlgorithm for Aimd {
     fn initial_limit(&self) -> usize {
         self.initial_limit
+    }
+
+    fn limit_bounds(&self) -> (usize, usize) {
+        (self.min_limit, self.max_limit)
     }
 
     fn update(&mut self, limit: usize, s: &Sample) -> usize {
@@ -262,6 +278,10 @@ impl Vegas {
 impl LimitAlgorithm for Vegas {
     fn initial_limit(&self) -> usize {
         self.initial_limit
+    }
+
+    fn limit_bounds(&self) -> (usize, usize) {
+        (1, self.max_limit)
     }
 
     fn update(&mut self, limit: usize, s: &Sample) -> usize {
@@ -431,6 +451,10 @@ impl Gradient2 {
 impl LimitAlgorithm for Gradient2 {
     fn initial_limit(&self) -> usize {
         self.initial_limit
+    }
+
+    fn limit_bounds(&self) -> (usize, usize) {
+        (self.min_limit, self.max_limit)
     }
 
     fn update(&mut self, limit: usize, s: &Sample) -> usize {

@@ -7,8 +7,9 @@ use crate::error::{ConfigError, Overloaded};
 use crate::outcome::Outcome;
 use crate::semaphore::{Semaphore, Slot, SlotWait};
 use crate::stripes::{Handle, Handles, Striped};
+use crate::sync::AtomicDuration;
 use crate::sync::{AtomicU64, AtomicUsize, Mutex, Ordering};
-use crate::telemetry::{Event, EventKind, EventMask, Listeners, Pattern};
+use crate::telemetry::{reconfigured, Event, EventKind, EventMask, Listeners, Pattern};
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -72,18 +73,18 @@ struct Window {
     last_rtt: Duration,
     /// The limit last reported by an event.
     reported: usize,
+    window_ns: u64,
+    min_window_calls: u64,
+    report_share: f64,
 }
 
 pub(crate) struct Inner {
     semaphore: Semaphore,
     limit: AtomicUsize,
-    max_wait: Duration,
+    max_wait: AtomicDuration,
     name: Arc<str>,
     clock: ClockHandle,
     listeners: Listeners,
-    window_ns: u64,
-    min_window_calls: u64,
-    report_share: f64,
     /// Clock time at which the open window may close.
     next_window: AtomicU64,
     /// The last window's mean round trip (ns; 0 before one): about how
@@ -124,6 +125,8 @@ pub struct AdaptiveLimiter {
 pub struct AdaptiveLimiterBuilder {
     name: Arc<str>,
     algorithm: BoxAlgorithm,
+    /// `algorithm` was set (a reconfiguration replaces it only then).
+    algorithm_given: bool,
     max_wait: Duration,
     window: Duration,
     min_window_calls: u64,
@@ -150,6 +153,7 @@ impl AdaptiveLimiterBuilder {
     /// with Netflix's defaults).
     pub fn algorithm(mut self, algorithm: impl LimitAlgorithm) -> Self {
         self.algorithm = Box::new(algorithm);
+        self.algorithm_given = true;
         self
     }
 
@@ -204,6 +208,48 @@ impl AdaptiveLimiterBuilder {
 
     /// Validates and builds.
     pub fn build(self) -> Result<AdaptiveLimiter, ConfigError> {
+        self.validate()?;
+        let initial = self.algorithm.initial_limit();
+        let now = self.clock.now();
+        let window_ns = crate::clock::nanos(self.window);
+        let inner = Arc::new(Inner {
+            semaphore: Semaphore::new(initial),
+            limit: AtomicUsize::new(initial),
+            max_wait: AtomicDuration::new(self.max_wait),
+            name: self.name,
+            clock: self.clock,
+            listeners: self.listeners,
+            sample_mask: self.sample_every - 1,
+            next_window: AtomicU64::new(now.saturating_add(window_ns)),
+            mean_rtt: AtomicU64::new(0),
+            counts: Striped::new(),
+            window: Mutex::new(Window {
+                algorithm: self.algorithm,
+                seen: [0; 4],
+                last_rtt: Duration::ZERO,
+                reported: initial,
+                window_ns,
+                min_window_calls: self.min_window_calls.max(1),
+                report_share: self.report_share,
+            }),
+            partitions: self
+                .partitions
+                .into_iter()
+                .map(|(name, share)| Partition {
+                    name,
+                    share,
+                    busy: AtomicUsize::new(0),
+                })
+                .collect(),
+        });
+        #[cfg(feature = "metrics")]
+        crate::telemetry::register(Arc::downgrade(&inner) as _);
+        Ok(AdaptiveLimiter {
+            inner: Handles::new(inner),
+        })
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
         let bad = |field: &'static str, why: String| Err(ConfigError::new(&self.name, field, why));
         if let Err((field, why)) = self.algorithm.validate() {
             return bad(field, why);
@@ -264,43 +310,7 @@ impl AdaptiveLimiterBuilder {
                 format!("shares must sum to at most 1, got {total}"),
             );
         }
-        let now = self.clock.now();
-        let window_ns = crate::clock::nanos(self.window);
-        let inner = Arc::new(Inner {
-            semaphore: Semaphore::new(initial),
-            limit: AtomicUsize::new(initial),
-            max_wait: self.max_wait,
-            name: self.name,
-            clock: self.clock,
-            listeners: self.listeners,
-            window_ns,
-            min_window_calls: self.min_window_calls.max(1),
-            sample_mask: self.sample_every - 1,
-            report_share: self.report_share,
-            next_window: AtomicU64::new(now.saturating_add(window_ns)),
-            mean_rtt: AtomicU64::new(0),
-            counts: Striped::new(),
-            window: Mutex::new(Window {
-                algorithm: self.algorithm,
-                seen: [0; 4],
-                last_rtt: Duration::ZERO,
-                reported: initial,
-            }),
-            partitions: self
-                .partitions
-                .into_iter()
-                .map(|(name, share)| Partition {
-                    name,
-                    share,
-                    busy: AtomicUsize::new(0),
-                })
-                .collect(),
-        });
-        #[cfg(feature = "metrics")]
-        crate::telemetry::register(Arc::downgrade(&inner) as _);
-        Ok(AdaptiveLimiter {
-            inner: Handles::new(inner),
-        })
+        Ok(())
     }
 }
 
@@ -310,6 +320,7 @@ impl AdaptiveLimiter {
         AdaptiveLimiterBuilder {
             name: Arc::from(name),
             algorithm: Box::new(super::Gradient2::default()),
+            algorithm_given: false,
             max_wait: Duration::ZERO,
             window: Duration::from_millis(100),
             min_window_calls: 10,
@@ -318,6 +329,124 @@ impl AdaptiveLimiter {
             partitions: Vec::new(),
             clock: ClockHandle::default(),
             listeners: Listeners::default(),
+        }
+    }
+
+    /// Changes the settings while the limiter runs, keeping its limit,
+    /// the calls in flight and those waiting: `f` gets a builder holding
+    /// the settings in force (all but the algorithm, which a builder cannot
+    /// copy) and returns the new ones. A new [`algorithm`](AdaptiveLimiterBuilder::algorithm)
+    /// takes over from the limit in force, moved at once into its
+    /// `min_limit..=max_limit`; its own estimates start afresh. The
+    /// partitions and `sample_every` are fixed at build: changing them, or
+    /// any invalid value, is a [`ConfigError`] and changes nothing. Each
+    /// setting that changed is an [`EventKind::Reconfigured`] event.
+    ///
+    /// ```
+    /// use seawall::adaptive::{AdaptiveLimiter, Aimd};
+    ///
+    /// let limiter = AdaptiveLimiter::builder("search").build()?;
+    /// limiter.reconfigure(|b| b.algorithm(Aimd::default().min_limit(5).max_limit(10)))?;
+    /// assert_eq!(limiter.limit(), 10);
+    /// # Ok::<(), seawall::ConfigError>(())
+    /// ```
+    pub fn reconfigure(
+        &self,
+        f: impl FnOnce(AdaptiveLimiterBuilder) -> AdaptiveLimiterBuilder,
+    ) -> Result<(), ConfigError> {
+        let next = f(self.builder_now());
+        self.check(&next)?;
+        self.put(next);
+        Ok(())
+    }
+
+    /// A builder holding the settings in force, but the algorithm.
+    fn builder_now(&self) -> AdaptiveLimiterBuilder {
+        let inner = &self.inner;
+        let w = inner.window.lock();
+        let mut b = AdaptiveLimiter::builder(&inner.name)
+            .max_wait(inner.max_wait.get())
+            .window(Duration::from_nanos(w.window_ns))
+            .min_window_calls(w.min_window_calls)
+            .sample_every(inner.sample_mask + 1)
+            .report_share(w.report_share);
+        for p in inner.partitions.iter() {
+            b = b.partition(&p.name, p.share);
+        }
+        b
+    }
+
+    /// Whether `next` may replace the settings of this running limiter.
+    pub(crate) fn check(&self, next: &AdaptiveLimiterBuilder) -> Result<(), ConfigError> {
+        next.validate()?;
+        let inner = &self.inner;
+        let refuse = |field, why: &str| Err(ConfigError::new(&inner.name, field, why.to_string()));
+        if next.sample_every != inner.sample_mask + 1 {
+            return refuse(
+                "sample_every",
+                "cannot change while the limiter runs; build a new limiter",
+            );
+        }
+        let same = next.partitions.len() == inner.partitions.len()
+            && (next.partitions.iter().zip(inner.partitions.iter()))
+                .all(|((name, share), p)| *name == p.name && *share == p.share);
+        if !same {
+            return refuse(
+                "partition",
+                "cannot change while the limiter runs; build a new limiter",
+            );
+        }
+        Ok(())
+    }
+
+    /// Puts `next` (checked) in force.
+    pub(crate) fn put(&self, next: AdaptiveLimiterBuilder) {
+        let inner = &self.inner;
+        let mut events = Vec::new();
+        let mut w = inner.window.lock();
+        let window_ns = crate::clock::nanos(next.window);
+        let min_calls = next.min_window_calls.max(1);
+        events.push(reconfigured(
+            "window",
+            Duration::from_nanos(w.window_ns),
+            next.window,
+        ));
+        events.push(reconfigured(
+            "min_window_calls",
+            w.min_window_calls,
+            min_calls,
+        ));
+        events.push(reconfigured(
+            "report_share",
+            w.report_share,
+            next.report_share,
+        ));
+        (w.window_ns, w.min_window_calls, w.report_share) =
+            (window_ns, min_calls, next.report_share);
+        if next.algorithm_given {
+            events.push(Some(EventKind::Reconfigured {
+                setting: "algorithm",
+                from: w.algorithm.name().to_string(),
+                to: next.algorithm.name().to_string(),
+            }));
+            let (low, high) = next.algorithm.limit_bounds();
+            w.algorithm = next.algorithm;
+            // The limit moves only under this lock (the window's closer
+            // holds it too), so it cannot change between load and store.
+            let old = inner.limit.load(Ordering::Acquire);
+            let new = old.clamp(low.max(1), high.clamp(1, MAX_LIMIT));
+            if new != old {
+                inner.limit.store(new, Ordering::Release);
+                inner.semaphore.adjust(new as i64 - old as i64);
+                events.push(Some(EventKind::LimitMoved { from: old, to: new }));
+                w.reported = new;
+            }
+        }
+        drop(w);
+        let old_wait = inner.max_wait.set(next.max_wait);
+        events.push(reconfigured("max_wait", old_wait, next.max_wait));
+        for e in events.into_iter().flatten() {
+            inner.emit(e);
         }
     }
 
@@ -588,10 +717,10 @@ impl Inner {
             self.counts.sum(TIMED),
         ];
         let calls = totals[0].wrapping_sub(window.seen[0]);
-        if calls < self.min_window_calls {
+        if calls < window.min_window_calls {
             // Too quiet to judge: keep the window open a while longer.
             self.next_window
-                .store(now.saturating_add(self.window_ns), Ordering::Release);
+                .store(now.saturating_add(window.window_ns), Ordering::Release);
             return;
         }
         // The peak is reset as it is read; a call finishing in between may
@@ -629,9 +758,9 @@ impl Inner {
             self.semaphore.adjust(new as i64 - old as i64);
         }
         self.next_window
-            .store(now.saturating_add(self.window_ns), Ordering::Release);
+            .store(now.saturating_add(window.window_ns), Ordering::Release);
         let reported = window.reported;
-        let moved = (new as f64 - reported as f64).abs() > self.report_share * reported as f64;
+        let moved = (new as f64 - reported as f64).abs() > window.report_share * reported as f64;
         if moved {
             window.reported = new;
         }
@@ -745,7 +874,7 @@ impl Future for Acquire {
         let inner = this.limiter.inner.clone();
         let slot = std::task::ready!(this.wait.poll(
             &inner.semaphore,
-            inner.max_wait,
+            inner.max_wait.get(),
             "a waiting adaptive limiter",
             cx
         ));

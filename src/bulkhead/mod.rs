@@ -44,7 +44,8 @@ use crate::clock::ClockHandle;
 use crate::error::{BulkheadFull, ConfigError};
 use crate::semaphore::{Semaphore, Slot, SlotWait};
 use crate::stripes::{Handle, Handles, Striped};
-use crate::telemetry::{Event, EventKind, EventMask, Listeners, Pattern};
+use crate::sync::AtomicDuration;
+use crate::telemetry::{reconfigured, Event, EventKind, EventMask, Listeners, Pattern};
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -65,7 +66,7 @@ const WAITED: usize = 2;
 pub(crate) struct Inner {
     semaphore: Semaphore,
     max: AtomicUsize,
-    max_wait: Duration,
+    max_wait: AtomicDuration,
     name: Arc<str>,
     clock: ClockHandle,
     listeners: Listeners,
@@ -131,7 +132,7 @@ impl BulkheadBuilder {
         let inner = Arc::new(Inner {
             semaphore: Semaphore::new(self.max_concurrent_calls),
             max: AtomicUsize::new(self.max_concurrent_calls),
-            max_wait: self.max_wait,
+            max_wait: AtomicDuration::new(self.max_wait),
             name: self.name,
             clock: self.clock,
             per_call_events: self.listeners.wants(EventMask::SUCCESSES),
@@ -225,6 +226,53 @@ impl Bulkhead {
         self.inner.semaphore.adjust(n as i64 - old as i64);
         self.inner.emit(EventKind::LimitChanged);
         Ok(())
+    }
+
+    /// Changes the settings while the bulkhead runs, keeping the calls in
+    /// flight and those waiting: `f` gets a builder holding the settings
+    /// in force and returns the new ones. An invalid value is a
+    /// [`ConfigError`] and changes nothing; each setting that changed is
+    /// an [`EventKind::Reconfigured`] event. A lower limit admits no new
+    /// call until enough have finished.
+    ///
+    /// ```
+    /// use seawall::bulkhead::Bulkhead;
+    /// use std::time::Duration;
+    ///
+    /// let bulkhead = Bulkhead::builder("reports").max_concurrent_calls(8).build()?;
+    /// bulkhead.reconfigure(|b| b.max_concurrent_calls(4).max_wait(Duration::from_millis(50)))?;
+    /// assert_eq!(bulkhead.metrics().max_concurrent_calls, 4);
+    /// # Ok::<(), seawall::ConfigError>(())
+    /// ```
+    pub fn reconfigure(
+        &self,
+        f: impl FnOnce(BulkheadBuilder) -> BulkheadBuilder,
+    ) -> Result<(), ConfigError> {
+        let next = f(Bulkhead::builder(&self.inner.name)
+            .max_concurrent_calls(self.inner.max.load(Ordering::Acquire))
+            .max_wait(self.inner.max_wait.get()));
+        next.validate()?;
+        self.put(&next);
+        Ok(())
+    }
+
+    /// Puts `b`'s settings (validated) in force.
+    pub(crate) fn put(&self, b: &BulkheadBuilder) {
+        let old = self
+            .inner
+            .max
+            .swap(b.max_concurrent_calls, Ordering::AcqRel);
+        self.inner
+            .semaphore
+            .adjust(b.max_concurrent_calls as i64 - old as i64);
+        let old_wait = self.inner.max_wait.set(b.max_wait);
+        let changes = [
+            reconfigured("max_concurrent_calls", old, b.max_concurrent_calls),
+            reconfigured("max_wait", old_wait, b.max_wait),
+        ];
+        for e in changes.into_iter().flatten() {
+            self.inner.emit(e);
+        }
     }
 
     /// The bulkhead's name.
@@ -376,14 +424,14 @@ impl Future for Acquire {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = &mut *self;
-        if this.started.is_none() && !this.inner.max_wait.is_zero() {
+        if this.started.is_none() && !this.inner.max_wait.get().is_zero() {
             // Only a bulkhead that may wait reads the clock.
             this.started = Some(this.inner.clock.now());
         }
         let inner = this.inner.clone();
         match std::task::ready!(this.wait.poll(
             &inner.semaphore,
-            inner.max_wait,
+            inner.max_wait.get(),
             "a waiting bulkhead",
             cx
         )) {

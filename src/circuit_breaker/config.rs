@@ -112,6 +112,46 @@ impl Config {
     }
 }
 
+impl Config {
+    /// The settings `next` changes: (name, from, to), for the events of a
+    /// reconfiguration.
+    pub(crate) fn changes(&self, next: &Config) -> Vec<(&'static str, String, String)> {
+        let mut out = Vec::new();
+        macro_rules! diff {
+            ($($field:ident),+) => {$(
+                if self.$field != next.$field {
+                    out.push((stringify!($field), format!("{:?}", self.$field), format!("{:?}", next.$field)));
+                }
+            )+};
+        }
+        diff!(
+            minimum_number_of_calls,
+            failure_rate_threshold,
+            slow_call_rate_threshold,
+            wait_duration_in_open_state,
+            permitted_number_of_calls_in_half_open_state,
+            transition_to_state_after_wait_duration,
+            automatic_transition_from_open_to_half_open
+        );
+        let ns = |n: Option<u64>| format!("{:?}", n.map(Duration::from_nanos));
+        if self.slow_call_duration_threshold != next.slow_call_duration_threshold {
+            out.push((
+                "slow_call_duration_threshold",
+                ns(self.slow_call_duration_threshold),
+                ns(next.slow_call_duration_threshold),
+            ));
+        }
+        if self.max_wait_duration_in_half_open_state != next.max_wait_duration_in_half_open_state {
+            out.push((
+                "max_wait_duration_in_half_open_state",
+                ns(Some(self.max_wait_duration_in_half_open_state)),
+                ns(Some(next.max_wait_duration_in_half_open_state)),
+            ));
+        }
+        out
+    }
+}
+
 /// Builds a [`CircuitBreaker`]; made by [`CircuitBreaker::builder`].
 ///
 /// Defaults follow resilience4j: a count window of 100 calls, opening at a
@@ -287,13 +327,31 @@ impl<C> CircuitBreakerBuilder<C> {
         ))
     }
 
+    /// Every setting taken from `c` (the settings a breaker runs with), so
+    /// a reconfiguration starts from what is in force.
+    pub(super) fn with_config(mut self, c: &Config) -> Self {
+        self.window = c.window;
+        self.minimum_number_of_calls = c.minimum_number_of_calls;
+        self.failure_rate_threshold = c.failure_rate_threshold as f32;
+        self.slow_call_rate_threshold = c.slow_call_rate_threshold as f32;
+        self.slow_call_duration_threshold =
+            c.slow_call_duration_threshold.map(Duration::from_nanos);
+        self.wait = c.wait_duration_in_open_state;
+        self.permitted_half_open = c.permitted_number_of_calls_in_half_open_state;
+        self.max_wait_half_open = Duration::from_nanos(c.max_wait_duration_in_half_open_state);
+        self.after_max_wait = c.transition_to_state_after_wait_duration;
+        self.initial_state = c.initial_state;
+        self.automatic = c.automatic_transition_from_open_to_half_open;
+        self
+    }
+
     /// Its name, clock, listeners and classifier (for the keyed breakers,
     /// which make each key's breaker from them).
     pub(super) fn into_parts(self) -> (Arc<str>, ClockHandle, Listeners, C) {
         (self.name, self.clock, self.listeners, self.classifier)
     }
 
-    pub(super) fn validate(&self) -> Result<Config, ConfigError> {
+    pub(crate) fn validate(&self) -> Result<Config, ConfigError> {
         let err = |field, msg: String| ConfigError::new(&self.name, field, msg);
         let percent = |field, v: f32| {
             if v.is_finite() && v > 0.0 && v <= 100.0 {

@@ -4,7 +4,7 @@ use super::config::{Config, SlidingWindow};
 use super::state::{CircuitState, Word, GENERATION_MASK};
 use super::window::{Counts, Window};
 use crate::clock::{nanos, ClockHandle};
-use crate::error::CircuitOpen;
+use crate::error::{CircuitOpen, ConfigError};
 use crate::outcome::Outcome;
 use crate::stripes::Striped;
 use crate::sync::{AtomicU32, AtomicU64, CachePadded, Mutex, Ordering};
@@ -102,7 +102,9 @@ pub(crate) struct Core {
     last_probes: AtomicU64,
     consecutive_openings: AtomicU32,
     lock: Mutex<()>,
-    pub(crate) config: Config,
+    /// Swapped whole by a reconfiguration; read on the cold paths only
+    /// (the hot ones read `word` and the flags below, fixed at build).
+    config: arc_swap::ArcSwap<Config>,
     pub(crate) clock: ClockHandle,
     pub(crate) listeners: Listeners,
     pub(crate) name: Arc<str>,
@@ -137,7 +139,7 @@ impl Core {
             last_probes: AtomicU64::new(0),
             consecutive_openings: AtomicU32::new(0),
             lock: Mutex::new(()),
-            config,
+            config: arc_swap::ArcSwap::from_pointee(config),
             clock,
             listeners,
             name,
@@ -149,6 +151,45 @@ impl Core {
         // half-open start); no event: nothing moved.
         core.enter(initial, core.clock.now());
         core
+    }
+
+    /// The settings now in force.
+    #[inline]
+    pub(crate) fn config(&self) -> arc_swap::Guard<Arc<Config>> {
+        self.config.load()
+    }
+
+    /// Whether `next` may replace the settings of this running breaker:
+    /// what it measures must stay the same (the window it keeps, and
+    /// whether calls are timed, which admission decided at build).
+    pub(crate) fn check_reconfigure(&self, next: &Config) -> Result<(), ConfigError> {
+        let now = self.config();
+        let refuse = |field, why: &str| Err(ConfigError::new(&self.name, field, why.to_string()));
+        if next.window != now.window {
+            return refuse(
+                "sliding_window",
+                "cannot change while the breaker runs (its window is kept); build a new breaker",
+            );
+        }
+        if next.slow_call_duration_threshold.is_some() != now.slow_call_duration_threshold.is_some()
+        {
+            return refuse(
+                "slow_call_duration_threshold",
+                "cannot be turned on or off while the breaker runs; build a new breaker",
+            );
+        }
+        Ok(())
+    }
+
+    /// Puts `next` in force (checked by `check_reconfigure`), keeping the
+    /// state, the window and the calls in flight; one event per setting
+    /// that changed.
+    pub(crate) fn reconfigure(&self, next: Config) {
+        let changes = self.config().changes(&next);
+        self.config.store(Arc::new(next));
+        for (setting, from, to) in changes {
+            self.emit(EventKind::Reconfigured { setting, from, to });
+        }
     }
 
     #[inline]
@@ -191,7 +232,7 @@ impl Core {
                         self.expire_half_open(generation);
                         continue;
                     }
-                    if w.admitted() < self.config.permitted_number_of_calls_in_half_open_state {
+                    if w.admitted() < self.config().permitted_number_of_calls_in_half_open_state {
                         if self.cas(w, w.admit()) {
                             let start = if self.needs_start {
                                 self.clock.now()
@@ -227,7 +268,7 @@ impl Core {
     /// Whether `max_wait_duration_in_half_open_state` has passed since the
     /// breaker entered half-open (never, when it is zero). One clock read.
     pub(crate) fn half_open_expired(&self) -> bool {
-        let max_wait = self.config.max_wait_duration_in_half_open_state;
+        let max_wait = self.config().max_wait_duration_in_half_open_state;
         max_wait > 0
             && self
                 .clock
@@ -240,7 +281,7 @@ impl Core {
     /// the configuration names (open by default, as resilience4j).
     #[cold]
     pub(crate) fn expire_half_open(self: &Arc<Self>, generation: u32) {
-        let to = self.config.transition_to_state_after_wait_duration;
+        let to = self.config().transition_to_state_after_wait_duration;
         self.transition(generation, CircuitState::HalfOpen, to);
     }
 
@@ -289,7 +330,7 @@ impl Core {
             None => None,
         };
         let slow = matches!(
-            (self.config.slow_call_duration_threshold, duration),
+            (self.config().slow_call_duration_threshold, duration),
             (Some(limit), Some(d)) if d >= limit
         );
         let field = match outcome {
@@ -330,7 +371,7 @@ impl Core {
             return;
         }
         self.calls.incr(CANCELLED);
-        if let Some(limit) = self.config.slow_call_duration_threshold {
+        if let Some(limit) = self.config().slow_call_duration_threshold {
             let now = self.clock.now();
             let ran = t.elapsed(now);
             if ran >= limit {
@@ -379,7 +420,7 @@ impl Core {
         if w.generation() != t.generation() {
             return; // from an earlier phase: it no longer counts
         }
-        if let Some(counts) = self.window.record(&self.config, failure, slow, now) {
+        if let Some(counts) = self.window.record(&self.config(), failure, slow, now) {
             if w.state() == CircuitState::Closed {
                 self.transition_with(
                     t.generation(),
@@ -404,7 +445,7 @@ impl Core {
     }
 
     fn record_probe(self: &Arc<Self>, generation: u32, failure: bool, slow: bool) {
-        let permitted = self.config.permitted_number_of_calls_in_half_open_state;
+        let permitted = self.config().permitted_number_of_calls_in_half_open_state;
         let done = loop {
             let w = self.word();
             if w.generation() != generation || w.state() != CircuitState::HalfOpen {
@@ -423,9 +464,9 @@ impl Core {
             u64::from(done.failed()),
             u64::from(done.slow()),
         );
-        let reopen = match self.config.window {
+        let reopen = match self.config().window {
             SlidingWindow::ConsecutiveFailures(_) => failed > 0,
-            _ => self.config.rates_exceeded(calls, failed, slow),
+            _ => self.config().rates_exceeded(calls, failed, slow),
         };
         if reopen {
             let counts = Counts {
@@ -490,11 +531,11 @@ impl Core {
     /// The threshold events for the counts that tripped the breaker
     /// (none for the consecutive-failures model, which has no rates).
     fn rates_exceeded_events(&self, c: Counts) {
-        if matches!(self.config.window, SlidingWindow::ConsecutiveFailures(_)) || c.calls == 0 {
+        if matches!(self.config().window, SlidingWindow::ConsecutiveFailures(_)) || c.calls == 0 {
             return;
         }
         let rate = |n: u64| (n as f64 * 100.0 / c.calls as f64) as f32;
-        let cfg = &self.config;
+        let cfg = self.config();
         if c.failures as f64 * 100.0 >= cfg.failure_rate_threshold * c.calls as f64 {
             self.emit(EventKind::FailureRateExceeded {
                 failure_rate: rate(c.failures),
@@ -593,7 +634,7 @@ impl Core {
                     .fetch_add(1, Ordering::AcqRel)
                     .saturating_add(1);
                 let wait = self
-                    .config
+                    .config()
                     .wait_duration_in_open_state
                     .for_opening(openings);
                 self.open_until
@@ -623,10 +664,10 @@ impl Core {
     fn after_transition(self: &Arc<Self>, from: CircuitState, to: CircuitState, now: u64) {
         self.transitions[to.index()].fetch_add(1, Ordering::Relaxed);
         self.emit(EventKind::StateTransition { from, to });
-        if !self.config.automatic_transition_from_open_to_half_open {
+        if !self.config().automatic_transition_from_open_to_half_open {
             return;
         }
-        let max_wait = self.config.max_wait_duration_in_half_open_state;
+        let max_wait = self.config().max_wait_duration_in_half_open_state;
         match to {
             CircuitState::Open => {
                 let wait = self.open_until.load(Ordering::Acquire).saturating_sub(now);

@@ -60,13 +60,13 @@ pub use self::keyed::{KeyedBreakerError, KeyedCircuitBreaker};
 pub use self::layer::{CircuitBreakerLayer, CircuitBreakerService};
 pub use self::state::CircuitState;
 
-use self::config::Config;
+pub(crate) use self::config::Config;
 pub(crate) use self::core::Ticket;
 use self::core::{
     Core, CANCELLED, DURATION, FAILURE, IGNORED, SLOW, SLOW_FAILURE, SLOW_SUCCESS, SUCCESS, TIMED,
 };
 use crate::clock::{nanos, ClockHandle};
-use crate::error::CircuitOpen;
+use crate::error::{CircuitOpen, ConfigError};
 use crate::outcome::{Classify, DefaultClassifier, Outcome};
 use crate::stripes::{Handle, Handles};
 use crate::sync::Ordering;
@@ -140,6 +140,47 @@ impl<C> CircuitBreaker<C> {
         &self.core.name
     }
 
+    /// Changes the settings while the breaker runs, keeping its state, its
+    /// window and the calls in flight: `f` gets a builder holding the
+    /// settings in force and returns the new ones, which are checked as
+    /// `build` checks them and put in force at once, all together.
+    ///
+    /// The window (its type and size) and whether slow-call detection is
+    /// on are fixed at build; changing either is a [`ConfigError`], as is
+    /// any invalid value, and then nothing changes. Each setting that
+    /// changed is an [`EventKind::Reconfigured`](crate::telemetry::EventKind::Reconfigured)
+    /// event. A new open wait applies from the next opening.
+    ///
+    /// ```
+    /// use seawall::circuit_breaker::CircuitBreaker;
+    ///
+    /// let breaker = CircuitBreaker::builder("payments").build()?;
+    /// breaker.reconfigure(|b| b.failure_rate_threshold(25.0).minimum_number_of_calls(20))?;
+    /// assert!(breaker.reconfigure(|b| b.failure_rate_threshold(150.0)).is_err());
+    /// # Ok::<(), seawall::ConfigError>(())
+    /// ```
+    pub fn reconfigure(
+        &self,
+        f: impl FnOnce(CircuitBreakerBuilder) -> CircuitBreakerBuilder,
+    ) -> Result<(), ConfigError> {
+        let next = f(CircuitBreakerBuilder::new(&self.core.name).with_config(&self.core.config()));
+        let next = self.checked(&next)?;
+        self.core.reconfigure(next);
+        Ok(())
+    }
+
+    /// `b`'s settings, checked to replace this breaker's.
+    pub(crate) fn checked<C2>(&self, b: &CircuitBreakerBuilder<C2>) -> Result<Config, ConfigError> {
+        let next = b.validate()?;
+        self.core.check_reconfigure(&next)?;
+        Ok(next)
+    }
+
+    /// Puts settings from [`checked`](Self::checked) in force.
+    pub(crate) fn put(&self, next: Config) {
+        self.core.reconfigure(next);
+    }
+
     /// The current state. With automatic half-open, an elapsed open wait is
     /// observed (and the transition made) here too.
     ///
@@ -149,7 +190,12 @@ impl<C> CircuitBreaker<C> {
     pub fn state(&self) -> CircuitState {
         let w = self.core.word();
         match w.state() {
-            CircuitState::Open if self.core.config.automatic_transition_from_open_to_half_open => {
+            CircuitState::Open
+                if self
+                    .core
+                    .config()
+                    .automatic_transition_from_open_to_half_open =>
+            {
                 self.core.automatic_half_open(w.generation());
             }
             CircuitState::HalfOpen if self.core.half_open_expired() => {
@@ -419,9 +465,9 @@ fn metrics_of(core: &Core) -> CircuitBreakerMetrics {
     let state = core.word().state();
     let (c, probes) = core.counts();
     let minimum = if probes {
-        u64::from(core.config.permitted_number_of_calls_in_half_open_state)
+        u64::from(core.config().permitted_number_of_calls_in_half_open_state)
     } else {
-        u64::from(core.config.minimum_number_of_calls)
+        u64::from(core.config().minimum_number_of_calls)
     };
     let rate = |n: u64| {
         (c.calls >= minimum && c.calls > 0).then(|| (n as f64 * 100.0 / c.calls as f64) as f32)

@@ -26,7 +26,7 @@
 //! "#)?;
 //! let registry = Registry::from_config(&config)?;
 //! let payments = registry.circuit_breaker("payments").expect("configured");
-//! assert_eq!(registry.circuit_breaker_names().collect::<Vec<_>>(), ["payments"]);
+//! assert_eq!(registry.circuit_breaker_names(), ["payments"]);
 //! assert!(registry.rate_limiter("search").is_some());
 //! # let _ = payments; Ok(()) }
 //! ```
@@ -39,6 +39,7 @@
 //! line where the format tells it. YAML is read with `serde_norway`, the
 //! maintained fork of the archived `serde_yaml`.
 
+mod kinds;
 mod patterns;
 mod registry;
 
@@ -46,7 +47,7 @@ pub use self::patterns::{
     AdaptiveLimiterConfig, AlgorithmName, BulkheadConfig, CircuitBreakerConfig, LoadShedderConfig,
     Percent, RateLimiterConfig, TimeoutConfig, WindowType,
 };
-pub use self::registry::Registry;
+pub use self::registry::{Registry, RegistryBuilder, ReloadReport};
 
 use crate::error::ConfigError;
 use serde::{Deserialize, Serialize};

@@ -2,13 +2,13 @@
 //! takes the section's defaults, then the pattern's own), merged and
 //! applied to the pattern's builder, which validates.
 
-use crate::adaptive::AdaptiveLimiter;
+use crate::adaptive::{AdaptiveLimiter, AdaptiveLimiterBuilder};
 use crate::bulkhead::{Bulkhead, BulkheadBuilder};
 use crate::circuit_breaker::{CircuitBreaker, CircuitBreakerBuilder, SlidingWindow};
 use crate::error::ConfigError;
-use crate::load_shed::LoadShedder;
+use crate::load_shed::{LoadShedder, LoadShedderBuilder};
 use crate::rate_limit::{RateLimiter, RateLimiterBuilder};
-use crate::timeout::{Fixed, Timeout, TimeoutLayer};
+use crate::timeout::{Timeout, TimeoutBuilder};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
@@ -144,8 +144,8 @@ impl CircuitBreakerConfig {
         b
     }
 
-    pub(crate) fn build(&self, name: &str) -> Result<CircuitBreaker, ConfigError> {
-        self.apply(CircuitBreaker::builder(name)).build()
+    pub(crate) fn builder(&self, name: &str) -> Result<CircuitBreakerBuilder, ConfigError> {
+        Ok(self.apply(CircuitBreaker::builder(name)))
     }
 }
 
@@ -181,7 +181,7 @@ impl RateLimiterConfig {
         b
     }
 
-    pub(crate) fn build(&self, name: &str) -> Result<RateLimiter, ConfigError> {
+    pub(crate) fn builder(&self, name: &str) -> Result<RateLimiterBuilder, ConfigError> {
         if self.rate.is_none() {
             return Err(ConfigError::new(
                 &std::sync::Arc::from(name),
@@ -189,7 +189,7 @@ impl RateLimiterConfig {
                 "is required (calls per `per`)".to_string(),
             ));
         }
-        self.apply(RateLimiter::builder(name)).build()
+        Ok(self.apply(RateLimiter::builder(name)))
     }
 }
 
@@ -215,8 +215,8 @@ impl BulkheadConfig {
         b
     }
 
-    pub(crate) fn build(&self, name: &str) -> Result<Bulkhead, ConfigError> {
-        self.apply(Bulkhead::builder(name)).build()
+    pub(crate) fn builder(&self, name: &str) -> Result<BulkheadBuilder, ConfigError> {
+        Ok(self.apply(Bulkhead::builder(name)))
     }
 }
 
@@ -234,7 +234,7 @@ impl TimeoutConfig {
         merged!(self, over, duration)
     }
 
-    pub(crate) fn build(&self, name: &str) -> Result<TimeoutLayer<Fixed>, ConfigError> {
+    pub(crate) fn builder(&self, name: &str) -> Result<TimeoutBuilder, ConfigError> {
         let Some(d) = self.duration else {
             return Err(ConfigError::new(
                 &std::sync::Arc::from(name),
@@ -242,7 +242,7 @@ impl TimeoutConfig {
                 "is required".to_string(),
             ));
         };
-        Timeout::builder(name).duration(d).build()
+        Ok(Timeout::builder(name).duration(d))
     }
 }
 
@@ -305,7 +305,28 @@ impl AdaptiveLimiterConfig {
         )
     }
 
-    pub(crate) fn build(&self, name: &str) -> Result<AdaptiveLimiter, ConfigError> {
+    /// Whether `other` names another algorithm or other algorithm settings.
+    pub(crate) fn algorithm_differs(&self, other: &Self) -> bool {
+        (
+            self.algorithm,
+            self.initial_limit,
+            self.min_limit,
+            self.max_limit,
+        ) != (
+            other.algorithm,
+            other.initial_limit,
+            other.min_limit,
+            other.max_limit,
+        ) || (self.smoothing, self.backoff_ratio) != (other.smoothing, other.backoff_ratio)
+    }
+
+    /// The builder; with `algorithm` false, it names none (a running
+    /// limiter then keeps its own).
+    pub(crate) fn builder(
+        &self,
+        name: &str,
+        algorithm: bool,
+    ) -> Result<AdaptiveLimiterBuilder, ConfigError> {
         use crate::adaptive::{Aimd, Gradient2, Vegas};
         let only = |field: &'static str, set: bool, algorithm: &str| {
             if set {
@@ -324,24 +345,36 @@ impl AdaptiveLimiterConfig {
                 only("backoff_ratio", self.backoff_ratio.is_some(), "gradient2")?;
                 let mut a = Gradient2::default();
                 set_some!(a, self, initial_limit, min_limit, max_limit, smoothing);
-                b.algorithm(a)
+                if algorithm {
+                    b.algorithm(a)
+                } else {
+                    b
+                }
             }
             AlgorithmName::Vegas => {
                 only("backoff_ratio", self.backoff_ratio.is_some(), "vegas")?;
                 only("min_limit", self.min_limit.is_some(), "vegas")?;
                 let mut a = Vegas::default();
                 set_some!(a, self, initial_limit, max_limit, smoothing);
-                b.algorithm(a)
+                if algorithm {
+                    b.algorithm(a)
+                } else {
+                    b
+                }
             }
             AlgorithmName::Aimd => {
                 only("smoothing", self.smoothing.is_some(), "aimd")?;
                 let mut a = Aimd::default();
                 set_some!(a, self, initial_limit, min_limit, max_limit, backoff_ratio);
-                b.algorithm(a)
+                if algorithm {
+                    b.algorithm(a)
+                } else {
+                    b
+                }
             }
         };
         set_some!(b, self, window, max_wait);
-        b.build()
+        Ok(b)
     }
 }
 
@@ -380,7 +413,7 @@ impl LoadShedderConfig {
         )
     }
 
-    pub(crate) fn build(&self, name: &str) -> Result<LoadShedder, ConfigError> {
+    pub(crate) fn builder(&self, name: &str) -> Result<LoadShedderBuilder, ConfigError> {
         let mut b = LoadShedder::builder(name);
         set_some!(b, self, max_in_flight);
         if let Some(p) = self.min_share {
@@ -393,6 +426,6 @@ impl LoadShedderConfig {
                 self.codel_interval.unwrap_or(Duration::from_millis(100)),
             );
         }
-        b.build()
+        Ok(b)
     }
 }

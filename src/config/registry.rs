@@ -1,120 +1,291 @@
-//! Named instances built from a [`SeawallConfig`].
+//! Named instances built from a [`SeawallConfig`], and reloads of it.
 
-use super::{SeawallConfig, Section};
+use super::kinds::{write_into, Entries, Kind, Plan};
+use super::SeawallConfig;
 use crate::adaptive::AdaptiveLimiter;
 use crate::bulkhead::Bulkhead;
 use crate::circuit_breaker::CircuitBreaker;
+use crate::clock::ClockHandle;
 use crate::error::ConfigError;
 use crate::load_shed::LoadShedder;
 use crate::rate_limit::RateLimiter;
-use crate::timeout::{Fixed, TimeoutLayer};
-use std::collections::BTreeMap;
+use crate::telemetry::{Listeners, Pattern};
+use crate::timeout::{Reloadable, TimeoutLayer};
+use parking_lot::RwLock;
+use std::fmt;
+use std::sync::Arc;
 
 /// Every instance a file names, built and looked up by name: cheap
-/// `Clone` handles, the same instance wherever it is used.
-#[derive(Debug, Clone, Default)]
+/// `Clone` handles, the same instance wherever it is used. A
+/// [`reload`](Self::reload) changes them in place, so layers already
+/// wired see the new settings.
+#[derive(Clone, Default)]
 pub struct Registry {
-    circuit_breakers: BTreeMap<String, CircuitBreaker>,
-    rate_limiters: BTreeMap<String, RateLimiter>,
-    bulkheads: BTreeMap<String, Bulkhead>,
-    timeouts: BTreeMap<String, TimeoutLayer<Fixed>>,
-    adaptive_limiters: BTreeMap<String, AdaptiveLimiter>,
-    load_shedders: BTreeMap<String, LoadShedder>,
+    shared: Arc<Shared>,
 }
 
-/// Builds each instance of `section` over its defaults; the first invalid
-/// one fails the whole file.
-fn build_all<T, I>(
-    section: &Section<T>,
-    merge: impl Fn(&T, &T) -> T,
-    build: impl Fn(&T, &str) -> Result<I, ConfigError>,
-) -> Result<BTreeMap<String, I>, ConfigError> {
-    section
-        .instances
-        .iter()
-        .map(|(name, own)| Ok((name.clone(), build(&merge(&section.defaults, own), name)?)))
-        .collect()
+#[derive(Default)]
+pub(super) struct Shared {
+    pub(super) clock: ClockHandle,
+    pub(super) listeners: Listeners,
+    /// Taken for writing by a whole reload, so reloads apply one at a time.
+    instances: RwLock<Instances>,
+}
+
+#[derive(Default)]
+pub(super) struct Instances {
+    pub(super) circuit_breakers: Entries<CircuitBreaker>,
+    pub(super) rate_limiters: Entries<RateLimiter>,
+    pub(super) bulkheads: Entries<Bulkhead>,
+    pub(super) timeouts: Entries<TimeoutLayer<Reloadable>>,
+    pub(super) adaptive_limiters: Entries<AdaptiveLimiter>,
+    pub(super) load_shedders: Entries<LoadShedder>,
+}
+
+/// Configures a [`Registry`]: the clock and event listeners every instance
+/// it builds is given. Made by [`Registry::builder`].
+#[must_use]
+pub struct RegistryBuilder {
+    clock: ClockHandle,
+    listeners: Listeners,
+}
+
+impl fmt::Debug for RegistryBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RegistryBuilder").finish_non_exhaustive()
+    }
+}
+
+impl RegistryBuilder {
+    crate::telemetry::builder_telemetry_setters!();
+
+    /// Builds every instance of `config`; any invalid one is the error
+    /// (naming the instance and the field) and nothing is built.
+    pub fn build(self, config: &SeawallConfig) -> Result<Registry, ConfigError> {
+        let shared = Shared {
+            clock: self.clock,
+            listeners: self.listeners,
+            instances: RwLock::default(),
+        };
+        let mut instances = Instances::default();
+        Plans::check(&shared, &instances, config)?.apply(&shared, &mut instances);
+        *shared.instances.write() = instances;
+        Ok(Registry {
+            shared: Arc::new(shared),
+        })
+    }
+}
+
+/// What a [`Registry::reload`] did, instance by instance (each setting
+/// changed is also an [`EventKind::Reconfigured`](crate::telemetry::EventKind::Reconfigured)
+/// event on the instance's listeners).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ReloadReport {
+    /// Instances whose settings changed, in place.
+    pub changed: Vec<(Pattern, String)>,
+    /// Instances the new file adds.
+    pub added: Vec<(Pattern, String)>,
+    /// Instances the new file no longer names: gone from the registry
+    /// (handles already taken keep working with their last settings).
+    pub removed: Vec<(Pattern, String)>,
+}
+
+impl ReloadReport {
+    /// Whether the reload changed nothing.
+    pub fn is_empty(&self) -> bool {
+        self.changed.is_empty() && self.added.is_empty() && self.removed.is_empty()
+    }
+}
+
+/// One plan per kind of instance.
+struct Plans {
+    circuit_breakers: Plan<CircuitBreaker>,
+    rate_limiters: Plan<RateLimiter>,
+    bulkheads: Plan<Bulkhead>,
+    timeouts: Plan<TimeoutLayer<Reloadable>>,
+    adaptive_limiters: Plan<AdaptiveLimiter>,
+    load_shedders: Plan<LoadShedder>,
+}
+
+impl Plans {
+    /// Checks every instance of `next` against what runs, changing nothing.
+    fn check(shared: &Shared, now: &Instances, next: &SeawallConfig) -> Result<Self, ConfigError> {
+        Ok(Self {
+            circuit_breakers: Plan::check(shared, &now.circuit_breakers, next)?,
+            rate_limiters: Plan::check(shared, &now.rate_limiters, next)?,
+            bulkheads: Plan::check(shared, &now.bulkheads, next)?,
+            timeouts: Plan::check(shared, &now.timeouts, next)?,
+            adaptive_limiters: Plan::check(shared, &now.adaptive_limiters, next)?,
+            load_shedders: Plan::check(shared, &now.load_shedders, next)?,
+        })
+    }
+
+    /// Puts every plan in force; nothing here can fail.
+    fn apply(self, shared: &Shared, now: &mut Instances) -> ReloadReport {
+        let mut report = ReloadReport::default();
+        self.circuit_breakers
+            .apply(shared, &mut now.circuit_breakers, &mut report);
+        self.rate_limiters
+            .apply(shared, &mut now.rate_limiters, &mut report);
+        self.bulkheads
+            .apply(shared, &mut now.bulkheads, &mut report);
+        self.timeouts.apply(shared, &mut now.timeouts, &mut report);
+        self.adaptive_limiters
+            .apply(shared, &mut now.adaptive_limiters, &mut report);
+        self.load_shedders
+            .apply(shared, &mut now.load_shedders, &mut report);
+        report
+    }
 }
 
 impl Registry {
+    /// A registry whose instances read `clock` and tell `on_event`
+    /// listeners; [`from_config`](Self::from_config) for neither.
+    pub fn builder() -> RegistryBuilder {
+        RegistryBuilder {
+            clock: ClockHandle::default(),
+            listeners: Listeners::default(),
+        }
+    }
+
     /// Builds every instance of `config`; any invalid one is the error
     /// (naming the instance and the field) and nothing is built.
     pub fn from_config(config: &SeawallConfig) -> Result<Self, ConfigError> {
-        Ok(Self {
-            circuit_breakers: build_all(
-                &config.circuit_breakers,
-                |d, o| d.merged(o),
-                |c, n| c.build(n),
-            )?,
-            rate_limiters: build_all(&config.rate_limiters, |d, o| d.merged(o), |c, n| c.build(n))?,
-            bulkheads: build_all(&config.bulkheads, |d, o| d.merged(o), |c, n| c.build(n))?,
-            timeouts: build_all(&config.timeouts, |d, o| d.merged(o), |c, n| c.build(n))?,
-            adaptive_limiters: build_all(
-                &config.adaptive_limiters,
-                |d, o| d.merged(o),
-                |c, n| c.build(n),
-            )?,
-            load_shedders: build_all(&config.load_shedders, |d, o| d.merged(o), |c, n| c.build(n))?,
-        })
+        Self::builder().build(config)
+    }
+
+    /// Applies `next` to the running instances without losing their state:
+    /// a breaker keeps its state and window, a limiter the tokens taken, a
+    /// bulkhead or a limiter the calls in flight and those waiting.
+    /// Instances `next` adds are built; those it no longer names leave the
+    /// registry. All or nothing: every instance is checked first, and the
+    /// first invalid one (a value out of range, or a change a running
+    /// instance cannot take, such as a breaker's window size) is the error
+    /// and nothing changes. Reloads apply one at a time.
+    ///
+    /// ```
+    /// use seawall::config::{Registry, SeawallConfig};
+    ///
+    /// # fn main() -> Result<(), seawall::ConfigError> {
+    /// let file = |threshold: &str| SeawallConfig::from_toml(&format!(
+    ///     "[circuit_breakers.instances.payments]\nfailure_rate_threshold = \"{threshold}\"\n"
+    /// ));
+    /// let registry = Registry::from_config(&file("50%")?)?;
+    /// let payments = registry.circuit_breaker("payments").unwrap();
+    ///
+    /// let report = registry.reload(&file("25%")?)?;
+    /// assert_eq!(report.changed.len(), 1); // the same breaker, changed in place
+    /// assert!(registry.reload(&file("150%")?).is_err()); // and nothing changed
+    /// # let _ = payments; Ok(()) }
+    /// ```
+    pub fn reload(&self, next: &SeawallConfig) -> Result<ReloadReport, ConfigError> {
+        let mut now = self.shared.instances.write();
+        let plans = Plans::check(&self.shared, &now, next)?;
+        Ok(plans.apply(&self.shared, &mut now))
+    }
+
+    /// The configuration in force: each instance as merged over its
+    /// section's defaults.
+    pub fn config(&self) -> SeawallConfig {
+        self.shared.instances.read().config()
     }
 
     /// The circuit breaker `name`.
     pub fn circuit_breaker(&self, name: &str) -> Option<CircuitBreaker> {
-        self.circuit_breakers.get(name).cloned()
+        self.get(name, |i| &i.circuit_breakers)
     }
 
     /// The rate limiter `name`.
     pub fn rate_limiter(&self, name: &str) -> Option<RateLimiter> {
-        self.rate_limiters.get(name).cloned()
+        self.get(name, |i| &i.rate_limiters)
     }
 
     /// The bulkhead `name`.
     pub fn bulkhead(&self, name: &str) -> Option<Bulkhead> {
-        self.bulkheads.get(name).cloned()
+        self.get(name, |i| &i.bulkheads)
     }
 
-    /// The timeout layer `name`.
-    pub fn timeout(&self, name: &str) -> Option<TimeoutLayer<Fixed>> {
-        self.timeouts.get(name).cloned()
+    /// The timeout layer `name` (its duration follows reloads).
+    pub fn timeout(&self, name: &str) -> Option<TimeoutLayer<Reloadable>> {
+        self.get(name, |i| &i.timeouts)
     }
 
     /// The adaptive limiter `name`.
     pub fn adaptive_limiter(&self, name: &str) -> Option<AdaptiveLimiter> {
-        self.adaptive_limiters.get(name).cloned()
+        self.get(name, |i| &i.adaptive_limiters)
     }
 
     /// The load shedder `name`.
     pub fn load_shedder(&self, name: &str) -> Option<LoadShedder> {
-        self.load_shedders.get(name).cloned()
-    }
-
-    /// The adaptive limiters' names, in order.
-    pub fn adaptive_limiter_names(&self) -> impl Iterator<Item = &str> {
-        self.adaptive_limiters.keys().map(String::as_str)
-    }
-
-    /// The load shedders' names, in order.
-    pub fn load_shedder_names(&self) -> impl Iterator<Item = &str> {
-        self.load_shedders.keys().map(String::as_str)
+        self.get(name, |i| &i.load_shedders)
     }
 
     /// The circuit breakers' names, in order.
-    pub fn circuit_breaker_names(&self) -> impl Iterator<Item = &str> {
-        self.circuit_breakers.keys().map(String::as_str)
+    pub fn circuit_breaker_names(&self) -> Vec<String> {
+        self.names(|i| &i.circuit_breakers)
     }
 
     /// The rate limiters' names, in order.
-    pub fn rate_limiter_names(&self) -> impl Iterator<Item = &str> {
-        self.rate_limiters.keys().map(String::as_str)
+    pub fn rate_limiter_names(&self) -> Vec<String> {
+        self.names(|i| &i.rate_limiters)
     }
 
     /// The bulkheads' names, in order.
-    pub fn bulkhead_names(&self) -> impl Iterator<Item = &str> {
-        self.bulkheads.keys().map(String::as_str)
+    pub fn bulkhead_names(&self) -> Vec<String> {
+        self.names(|i| &i.bulkheads)
     }
 
     /// The timeouts' names, in order.
-    pub fn timeout_names(&self) -> impl Iterator<Item = &str> {
-        self.timeouts.keys().map(String::as_str)
+    pub fn timeout_names(&self) -> Vec<String> {
+        self.names(|i| &i.timeouts)
+    }
+
+    /// The adaptive limiters' names, in order.
+    pub fn adaptive_limiter_names(&self) -> Vec<String> {
+        self.names(|i| &i.adaptive_limiters)
+    }
+
+    /// The load shedders' names, in order.
+    pub fn load_shedder_names(&self) -> Vec<String> {
+        self.names(|i| &i.load_shedders)
+    }
+
+    fn get<K: Kind>(&self, name: &str, of: impl Fn(&Instances) -> &Entries<K>) -> Option<K> {
+        of(&self.shared.instances.read())
+            .get(name)
+            .map(|e| e.instance.clone())
+    }
+
+    fn names<K: Kind>(&self, of: impl Fn(&Instances) -> &Entries<K>) -> Vec<String> {
+        of(&self.shared.instances.read()).keys().cloned().collect()
+    }
+}
+
+impl Instances {
+    /// Each instance's merged settings, as one file.
+    fn config(&self) -> SeawallConfig {
+        let mut c = SeawallConfig::default();
+        write_into(&self.circuit_breakers, &mut c);
+        write_into(&self.rate_limiters, &mut c);
+        write_into(&self.bulkheads, &mut c);
+        write_into(&self.timeouts, &mut c);
+        write_into(&self.adaptive_limiters, &mut c);
+        write_into(&self.load_shedders, &mut c);
+        c
+    }
+}
+
+impl fmt::Debug for Registry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let i = self.shared.instances.read();
+        f.debug_struct("Registry")
+            .field("circuit_breakers", &i.circuit_breakers.keys())
+            .field("rate_limiters", &i.rate_limiters.keys())
+            .field("bulkheads", &i.bulkheads.keys())
+            .field("timeouts", &i.timeouts.keys())
+            .field("adaptive_limiters", &i.adaptive_limiters.keys())
+            .field("load_shedders", &i.load_shedders.keys())
+            .finish()
     }
 }

@@ -20,8 +20,8 @@ use crate::sync::{AtomicBool, AtomicU64, AtomicU8, Mutex, Ordering};
 pub(crate) const TIERS: u8 = 4;
 
 pub(crate) struct Codel {
-    target: u64,
-    interval: u64,
+    target: AtomicU64,
+    interval: AtomicU64,
     interval_end: AtomicU64,
     within: AtomicBool,
     beyond: AtomicBool,
@@ -32,14 +32,28 @@ pub(crate) struct Codel {
 impl Codel {
     pub(crate) fn new(target: u64, interval: u64, now: u64) -> Self {
         Self {
-            target,
-            interval,
+            target: AtomicU64::new(target),
+            interval: AtomicU64::new(interval),
             interval_end: AtomicU64::new(now.saturating_add(interval)),
             within: AtomicBool::new(false),
             beyond: AtomicBool::new(false),
             level: AtomicU8::new(0),
             roll: Mutex::new(()),
         }
+    }
+
+    /// The target and interval in force (ns).
+    pub(crate) fn params(&self) -> (u64, u64) {
+        (
+            self.target.load(Ordering::Relaxed),
+            self.interval.load(Ordering::Relaxed),
+        )
+    }
+
+    /// New target and interval (ns), from the next interval on.
+    pub(crate) fn set(&self, target: u64, interval: u64) {
+        self.target.store(target, Ordering::Relaxed);
+        self.interval.store(interval, Ordering::Relaxed);
     }
 
     /// Tiers shed at once: a priority whose tier is below it.
@@ -51,7 +65,7 @@ impl Codel {
     /// A call left the queue (admitted, or given up) after `sojourn` ns.
     #[inline]
     pub(crate) fn observe(&self, now: u64, sojourn: u64) {
-        let flag = if sojourn <= self.target {
+        let flag = if sojourn <= self.target.load(Ordering::Relaxed) {
             &self.within
         } else {
             &self.beyond
@@ -93,10 +107,13 @@ impl Codel {
             level.saturating_sub(1)
         };
         // Intervals that passed with no call at all each lower it too.
-        let idle = (now - self.interval_end.load(Ordering::Acquire)) / self.interval;
+        let idle = (now - self.interval_end.load(Ordering::Acquire))
+            / self.interval.load(Ordering::Relaxed).max(1);
         let next = next.saturating_sub(idle.min(TIERS as u64) as u8);
         self.level.store(next, Ordering::Relaxed);
-        self.interval_end
-            .store(now.saturating_add(self.interval), Ordering::Release);
+        self.interval_end.store(
+            now.saturating_add(self.interval.load(Ordering::Relaxed)),
+            Ordering::Release,
+        );
     }
 }

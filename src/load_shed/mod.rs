@@ -46,6 +46,7 @@
 
 mod codel;
 mod layer;
+mod reconfigure;
 
 pub use self::layer::{
     LoadShedLayer, LoadShedService, PriorityBy, PriorityOf, ResponseFuture, WaitingLoadShedLayer,
@@ -57,7 +58,7 @@ use crate::clock::ClockHandle;
 use crate::error::{ConfigError, Overloaded};
 use crate::semaphore::{Semaphore, Slot, SlotWait};
 use crate::stripes::{Handles, Striped};
-use crate::sync::{AtomicU64, Ordering};
+use crate::sync::{AtomicDuration, AtomicI64, AtomicU64, AtomicUsize, Mutex, Ordering};
 use crate::telemetry::{Event, EventKind, EventMask, Listeners, Pattern};
 use std::fmt;
 use std::future::Future;
@@ -94,12 +95,14 @@ pub const MAX_IN_FLIGHT: usize = 1 << 40;
 
 pub(crate) struct Inner {
     semaphore: Semaphore,
-    max_in_flight: usize,
+    max_in_flight: AtomicUsize,
     /// A `max_in_flight` was set: calls are counted and given room.
     limited: bool,
     /// Permits kept free for priorities above each one, by priority.
-    reserve: Box<[i64; 256]>,
-    max_wait: Duration,
+    reserve: Box<[AtomicI64; 256]>,
+    /// The lowest priority's share; its lock also orders reconfigurations.
+    min_share: Mutex<f64>,
+    max_wait: AtomicDuration,
     codel: Option<Codel>,
     name: Arc<str>,
     clock: ClockHandle,
@@ -162,6 +165,41 @@ impl LoadShedderBuilder {
 
     /// Validates and builds.
     pub fn build(self) -> Result<LoadShedder, ConfigError> {
+        self.validate()?;
+        let limited = self.max_in_flight.is_some();
+        let n = self.max_in_flight.unwrap_or(MAX_IN_FLIGHT);
+        let (target, interval) = self.codel;
+        let codel = (!self.max_wait.is_zero()).then(|| {
+            Codel::new(
+                crate::clock::nanos(target),
+                crate::clock::nanos(interval),
+                self.clock.now(),
+            )
+        });
+        let inner = Arc::new(Inner {
+            semaphore: Semaphore::new(n),
+            max_in_flight: AtomicUsize::new(n),
+            limited,
+            reserve: Box::new(std::array::from_fn(|p| {
+                AtomicI64::new(reserve(n, self.min_share, p))
+            })),
+            min_share: Mutex::new(self.min_share),
+            max_wait: AtomicDuration::new(self.max_wait),
+            codel,
+            name: self.name,
+            clock: self.clock,
+            listeners: self.listeners,
+            admitted: Striped::new(),
+            shed: Box::new(std::array::from_fn(|_| AtomicU64::new(0))),
+        });
+        #[cfg(feature = "metrics")]
+        crate::telemetry::register(Arc::downgrade(&inner) as _);
+        Ok(LoadShedder {
+            inner: Handles::new(inner),
+        })
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
         let bad = |field: &'static str, why: String| Err(ConfigError::new(&self.name, field, why));
         let limited = self.max_in_flight.is_some();
         let n = self.max_in_flight.unwrap_or(MAX_IN_FLIGHT);
@@ -200,37 +238,16 @@ impl LoadShedderBuilder {
                 format!("needs 0 < target <= interval, got {target:?} and {interval:?}"),
             );
         }
-        let reserve = Box::new(std::array::from_fn(|p| {
-            let share = self.min_share + (1.0 - self.min_share) * p as f64 / 255.0;
-            let room = ((n as f64 * share).ceil() as usize).clamp(1, n);
-            (n - room) as i64
-        }));
-        let codel = (!self.max_wait.is_zero()).then(|| {
-            Codel::new(
-                crate::clock::nanos(target),
-                crate::clock::nanos(interval),
-                self.clock.now(),
-            )
-        });
-        let inner = Arc::new(Inner {
-            semaphore: Semaphore::new(n),
-            max_in_flight: n,
-            limited,
-            reserve,
-            max_wait: self.max_wait,
-            codel,
-            name: self.name,
-            clock: self.clock,
-            listeners: self.listeners,
-            admitted: Striped::new(),
-            shed: Box::new(std::array::from_fn(|_| AtomicU64::new(0))),
-        });
-        #[cfg(feature = "metrics")]
-        crate::telemetry::register(Arc::downgrade(&inner) as _);
-        Ok(LoadShedder {
-            inner: Handles::new(inner),
-        })
+        Ok(())
     }
+}
+
+/// Permits kept free for priorities above `p`: `p` may use
+/// `⌈n · (min_share + (1 − min_share) · p / 255)⌉` of `n`.
+fn reserve(n: usize, min_share: f64, p: usize) -> i64 {
+    let share = min_share + (1.0 - min_share) * p as f64 / 255.0;
+    let room = ((n as f64 * share).ceil() as usize).clamp(1, n);
+    (n - room) as i64
 }
 
 impl LoadShedder {
@@ -306,7 +323,9 @@ impl LoadShedder {
     pub fn metrics(&self) -> LoadShedderMetrics {
         let inner = &self.inner;
         LoadShedderMetrics {
-            in_flight: (inner.max_in_flight as i64 - inner.semaphore.available()).max(0) as usize,
+            in_flight: (inner.max_in_flight.load(Ordering::Relaxed) as i64
+                - inner.semaphore.available())
+            .max(0) as usize,
             waiting: inner.semaphore.waiting(),
             admitted_calls: inner.admitted.sum(0),
             shed_calls: inner.shed.iter().map(|c| c.load(Ordering::Relaxed)).sum(),
@@ -336,7 +355,7 @@ impl Inner {
             }
             if self
                 .semaphore
-                .try_acquire_leaving(self.reserve[p.0 as usize])
+                .try_acquire_leaving(self.reserve[p.0 as usize].load(Ordering::Relaxed))
             {
                 codel.observe(now, 0);
                 return Ok(());
@@ -345,7 +364,7 @@ impl Inner {
         }
         if self
             .semaphore
-            .try_acquire_leaving(self.reserve[p.0 as usize])
+            .try_acquire_leaving(self.reserve[p.0 as usize].load(Ordering::Relaxed))
         {
             Ok(())
         } else {
@@ -357,14 +376,18 @@ impl Inner {
     fn shed(&self, p: Priority, why: &'static str) -> Overloaded {
         self.shed[p.0 as usize].fetch_add(1, Ordering::Relaxed);
         if self.listeners.wants(EventMask::REJECTIONS) {
-            self.listeners.emit(Event {
-                pattern: Pattern::LoadShedder,
-                name: self.name.clone(),
-                at: Duration::from_nanos(self.clock.now()),
-                kind: EventKind::CallShed { priority: p.0 },
-            });
+            self.emit(EventKind::CallShed { priority: p.0 });
         }
         Overloaded::new(self.name.clone(), why).with_priority(p.0)
+    }
+
+    fn emit(&self, kind: EventKind) {
+        self.listeners.emit(Event {
+            pattern: Pattern::LoadShedder,
+            name: self.name.clone(),
+            at: Duration::from_nanos(self.clock.now()),
+            kind,
+        });
     }
 }
 
@@ -442,7 +465,7 @@ impl Future for Acquire {
                 }
                 // Room left, but kept for higher priorities: this priority
                 // has used its share, and waiting would take theirs.
-                Err(_) if inner.max_wait.is_zero() || inner.semaphore.available() > 0 => {
+                Err(_) if inner.max_wait.get().is_zero() || inner.semaphore.available() > 0 => {
                     return Poll::Ready(Err(inner.shed(this.priority, NO_ROOM)))
                 }
                 // Every slot is taken: wait in arrival order.
@@ -457,7 +480,7 @@ impl Future for Acquire {
             .expect("a shedder that waits has CoDel");
         let slot = std::task::ready!(this.wait.poll(
             &inner.semaphore,
-            inner.max_wait,
+            inner.max_wait.get(),
             "a waiting load shedder",
             cx
         ));
@@ -500,8 +523,10 @@ impl crate::telemetry::ExportMetrics for Inner {
         use metrics::{counter, gauge};
         let name = self.name.to_string();
         if self.limited {
-            gauge!("seawall_load_shedder_in_flight", "name" => name.clone())
-                .set((self.max_in_flight as i64 - self.semaphore.available()).max(0) as f64);
+            gauge!("seawall_load_shedder_in_flight", "name" => name.clone()).set(
+                (self.max_in_flight.load(Ordering::Relaxed) as i64 - self.semaphore.available())
+                    .max(0) as f64,
+            );
             counter!("seawall_load_shedder_admitted_calls_total", "name" => name.clone())
                 .absolute(self.admitted.sum(0));
         }

@@ -179,10 +179,11 @@ impl RateLimiterBuilder {
         Ok(())
     }
 
-    fn shared(self) -> Result<Shared, ConfigError> {
+    /// The limit's parameters and the longest wait, validated.
+    pub(crate) fn checked(&self) -> Result<(LimitParams, Duration), ConfigError> {
         let err = |field, msg: String| ConfigError::new(&self.name, field, msg);
         self.check_max_wait()?;
-        let limit = match (self.sliding, self.rate, self.burst) {
+        let params = match (self.sliding, self.rate, self.burst) {
             (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
                 return Err(err(
                     "sliding_window",
@@ -193,22 +194,57 @@ impl RateLimiterBuilder {
             }
             (Some((limit, window)), None, None) => {
                 let window = sliding_params(limit, window).map_err(|(f, m)| err(f, m))?;
-                Limit::SlidingWindow(SlidingWindowCounter::new(limit, window))
+                LimitParams::SlidingWindow { limit, window }
             }
             (None, rate, burst) => {
                 let (count, per) = rate.unwrap_or((100, Duration::from_secs(1)));
                 let (t, burst) = gcra_params(count, per, burst).map_err(|(f, m)| err(f, m))?;
-                Limit::Gcra(Gcra::new(t, burst))
+                LimitParams::Gcra { t, burst }
             }
+        };
+        Ok((params, self.max_wait))
+    }
+
+    /// The settings `limit` runs with (to reconfigure from).
+    pub(crate) fn with_params(mut self, limit: LimitParams, max_wait: Duration) -> Self {
+        match limit {
+            LimitParams::Gcra { t, burst } => {
+                self.rate = Some((1, Duration::from_nanos(t)));
+                self.burst = Some(burst);
+            }
+            LimitParams::SlidingWindow { limit, window } => {
+                self.sliding = Some((limit, Duration::from_nanos(window)));
+            }
+        }
+        self.max_wait = max_wait;
+        self
+    }
+
+    fn shared(self) -> Result<Shared, ConfigError> {
+        let (params, max_wait) = self.checked()?;
+        let limit = match params {
+            LimitParams::SlidingWindow { limit, window } => {
+                Limit::SlidingWindow(SlidingWindowCounter::new(limit, window))
+            }
+            LimitParams::Gcra { t, burst } => Limit::Gcra(Gcra::new(t, burst)),
         };
         Ok(Shared::new(
             self.name,
             limit,
-            nanos(self.max_wait),
+            max_wait,
             self.clock,
             self.listeners,
         ))
     }
+}
+
+/// A limit's validated parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LimitParams {
+    /// A token bucket: the emission interval (ns) and the burst.
+    Gcra { t: u64, burst: u32 },
+    /// A sliding window: calls per window (ns).
+    SlidingWindow { limit: u32, window: u64 },
 }
 
 /// A validated token bucket's parts, for a limiter kept elsewhere (Redis).

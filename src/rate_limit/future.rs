@@ -67,7 +67,9 @@ impl Future for SlotWait {
                     shared.permitted((waited > 0).then_some(waited));
                     return Poll::Ready(Ok(()));
                 }
-                Err(Denied::Wait(w)) if waited.saturating_add(w) <= shared.max_wait => {
+                Err(Denied::Wait(w))
+                    if waited.saturating_add(w) <= crate::clock::nanos(shared.max_wait.get()) =>
+                {
                     *this.slept = this.slept.saturating_add(w);
                     this.sleep.set(Some(crate::clock::sleep(
                         Duration::from_nanos(w),

@@ -51,14 +51,15 @@ pub use self::layer::{
     RateLimitLayer, RateLimitService, WaitingRateLimitLayer, WaitingRateLimitService,
 };
 
+pub(crate) use self::config::LimitParams;
 use self::config::{gcra_params, sliding_params};
 use self::gcra::Gcra;
 use self::sliding_window::SlidingWindowCounter;
 use crate::clock::ClockHandle;
 use crate::error::{ConfigError, InsufficientCapacity, RateLimited};
 use crate::stripes::Striped;
-use crate::sync::{AtomicU64, CachePadded};
-use crate::telemetry::{Event, EventKind, EventMask, Listeners, Pattern};
+use crate::sync::{AtomicDuration, AtomicU64, CachePadded};
+use crate::telemetry::{reconfigured, Event, EventKind, EventMask, Listeners, Pattern};
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -174,7 +175,7 @@ pub(crate) struct Shared {
     /// line, so a decision touches a single line.
     hot: CachePadded<Hot>,
     pub(crate) name: Arc<str>,
-    pub(crate) max_wait: u64,
+    pub(crate) max_wait: AtomicDuration,
     pub(crate) clock: ClockHandle,
     listeners: Listeners,
     counts: Striped<3>,
@@ -185,7 +186,7 @@ impl Shared {
     pub(crate) fn new(
         name: Arc<str>,
         limit: Limit,
-        max_wait: u64,
+        max_wait: Duration,
         clock: ClockHandle,
         listeners: Listeners,
     ) -> Self {
@@ -195,7 +196,7 @@ impl Shared {
                 cell: AtomicU64::new(0),
             }),
             name,
-            max_wait,
+            max_wait: AtomicDuration::new(max_wait),
             clock,
             listeners,
             counts: Striped::new(),
@@ -374,7 +375,7 @@ impl Shared {
     }
 
     /// Changes the rate (and burst) of a token bucket, or the limit and
-    /// window of a sliding window; `convert` re-expresses each cell.
+    /// window of a sliding window; `cells` visits each cell to convert.
     fn set_rate(
         &self,
         count: u32,
@@ -383,13 +384,11 @@ impl Shared {
         cells: &mut ForEachCell<'_>,
     ) -> Result<(), ConfigError> {
         let err = |(f, m): (&'static str, String)| ConfigError::new(&self.name, f, m);
-        let now = self.clock.now();
-        match &self.hot.limit {
+        let params = match &self.hot.limit {
             Limit::Gcra(g) => {
                 let burst = burst.unwrap_or(g.params().1);
                 let (t, burst) = gcra_params(count, per, Some(burst)).map_err(err)?;
-                let old = g.set(t, burst);
-                cells(&mut |cell| Gcra::convert(cell, now, old, t));
+                LimitParams::Gcra { t, burst }
             }
             Limit::SlidingWindow(_) if burst.is_some() => {
                 return Err(err((
@@ -397,14 +396,87 @@ impl Shared {
                     "a sliding window has no burst: pass None".into(),
                 )))
             }
-            Limit::SlidingWindow(s) => {
-                let window = sliding_params(count, per).map_err(err)?;
-                let old = s.set(count, window);
-                cells(&mut |cell| SlidingWindowCounter::convert(cell, now, old, window));
-            }
-        }
+            Limit::SlidingWindow(_) => LimitParams::SlidingWindow {
+                limit: count,
+                window: sliding_params(count, per).map_err(err)?,
+            },
+        };
+        self.put(params, self.max_wait.get(), cells);
         self.emit(EventKind::LimitChanged);
         Ok(())
+    }
+
+    /// The limit's parameters now.
+    pub(crate) fn params(&self) -> LimitParams {
+        match &self.hot.limit {
+            Limit::Gcra(g) => {
+                let (t, burst) = g.params();
+                LimitParams::Gcra { t, burst }
+            }
+            Limit::SlidingWindow(s) => {
+                let (limit, window) = s.params();
+                LimitParams::SlidingWindow { limit, window }
+            }
+        }
+    }
+
+    /// Whether `params` may replace this limiter's: a token bucket stays
+    /// one, and so does a sliding window.
+    pub(crate) fn check_kind(&self, params: LimitParams) -> Result<(), ConfigError> {
+        match (&self.hot.limit, params) {
+            (Limit::Gcra(_), LimitParams::Gcra { .. })
+            | (Limit::SlidingWindow(_), LimitParams::SlidingWindow { .. }) => Ok(()),
+            _ => Err(ConfigError::new(
+                &self.name,
+                "sliding_window",
+                "a running limiter cannot change between token bucket and sliding window; \
+                 build a new one",
+            )),
+        }
+    }
+
+    /// Puts checked parameters in force, keeping every cell's state: the
+    /// tokens already taken stay taken. One event per setting changed.
+    pub(crate) fn put(&self, params: LimitParams, max_wait: Duration, cells: &mut ForEachCell<'_>) {
+        let now = self.clock.now();
+        let mut events = Vec::new();
+        match (&self.hot.limit, params) {
+            (Limit::Gcra(g), LimitParams::Gcra { t, burst }) => {
+                let (old_t, old_burst) = g.params();
+                g.set(t, burst);
+                if old_t != t {
+                    cells(&mut |cell| Gcra::convert(cell, now, old_t, t));
+                }
+                events.push(reconfigured(
+                    "emission_interval",
+                    Duration::from_nanos(old_t),
+                    Duration::from_nanos(t),
+                ));
+                events.push(reconfigured("burst", old_burst, burst));
+            }
+            (Limit::SlidingWindow(s), LimitParams::SlidingWindow { limit, window }) => {
+                let (old_limit, old_window) = s.params();
+                s.set(limit, window);
+                if old_window != window {
+                    cells(&mut |cell| SlidingWindowCounter::convert(cell, now, old_window, window));
+                }
+                events.push(reconfigured("limit", old_limit, limit));
+                events.push(reconfigured(
+                    "window",
+                    Duration::from_nanos(old_window),
+                    Duration::from_nanos(window),
+                ));
+            }
+            _ => unreachable!("the kind is checked before"),
+        }
+        events.push(reconfigured(
+            "max_wait",
+            self.max_wait.set(max_wait),
+            max_wait,
+        ));
+        for e in events.into_iter().flatten() {
+            self.emit(e);
+        }
     }
 
     pub(crate) fn is_idle(&self, cell: &AtomicU64, now: u64) -> bool {
@@ -654,6 +726,52 @@ impl RateLimiter {
         self.inner
             .shared
             .set_rate(count, per, burst, &mut |f| f(cell))
+    }
+
+    /// Changes the settings while the limiter runs, keeping its state:
+    /// tokens already taken stay taken, waiting calls keep waiting. `f`
+    /// gets a builder holding the settings in force (a token bucket's
+    /// `rate` and `burst`, or the sliding window, and `max_wait`) and
+    /// returns the new ones. A token bucket stays a token bucket and a
+    /// sliding window a sliding window; that, or an invalid value, is a
+    /// [`ConfigError`] and changes nothing. Each setting that changed is
+    /// an [`EventKind::Reconfigured`] event.
+    ///
+    /// ```
+    /// use seawall::rate_limit::RateLimiter;
+    /// use std::time::Duration;
+    ///
+    /// let limiter = RateLimiter::builder("search").rate(100, Duration::from_secs(1)).build()?;
+    /// limiter.reconfigure(|b| b.rate(50, Duration::from_secs(1)).burst(10))?;
+    /// assert_eq!(limiter.policy().burst_capacity, 10);
+    /// # Ok::<(), seawall::ConfigError>(())
+    /// ```
+    pub fn reconfigure(
+        &self,
+        f: impl FnOnce(RateLimiterBuilder) -> RateLimiterBuilder,
+    ) -> Result<(), ConfigError> {
+        let shared = &self.inner.shared;
+        let now =
+            RateLimiter::builder(&shared.name).with_params(shared.params(), shared.max_wait.get());
+        let (params, max_wait) = self.checked(&f(now))?;
+        self.put(params, max_wait);
+        Ok(())
+    }
+
+    /// `b`'s settings, checked to replace this limiter's.
+    pub(crate) fn checked(
+        &self,
+        b: &RateLimiterBuilder,
+    ) -> Result<(LimitParams, Duration), ConfigError> {
+        let (params, max_wait) = b.checked()?;
+        self.inner.shared.check_kind(params)?;
+        Ok((params, max_wait))
+    }
+
+    /// Puts checked parameters (of this limiter's kind) in force.
+    pub(crate) fn put(&self, params: LimitParams, max_wait: Duration) {
+        let cell = self.inner.cell();
+        self.inner.shared.put(params, max_wait, &mut |f| f(cell));
     }
 
     /// Counts since the limiter was built.

@@ -172,6 +172,16 @@ pub enum EventKind {
     },
     /// A limit was changed at runtime.
     LimitChanged,
+    /// A setting was changed while the instance runs (a reconfiguration,
+    /// or a reloaded configuration file).
+    Reconfigured {
+        /// The setting, by its builder's name (`failure_rate_threshold`).
+        setting: &'static str,
+        /// Its value before, as `Debug` prints it.
+        from: String,
+        /// Its value now.
+        to: String,
+    },
     /// An adaptive limit moved by more than its reporting share since it
     /// was last reported.
     LimitMoved {
@@ -398,6 +408,7 @@ impl EventKind {
             EventKind::CallPermitted { .. } => "OnCallPermitted",
             EventKind::KeysEvicted { .. } => "OnKeysEvicted",
             EventKind::LimitChanged => "OnLimitChanged",
+            EventKind::Reconfigured { .. } => "OnConfigurationChanged",
             EventKind::LimitMoved { .. } => "OnLimitMoved",
             EventKind::CallShed { .. } => "OnCallShed",
             EventKind::FeatureChanged { .. } => "OnFeatureChanged",
@@ -428,6 +439,7 @@ impl EventKind {
             | EventKind::Reset
             | EventKind::KeysEvicted { .. }
             | EventKind::LimitChanged
+            | EventKind::Reconfigured { .. }
             | EventKind::LimitMoved { .. }
             | EventKind::FeatureChanged { .. }
             | EventKind::ChaosEnabled
@@ -455,6 +467,19 @@ impl EventKind {
             | EventKind::BudgetExhausted { .. } => EventMask::RETRIES,
         }
     }
+}
+
+/// The event for `setting` moving `from` → `to`, if it moved.
+pub(crate) fn reconfigured<T: fmt::Debug + PartialEq>(
+    setting: &'static str,
+    from: T,
+    to: T,
+) -> Option<EventKind> {
+    (from != to).then(|| EventKind::Reconfigured {
+        setting,
+        from: format!("{from:?}"),
+        to: format!("{to:?}"),
+    })
 }
 
 /// Why a failed attempt that would have been retried was not.
@@ -540,6 +565,19 @@ macro_rules! builder_telemetry_setters {
             f: impl Fn(&$crate::telemetry::Event) + Send + Sync + 'static,
         ) -> Self {
             self.on_events($crate::telemetry::EventMask::ALL, f)
+        }
+
+        /// The clock and listeners of something that builds instances for
+        /// the user (a configuration registry).
+        #[allow(dead_code)]
+        pub(crate) fn telemetry(
+            mut self,
+            clock: &$crate::clock::ClockHandle,
+            listeners: &$crate::telemetry::Listeners,
+        ) -> Self {
+            self.clock = clock.clone();
+            self.listeners = listeners.clone();
+            self
         }
 
         /// Calls `f` for the kinds of event in `mask` only; per-call events

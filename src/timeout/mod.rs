@@ -35,6 +35,7 @@ pub(crate) use self::future::Timer;
 
 use crate::error::{ConfigError, Elapsed};
 use crate::stripes::Handles;
+use crate::sync::AtomicDuration;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -73,6 +74,20 @@ impl<Req> TimeoutFor<Req> for Fixed {
     #[inline]
     fn timeout_for(&self, _: &Req) -> Option<Duration> {
         Some(self.0)
+    }
+}
+
+/// One timeout for every request, changed at run time by
+/// [`TimeoutLayer::reconfigure`] (for every service the layer made); the
+/// kind a [`Registry`](crate::config::Registry) builds, so a reloaded file
+/// reaches calls already wired. One more load per call than [`Fixed`].
+#[derive(Debug, Clone)]
+pub struct Reloadable(Arc<AtomicDuration>);
+
+impl<Req> TimeoutFor<Req> for Reloadable {
+    #[inline]
+    fn timeout_for(&self, _: &Req) -> Option<Duration> {
+        Some(self.0.get())
     }
 }
 
@@ -161,6 +176,19 @@ impl TimeoutBuilder {
 
     /// Validates and builds a layer with a fixed timeout.
     pub fn build(self) -> Result<TimeoutLayer<Fixed>, ConfigError> {
+        self.validate()?;
+        Ok(TimeoutLayer::with(self.name, Fixed(self.duration)))
+    }
+
+    /// Validates and builds a layer whose timeout can be changed while it
+    /// runs ([`TimeoutLayer::reconfigure`]).
+    pub fn build_reloadable(self) -> Result<TimeoutLayer<Reloadable>, ConfigError> {
+        self.validate()?;
+        let duration = Reloadable(Arc::new(AtomicDuration::new(self.duration)));
+        Ok(TimeoutLayer::with(self.name, duration))
+    }
+
+    pub(crate) fn validate(&self) -> Result<Duration, ConfigError> {
         if self.duration.is_zero() || self.duration > MAX_TIMEOUT {
             return Err(ConfigError::new(
                 &self.name,
@@ -168,7 +196,7 @@ impl TimeoutBuilder {
                 format!("must be in (0, {MAX_TIMEOUT:?}], got {:?}", self.duration),
             ));
         }
-        Ok(TimeoutLayer::with(self.name, Fixed(self.duration)))
+        Ok(self.duration)
     }
 
     /// Builds a layer whose timeout `f` chooses per request (`None`: no
@@ -228,6 +256,40 @@ impl TimeoutLayer<Fixed> {
     /// How long each call gets.
     pub fn duration(&self) -> Duration {
         self.duration.0
+    }
+}
+
+impl TimeoutLayer<Reloadable> {
+    /// How long each call gets now.
+    pub fn duration(&self) -> Duration {
+        self.duration.0.get()
+    }
+
+    /// Changes the timeout of every service this layer made, for calls
+    /// that start from now on: `f` gets a builder holding the timeout in
+    /// force. An invalid one is a [`ConfigError`] and changes nothing.
+    ///
+    /// ```
+    /// use seawall::timeout::Timeout;
+    /// use std::time::Duration;
+    ///
+    /// let timeout = Timeout::builder("inventory").duration(Duration::from_secs(1)).build_reloadable()?;
+    /// timeout.reconfigure(|b| b.duration(Duration::from_millis(250)))?;
+    /// assert_eq!(timeout.duration(), Duration::from_millis(250));
+    /// # Ok::<(), seawall::ConfigError>(())
+    /// ```
+    pub fn reconfigure(
+        &self,
+        f: impl FnOnce(TimeoutBuilder) -> TimeoutBuilder,
+    ) -> Result<(), ConfigError> {
+        let next = f(Timeout::builder(&self.inner.name).duration(self.duration())).validate()?;
+        self.put(next);
+        Ok(())
+    }
+
+    /// Puts a validated duration in force; what it replaced.
+    pub(crate) fn put(&self, d: Duration) -> Duration {
+        self.duration.0.set(d)
     }
 }
 

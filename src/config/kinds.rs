@@ -1,0 +1,309 @@
+//! What the registry does with each kind of instance: build it from its
+//! section of a file, check new settings against it, put them in force.
+//! A reload checks every instance first ([`Plan::check`], which changes
+//! nothing) and only then applies ([`Plan::apply`], which cannot fail).
+
+use super::patterns::{
+    AdaptiveLimiterConfig, BulkheadConfig, CircuitBreakerConfig, LoadShedderConfig,
+    RateLimiterConfig, TimeoutConfig,
+};
+use super::registry::{ReloadReport, Shared};
+use super::{SeawallConfig, Section};
+use crate::adaptive::{AdaptiveLimiter, AdaptiveLimiterBuilder};
+use crate::bulkhead::{Bulkhead, BulkheadBuilder};
+use crate::circuit_breaker::{self, CircuitBreaker};
+use crate::error::ConfigError;
+use crate::load_shed::{LoadShedder, LoadShedderBuilder};
+use crate::rate_limit::{LimitParams, RateLimiter};
+use crate::telemetry::{reconfigured, Event, Pattern};
+use crate::timeout::{Reloadable, TimeoutLayer};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// An instance and the settings (merged over its section's defaults) it
+/// was built or last reloaded with.
+pub(crate) struct Entry<I: Kind> {
+    pub(crate) config: I::Config,
+    pub(crate) instance: I,
+}
+
+/// One kind's instances, by name.
+pub(crate) type Entries<I> = BTreeMap<String, Entry<I>>;
+
+/// One kind of instance a file configures.
+pub(crate) trait Kind: Clone + Sized {
+    /// Its section's settings.
+    type Config: Clone + PartialEq;
+    /// New settings, checked for a running instance.
+    type Checked;
+    const PATTERN: Pattern;
+    fn section(c: &SeawallConfig) -> &Section<Self::Config>;
+    fn section_mut(c: &mut SeawallConfig) -> &mut Section<Self::Config>;
+    fn merged(defaults: &Self::Config, own: &Self::Config) -> Self::Config;
+    fn build(c: &Self::Config, name: &str, shared: &Shared) -> Result<Self, ConfigError>;
+    /// Whether `next` may replace `now`, the settings this instance runs with.
+    fn check(
+        &self,
+        now: &Self::Config,
+        next: &Self::Config,
+        name: &str,
+    ) -> Result<Self::Checked, ConfigError>;
+    fn put(&self, checked: Self::Checked, shared: &Shared, name: &str);
+}
+
+/// What a reload would do to one kind's instances.
+pub(crate) struct Plan<I: Kind> {
+    changed: Vec<(String, I::Config, I::Checked)>,
+    added: Vec<(String, I::Config, I)>,
+    removed: Vec<String>,
+}
+
+impl<I: Kind> Plan<I> {
+    /// Checks `next`'s instances of this kind against those running; the
+    /// first that cannot be applied is the error. Changes nothing (an
+    /// added instance is built, but not yet registered).
+    pub(crate) fn check(
+        shared: &Shared,
+        now: &Entries<I>,
+        next: &SeawallConfig,
+    ) -> Result<Self, ConfigError> {
+        let section = I::section(next);
+        let mut plan = Plan {
+            changed: Vec::new(),
+            added: Vec::new(),
+            removed: Vec::new(),
+        };
+        for (name, own) in &section.instances {
+            let config = I::merged(&section.defaults, own);
+            match now.get(name) {
+                Some(e) if e.config == config => {}
+                Some(e) => {
+                    let checked = e.instance.check(&e.config, &config, name)?;
+                    plan.changed.push((name.clone(), config, checked));
+                }
+                None => {
+                    let instance = I::build(&config, name, shared)?;
+                    plan.added.push((name.clone(), config, instance));
+                }
+            }
+        }
+        plan.removed = (now.keys())
+            .filter(|name| !section.instances.contains_key(*name))
+            .cloned()
+            .collect();
+        Ok(plan)
+    }
+
+    /// Puts the plan in force.
+    pub(crate) fn apply(self, shared: &Shared, now: &mut Entries<I>, report: &mut ReloadReport) {
+        for (name, config, checked) in self.changed {
+            // Present: the registry's lock is held from check to apply.
+            if let Some(e) = now.get_mut(&name) {
+                e.instance.put(checked, shared, &name);
+                e.config = config;
+                report.changed.push((I::PATTERN, name));
+            }
+        }
+        for (name, config, instance) in self.added {
+            now.insert(name.clone(), Entry { config, instance });
+            report.added.push((I::PATTERN, name));
+        }
+        for name in self.removed {
+            now.remove(&name);
+            report.removed.push((I::PATTERN, name));
+        }
+    }
+}
+
+/// Writes each entry's settings into `c` (as instances, no defaults).
+pub(crate) fn write_into<I: Kind>(entries: &Entries<I>, c: &mut SeawallConfig) {
+    let section = I::section_mut(c);
+    for (name, e) in entries {
+        section.instances.insert(name.clone(), e.config.clone());
+    }
+}
+
+/// The section accessors and the merge every kind shares.
+macro_rules! section {
+    ($field:ident) => {
+        fn section(c: &SeawallConfig) -> &Section<Self::Config> {
+            &c.$field
+        }
+        fn section_mut(c: &mut SeawallConfig) -> &mut Section<Self::Config> {
+            &mut c.$field
+        }
+        fn merged(defaults: &Self::Config, own: &Self::Config) -> Self::Config {
+            defaults.merged(own)
+        }
+    };
+}
+
+impl Kind for CircuitBreaker {
+    type Config = CircuitBreakerConfig;
+    type Checked = circuit_breaker::Config;
+    const PATTERN: Pattern = Pattern::CircuitBreaker;
+    section!(circuit_breakers);
+
+    fn build(c: &Self::Config, name: &str, shared: &Shared) -> Result<Self, ConfigError> {
+        c.builder(name)?
+            .telemetry(&shared.clock, &shared.listeners)
+            .build()
+    }
+
+    fn check(
+        &self,
+        _: &Self::Config,
+        next: &Self::Config,
+        name: &str,
+    ) -> Result<Self::Checked, ConfigError> {
+        self.checked(&next.builder(name)?)
+    }
+
+    fn put(&self, checked: Self::Checked, _: &Shared, _: &str) {
+        CircuitBreaker::put(self, checked);
+    }
+}
+
+impl Kind for RateLimiter {
+    type Config = RateLimiterConfig;
+    type Checked = (LimitParams, Duration);
+    const PATTERN: Pattern = Pattern::RateLimiter;
+    section!(rate_limiters);
+
+    fn build(c: &Self::Config, name: &str, shared: &Shared) -> Result<Self, ConfigError> {
+        c.builder(name)?
+            .telemetry(&shared.clock, &shared.listeners)
+            .build()
+    }
+
+    fn check(
+        &self,
+        _: &Self::Config,
+        next: &Self::Config,
+        name: &str,
+    ) -> Result<Self::Checked, ConfigError> {
+        self.checked(&next.builder(name)?)
+    }
+
+    fn put(&self, (params, max_wait): Self::Checked, _: &Shared, _: &str) {
+        RateLimiter::put(self, params, max_wait);
+    }
+}
+
+impl Kind for Bulkhead {
+    type Config = BulkheadConfig;
+    type Checked = BulkheadBuilder;
+    const PATTERN: Pattern = Pattern::Bulkhead;
+    section!(bulkheads);
+
+    fn build(c: &Self::Config, name: &str, shared: &Shared) -> Result<Self, ConfigError> {
+        c.builder(name)?
+            .telemetry(&shared.clock, &shared.listeners)
+            .build()
+    }
+
+    fn check(
+        &self,
+        _: &Self::Config,
+        next: &Self::Config,
+        name: &str,
+    ) -> Result<Self::Checked, ConfigError> {
+        let b = next.builder(name)?;
+        b.validate()?;
+        Ok(b)
+    }
+
+    fn put(&self, checked: Self::Checked, _: &Shared, _: &str) {
+        Bulkhead::put(self, &checked);
+    }
+}
+
+impl Kind for TimeoutLayer<Reloadable> {
+    type Config = TimeoutConfig;
+    type Checked = Duration;
+    const PATTERN: Pattern = Pattern::Timeout;
+    section!(timeouts);
+
+    fn build(c: &Self::Config, name: &str, _: &Shared) -> Result<Self, ConfigError> {
+        c.builder(name)?.build_reloadable()
+    }
+
+    fn check(
+        &self,
+        _: &Self::Config,
+        next: &Self::Config,
+        name: &str,
+    ) -> Result<Self::Checked, ConfigError> {
+        next.builder(name)?.validate()
+    }
+
+    /// A timeout has no listeners of its own: the registry's hear of it.
+    fn put(&self, d: Duration, shared: &Shared, name: &str) {
+        if let Some(kind) = reconfigured("duration", TimeoutLayer::put(self, d), d) {
+            shared.listeners.emit(Event {
+                pattern: Pattern::Timeout,
+                name: name.into(),
+                at: Duration::from_nanos(shared.clock.now()),
+                kind,
+            });
+        }
+    }
+}
+
+impl Kind for AdaptiveLimiter {
+    type Config = AdaptiveLimiterConfig;
+    type Checked = AdaptiveLimiterBuilder;
+    const PATTERN: Pattern = Pattern::AdaptiveLimiter;
+    section!(adaptive_limiters);
+
+    fn build(c: &Self::Config, name: &str, shared: &Shared) -> Result<Self, ConfigError> {
+        c.builder(name, true)?
+            .telemetry(&shared.clock, &shared.listeners)
+            .build()
+    }
+
+    /// The algorithm is replaced (and its estimates restarted) only when
+    /// its own settings changed.
+    fn check(
+        &self,
+        now: &Self::Config,
+        next: &Self::Config,
+        name: &str,
+    ) -> Result<Self::Checked, ConfigError> {
+        let b = next.builder(name, now.algorithm_differs(next))?;
+        AdaptiveLimiter::check(self, &b)?;
+        Ok(b)
+    }
+
+    fn put(&self, checked: Self::Checked, _: &Shared, _: &str) {
+        AdaptiveLimiter::put(self, checked);
+    }
+}
+
+impl Kind for LoadShedder {
+    type Config = LoadShedderConfig;
+    type Checked = LoadShedderBuilder;
+    const PATTERN: Pattern = Pattern::LoadShedder;
+    section!(load_shedders);
+
+    fn build(c: &Self::Config, name: &str, shared: &Shared) -> Result<Self, ConfigError> {
+        c.builder(name)?
+            .telemetry(&shared.clock, &shared.listeners)
+            .build()
+    }
+
+    fn check(
+        &self,
+        _: &Self::Config,
+        next: &Self::Config,
+        name: &str,
+    ) -> Result<Self::Checked, ConfigError> {
+        let b = next.builder(name)?;
+        LoadShedder::check(self, &b)?;
+        Ok(b)
+    }
+
+    fn put(&self, checked: Self::Checked, _: &Shared, _: &str) {
+        LoadShedder::put(self, &checked);
+    }
+}
