@@ -1,0 +1,372 @@
+//! Live reconfiguration: `Registry::reload` and each pattern's
+//! `reconfigure` change running instances without losing their state.
+#![cfg(feature = "config")]
+
+use seawall::circuit_breaker::CircuitState;
+use seawall::clock::ManualClock;
+use seawall::config::{Registry, SeawallConfig};
+use seawall::prelude::*;
+use seawall::telemetry::{Event, EventKind, Pattern};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+fn toml(text: &str) -> SeawallConfig {
+    SeawallConfig::from_toml(text).unwrap()
+}
+
+/// A registry on `clock` whose events are kept.
+fn registry(clock: &ManualClock, text: &str) -> (Registry, Arc<Mutex<Vec<Event>>>) {
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let seen = events.clone();
+    let registry = Registry::builder()
+        .clock(clock.clone())
+        .on_event(move |e| seen.lock().unwrap().push(e.clone()))
+        .build(&toml(text))
+        .unwrap();
+    (registry, events)
+}
+
+fn reconfigured(
+    events: &Mutex<Vec<Event>>,
+) -> Vec<(Pattern, String, &'static str, String, String)> {
+    events
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::Reconfigured { setting, from, to } => Some((
+                e.pattern,
+                e.name.to_string(),
+                *setting,
+                from.clone(),
+                to.clone(),
+            )),
+            _ => None,
+        })
+        .collect()
+}
+
+const BREAKER: &str = r#"
+[circuit_breakers.instances.payments]
+sliding_window_type = "count"
+sliding_window_size = 10
+minimum_number_of_calls = 10
+failure_rate_threshold = "60%"
+wait_duration_in_open_state = "30s"
+"#;
+
+#[test]
+fn a_reloaded_breaker_keeps_its_window_and_its_state() {
+    let clock = ManualClock::new();
+    let (registry, events) = registry(&clock, BREAKER);
+    let breaker = registry.circuit_breaker("payments").unwrap();
+    for failed in [true, true, true, true, false, false, false, false, false] {
+        let p = breaker.try_acquire().unwrap();
+        p.record(if failed {
+            Outcome::Failure
+        } else {
+            Outcome::Success
+        });
+    }
+    // 4 of 9 failed; the 60% threshold would need 6 of 10.
+    let report = registry
+        .reload(&toml(&BREAKER.replace("\"60%\"", "\"50%\"")))
+        .unwrap();
+    assert_eq!(
+        report.changed,
+        [(Pattern::CircuitBreaker, "payments".to_string())]
+    );
+    assert_eq!(
+        reconfigured(&events),
+        [(
+            Pattern::CircuitBreaker,
+            "payments".to_string(),
+            "failure_rate_threshold",
+            "60.0".to_string(),
+            "50.0".to_string()
+        )]
+    );
+    // The same window: one more failure is 5 of 10, at the new threshold.
+    breaker.try_acquire().unwrap().record(Outcome::Failure);
+    assert_eq!(breaker.state(), CircuitState::Open);
+
+    // An open breaker stays open through a reload; the new wait applies
+    // from the next opening, the one in force runs out as it was set.
+    registry
+        .reload(&toml(&BREAKER.replace("\"30s\"", "\"5s\"")))
+        .unwrap();
+    assert_eq!(breaker.state(), CircuitState::Open);
+    clock.advance(Duration::from_secs(29));
+    assert!(breaker.try_acquire().is_err());
+    clock.advance(Duration::from_secs(1));
+    assert!(
+        breaker.try_acquire().is_ok(),
+        "half-open after the 30 s in force"
+    );
+}
+
+#[test]
+fn a_reloaded_limiter_keeps_the_tokens_taken() {
+    let clock = ManualClock::new();
+    let file = |burst: u32| {
+        format!("[rate_limiters.instances.search]\nrate = 10\nper = \"1s\"\nburst = {burst}\n")
+    };
+    let (registry, events) = registry(&clock, &file(10));
+    let limiter = registry.rate_limiter("search").unwrap();
+    assert_eq!(
+        (0..20).filter(|_| limiter.try_acquire().is_ok()).count(),
+        10
+    );
+    registry.reload(&toml(&file(25))).unwrap();
+    // Ten of 25 are spent: fifteen more, not 25.
+    assert_eq!(
+        (0..40).filter(|_| limiter.try_acquire().is_ok()).count(),
+        15
+    );
+    assert_eq!(
+        reconfigured(&events),
+        [(
+            Pattern::RateLimiter,
+            "search".to_string(),
+            "burst",
+            "10".to_string(),
+            "25".to_string()
+        )]
+    );
+}
+
+#[test]
+fn a_reloaded_bulkhead_keeps_its_calls_in_flight() {
+    let clock = ManualClock::new();
+    let file = |n: usize| format!("[bulkheads.instances.reports]\nmax_concurrent_calls = {n}\n");
+    let (registry, _) = registry(&clock, &file(4));
+    let bulkhead = registry.bulkhead("reports").unwrap();
+    let mut held: Vec<_> = (0..4).map(|_| bulkhead.try_acquire().unwrap()).collect();
+    registry.reload(&toml(&file(2))).unwrap();
+    assert!(bulkhead.try_acquire().is_err());
+    held.truncate(2); // two finish: two in flight, the new limit
+    assert!(bulkhead.try_acquire().is_err());
+    held.truncate(1);
+    let one = bulkhead.try_acquire().expect("one under the new limit");
+    assert!(bulkhead.try_acquire().is_err());
+    drop((one, held));
+    assert_eq!(bulkhead.metrics().in_flight, 0);
+    assert_eq!(bulkhead.metrics().available, 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_reloaded_timeout_reaches_services_already_built() {
+    use tower::{service_fn, Layer, Service, ServiceExt};
+    let file = |d: &str| format!("[timeouts.instances.inventory]\nduration = \"{d}\"\n");
+    let registry = Registry::from_config(&toml(&file("1s"))).unwrap();
+    let mut svc = registry
+        .timeout("inventory")
+        .unwrap()
+        .layer(service_fn(|_: ()| async {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            Ok::<_, std::io::Error>("done")
+        }));
+    assert!(svc.ready().await.unwrap().call(()).await.is_err());
+    registry.reload(&toml(&file("3s"))).unwrap();
+    assert_eq!(svc.ready().await.unwrap().call(()).await.unwrap(), "done");
+}
+
+#[test]
+fn a_reloaded_adaptive_limiter_keeps_its_limit_unless_its_algorithm_changes() {
+    let clock = ManualClock::new();
+    let file = |initial: usize, max_limit: usize, max_wait: &str| {
+        format!(
+            "[adaptive_limiters.instances.search]\nalgorithm = \"aimd\"\n\
+             initial_limit = {initial}\nmin_limit = 2\nmax_limit = {max_limit}\n\
+             max_wait = \"{max_wait}\"\n"
+        )
+    };
+    let (registry, events) = registry(&clock, &file(10, 200, "0s"));
+    let limiter = registry.adaptive_limiter("search").unwrap();
+    registry.reload(&toml(&file(10, 200, "10ms"))).unwrap();
+    assert_eq!(limiter.limit(), 10);
+    let settings: Vec<_> = reconfigured(&events).into_iter().map(|c| c.2).collect();
+    assert_eq!(settings, ["max_wait"], "the algorithm is kept");
+    // A new algorithm takes over from the limit in force (10, not its
+    // initial 3), moved into its bounds.
+    registry.reload(&toml(&file(3, 8, "10ms"))).unwrap();
+    assert_eq!(limiter.limit(), 8, "moved into the new bounds at once");
+    let held: Vec<_> = (0..20).filter_map(|_| limiter.try_acquire().ok()).collect();
+    assert_eq!(held.len(), 8);
+}
+
+#[test]
+fn a_reloaded_load_shedder_keeps_its_calls_in_flight() {
+    let clock = ManualClock::new();
+    let file = |n: usize| {
+        format!("[load_shedders.instances.api]\nmax_in_flight = {n}\nmin_share = \"100%\"\n")
+    };
+    let (registry, _) = registry(&clock, &file(4));
+    let shedder = registry.load_shedder("api").unwrap();
+    let held: Vec<_> = (0..4).map(|_| shedder.try_acquire(0).unwrap()).collect();
+    registry.reload(&toml(&file(6))).unwrap();
+    assert_eq!(shedder.metrics().in_flight, 4);
+    let more: Vec<_> = (0..5).filter_map(|_| shedder.try_acquire(0).ok()).collect();
+    assert_eq!(more.len(), 2);
+    drop((held, more));
+    assert_eq!(shedder.metrics().in_flight, 0);
+}
+
+#[test]
+fn instances_come_and_go_with_the_file() {
+    let clock = ManualClock::new();
+    let (registry, _) = registry(&clock, "[bulkheads.instances.a]\n[bulkheads.instances.b]\n");
+    let a = registry.bulkhead("a").unwrap();
+    let report = registry
+        .reload(&toml("[bulkheads.instances.a]\n[bulkheads.instances.c]\n"))
+        .unwrap();
+    assert!(report.changed.is_empty());
+    assert_eq!(report.added, [(Pattern::Bulkhead, "c".to_string())]);
+    assert_eq!(report.removed, [(Pattern::Bulkhead, "b".to_string())]);
+    assert_eq!(registry.bulkhead_names(), ["a", "c"]);
+    assert!(registry.bulkhead("b").is_none());
+    assert!(
+        a.try_acquire().is_ok(),
+        "a handle taken before is the same instance"
+    );
+    assert!(registry.reload(&registry.config()).unwrap().is_empty());
+}
+
+#[test]
+fn an_invalid_reload_changes_nothing() {
+    let clock = ManualClock::new();
+    let text = format!("{BREAKER}\n[bulkheads.instances.reports]\nmax_concurrent_calls = 4\n");
+    let (registry, events) = registry(&clock, &text);
+    let before = registry.config();
+
+    // A valid change to the breaker, an invalid value for the bulkhead.
+    let bad = text
+        .replace("\"60%\"", "\"50%\"")
+        .replace("max_concurrent_calls = 4", "max_concurrent_calls = 0");
+    let err = registry.reload(&toml(&bad)).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "invalid configuration for `reports`: max_concurrent_calls must be in 1..=1099511627776, got 0"
+    );
+    // A change a running breaker cannot take, and an added instance.
+    let bad = text.replace("sliding_window_size = 10", "sliding_window_size = 20")
+        + "\n[bulkheads.instances.new]\n";
+    let err = registry.reload(&toml(&bad)).unwrap_err();
+    assert_eq!(err.field(), "sliding_window");
+    assert!(
+        err.to_string()
+            .contains("cannot change while the breaker runs"),
+        "{err}"
+    );
+
+    assert_eq!(registry.config(), before);
+    assert!(registry.bulkhead("new").is_none());
+    assert!(reconfigured(&events).is_empty());
+    assert_eq!(
+        registry
+            .bulkhead("reports")
+            .unwrap()
+            .metrics()
+            .max_concurrent_calls,
+        4
+    );
+}
+
+/// Two threads call through a breaker and a limiter while the file
+/// changes 1,000 times. Time stands still, so the limiter refills
+/// nothing: the tokens spent are the calls admitted, and every burst in
+/// force bounds what was admitted under it.
+#[test]
+fn a_thousand_reloads_under_load_lose_no_call_and_admit_no_extra() {
+    const CALLS: usize = 6_000; // per thread
+    let file = |k: usize| {
+        format!(
+            "[circuit_breakers.instances.db]\nminimum_number_of_calls = 20\n\
+             failure_rate_threshold = \"{}%\"\n\
+             [rate_limiters.instances.db]\nrate = 1\nper = \"1h\"\nburst = {}\n",
+            50 + k % 2 * 10,
+            2000 - k
+        )
+    };
+    let clock = ManualClock::new();
+    let (registry, _) = registry(&clock, &file(0));
+    let breaker = registry.circuit_breaker("db").unwrap();
+    let limiter = registry.rate_limiter("db").unwrap();
+    // `epoch` = k once file k is in force.
+    let epoch = AtomicUsize::new(0);
+    // Admissions by the epoch read before the call.
+    let admitted_at: Vec<AtomicU64> = (0..=1000).map(|_| AtomicU64::new(0)).collect();
+    let (refused, calls, failures) = (AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0));
+    std::thread::scope(|s| {
+        for _ in 0..2 {
+            let (breaker, limiter) = (&breaker, &limiter);
+            let (epoch, admitted_at, refused) = (&epoch, &admitted_at, &refused);
+            let (calls, failures) = (&calls, &failures);
+            s.spawn(move || {
+                // At least CALLS each, and on until the last reload.
+                let mut i = 0;
+                while i < CALLS || epoch.load(Ordering::SeqCst) < 1000 {
+                    let permit = breaker.try_acquire().expect("the breaker stays closed");
+                    let e = epoch.load(Ordering::SeqCst);
+                    match limiter.try_acquire() {
+                        Ok(()) => admitted_at[e].fetch_add(1, Ordering::Relaxed),
+                        Err(_) => refused.fetch_add(1, Ordering::Relaxed),
+                    };
+                    // One call in ten fails: 10%, under either threshold.
+                    let failed = i % 10 == 0;
+                    failures.fetch_add(failed as u64, Ordering::Relaxed);
+                    permit.record(if failed {
+                        Outcome::Failure
+                    } else {
+                        Outcome::Success
+                    });
+                    i += 1;
+                }
+                calls.fetch_add(i as u64, Ordering::Relaxed);
+            });
+        }
+        for k in 1..=1000 {
+            if k == 500 {
+                let mut bad = file(k);
+                bad.push_str("[bulkheads.instances.x]\nmax_concurrent_calls = 0\n");
+                assert!(registry.reload(&toml(&bad)).is_err());
+                assert_eq!(limiter.policy().burst_capacity, 2000 - 499, "unchanged");
+            }
+            registry.reload(&toml(&file(k))).unwrap();
+            epoch.store(k, Ordering::SeqCst);
+        }
+    });
+    let admitted: Vec<u64> = admitted_at
+        .iter()
+        .map(|a| a.load(Ordering::Relaxed))
+        .collect();
+    let total: u64 = admitted.iter().sum();
+    // No call lost: each admitted or refused, each recorded by the breaker.
+    let calls = calls.load(Ordering::Relaxed);
+    assert!(calls >= 2 * CALLS as u64);
+    assert_eq!(total + refused.load(Ordering::Relaxed), calls);
+    let m = breaker.metrics();
+    assert_eq!(m.total_successes + m.total_failures, calls);
+    assert_eq!(m.total_failures, failures.load(Ordering::Relaxed));
+    assert_eq!(m.state, CircuitState::Closed);
+    let lm = limiter.metrics();
+    assert_eq!(
+        (lm.permitted_calls, lm.rejected_calls),
+        (total, refused.load(Ordering::Relaxed))
+    );
+    // Calls that read epoch e ran under burst 2000 − e or less (later
+    // files only lower it), and each saw fewer tokens spent than its
+    // burst: so at most 2000 − e of them.
+    for e in 0..=1000 {
+        let since: u64 = admitted[e..].iter().sum();
+        assert!(
+            since <= 2000 - e as u64,
+            "{since} admitted under burst {}",
+            2000 - e
+        );
+    }
+    // The last burst is 1,000 and 12,000 calls or more were made: used up.
+    assert!(total >= 1000);
+    assert!(limiter.try_acquire().is_err());
+}
