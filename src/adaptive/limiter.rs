@@ -346,7 +346,8 @@ impl AdaptiveLimiter {
     /// use seawall::adaptive::{AdaptiveLimiter, Aimd};
     ///
     /// let limiter = AdaptiveLimiter::builder("search").build()?;
-    /// limiter.reconfigure(|b| b.algorithm(Aimd::default().min_limit(5).max_limit(10)))?;
+    /// // The limit in force (20) is kept, moved into the new bounds.
+    /// limiter.reconfigure(|b| b.algorithm(Aimd::default().initial_limit(8).min_limit(5).max_limit(10)))?;
     /// assert_eq!(limiter.limit(), 10);
     /// # Ok::<(), seawall::ConfigError>(())
     /// ```

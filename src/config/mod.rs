@@ -38,6 +38,27 @@
 //! range: a [`ConfigError`] naming the instance and the field, with the
 //! line where the format tells it. YAML is read with `serde_norway`, the
 //! maintained fork of the archived `serde_yaml`.
+//!
+//! # Live reload
+//!
+//! [`Registry::reload`] applies a new file to the running instances in
+//! place: layers already wired see the new settings, and each instance
+//! keeps its state (a breaker its state and window, a limiter the tokens
+//! taken, a bulkhead, adaptive limiter or load shedder its calls in
+//! flight). It is all or nothing: every instance is checked before any
+//! changes, and the first that cannot take its new settings — a value out
+//! of range, or a change a running instance cannot make, such as a
+//! breaker's window size or a limiter's kind — is the error. Instances the
+//! file adds are built, those it drops leave the registry. Each setting
+//! changed is an [`EventKind::Reconfigured`](crate::telemetry::EventKind::Reconfigured)
+//! event to the listeners given to [`Registry::builder`]; the
+//! [`ReloadReport`] lists the instances changed, added and removed. The
+//! same changes are open to code through each pattern's `reconfigure`
+//! (e.g. [`CircuitBreaker::reconfigure`](crate::circuit_breaker::CircuitBreaker::reconfigure)).
+//!
+//! A file watcher should see whole files only: write the new one beside
+//! and rename it over (`examples/config_reload.rs` does, with `notify`),
+//! since an empty file is a valid configuration with no instances.
 
 mod kinds;
 mod patterns;
