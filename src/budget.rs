@@ -41,13 +41,17 @@ pub struct RetryBudget {
 struct Budget {
     deposits: Striped<1>,
     state: Mutex<State>,
-    deposit: i64,
-    floor: i64,
-    cap: i64,
     clock: ClockHandle,
 }
 
+/// The settings and the balance, read and changed together under one lock.
 struct State {
+    /// Thousandths of a retry each request credits.
+    deposit: i64,
+    /// Thousandths of a retry each second credits.
+    floor: i64,
+    /// The most thousandths banked.
+    cap: i64,
     /// Thousandths of a retry.
     balance: i64,
     /// Deposits already folded into `balance`.
@@ -80,38 +84,57 @@ impl RetryBudget {
         max_balance: u32,
         clock: impl Into<ClockHandle>,
     ) -> Result<Self, ConfigError> {
-        let name: Arc<str> = Arc::from("retry budget");
-        if !(ratio.is_finite() && (0.0..=1000.0).contains(&ratio)) {
-            return Err(ConfigError::new(
-                &name,
-                "budget_ratio",
-                format!("must be in [0, 1000], got {ratio}"),
-            ));
-        }
-        if max_balance == 0 {
-            return Err(ConfigError::new(
-                &name,
-                "max_balance",
-                "must be at least 1, got 0",
-            ));
-        }
-        let cap = i64::from(max_balance) * UNIT;
-        let floor = i64::from(floor_per_sec) * UNIT;
+        let (deposit, floor, cap) = params("retry budget", ratio, floor_per_sec, max_balance)?;
         let clock = clock.into();
         Ok(Self {
             inner: Arc::new(Budget {
                 deposits: Striped::new(),
                 state: Mutex::new(State {
+                    deposit,
+                    floor,
+                    cap,
                     balance: floor.min(cap),
                     folded: 0,
                     floored_secs: clock.now() / NANOS_PER_SEC,
                 }),
-                deposit: (ratio * UNIT as f64).round() as i64,
-                floor,
-                cap,
                 clock,
             }),
         })
+    }
+
+    /// Changes the settings while the budget is in use (as [`new`](Self::new)
+    /// takes them), keeping the balance (cut to a lower `max_balance`).
+    /// Deposits made before count at the new ratio from their next fold.
+    /// Out of range, nothing changes and the [`ConfigError`] names the
+    /// field; `name` is the error's instance.
+    pub fn reconfigure(
+        &self,
+        name: &str,
+        ratio: f64,
+        floor_per_sec: u32,
+        max_balance: u32,
+    ) -> Result<(), ConfigError> {
+        let (deposit, floor, cap) = params(name, ratio, floor_per_sec, max_balance)?;
+        let mut state = self.inner.state.lock();
+        self.inner.settle(&mut state);
+        (state.deposit, state.floor, state.cap) = (deposit, floor, cap);
+        state.balance = state.balance.min(cap);
+        Ok(())
+    }
+
+    /// `(ratio, floor per second, max balance)` in force.
+    pub fn settings(&self) -> (f64, u32, u32) {
+        let state = self.inner.state.lock();
+        (
+            state.deposit as f64 / UNIT as f64,
+            (state.floor / UNIT) as u32,
+            (state.cap / UNIT) as u32,
+        )
+    }
+
+    /// Whether `other` is this same budget (not one alike).
+    pub(crate) fn same(&self, other: &RetryBudget) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
     }
 
     /// Credits one request (call it once per original request).
@@ -145,6 +168,35 @@ impl RetryBudget {
     }
 }
 
+/// A budget's settings in thousandths of a retry, checked.
+fn params(
+    name: &str,
+    ratio: f64,
+    floor_per_sec: u32,
+    max_balance: u32,
+) -> Result<(i64, i64, i64), ConfigError> {
+    let name: Arc<str> = Arc::from(name);
+    if !(ratio.is_finite() && (0.0..=1000.0).contains(&ratio)) {
+        return Err(ConfigError::new(
+            &name,
+            "budget_ratio",
+            format!("must be in [0, 1000], got {ratio}"),
+        ));
+    }
+    if max_balance == 0 {
+        return Err(ConfigError::new(
+            &name,
+            "max_balance",
+            "must be at least 1, got 0",
+        ));
+    }
+    Ok((
+        (ratio * UNIT as f64).round() as i64,
+        i64::from(floor_per_sec) * UNIT,
+        i64::from(max_balance) * UNIT,
+    ))
+}
+
 impl Budget {
     /// Folds new deposits and the floor's credit for every whole second
     /// since the last grant into the balance, capped.
@@ -155,17 +207,17 @@ impl Budget {
         let credit = |n: u64, per: i64| per.saturating_mul(n.min(i64::MAX as u64) as i64);
         state.balance = state
             .balance
-            .saturating_add(credit(new, self.deposit))
-            .min(self.cap.max(state.balance));
-        if self.floor > 0 {
+            .saturating_add(credit(new, state.deposit))
+            .min(state.cap.max(state.balance));
+        if state.floor > 0 {
             let secs = self.clock.now() / NANOS_PER_SEC;
             if secs > state.floored_secs {
                 let granted = secs - state.floored_secs;
                 state.floored_secs = secs;
                 state.balance = state
                     .balance
-                    .saturating_add(credit(granted, self.floor))
-                    .min(self.cap.max(state.balance));
+                    .saturating_add(credit(granted, state.floor))
+                    .min(state.cap.max(state.balance));
             }
         }
     }

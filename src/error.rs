@@ -475,6 +475,7 @@ pub struct ConfigError {
     instance: Arc<str>,
     field: &'static str,
     message: String,
+    line: Option<usize>,
 }
 
 impl ConfigError {
@@ -487,7 +488,20 @@ impl ConfigError {
             instance: instance.clone(),
             field,
             message: message.into(),
+            line: None,
         }
+    }
+
+    /// The same error, at `line` of a file.
+    pub(crate) fn at_line(mut self, line: usize) -> Self {
+        self.line = Some(line);
+        self
+    }
+
+    /// The line of the file where the value at fault is set, when the
+    /// error came from a file whose format tells it (1-based).
+    pub fn line(&self) -> Option<usize> {
+        self.line
     }
 
     /// The configuration field at fault, e.g. `"failure_rate_threshold"`.
@@ -512,7 +526,11 @@ impl fmt::Display for ConfigError {
             f,
             "invalid configuration for `{}`: {} {}",
             self.instance, self.field, self.message
-        )
+        )?;
+        match self.line {
+            Some(line) => write!(f, " (line {line})"),
+            None => Ok(()),
+        }
     }
 }
 

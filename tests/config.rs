@@ -6,8 +6,9 @@
 
 use proptest::prelude::*;
 use seawall::config::{
-    BulkheadConfig, CircuitBreakerConfig, Percent, RateLimiterConfig, Registry, SeawallConfig,
-    Section, TimeoutConfig, WindowType,
+    AdaptiveLimiterConfig, AlgorithmName, BulkheadConfig, CircuitBreakerConfig, JitterType,
+    LoadShedderConfig, Percent, RateLimiterConfig, Registry, RetryConfig, SeawallConfig, Section,
+    TimeoutConfig, WindowType,
 };
 use seawall::prelude::*;
 
@@ -38,6 +39,31 @@ max_wait = "250ms"
 
 [timeouts.instances.payments]
 duration = "2s 500ms"
+
+[adaptive_limiters.instances.inventory]
+algorithm = "vegas"
+initial_limit = 30
+max_limit = 300
+window = "200ms"
+
+[load_shedders.instances.api]
+max_in_flight = 64
+min_share = "25%"
+max_wait = "20ms"
+codel_target = "2ms"
+
+[retries.defaults]
+max_attempts = 3
+jitter = "full"
+
+[retries.instances.payments]
+wait_duration = "100ms"
+backoff_multiplier = 1.5
+max_wait_duration = "2s"
+deadline = "10s"
+max_retry_after = "5s"
+budget_ratio = "10%"
+budget_min_retries_per_second = 5
 "#;
 
 const YAML: &str = r#"
@@ -62,6 +88,23 @@ bulkheads:
 timeouts:
   instances:
     payments: { duration: 2s 500ms }
+adaptive_limiters:
+  instances:
+    inventory: { algorithm: vegas, initial_limit: 30, max_limit: 300, window: 200ms }
+load_shedders:
+  instances:
+    api: { max_in_flight: 64, min_share: 25%, max_wait: 20ms, codel_target: 2ms }
+retries:
+  defaults: { max_attempts: 3, jitter: full }
+  instances:
+    payments:
+      wait_duration: 100ms
+      backoff_multiplier: 1.5
+      max_wait_duration: 2s
+      deadline: 10s
+      max_retry_after: 5s
+      budget_ratio: 10%
+      budget_min_retries_per_second: 5
 "#;
 
 const JSON: &str = r#"{
@@ -73,7 +116,17 @@ const JSON: &str = r#"{
   },
   "rate_limiters": { "instances": { "search": { "rate": 100, "per": "1s", "burst": 20, "max_wait": "50ms" } } },
   "bulkheads": { "defaults": { "max_concurrent_calls": 8 }, "instances": { "reports": { "max_wait": "250ms" } } },
-  "timeouts": { "instances": { "payments": { "duration": "2500ms" } } }
+  "timeouts": { "instances": { "payments": { "duration": "2500ms" } } },
+  "adaptive_limiters": { "instances": { "inventory": {
+    "algorithm": "vegas", "initial_limit": 30, "max_limit": 300, "window": "200ms" } } },
+  "load_shedders": { "instances": { "api": {
+    "max_in_flight": 64, "min_share": 25, "max_wait": "20ms", "codel_target": "2ms" } } },
+  "retries": {
+    "defaults": { "max_attempts": 3, "jitter": "full" },
+    "instances": { "payments": {
+      "wait_duration": "100ms", "backoff_multiplier": 1.5, "max_wait_duration": "2s",
+      "deadline": "10s", "max_retry_after": "5s", "budget_ratio": "10%",
+      "budget_min_retries_per_second": 5 } } }
 }"#;
 
 fn expected() -> SeawallConfig {
@@ -127,6 +180,44 @@ fn expected() -> SeawallConfig {
         "payments".into(),
         TimeoutConfig {
             duration: Some(Duration::from_millis(2500)),
+        },
+    );
+    c.adaptive_limiters.instances.insert(
+        "inventory".into(),
+        AdaptiveLimiterConfig {
+            algorithm: Some(AlgorithmName::Vegas),
+            initial_limit: Some(30),
+            max_limit: Some(300),
+            window: Some(Duration::from_millis(200)),
+            ..Default::default()
+        },
+    );
+    c.load_shedders.instances.insert(
+        "api".into(),
+        LoadShedderConfig {
+            max_in_flight: Some(64),
+            min_share: Some(Percent(25.0)),
+            max_wait: Some(Duration::from_millis(20)),
+            codel_target: Some(Duration::from_millis(2)),
+            codel_interval: None,
+        },
+    );
+    c.retries.defaults = RetryConfig {
+        max_attempts: Some(3),
+        jitter: Some(JitterType::Full),
+        ..Default::default()
+    };
+    c.retries.instances.insert(
+        "payments".into(),
+        RetryConfig {
+            wait_duration: Some(Duration::from_millis(100)),
+            backoff_multiplier: Some(1.5),
+            max_wait_duration: Some(Duration::from_secs(2)),
+            deadline: Some(Duration::from_secs(10)),
+            max_retry_after: Some(Duration::from_secs(5)),
+            budget_ratio: Some(Percent(10.0)),
+            budget_min_retries_per_second: Some(5),
+            ..Default::default()
         },
     );
     c
@@ -241,25 +332,37 @@ fn bad_units_are_errors_with_their_line() {
 
 #[test]
 fn a_value_out_of_range_names_the_instance_and_the_field_and_builds_nothing() {
-    let c = SeawallConfig::from_toml(
+    // The loader checks what it reads, and says where.
+    let e = SeawallConfig::from_toml(
         "[circuit_breakers.instances.ok]\n[circuit_breakers.instances.payments]\nfailure_rate_threshold = \"150%\"\n",
     )
-    .unwrap();
-    let e = Registry::from_config(&c).unwrap_err();
+    .unwrap_err();
     assert_eq!(
-        (e.instance(), e.field()),
-        ("payments", "failure_rate_threshold")
+        (e.instance(), e.field(), e.line()),
+        ("payments", "failure_rate_threshold", Some(3))
     );
-    let c = SeawallConfig::from_toml("[bulkheads.instances.reports]\nmax_concurrent_calls = 0\n")
-        .unwrap();
+    // A file made in code is checked as the registry builds it.
+    let mut c = SeawallConfig::default();
+    c.circuit_breakers
+        .instances
+        .insert("ok".into(), Default::default());
+    c.bulkheads.instances.insert(
+        "reports".into(),
+        BulkheadConfig {
+            max_concurrent_calls: Some(0),
+            max_wait: None,
+        },
+    );
     let e = Registry::from_config(&c).unwrap_err();
     assert_eq!(
         (e.instance(), e.field()),
         ("reports", "max_concurrent_calls")
     );
-    let c = SeawallConfig::from_toml("[rate_limiters.instances.search]\nburst = 5\n").unwrap();
-    let e = Registry::from_config(&c).unwrap_err();
-    assert_eq!((e.instance(), e.field()), ("search", "rate"));
+    let e = SeawallConfig::from_toml("[rate_limiters.instances.search]\nburst = 5\n").unwrap_err();
+    assert_eq!(
+        (e.instance(), e.field(), e.line()),
+        ("search", "rate", Some(1))
+    );
 }
 
 proptest! {
@@ -329,22 +432,21 @@ load_shedders:
         .try_acquire(seawall::load_shed::Priority::SHEDDABLE)
         .is_err());
     drop(held);
-    let bad = SeawallConfig::from_toml(
+    let e = SeawallConfig::from_toml(
         "[adaptive_limiters.instances.x]\nalgorithm = \"vegas\"\nbackoff_ratio = 0.5\n",
     )
-    .unwrap();
-    let e = Registry::from_config(&bad).unwrap_err();
-    assert_eq!((e.instance(), e.field()), ("x", "backoff_ratio"));
+    .unwrap_err();
+    assert_eq!(
+        (e.instance(), e.field(), e.line()),
+        ("x", "backoff_ratio", Some(3))
+    );
     assert!(e.to_string().contains("does not apply to vegas"), "{e}");
-    let bad = SeawallConfig::from_toml(
+    let e = SeawallConfig::from_toml(
         "[adaptive_limiters.instances.x]\nmin_limit = 50\nmax_limit = 10\n",
     )
-    .unwrap();
-    assert_eq!(
-        Registry::from_config(&bad).unwrap_err().field(),
-        "max_limit"
-    );
-    let bad =
-        SeawallConfig::from_toml("[load_shedders.instances.x]\nmax_wait = \"5ms\"\n").unwrap();
-    assert_eq!(Registry::from_config(&bad).unwrap_err().field(), "max_wait");
+    .unwrap_err();
+    assert_eq!(e.field(), "max_limit");
+    let e =
+        SeawallConfig::from_toml("[load_shedders.instances.x]\nmax_wait = \"5ms\"\n").unwrap_err();
+    assert_eq!(e.field(), "max_wait");
 }

@@ -47,6 +47,18 @@ fn reconfigured(
         .collect()
 }
 
+/// `c` with a bulkhead `reports` of no room: invalid.
+fn invalid_bulkhead(mut c: SeawallConfig) -> SeawallConfig {
+    c.bulkheads.instances.insert(
+        "reports".into(),
+        seawall::config::BulkheadConfig {
+            max_concurrent_calls: Some(0),
+            max_wait: None,
+        },
+    );
+    c
+}
+
 const BREAKER: &str = r#"
 [circuit_breakers.instances.payments]
 sliding_window_type = "count"
@@ -244,7 +256,16 @@ fn an_invalid_reload_changes_nothing() {
     let bad = text
         .replace("\"60%\"", "\"50%\"")
         .replace("max_concurrent_calls = 4", "max_concurrent_calls = 0");
-    let err = registry.reload(&toml(&bad)).unwrap_err();
+    // Read from a file, the loader refuses it, at its line.
+    let err = SeawallConfig::from_toml(&bad).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "invalid configuration for `reports`: max_concurrent_calls must be in 1..=1099511627776, got 0 (line 10)"
+    );
+    // Made in code, the reload does.
+    let err = registry
+        .reload(&invalid_bulkhead(toml(&text.replace("\"60%\"", "\"50%\""))))
+        .unwrap_err();
     assert_eq!(
         err.to_string(),
         "invalid configuration for `reports`: max_concurrent_calls must be in 1..=1099511627776, got 0"
@@ -328,9 +349,8 @@ fn a_thousand_reloads_under_load_lose_no_call_and_admit_no_extra() {
         }
         for k in 1..=1000 {
             if k == 500 {
-                let mut bad = file(k);
-                bad.push_str("[bulkheads.instances.x]\nmax_concurrent_calls = 0\n");
-                assert!(registry.reload(&toml(&bad)).is_err());
+                let bad = invalid_bulkhead(toml(&file(k)));
+                assert!(registry.reload(&bad).is_err());
                 assert_eq!(limiter.policy().burst_capacity, 2000 - 499, "unchanged");
             }
             registry.reload(&toml(&file(k))).unwrap();
@@ -369,4 +389,35 @@ fn a_thousand_reloads_under_load_lose_no_call_and_admit_no_extra() {
     // The last burst is 1,000 and 12,000 calls or more were made: used up.
     assert!(total >= 1000);
     assert!(limiter.try_acquire().is_err());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_reloaded_retry_reaches_layers_already_built() {
+    use tower::{service_fn, Layer, Service, ServiceExt};
+    let file = |attempts: u32, floor: u32| {
+        format!(
+            "[retries.instances.inventory]\nmax_attempts = {attempts}\n\
+             budget_min_retries_per_second = {floor}\nbudget_max_balance = 100\n"
+        )
+    };
+    let registry = Registry::from_config(&toml(&file(2, 50))).unwrap();
+    let retry = registry.retry("inventory").unwrap();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let seen = calls.clone();
+    let mut svc = retry.layer().layer(service_fn(move |_: ()| {
+        seen.fetch_add(1, Ordering::Relaxed);
+        async { Err::<(), _>(std::io::Error::other("down")) }
+    }));
+    let before = calls.load(Ordering::Relaxed);
+    assert!(svc.ready().await.unwrap().call(()).await.is_err());
+    assert_eq!(calls.load(Ordering::Relaxed) - before, 2);
+    registry.reload(&toml(&file(4, 50))).unwrap();
+    let before = calls.load(Ordering::Relaxed);
+    assert!(svc.ready().await.unwrap().call(()).await.is_err());
+    assert_eq!(calls.load(Ordering::Relaxed) - before, 4, "the layer built before");
+    // The budget is the retry's own: its settings change, its balance stays.
+    let balance = retry.budget().unwrap().balance();
+    registry.reload(&toml(&file(4, 7))).unwrap();
+    assert_eq!(retry.budget().unwrap().settings(), (0.2, 7, 100));
+    assert_eq!(retry.budget().unwrap().balance(), balance);
 }

@@ -249,7 +249,7 @@ impl AdaptiveLimiterBuilder {
         })
     }
 
-    fn validate(&self) -> Result<(), ConfigError> {
+    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
         let bad = |field: &'static str, why: String| Err(ConfigError::new(&self.name, field, why));
         if let Err((field, why)) = self.algorithm.validate() {
             return bad(field, why);

@@ -5,7 +5,7 @@
 
 use super::patterns::{
     AdaptiveLimiterConfig, BulkheadConfig, CircuitBreakerConfig, LoadShedderConfig,
-    RateLimiterConfig, TimeoutConfig,
+    RateLimiterConfig, RetryConfig, TimeoutConfig,
 };
 use super::registry::{ReloadReport, Shared};
 use super::{SeawallConfig, Section};
@@ -15,6 +15,7 @@ use crate::circuit_breaker::{self, CircuitBreaker};
 use crate::error::ConfigError;
 use crate::load_shed::{LoadShedder, LoadShedderBuilder};
 use crate::rate_limit::{LimitParams, RateLimiter};
+use crate::retry::{Retry, RetryBuilder};
 use crate::telemetry::{reconfigured, Event, Pattern};
 use crate::timeout::{Reloadable, TimeoutLayer};
 use std::collections::BTreeMap;
@@ -37,10 +38,14 @@ pub(crate) trait Kind: Clone + Sized {
     /// New settings, checked for a running instance.
     type Checked;
     const PATTERN: Pattern;
+    /// Its section's key in a file.
+    const SECTION: &'static str;
     fn section(c: &SeawallConfig) -> &Section<Self::Config>;
     fn section_mut(c: &mut SeawallConfig) -> &mut Section<Self::Config>;
     fn merged(defaults: &Self::Config, own: &Self::Config) -> Self::Config;
     fn build(c: &Self::Config, name: &str, shared: &Shared) -> Result<Self, ConfigError>;
+    /// Checks `c` as `build` would, building nothing.
+    fn validate(c: &Self::Config, name: &str) -> Result<(), ConfigError>;
     /// Whether `next` may replace `now`, the settings this instance runs with.
     fn check(
         &self,
@@ -115,6 +120,26 @@ impl<I: Kind> Plan<I> {
     }
 }
 
+/// Checks each instance of `I`'s section of `c`.
+fn validate<I: Kind>(c: &SeawallConfig) -> Result<(), (&'static str, ConfigError)> {
+    let section = I::section(c);
+    for (name, own) in &section.instances {
+        I::validate(&I::merged(&section.defaults, own), name).map_err(|e| (I::SECTION, e))?;
+    }
+    Ok(())
+}
+
+/// Checks every instance of `c`, section by section.
+pub(crate) fn validate_all(c: &SeawallConfig) -> Result<(), (&'static str, ConfigError)> {
+    validate::<CircuitBreaker>(c)?;
+    validate::<RateLimiter>(c)?;
+    validate::<Bulkhead>(c)?;
+    validate::<TimeoutLayer<Reloadable>>(c)?;
+    validate::<AdaptiveLimiter>(c)?;
+    validate::<LoadShedder>(c)?;
+    validate::<Retry>(c)
+}
+
 /// Writes each entry's settings into `c` (as instances, no defaults).
 pub(crate) fn write_into<I: Kind>(entries: &Entries<I>, c: &mut SeawallConfig) {
     let section = I::section_mut(c);
@@ -126,6 +151,7 @@ pub(crate) fn write_into<I: Kind>(entries: &Entries<I>, c: &mut SeawallConfig) {
 /// The section accessors and the merge every kind shares.
 macro_rules! section {
     ($field:ident) => {
+        const SECTION: &'static str = stringify!($field);
         fn section(c: &SeawallConfig) -> &Section<Self::Config> {
             &c.$field
         }
@@ -143,6 +169,10 @@ impl Kind for CircuitBreaker {
     type Checked = circuit_breaker::Config;
     const PATTERN: Pattern = Pattern::CircuitBreaker;
     section!(circuit_breakers);
+
+    fn validate(c: &Self::Config, name: &str) -> Result<(), ConfigError> {
+        c.builder(name)?.validate().map(drop)
+    }
 
     fn build(c: &Self::Config, name: &str, shared: &Shared) -> Result<Self, ConfigError> {
         c.builder(name)?
@@ -170,6 +200,10 @@ impl Kind for RateLimiter {
     const PATTERN: Pattern = Pattern::RateLimiter;
     section!(rate_limiters);
 
+    fn validate(c: &Self::Config, name: &str) -> Result<(), ConfigError> {
+        c.builder(name)?.checked().map(drop)
+    }
+
     fn build(c: &Self::Config, name: &str, shared: &Shared) -> Result<Self, ConfigError> {
         c.builder(name)?
             .telemetry(&shared.clock, &shared.listeners)
@@ -195,6 +229,10 @@ impl Kind for Bulkhead {
     type Checked = BulkheadBuilder;
     const PATTERN: Pattern = Pattern::Bulkhead;
     section!(bulkheads);
+
+    fn validate(c: &Self::Config, name: &str) -> Result<(), ConfigError> {
+        c.builder(name)?.validate()
+    }
 
     fn build(c: &Self::Config, name: &str, shared: &Shared) -> Result<Self, ConfigError> {
         c.builder(name)?
@@ -223,6 +261,10 @@ impl Kind for TimeoutLayer<Reloadable> {
     type Checked = Duration;
     const PATTERN: Pattern = Pattern::Timeout;
     section!(timeouts);
+
+    fn validate(c: &Self::Config, name: &str) -> Result<(), ConfigError> {
+        c.builder(name)?.validate().map(drop)
+    }
 
     fn build(c: &Self::Config, name: &str, _: &Shared) -> Result<Self, ConfigError> {
         c.builder(name)?.build_reloadable()
@@ -256,6 +298,10 @@ impl Kind for AdaptiveLimiter {
     const PATTERN: Pattern = Pattern::AdaptiveLimiter;
     section!(adaptive_limiters);
 
+    fn validate(c: &Self::Config, name: &str) -> Result<(), ConfigError> {
+        c.builder(name, true)?.validate()
+    }
+
     fn build(c: &Self::Config, name: &str, shared: &Shared) -> Result<Self, ConfigError> {
         c.builder(name, true)?
             .telemetry(&shared.clock, &shared.listeners)
@@ -286,6 +332,10 @@ impl Kind for LoadShedder {
     const PATTERN: Pattern = Pattern::LoadShedder;
     section!(load_shedders);
 
+    fn validate(c: &Self::Config, name: &str) -> Result<(), ConfigError> {
+        c.builder(name)?.validate()
+    }
+
     fn build(c: &Self::Config, name: &str, shared: &Shared) -> Result<Self, ConfigError> {
         c.builder(name)?
             .telemetry(&shared.clock, &shared.listeners)
@@ -305,5 +355,44 @@ impl Kind for LoadShedder {
 
     fn put(&self, checked: Self::Checked, _: &Shared, _: &str) {
         LoadShedder::put(self, &checked);
+    }
+}
+
+impl Kind for Retry {
+    type Config = RetryConfig;
+    /// The new waits and attempts, and the budget's settings if they changed.
+    type Checked = (RetryBuilder, Option<(f64, u32, u32)>);
+    const PATTERN: Pattern = Pattern::Retry;
+    section!(retries);
+
+    fn validate(c: &Self::Config, name: &str) -> Result<(), ConfigError> {
+        RetryConfig::validate(&c.builder(name, &Default::default())?)
+    }
+
+    fn build(c: &Self::Config, name: &str, shared: &Shared) -> Result<Self, ConfigError> {
+        c.builder(name, &shared.clock)?
+            .telemetry(&shared.clock, &shared.listeners)
+            .build()
+    }
+
+    /// The budget is this retry's own: its settings change in place.
+    fn check(
+        &self,
+        now: &Self::Config,
+        next: &Self::Config,
+        name: &str,
+    ) -> Result<Self::Checked, ConfigError> {
+        let b = next.builder(name, &Default::default())?;
+        RetryConfig::validate(&b)?;
+        let budget = (now.budget() != next.budget()).then(|| next.budget());
+        Ok((b, budget))
+    }
+
+    fn put(&self, (b, budget): Self::Checked, _: &Shared, name: &str) {
+        Retry::put(self, &b);
+        if let (Some((ratio, floor, max)), Some(own)) = (budget, self.budget()) {
+            // Checked when the builder made a budget of these settings.
+            let _ = own.reconfigure(name, ratio, floor, max);
+        }
     }
 }

@@ -61,15 +61,18 @@
 //! since an empty file is a valid configuration with no instances.
 
 mod kinds;
+mod locate;
 mod patterns;
 mod registry;
 
 pub use self::patterns::{
-    AdaptiveLimiterConfig, AlgorithmName, BulkheadConfig, CircuitBreakerConfig, LoadShedderConfig,
-    Percent, RateLimiterConfig, TimeoutConfig, WindowType,
+    AdaptiveLimiterConfig, AlgorithmName, BackoffType, BulkheadConfig, CircuitBreakerConfig,
+    JitterType, LoadShedderConfig, Percent, RateLimiterConfig, RetryConfig, TimeoutConfig,
+    WindowType,
 };
 pub use self::registry::{Registry, RegistryBuilder, ReloadReport};
 
+use self::locate::{line_at, Format};
 use crate::error::ConfigError;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -103,45 +106,74 @@ pub struct SeawallConfig {
     pub adaptive_limiters: Section<AdaptiveLimiterConfig>,
     /// Load shedders.
     pub load_shedders: Section<LoadShedderConfig>,
+    /// Retries.
+    pub retries: Section<RetryConfig>,
 }
 
 fn file_error(format: &str, why: impl std::fmt::Display) -> ConfigError {
     ConfigError::new(&Arc::from(format), "file", why.to_string())
 }
 
+/// `e`, at `line` if known.
+fn at(e: ConfigError, line: Option<usize>) -> ConfigError {
+    match line {
+        Some(line) => e.at_line(line),
+        None => e,
+    }
+}
+
 impl SeawallConfig {
-    /// Reads TOML.
+    /// Reads TOML and [`validate`](Self::validate)s it: a value out of
+    /// range is an error at its line.
     pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
-        toml::from_str(text).map_err(|e| {
-            let at = e
-                .span()
-                .map(|s| format!(" (line {})", line_of(text, s.start)))
-                .unwrap_or_default();
-            file_error("toml", format!("{}{at}", e.message()))
-        })
+        let config: Self = toml::from_str(text).map_err(|e| {
+            let line = e.span().map(|s| line_at(text, s.start));
+            at(file_error("toml", e.message()), line)
+        })?;
+        config.validated(text, Format::Toml)
     }
 
-    /// Reads YAML.
+    /// Reads YAML and [`validate`](Self::validate)s it.
     pub fn from_yaml(text: &str) -> Result<Self, ConfigError> {
-        serde_norway::from_str(text).map_err(|e| {
-            let at = e
-                .location()
-                .map(|l| format!(" (line {})", l.line()))
-                .unwrap_or_default();
+        let config: Self = serde_norway::from_str(text).map_err(|e| {
+            let line = e.location().map(|l| l.line());
             let message = e.to_string();
             // The message carries its own position; keep one, the line.
             let message = message.split(" at line ").next().unwrap_or(&message);
-            file_error("yaml", format!("{message}{at}"))
-        })
+            at(file_error("yaml", message), line)
+        })?;
+        config.validated(text, Format::Yaml)
     }
 
-    /// Reads JSON.
+    /// Reads JSON and [`validate`](Self::validate)s it.
     pub fn from_json(text: &str) -> Result<Self, ConfigError> {
-        serde_json::from_str(text).map_err(|e| {
+        let config: Self = serde_json::from_str(text).map_err(|e| {
             let message = e.to_string();
             let message = message.split(" at line ").next().unwrap_or(&message);
-            file_error("json", format!("{message} (line {})", e.line()))
-        })
+            file_error("json", message).at_line(e.line())
+        })?;
+        config.validated(text, Format::Json)
+    }
+
+    /// Checks every instance as building it would, building nothing: the
+    /// first out of range is the error, naming the instance and the field.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.check().map_err(|(_, e)| e)
+    }
+
+    /// `validate`, with the section of the instance at fault.
+    fn check(&self) -> Result<(), (&'static str, ConfigError)> {
+        kinds::validate_all(self)
+    }
+
+    fn validated(self, text: &str, format: Format) -> Result<Self, ConfigError> {
+        match self.check() {
+            Ok(()) => Ok(self),
+            Err((section, e)) => {
+                let line = locate::line_of(text, format, section, e.instance(), e.field());
+                Err(at(e, line))
+            }
+        }
     }
 
     /// Reads a file, its format from the extension (`.toml`, `.yaml` or
@@ -165,9 +197,4 @@ impl SeawallConfig {
     pub fn to_toml(&self) -> Result<String, ConfigError> {
         toml::to_string(self).map_err(|e| file_error("toml", e))
     }
-}
-
-/// The 1-based line of byte `offset` in `text`.
-fn line_of(text: &str, offset: usize) -> usize {
-    text[..offset.min(text.len())].matches('\n').count() + 1
 }

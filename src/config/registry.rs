@@ -9,6 +9,7 @@ use crate::clock::ClockHandle;
 use crate::error::ConfigError;
 use crate::load_shed::LoadShedder;
 use crate::rate_limit::RateLimiter;
+use crate::retry::Retry;
 use crate::telemetry::{Listeners, Pattern};
 use crate::timeout::{Reloadable, TimeoutLayer};
 use parking_lot::RwLock;
@@ -40,6 +41,7 @@ pub(super) struct Instances {
     pub(super) timeouts: Entries<TimeoutLayer<Reloadable>>,
     pub(super) adaptive_limiters: Entries<AdaptiveLimiter>,
     pub(super) load_shedders: Entries<LoadShedder>,
+    pub(super) retries: Entries<Retry>,
 }
 
 /// Configures a [`Registry`]: the clock and event listeners every instance
@@ -106,6 +108,7 @@ struct Plans {
     timeouts: Plan<TimeoutLayer<Reloadable>>,
     adaptive_limiters: Plan<AdaptiveLimiter>,
     load_shedders: Plan<LoadShedder>,
+    retries: Plan<Retry>,
 }
 
 impl Plans {
@@ -118,6 +121,7 @@ impl Plans {
             timeouts: Plan::check(shared, &now.timeouts, next)?,
             adaptive_limiters: Plan::check(shared, &now.adaptive_limiters, next)?,
             load_shedders: Plan::check(shared, &now.load_shedders, next)?,
+            retries: Plan::check(shared, &now.retries, next)?,
         })
     }
 
@@ -135,6 +139,7 @@ impl Plans {
             .apply(shared, &mut now.adaptive_limiters, &mut report);
         self.load_shedders
             .apply(shared, &mut now.load_shedders, &mut report);
+        self.retries.apply(shared, &mut now.retries, &mut report);
         report
     }
 }
@@ -221,6 +226,16 @@ impl Registry {
         self.get(name, |i| &i.load_shedders)
     }
 
+    /// The retry `name` (its layer: `.layer()`, or `.layer().for_http()`).
+    pub fn retry(&self, name: &str) -> Option<Retry> {
+        self.get(name, |i| &i.retries)
+    }
+
+    /// The retries' names, in order.
+    pub fn retry_names(&self) -> Vec<String> {
+        self.names(|i| &i.retries)
+    }
+
     /// The circuit breakers' names, in order.
     pub fn circuit_breaker_names(&self) -> Vec<String> {
         self.names(|i| &i.circuit_breakers)
@@ -272,6 +287,7 @@ impl Instances {
         write_into(&self.timeouts, &mut c);
         write_into(&self.adaptive_limiters, &mut c);
         write_into(&self.load_shedders, &mut c);
+        write_into(&self.retries, &mut c);
         c
     }
 }
@@ -286,6 +302,7 @@ impl fmt::Debug for Registry {
             .field("timeouts", &i.timeouts.keys())
             .field("adaptive_limiters", &i.adaptive_limiters.keys())
             .field("load_shedders", &i.load_shedders.keys())
+            .field("retries", &i.retries.keys())
             .finish()
     }
 }

@@ -199,7 +199,7 @@ impl LoadShedderBuilder {
         })
     }
 
-    fn validate(&self) -> Result<(), ConfigError> {
+    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
         let bad = |field: &'static str, why: String| Err(ConfigError::new(&self.name, field, why));
         let limited = self.max_in_flight.is_some();
         let n = self.max_in_flight.unwrap_or(MAX_IN_FLIGHT);

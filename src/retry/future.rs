@@ -259,7 +259,7 @@ where
         };
         // Not replayable (no copy while attempts remain) or not safe to
         // resend: one attempt only, result as it came.
-        let last = self.attempt >= shared.max_attempts;
+        let last = self.attempt >= shared.max_attempts();
         if let Some(copy) = self.request.as_ref() {
             if !last && !self.backup.replay.can_replay(copy) {
                 // Its recording let some of the body go: no more attempts.
@@ -335,7 +335,7 @@ where
         }
         let number = self.attempt + 1;
         // Keep a copy only while another attempt may follow.
-        let next = if number < backup.shared.max_attempts {
+        let next = if number < backup.shared.max_attempts() {
             match self.request.as_ref().and_then(|r| backup.replay.replay(r)) {
                 Some(copy) => Some(copy),
                 None => self.request.take(),

@@ -9,7 +9,7 @@ use crate::stripes::Striped;
 use crate::telemetry::{Event, EventKind, EventMask, Listeners, NotRetriedReason, Pattern};
 use std::any::Any;
 use std::error::Error;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -141,14 +141,15 @@ const NOT_RETRIED: usize = 8; // + reason: 8..10
 /// One retry instance's configuration and counts, behind an `Arc`.
 pub(crate) struct Shared {
     pub(crate) name: Arc<str>,
-    pub(crate) max_attempts: u32,
-    pub(crate) backoff: Backoff,
-    pub(crate) jitter: Jitter,
+    /// Changed by a reconfiguration: read once per call, one relaxed load.
+    pub(crate) max_attempts: AtomicU32,
+    /// How long to wait between attempts (read when a call first fails).
+    pub(crate) timing: arc_swap::ArcSwap<Timing>,
     pub(crate) seed: u64,
     /// Hands each call its own jitter stream (read on the first failure).
     pub(crate) streams: AtomicU64,
-    pub(crate) deadline: Option<Duration>,
-    pub(crate) max_retry_after: Option<Duration>,
+    /// Nanoseconds; 0: none (a deadline is never zero).
+    pub(crate) deadline: AtomicU64,
     pub(crate) budget: Option<RetryBudget>,
     pub(crate) throttle: Option<RetryThrottle>,
     pub(crate) retry_stop_signals: bool,
@@ -160,7 +161,30 @@ pub(crate) struct Shared {
     pub(crate) counts: [AtomicU64; 10],
 }
 
+/// A retry's waits: what a reconfiguration swaps whole.
+#[derive(Debug, Clone)]
+pub(crate) struct Timing {
+    pub(crate) backoff: Backoff,
+    pub(crate) jitter: Jitter,
+    pub(crate) max_retry_after: Option<Duration>,
+}
+
 impl Shared {
+    /// Attempts in all, the first included.
+    #[inline]
+    pub(crate) fn max_attempts(&self) -> u32 {
+        self.max_attempts.load(Ordering::Relaxed)
+    }
+
+    /// The deadline per call, if any.
+    #[inline]
+    pub(crate) fn deadline(&self) -> Option<Duration> {
+        match self.deadline.load(Ordering::Relaxed) {
+            0 => None,
+            ns => Some(Duration::from_nanos(ns)),
+        }
+    }
+
     /// Called once per original call: counts it and credits the budget.
     /// Returns when the call must be done by and the time that leaves the
     /// first attempt, when a deadline is set or the request carries the
@@ -174,7 +198,7 @@ impl Shared {
         if let Some(b) = &self.budget {
             b.deposit();
         }
-        let left = match (self.deadline, budget) {
+        let left = match (self.deadline(), budget) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
@@ -190,7 +214,7 @@ impl Shared {
         replay: &R,
         req: &mut Req,
     ) -> Option<Req> {
-        if self.max_attempts == 1 {
+        if self.max_attempts() == 1 {
             return None;
         }
         replay.prepare(req);
@@ -230,7 +254,8 @@ impl Shared {
     pub(crate) fn delays(&self) -> Delays {
         let stream = self.streams.fetch_add(1, Ordering::Relaxed);
         let seed = self.seed ^ stream.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        self.backoff.delays(self.jitter, seed)
+        let timing = self.timing.load();
+        timing.backoff.delays(timing.jitter, seed)
     }
 
     /// Time left before `deadline`.
@@ -364,12 +389,12 @@ impl Shared {
         deadline: Option<Instant>,
         delays: &mut Delays,
     ) -> Result<Duration, GaveUp> {
-        if attempt >= self.max_attempts {
+        if attempt >= self.max_attempts() {
             return Err(GaveUp::AttemptsExhausted);
         }
         let mut delay = delays.next().unwrap_or_default();
         if let Some(told) = failure.told {
-            if self.max_retry_after.is_some_and(|max| told > max) {
+            if (self.timing.load().max_retry_after).is_some_and(|max| told > max) {
                 return Err(GaveUp::DeadlineExceeded); // longer than we wait
             }
             delay = delay.max(told); // the dependency said when
@@ -390,6 +415,16 @@ impl Shared {
             }
         }
         Ok(delay)
+    }
+
+    /// Emits `kind` to the listeners that want it (a reconfiguration).
+    pub(crate) fn emit_event(&self, kind: EventKind) {
+        self.listeners.emit(Event {
+            pattern: Pattern::Retry,
+            name: self.name.clone(),
+            at: Duration::from_nanos(self.clock.now()),
+            kind,
+        });
     }
 
     fn emit(&self, kind: impl FnOnce() -> EventKind) {

@@ -1,16 +1,16 @@
 //! The retry primitive: `retry.call(|attempt| async { ... }).await`.
 
-use super::policy::{RetryErrors, Shared};
+use super::policy::{RetryErrors, Shared, Timing};
 use super::{
     Backoff, GaveUp, Jitter, RetryBudget, RetryError, RetryReason, RetryThrottle, RetryVerdict,
 };
 use crate::clock::ClockHandle;
 use crate::error::ConfigError;
 use crate::stripes::Striped;
-use crate::telemetry::{builder_telemetry_setters, Listeners, NotRetriedReason};
+use crate::telemetry::{builder_telemetry_setters, reconfigured, Listeners, NotRetriedReason};
 use std::fmt;
 use std::future::Future;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -181,6 +181,41 @@ impl RetryBuilder {
 
     /// Validates and builds.
     pub fn build(self) -> Result<Retry, ConfigError> {
+        self.validate()?;
+        // A budget of its own counts the calls too (one counter per call).
+        let (budget, calls) = match self.budget {
+            Some(chosen) => (chosen, Some(Striped::new())),
+            None => {
+                let (ratio, floor, max) = DEFAULT_BUDGET;
+                let own = RetryBudget::with_clock(ratio, floor, max, self.clock.clone())?;
+                (Some(own), None)
+            }
+        };
+        let shared = Arc::new(Shared {
+            name: self.name,
+            max_attempts: AtomicU32::new(self.max_attempts),
+            timing: arc_swap::ArcSwap::from_pointee(Timing {
+                backoff: self.backoff,
+                jitter: self.jitter,
+                max_retry_after: self.max_retry_after,
+            }),
+            seed: self.seed,
+            streams: AtomicU64::new(0),
+            deadline: AtomicU64::new(self.deadline.map_or(0, crate::clock::nanos)),
+            budget,
+            throttle: self.throttle,
+            retry_stop_signals: self.retry_stop_signals,
+            clock: self.clock,
+            listeners: self.listeners,
+            calls,
+            counts: Default::default(),
+        });
+        #[cfg(feature = "metrics")]
+        crate::telemetry::register(Arc::downgrade(&shared) as _);
+        Ok(Retry { shared })
+    }
+
+    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
         if self.max_attempts == 0 {
             return Err(ConfigError::new(
                 &self.name,
@@ -199,35 +234,7 @@ impl RetryBuilder {
                 ));
             }
         }
-        // A budget of its own counts the calls too (one counter per call).
-        let (budget, calls) = match self.budget {
-            Some(chosen) => (chosen, Some(Striped::new())),
-            None => {
-                let (ratio, floor, max) = DEFAULT_BUDGET;
-                let own = RetryBudget::with_clock(ratio, floor, max, self.clock.clone())?;
-                (Some(own), None)
-            }
-        };
-        let shared = Arc::new(Shared {
-            name: self.name,
-            max_attempts: self.max_attempts,
-            backoff: self.backoff,
-            jitter: self.jitter,
-            seed: self.seed,
-            streams: AtomicU64::new(0),
-            deadline: self.deadline,
-            max_retry_after: self.max_retry_after,
-            budget,
-            throttle: self.throttle,
-            retry_stop_signals: self.retry_stop_signals,
-            clock: self.clock,
-            listeners: self.listeners,
-            calls,
-            counts: Default::default(),
-        });
-        #[cfg(feature = "metrics")]
-        crate::telemetry::register(Arc::downgrade(&shared) as _);
-        Ok(Retry { shared })
+        Ok(())
     }
 }
 
@@ -290,6 +297,108 @@ impl Retry {
     /// The retry's name.
     pub fn name(&self) -> &str {
         &self.shared.name
+    }
+
+    /// Changes the settings while the retry runs: `f` gets a builder
+    /// holding the settings in force and returns the new ones.
+    /// `max_attempts`, `backoff`, `jitter`, `deadline` and
+    /// `max_retry_after` may change (calls under way take them from their
+    /// next attempt); the budget, the throttle, the seed and
+    /// `retry_stop_signals` are fixed at build (a budget's own settings
+    /// change with [`RetryBudget::reconfigure`]). Changing one of those, or
+    /// any invalid value, is a [`ConfigError`] and changes nothing. Each
+    /// setting that changed is an [`EventKind::Reconfigured`](crate::telemetry::EventKind::Reconfigured) event.
+    ///
+    /// ```
+    /// use seawall::retry::Retry;
+    /// use std::time::Duration;
+    ///
+    /// let retry = Retry::builder("inventory").max_attempts(3).build()?;
+    /// retry.reconfigure(|b| b.max_attempts(5).deadline(Duration::from_secs(2)))?;
+    /// assert!(retry.reconfigure(|b| b.max_attempts(0)).is_err());
+    /// # Ok::<(), seawall::ConfigError>(())
+    /// ```
+    pub fn reconfigure(
+        &self,
+        f: impl FnOnce(RetryBuilder) -> RetryBuilder,
+    ) -> Result<(), ConfigError> {
+        let s = &self.shared;
+        let timing = s.timing.load();
+        let now = RetryBuilder {
+            name: s.name.clone(),
+            max_attempts: s.max_attempts(),
+            backoff: timing.backoff.clone(),
+            jitter: timing.jitter,
+            seed: s.seed,
+            deadline: s.deadline(),
+            max_retry_after: timing.max_retry_after,
+            budget: Some(s.budget.clone()),
+            throttle: s.throttle.clone(),
+            retry_stop_signals: s.retry_stop_signals,
+            clock: s.clock.clone(),
+            listeners: Listeners::default(),
+        };
+        let next = f(now);
+        let refuse = |field| {
+            Err(ConfigError::new(
+                &s.name,
+                field,
+                "cannot change while the retry runs; build a new retry",
+            ))
+        };
+        let same_budget = match (&next.budget, &s.budget) {
+            (Some(Some(a)), Some(b)) => a.same(b),
+            (Some(None), None) => true,
+            _ => false,
+        };
+        if !same_budget {
+            return refuse("budget");
+        }
+        let same_throttle = match (&next.throttle, &s.throttle) {
+            (Some(a), Some(b)) => a.same(b),
+            (None, None) => true,
+            _ => false,
+        };
+        if !same_throttle {
+            return refuse("throttle");
+        }
+        if next.seed != s.seed {
+            return refuse("seed");
+        }
+        if next.retry_stop_signals != s.retry_stop_signals {
+            return refuse("retry_stop_signals");
+        }
+        next.validate()?;
+        self.put(&next);
+        Ok(())
+    }
+
+    /// Puts `b`'s waits and attempts (validated) in force.
+    pub(crate) fn put(&self, b: &RetryBuilder) {
+        let s = &self.shared;
+        let old = s.timing.swap(Arc::new(Timing {
+            backoff: b.backoff.clone(),
+            jitter: b.jitter,
+            max_retry_after: b.max_retry_after,
+        }));
+        let old_attempts = s.max_attempts.swap(b.max_attempts, Ordering::Relaxed);
+        let old_deadline = s.deadline();
+        s.deadline
+            .store(b.deadline.map_or(0, crate::clock::nanos), Ordering::Relaxed);
+        let changes = [
+            reconfigured("max_attempts", old_attempts, b.max_attempts),
+            reconfigured(
+                "backoff",
+                format!("{:?}", old.backoff),
+                format!("{:?}", b.backoff),
+            ),
+            reconfigured("jitter", old.jitter, b.jitter),
+            reconfigured("deadline", old_deadline, b.deadline),
+            reconfigured("max_retry_after", old.max_retry_after, b.max_retry_after),
+        ];
+        for kind in changes.into_iter().flatten() {
+            s.emit_event(kind);
+        }
     }
 
     /// Its budget, if it has one.

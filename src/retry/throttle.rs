@@ -62,6 +62,11 @@ struct Tokens {
 }
 
 impl RetryThrottle {
+    /// Whether `other` is this same throttle.
+    pub(crate) fn same(&self, other: &RetryThrottle) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+
     /// The most tokens gRFC A6 allows.
     pub const MAX_TOKENS: u32 = 1000;
 
