@@ -17,7 +17,7 @@ use crate::load_shed::{LoadShedder, LoadShedderBuilder};
 use crate::rate_limit::{LimitParams, RateLimiter};
 use crate::retry::{Retry, RetryBuilder};
 use crate::telemetry::{reconfigured, Event, Pattern};
-use crate::timeout::{Reloadable, TimeoutLayer};
+use crate::timeout::{Fixed, TimeoutLayer};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -134,7 +134,7 @@ pub(crate) fn validate_all(c: &SeawallConfig) -> Result<(), (&'static str, Confi
     validate::<CircuitBreaker>(c)?;
     validate::<RateLimiter>(c)?;
     validate::<Bulkhead>(c)?;
-    validate::<TimeoutLayer<Reloadable>>(c)?;
+    validate::<TimeoutLayer<Fixed>>(c)?;
     validate::<AdaptiveLimiter>(c)?;
     validate::<LoadShedder>(c)?;
     validate::<Retry>(c)
@@ -256,7 +256,7 @@ impl Kind for Bulkhead {
     }
 }
 
-impl Kind for TimeoutLayer<Reloadable> {
+impl Kind for TimeoutLayer<Fixed> {
     type Config = TimeoutConfig;
     type Checked = Duration;
     const PATTERN: Pattern = Pattern::Timeout;
@@ -267,7 +267,7 @@ impl Kind for TimeoutLayer<Reloadable> {
     }
 
     fn build(c: &Self::Config, name: &str, _: &Shared) -> Result<Self, ConfigError> {
-        c.builder(name)?.build_reloadable()
+        c.builder(name)?.build()
     }
 
     fn check(

@@ -11,7 +11,7 @@ use crate::load_shed::LoadShedder;
 use crate::rate_limit::RateLimiter;
 use crate::retry::Retry;
 use crate::telemetry::{Listeners, Pattern};
-use crate::timeout::{Reloadable, TimeoutLayer};
+use crate::timeout::{Fixed, TimeoutLayer};
 use parking_lot::RwLock;
 use std::fmt;
 use std::sync::Arc;
@@ -38,7 +38,7 @@ pub(super) struct Instances {
     pub(super) circuit_breakers: Entries<CircuitBreaker>,
     pub(super) rate_limiters: Entries<RateLimiter>,
     pub(super) bulkheads: Entries<Bulkhead>,
-    pub(super) timeouts: Entries<TimeoutLayer<Reloadable>>,
+    pub(super) timeouts: Entries<TimeoutLayer<Fixed>>,
     pub(super) adaptive_limiters: Entries<AdaptiveLimiter>,
     pub(super) load_shedders: Entries<LoadShedder>,
     pub(super) retries: Entries<Retry>,
@@ -105,7 +105,7 @@ struct Plans {
     circuit_breakers: Plan<CircuitBreaker>,
     rate_limiters: Plan<RateLimiter>,
     bulkheads: Plan<Bulkhead>,
-    timeouts: Plan<TimeoutLayer<Reloadable>>,
+    timeouts: Plan<TimeoutLayer<Fixed>>,
     adaptive_limiters: Plan<AdaptiveLimiter>,
     load_shedders: Plan<LoadShedder>,
     retries: Plan<Retry>,
@@ -212,7 +212,7 @@ impl Registry {
     }
 
     /// The timeout layer `name` (its duration follows reloads).
-    pub fn timeout(&self, name: &str) -> Option<TimeoutLayer<Reloadable>> {
+    pub fn timeout(&self, name: &str) -> Option<TimeoutLayer<Fixed>> {
         self.get(name, |i| &i.timeouts)
     }
 

@@ -66,25 +66,13 @@ pub trait TimeoutFor<Req> {
     }
 }
 
-/// The same timeout for every request.
-#[derive(Debug, Clone, Copy)]
-pub struct Fixed(Duration);
+/// The same timeout for every request: one duration the layer, every
+/// service it made and its [`within_deadline`](TimeoutLayer::within_deadline)
+/// form share, so [`TimeoutLayer::reconfigure`] reaches them all.
+#[derive(Debug, Clone)]
+pub struct Fixed(Arc<AtomicDuration>);
 
 impl<Req> TimeoutFor<Req> for Fixed {
-    #[inline]
-    fn timeout_for(&self, _: &Req) -> Option<Duration> {
-        Some(self.0)
-    }
-}
-
-/// One timeout for every request, changed at run time by
-/// [`TimeoutLayer::reconfigure`] (for every service the layer made); the
-/// kind a [`Registry`](crate::config::Registry) builds, so a reloaded file
-/// reaches calls already wired. One more load per call than [`Fixed`].
-#[derive(Debug, Clone)]
-pub struct Reloadable(Arc<AtomicDuration>);
-
-impl<Req> TimeoutFor<Req> for Reloadable {
     #[inline]
     fn timeout_for(&self, _: &Req) -> Option<Duration> {
         Some(self.0.get())
@@ -94,15 +82,15 @@ impl<Req> TimeoutFor<Req> for Reloadable {
 /// A fixed timeout, shortened to the request's remaining
 /// [`Deadline`](crate::http::Deadline) when it carries one (feature `http`).
 #[cfg(feature = "http")]
-#[derive(Debug, Clone, Copy)]
-pub struct WithinDeadline(Duration);
+#[derive(Debug, Clone)]
+pub struct WithinDeadline(Arc<AtomicDuration>);
 
 #[cfg(feature = "http")]
 impl WithinDeadline {
     /// The fixed timeout, before any deadline shortens it.
     #[cfg(feature = "reqwest")]
     pub(crate) fn duration(&self) -> Duration {
-        self.0
+        self.0.get()
     }
 }
 
@@ -110,7 +98,7 @@ impl WithinDeadline {
 impl<B> TimeoutFor<http::Request<B>> for WithinDeadline {
     #[inline]
     fn timeout_for(&self, _req: &http::Request<B>) -> Option<Duration> {
-        Some(self.0)
+        Some(self.0.get())
     }
 
     #[inline]
@@ -177,14 +165,7 @@ impl TimeoutBuilder {
     /// Validates and builds a layer with a fixed timeout.
     pub fn build(self) -> Result<TimeoutLayer<Fixed>, ConfigError> {
         self.validate()?;
-        Ok(TimeoutLayer::with(self.name, Fixed(self.duration)))
-    }
-
-    /// Validates and builds a layer whose timeout can be changed while it
-    /// runs ([`TimeoutLayer::reconfigure`]).
-    pub fn build_reloadable(self) -> Result<TimeoutLayer<Reloadable>, ConfigError> {
-        self.validate()?;
-        let duration = Reloadable(Arc::new(AtomicDuration::new(self.duration)));
+        let duration = Fixed(Arc::new(AtomicDuration::new(self.duration)));
         Ok(TimeoutLayer::with(self.name, duration))
     }
 
@@ -255,25 +236,21 @@ impl<D> TimeoutLayer<D> {
 impl TimeoutLayer<Fixed> {
     /// How long each call gets.
     pub fn duration(&self) -> Duration {
-        self.duration.0
+        self.duration.0.get()
     }
 }
 
-impl TimeoutLayer<Reloadable> {
-    /// How long each call gets now.
-    pub fn duration(&self) -> Duration {
-        self.duration.0.get()
-    }
-
-    /// Changes the timeout of every service this layer made, for calls
-    /// that start from now on: `f` gets a builder holding the timeout in
-    /// force. An invalid one is a [`ConfigError`] and changes nothing.
+impl TimeoutLayer<Fixed> {
+    /// Changes the timeout of this layer, of every service it made and of
+    /// its [`within_deadline`](Self::within_deadline) form, for calls that
+    /// start from now on: `f` gets a builder holding the timeout in force.
+    /// An invalid one is a [`ConfigError`] and changes nothing.
     ///
     /// ```
     /// use seawall::timeout::Timeout;
     /// use std::time::Duration;
     ///
-    /// let timeout = Timeout::builder("inventory").duration(Duration::from_secs(1)).build_reloadable()?;
+    /// let timeout = Timeout::builder("inventory").duration(Duration::from_secs(1)).build()?;
     /// timeout.reconfigure(|b| b.duration(Duration::from_millis(250)))?;
     /// assert_eq!(timeout.duration(), Duration::from_millis(250));
     /// # Ok::<(), seawall::ConfigError>(())
@@ -297,7 +274,7 @@ impl TimeoutLayer<Reloadable> {
 impl TimeoutLayer<WithinDeadline> {
     /// How long each call gets at most (less when its deadline is nearer).
     pub fn duration(&self) -> Duration {
-        self.duration.0
+        self.duration.0.get()
     }
 }
 

@@ -317,9 +317,9 @@ where
         );
         let shared = service::Shared {
             total: self.total_timeout.shared().clone(),
-            total_timeout: *self.total_timeout.timeout(),
+            total_timeout: self.total_timeout.timeout().clone(),
             attempt: self.attempt_timeout.shared().clone(),
-            attempt_timeout: *self.attempt_timeout.timeout(),
+            attempt_timeout: self.attempt_timeout.timeout().clone(),
             breaker: self.circuit_breaker.breaker().clone(),
             bulkhead: self.bulkhead.handle().clone(),
             retry: self.retry.backup(attempts),
