@@ -414,10 +414,94 @@ async fn a_reloaded_retry_reaches_layers_already_built() {
     registry.reload(&toml(&file(4, 50))).unwrap();
     let before = calls.load(Ordering::Relaxed);
     assert!(svc.ready().await.unwrap().call(()).await.is_err());
-    assert_eq!(calls.load(Ordering::Relaxed) - before, 4, "the layer built before");
+    assert_eq!(
+        calls.load(Ordering::Relaxed) - before,
+        4,
+        "the layer built before"
+    );
     // The budget is the retry's own: its settings change, its balance stays.
     let balance = retry.budget().unwrap().balance();
     registry.reload(&toml(&file(4, 7))).unwrap();
     assert_eq!(retry.budget().unwrap().settings(), (0.2, 7, 100));
     assert_eq!(retry.budget().unwrap().balance(), balance);
+}
+
+/// The README's file for the `http_client` preset: the preset's own
+/// defaults, its instances in the stack, reloads reaching them.
+#[tokio::test(start_paused = true)]
+async fn the_http_client_preset_from_a_file_follows_reloads() {
+    use http::{Request, Response, StatusCode};
+    use tower::{service_fn, Layer, ServiceExt};
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/examples/config/http_client.toml"
+    );
+    let text = std::fs::read_to_string(path).unwrap();
+    let registry = Registry::from_config(&SeawallConfig::from_path(path).unwrap()).unwrap();
+    let stack = registry.http_client("inventory").unwrap();
+    let preset = seawall::stack::Stack::http_client("inventory").unwrap();
+    assert_eq!(
+        stack.total_timeout_layer().duration(),
+        preset.total_timeout_layer().duration()
+    );
+    assert_eq!(
+        stack.attempt_timeout_layer().duration(),
+        preset.attempt_timeout_layer().duration()
+    );
+    assert_eq!(
+        stack
+            .bulkhead_layer()
+            .handle()
+            .metrics()
+            .max_concurrent_calls,
+        64
+    );
+
+    // A backend taking 1 s, answering 500 while `failing`.
+    let failing = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let f = failing.clone();
+    let svc = stack.layer(service_fn(move |_: Request<()>| {
+        let fail = f.load(Ordering::SeqCst);
+        async move {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            let mut res = Response::new(());
+            if fail {
+                *res.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+            }
+            Ok::<_, std::io::Error>(res)
+        }
+    }));
+    let get = || Request::get("http://inventory/items").body(()).unwrap();
+    assert_eq!(
+        svc.clone().oneshot(get()).await.unwrap().status(),
+        StatusCode::OK
+    );
+
+    // A shorter attempt timeout, from the file, reaches the stack.
+    let at = text.rfind("duration = \"2s\"").unwrap(); // the attempt timeout's
+    let shorter = format!("{}duration = \"500ms\"{}", &text[..at], &text[at + 15..]);
+    let report = registry
+        .reload(&SeawallConfig::from_toml(&shorter).unwrap())
+        .unwrap();
+    assert_eq!(
+        report.changed,
+        [(Pattern::Timeout, "inventory.attempt".to_string())]
+    );
+    let err = svc.clone().oneshot(get()).await.unwrap_err();
+    assert!(seawall::rejection(&err).is_some(), "{err}");
+
+    // The breaker in the stack is the registry's, judging HTTP answers.
+    registry
+        .reload(&SeawallConfig::from_toml(&text).unwrap())
+        .unwrap();
+    failing.store(true, Ordering::SeqCst);
+    let breaker = registry.circuit_breaker("inventory").unwrap();
+    for _ in 0..20 {
+        let _ = svc.clone().oneshot(get()).await;
+    }
+    assert_eq!(
+        breaker.state(),
+        CircuitState::Open,
+        "5xx counted as failures"
+    );
 }

@@ -169,6 +169,15 @@ impl<C> CircuitBreaker<C> {
         Ok(())
     }
 
+    /// A new breaker with this one's settings and no classifier of its own
+    /// (its state starts afresh), for a preset that swaps breakers.
+    #[cfg_attr(not(all(feature = "config", feature = "http")), allow(dead_code))]
+    pub(crate) fn copy_settings(&self) -> Result<CircuitBreaker, ConfigError> {
+        CircuitBreakerBuilder::new(&self.core.name)
+            .with_config(&self.core.config())
+            .build()
+    }
+
     /// `b`'s settings, checked to replace this breaker's.
     pub(crate) fn checked<C2>(&self, b: &CircuitBreakerBuilder<C2>) -> Result<Config, ConfigError> {
         let next = b.validate()?;

@@ -64,6 +64,8 @@ mod kinds;
 mod locate;
 mod patterns;
 mod registry;
+#[cfg(feature = "http")]
+mod stack;
 
 pub use self::patterns::{
     AdaptiveLimiterConfig, AlgorithmName, BackoffType, BulkheadConfig, CircuitBreakerConfig,
@@ -71,6 +73,8 @@ pub use self::patterns::{
     WindowType,
 };
 pub use self::registry::{Registry, RegistryBuilder, ReloadReport};
+#[cfg(feature = "http")]
+pub use self::stack::ConfiguredHttpClient;
 
 use self::locate::{line_at, Format};
 use crate::error::ConfigError;
