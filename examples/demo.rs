@@ -7,8 +7,12 @@
 //! on paused time, with a verdict and an SVG chart of its report.
 //!
 //! `cargo run --release --example demo` (about 22 seconds, no set-up; faults
-//! come from a fixed seed, so every run faces the same script). One pattern
-//! at a time: `cargo run --release --example scenes`.
+//! come from a fixed seed, so every run faces the same script). The stack's
+//! settings are a configuration file, built in (`DEMO_CONFIG` below); run
+//! `cargo run --release --example demo -- --config FILE` with your own (say
+//! `examples/config/http_client.toml`, the preset's defaults, after
+//! renaming `inventory` to `backend`). One pattern at a time: `cargo run
+//! --release --example scenes`.
 
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
@@ -17,9 +21,10 @@ use hyper::body::Incoming;
 use hyper_util::client::legacy::{connect::HttpConnector, Client};
 use hyper_util::rt::TokioExecutor;
 use seawall::fallback::{Failed, Fallback};
-use seawall::http::{is_degraded, mark_degraded, HttpClassifier};
+use seawall::http::{is_degraded, mark_degraded};
 use seawall::prelude::*;
-use seawall::stack::Stack;
+use seawall::config::{Registry, SeawallConfig};
+use seawall::telemetry::Pattern;
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::net::SocketAddr;
@@ -27,6 +32,22 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::time::Instant;
 use tower::{Layer, Service, ServiceExt};
+
+/// The seawall client's settings: the `http_client` preset's, changed for
+/// a 20-second demo — the breaker judges the last 50 calls and stays open
+/// 2 s (not 30 s), the attempt timeout is 300 ms (a spike is cut short and
+/// retried).
+const DEMO_CONFIG: &str = r#"
+[circuit_breakers.instances.backend]
+sliding_window_size = 50
+minimum_number_of_calls = 20
+failure_rate_threshold = "50%"
+wait_duration_in_open_state = "2s"
+permitted_number_of_calls_in_half_open_state = 5
+
+[timeouts.instances."backend.attempt"]
+duration = "300ms"
+"#;
 
 const PHASE: Duration = Duration::from_secs(4);
 const PHASES: [&str; 5] = [
@@ -221,26 +242,28 @@ async fn main() -> Result<(), BoxError> {
     let (bare_addr, bare_served) = start_backend(started).await;
     let (guarded_addr, guarded_served) = start_backend(started).await;
 
-    // The http_client preset, with changes for a 20-second demo: the breaker
-    // judges the last 50 calls and stays open 2 s (not 30 s), the attempt
-    // timeout is 300 ms (a spike is cut short and retried), a hedge sends a
-    // copy of a call slower than the p95 of the last second, and a fallback
-    // answers a cached page when all else fails.
+    // The http_client preset for `backend` from the configuration (built
+    // in, or --config FILE), a hedge sending a copy of a call slower than
+    // the p95 of the last second, and a fallback answering a cached page
+    // when all else fails.
+    let config = match std::env::args().skip_while(|a| a != "--config").nth(1) {
+        Some(path) => {
+            println!("Settings from {path}.");
+            SeawallConfig::from_path(path)?
+        }
+        None => SeawallConfig::from_toml(DEMO_CONFIG)?,
+    };
     let timeline = Arc::new(Mutex::new(Vec::new()));
     let log = timeline.clone();
-    let breaker = CircuitBreaker::builder("backend")
-        .sliding_window(SlidingWindow::count(50))
-        .minimum_number_of_calls(20)
-        .failure_rate_threshold(50.0)
-        .wait_duration_in_open_state(Duration::from_secs(2))
-        .permitted_number_of_calls_in_half_open_state(5)
-        .classify(HttpClassifier::new())
+    let registry = Registry::builder()
         .on_event(move |e| {
-            if let EventKind::StateTransition { from, to } = e.kind {
-                log.lock().unwrap().push((started.elapsed(), from, to));
+            if let (Pattern::CircuitBreaker, EventKind::StateTransition { from, to }) =
+                (e.pattern, &e.kind)
+            {
+                log.lock().unwrap().push((started.elapsed(), *from, *to));
             }
         })
-        .build()?;
+        .build(&config)?;
     let why = Arc::new(Mutex::new(BTreeMap::<String, u64>::new()));
     let reasons = why.clone();
     let fallback = Fallback::builder("backend")
@@ -260,10 +283,6 @@ async fn main() -> Result<(), BoxError> {
             *reasons.lock().unwrap().entry(reason).or_default() += 1;
             Ok(mark_degraded(Response::new(Bytes::from_static(b"cached"))))
         });
-    let attempt = Timeout::builder("backend.attempt")
-        .duration(Duration::from_millis(300))
-        .build()?
-        .within_deadline();
     let hedge = Hedge::builder("backend")
         .delay(HedgeDelay::Percentile {
             percentile: 95.0,
@@ -271,10 +290,8 @@ async fn main() -> Result<(), BoxError> {
             window: Duration::from_secs(1),
         })
         .build()?;
-    let stack = Stack::http_client("backend")?
-        .with_circuit_breaker(breaker.layer())
-        .with_attempt_timeout(attempt)
-        .fallback(fallback);
+    let stack = registry.http_client("backend")?.fallback(fallback);
+    let breaker = stack.circuit_breaker_layer().handle().clone();
     let retry = stack.retry_layer().handle();
     let stack = stack.hedge(hedge.layer().for_http());
     let guarded = stack.layer(client());
