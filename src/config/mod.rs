@@ -60,6 +60,7 @@
 //! and rename it over (`examples/config_reload.rs` does, with `notify`),
 //! since an empty file is a valid configuration with no instances.
 
+mod health;
 mod kinds;
 mod locate;
 mod patterns;

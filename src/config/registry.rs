@@ -173,15 +173,17 @@ impl Registry {
     /// use seawall::config::{Registry, SeawallConfig};
     ///
     /// # fn main() -> Result<(), seawall::ConfigError> {
-    /// let file = |threshold: &str| SeawallConfig::from_toml(&format!(
-    ///     "[circuit_breakers.instances.payments]\nfailure_rate_threshold = \"{threshold}\"\n"
+    /// let file = |threshold: &str, window: u32| SeawallConfig::from_toml(&format!(
+    ///     "[circuit_breakers.instances.payments]\nfailure_rate_threshold = \"{threshold}\"\n\
+    ///      sliding_window_size = {window}\n"
     /// ));
-    /// let registry = Registry::from_config(&file("50%")?)?;
+    /// let registry = Registry::from_config(&file("50%", 100)?)?;
     /// let payments = registry.circuit_breaker("payments").unwrap();
     ///
-    /// let report = registry.reload(&file("25%")?)?;
+    /// let report = registry.reload(&file("25%", 100)?)?;
     /// assert_eq!(report.changed.len(), 1); // the same breaker, changed in place
-    /// assert!(registry.reload(&file("150%")?).is_err()); // and nothing changed
+    /// // A running breaker keeps its window: refused, and nothing changed.
+    /// assert!(registry.reload(&file("50%", 50)?).is_err());
     /// # let _ = payments; Ok(()) }
     /// ```
     pub fn reload(&self, next: &SeawallConfig) -> Result<ReloadReport, ConfigError> {
