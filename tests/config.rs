@@ -377,7 +377,7 @@ proptest! {
     fn no_parsed_config_panics_the_registry(
         rate in proptest::option::of(any::<u32>()),
         burst in proptest::option::of(any::<u32>()),
-        percent in proptest::option::of(-1000.0f32..1000.0),
+        percent in proptest::option::of(-1000.0f64..1000.0),
         calls in proptest::option::of(any::<usize>()),
         size in proptest::option::of(any::<u32>()),
     ) {

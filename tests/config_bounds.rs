@@ -395,6 +395,30 @@ const CASES: &[(&str, &str, &str)] = &[
         "budget_max_balance = 0",
         "budget_max_balance must be at least 1, got 0",
     ),
+    // Fault injectors.
+    ("chaos", "error_rate = \"100%\"\nlatency_rate = 0", ""),
+    (
+        "chaos",
+        "error_rate = \"150%\"",
+        "error_rate must be in [0, 1], got 1.5",
+    ),
+    (
+        "chaos",
+        "latency_rate = -1",
+        "latency_rate must be in [0, 1], got -0.01",
+    ),
+    ("chaos", "max_injections_per_sec = 1", ""),
+    (
+        "chaos",
+        "max_injections_per_sec = 0",
+        "max_injections_per_sec must be at least 1, got 0 (disable the injector instead)",
+    ),
+    ("chaos", "max_injected_share = \"100%\"", ""),
+    (
+        "chaos",
+        "max_injected_share = 0",
+        "max_injected_share must be in (0, 1], got 0",
+    ),
 ];
 
 #[test]

@@ -505,3 +505,40 @@ async fn the_http_client_preset_from_a_file_follows_reloads() {
         "5xx counted as failures"
     );
 }
+
+/// A game day run from the file: rates turned up, then the injector
+/// switched off, on the same layer.
+#[tokio::test(start_paused = true)]
+async fn a_reloaded_fault_injector_changes_its_rates_and_switch() {
+    use tower::{service_fn, Layer, ServiceExt};
+    let file = |enabled: bool, rate: &str| {
+        format!(
+            "[chaos.instances.inventory]\nenabled = {enabled}\nerror_rate = \"{rate}\"\nseed = 7\n"
+        )
+    };
+    let clock = ManualClock::new();
+    let (registry, events) = registry(&clock, &file(true, "0%"));
+    let chaos = registry.chaos("inventory").unwrap();
+    let svc = chaos
+        .layer()
+        .layer(service_fn(|n: u32| async move { Ok::<_, BoxError>(n) }));
+    let failed = || {
+        let svc = svc.clone();
+        async move {
+            let mut n = 0;
+            for i in 0..1000 {
+                n += svc.clone().oneshot(i).await.is_err() as u32;
+            }
+            n
+        }
+    };
+    assert_eq!(failed().await, 0);
+    registry.reload(&toml(&file(true, "100%"))).unwrap();
+    assert_eq!(failed().await, 1000);
+    registry.reload(&toml(&file(false, "100%"))).unwrap();
+    assert_eq!(failed().await, 0, "switched off from the file");
+    let settings: Vec<_> = reconfigured(&events).into_iter().map(|c| c.2).collect();
+    assert_eq!(settings, ["error_rate"]);
+    let seeded = toml(&file(true, "100%").replace("seed = 7", "seed = 8"));
+    assert_eq!(registry.reload(&seeded).unwrap_err().field(), "seed");
+}

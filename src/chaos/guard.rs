@@ -33,6 +33,12 @@ struct State {
 }
 
 impl Guard {
+    /// The limits it was built with: per second, and (share, window).
+    pub(crate) fn limits(&self) -> (Option<u32>, Option<(f64, Duration)>) {
+        let share = self.max_share.map(|(s, w)| (s, Duration::from_nanos(w)));
+        (self.max_per_sec, share)
+    }
+
     pub(crate) fn new(
         name: &Arc<str>,
         max_per_sec: Option<u32>,

@@ -47,6 +47,7 @@ pub mod experiment;
 mod guard;
 mod latency;
 mod layer;
+mod reconfigure;
 
 pub use self::latency::Latency;
 pub use self::layer::{ChaosFuture, ChaosLayer, ChaosService, InjectOutcome, NoOutcome};
@@ -90,7 +91,8 @@ struct Inner {
     /// Per kind, inject iff a draw is at most this (`rate · 2^64 − 1`;
     /// `u64::MAX`: always; a kind at rate 0 is not drawn at all).
     thresholds: [AtomicU64; 4],
-    latency: Latency,
+    /// Swapped by a reconfiguration; read only for a call that waits.
+    latency: arc_swap::ArcSwap<Latency>,
     error: Option<MakeError>,
     behaviour: Option<Behaviour>,
     seed: u64,
@@ -336,7 +338,7 @@ impl Inner {
         let hit = |kind| hits & kind_bit(kind) != 0;
         let faults = Faults {
             error: hit(FaultKind::Error),
-            latency: hit(FaultKind::Latency).then(|| self.latency.sample(draw(key, 4))),
+            latency: hit(FaultKind::Latency).then(|| self.latency.load().sample(draw(key, 4))),
             outcome: hit(FaultKind::Outcome),
             behaviour: hit(FaultKind::Behaviour) && self.behaviour.is_some(),
         };
@@ -526,6 +528,7 @@ impl ChaosBuilder {
 
     /// Validates and builds.
     pub fn build(self) -> Result<Chaos, ConfigError> {
+        self.validate()?;
         let name = self.name;
         let mut thresholds = [0u64; 4];
         for kind in FaultKind::ALL {
@@ -543,7 +546,7 @@ impl ChaosBuilder {
         let inner = Arc::new(Inner {
             switch: AtomicU32::new(switch),
             thresholds: thresholds.map(AtomicU64::new),
-            latency: self.latency,
+            latency: arc_swap::ArcSwap::from_pointee(self.latency),
             error: self.error,
             behaviour: self.behaviour,
             seed,
@@ -561,6 +564,19 @@ impl ChaosBuilder {
         #[cfg(feature = "metrics")]
         crate::telemetry::register(Arc::downgrade(&inner) as _);
         Ok(Chaos { inner })
+    }
+}
+
+impl ChaosBuilder {
+    /// Checks the settings as `build` does, building nothing.
+    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
+        for kind in FaultKind::ALL {
+            threshold(&self.name, kind, self.rates[kind as usize])?;
+        }
+        if self.rates[FaultKind::Latency as usize] > 0.0 {
+            self.latency.validate(&self.name)?;
+        }
+        Guard::new(&self.name, self.max_per_sec, self.max_share).map(drop)
     }
 }
 

@@ -4,13 +4,14 @@
 //! nothing) and only then applies ([`Plan::apply`], which cannot fail).
 
 use super::patterns::{
-    AdaptiveLimiterConfig, BulkheadConfig, CircuitBreakerConfig, LoadShedderConfig,
+    AdaptiveLimiterConfig, BulkheadConfig, ChaosConfig, CircuitBreakerConfig, LoadShedderConfig,
     RateLimiterConfig, RetryConfig, TimeoutConfig,
 };
 use super::registry::{ReloadReport, Shared};
 use super::{SeawallConfig, Section};
 use crate::adaptive::{AdaptiveLimiter, AdaptiveLimiterBuilder};
 use crate::bulkhead::{Bulkhead, BulkheadBuilder};
+use crate::chaos::{Chaos, ChaosBuilder};
 use crate::circuit_breaker::{self, CircuitBreaker};
 use crate::error::ConfigError;
 use crate::load_shed::{LoadShedder, LoadShedderBuilder};
@@ -137,7 +138,8 @@ pub(crate) fn validate_all(c: &SeawallConfig) -> Result<(), (&'static str, Confi
     validate::<TimeoutLayer<Fixed>>(c)?;
     validate::<AdaptiveLimiter>(c)?;
     validate::<LoadShedder>(c)?;
-    validate::<Retry>(c)
+    validate::<Retry>(c)?;
+    validate::<Chaos>(c)
 }
 
 /// Writes each entry's settings into `c` (as instances, no defaults).
@@ -394,5 +396,37 @@ impl Kind for Retry {
             // Checked when the builder made a budget of these settings.
             let _ = own.reconfigure(name, ratio, floor, max);
         }
+    }
+}
+
+impl Kind for Chaos {
+    type Config = ChaosConfig;
+    type Checked = ChaosBuilder;
+    const PATTERN: Pattern = Pattern::Chaos;
+    section!(chaos);
+
+    fn validate(c: &Self::Config, name: &str) -> Result<(), ConfigError> {
+        c.builder(name)?.validate()
+    }
+
+    fn build(c: &Self::Config, name: &str, shared: &Shared) -> Result<Self, ConfigError> {
+        c.builder(name)?
+            .telemetry(&shared.clock, &shared.listeners)
+            .build()
+    }
+
+    fn check(
+        &self,
+        _: &Self::Config,
+        next: &Self::Config,
+        name: &str,
+    ) -> Result<Self::Checked, ConfigError> {
+        let b = next.builder(name)?;
+        Chaos::check(self, &b)?;
+        Ok(b)
+    }
+
+    fn put(&self, checked: Self::Checked, _: &Shared, _: &str) {
+        Chaos::put(self, &checked);
     }
 }

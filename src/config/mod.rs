@@ -69,9 +69,9 @@ mod registry;
 mod stack;
 
 pub use self::patterns::{
-    AdaptiveLimiterConfig, AlgorithmName, BackoffType, BulkheadConfig, CircuitBreakerConfig,
-    JitterType, LoadShedderConfig, Percent, RateLimiterConfig, RetryConfig, TimeoutConfig,
-    WindowType,
+    AdaptiveLimiterConfig, AlgorithmName, BackoffType, BulkheadConfig, ChaosConfig,
+    CircuitBreakerConfig, JitterType, LoadShedderConfig, Percent, RateLimiterConfig, RetryConfig,
+    TimeoutConfig, WindowType,
 };
 pub use self::registry::{Registry, RegistryBuilder, ReloadReport};
 #[cfg(feature = "http")]
@@ -113,6 +113,8 @@ pub struct SeawallConfig {
     pub load_shedders: Section<LoadShedderConfig>,
     /// Retries.
     pub retries: Section<RetryConfig>,
+    /// Fault injectors (game days switched from the file).
+    pub chaos: Section<ChaosConfig>,
 }
 
 fn file_error(format: &str, why: impl std::fmt::Display) -> ConfigError {

@@ -4,6 +4,7 @@
 
 use crate::adaptive::{AdaptiveLimiter, AdaptiveLimiterBuilder};
 use crate::bulkhead::{Bulkhead, BulkheadBuilder};
+use crate::chaos::{Chaos, ChaosBuilder, Latency};
 use crate::circuit_breaker::{CircuitBreaker, CircuitBreakerBuilder, SlidingWindow};
 use crate::error::ConfigError;
 use crate::load_shed::{LoadShedder, LoadShedderBuilder};
@@ -16,7 +17,7 @@ use std::time::Duration;
 /// A percentage: `"50%"` or `50` in a file.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 #[serde(into = "String")]
-pub struct Percent(pub f32);
+pub struct Percent(pub f64);
 
 impl From<Percent> for String {
     fn from(p: Percent) -> String {
@@ -33,13 +34,13 @@ impl<'de> Deserialize<'de> for Percent {
             Text(String),
         }
         match Raw::deserialize(d)? {
-            Raw::Number(n) => Ok(Percent(n as f32)),
+            Raw::Number(n) => Ok(Percent(n)),
             Raw::Text(t) => t
                 .trim()
                 .strip_suffix('%')
                 .unwrap_or(t.trim())
                 .trim()
-                .parse::<f32>()
+                .parse::<f64>()
                 .map(Percent)
                 .map_err(|_| serde::de::Error::custom(format!("not a percentage: {t:?}"))),
         }
@@ -120,10 +121,10 @@ impl CircuitBreakerConfig {
 
     pub(crate) fn apply(&self, mut b: CircuitBreakerBuilder) -> CircuitBreakerBuilder {
         if let Some(p) = self.failure_rate_threshold {
-            b = b.failure_rate_threshold(p.0);
+            b = b.failure_rate_threshold(p.0 as f32);
         }
         if let Some(p) = self.slow_call_rate_threshold {
-            b = b.slow_call_rate_threshold(p.0);
+            b = b.slow_call_rate_threshold(p.0 as f32);
         }
         set_some!(
             b,
@@ -418,7 +419,7 @@ impl LoadShedderConfig {
         let mut b = LoadShedder::builder(name);
         set_some!(b, self, max_in_flight);
         if let Some(p) = self.min_share {
-            b = b.min_share(p.0 as f64 / 100.0);
+            b = b.min_share(p.0 / 100.0);
         }
         set_some!(b, self, max_wait);
         if self.codel_target.is_some() || self.codel_interval.is_some() {
@@ -544,7 +545,7 @@ impl RetryConfig {
     pub(crate) fn budget(&self) -> (f64, u32, u32) {
         let (ratio, floor, max) = crate::retry::DEFAULT_BUDGET;
         (
-            self.budget_ratio.map_or(ratio, |p| p.0 as f64 / 100.0),
+            self.budget_ratio.map_or(ratio, |p| p.0 / 100.0),
             self.budget_min_retries_per_second.unwrap_or(floor),
             self.budget_max_balance.unwrap_or(max),
         )
@@ -609,5 +610,82 @@ impl RetryConfig {
             ConfigError::new(&std::sync::Arc::from(name), field, e.message().to_string())
         })?;
         Ok(b.budget(budget))
+    }
+}
+
+/// A fault injector's settings: rates as percentages of calls.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ChaosConfig {
+    /// Whether it injects (default true; `false` arms it switched off).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    /// Calls failed with an `Injected` error (default 0%).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_rate: Option<Percent>,
+    /// Calls delayed by `latency` (default 0%).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub latency_rate: Option<Percent>,
+    /// The delay; with `latency_max`, the least of a uniform delay.
+    #[serde(with = "humantime_serde", skip_serializing_if = "Option::is_none")]
+    pub latency: Option<Duration>,
+    /// The most of a uniform delay.
+    #[serde(with = "humantime_serde", skip_serializing_if = "Option::is_none")]
+    pub latency_max: Option<Duration>,
+    /// The same faults in the same order each run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
+    /// Switch off by itself past this many injections in a second.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_injections_per_sec: Option<u32>,
+    /// Switch off by itself past this share of a window's calls injected.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_injected_share: Option<Percent>,
+    /// The window of `max_injected_share` (default 1 minute).
+    #[serde(with = "humantime_serde", skip_serializing_if = "Option::is_none")]
+    pub max_injected_share_window: Option<Duration>,
+}
+
+impl ChaosConfig {
+    pub(crate) fn merged(&self, over: &Self) -> Self {
+        merged!(
+            self,
+            over,
+            enabled,
+            error_rate,
+            latency_rate,
+            latency,
+            latency_max,
+            seed,
+            max_injections_per_sec,
+            max_injected_share,
+            max_injected_share_window
+        )
+    }
+
+    pub(crate) fn builder(&self, name: &str) -> Result<ChaosBuilder, ConfigError> {
+        let rate = |p: Option<Percent>| p.map_or(0.0, |p| p.0 / 100.0);
+        let least = self.latency.unwrap_or_default();
+        let latency = match self.latency_max {
+            Some(max) => Latency::Uniform { min: least, max },
+            None => Latency::Fixed(least),
+        };
+        let mut b = Chaos::builder(name)
+            .enabled(self.enabled.unwrap_or(true))
+            .error_rate(rate(self.error_rate))
+            .latency(rate(self.latency_rate), latency);
+        if let Some(seed) = self.seed {
+            b = b.seed(seed);
+        }
+        if let Some(n) = self.max_injections_per_sec {
+            b = b.max_injections_per_sec(n);
+        }
+        if let Some(share) = self.max_injected_share {
+            let window = self
+                .max_injected_share_window
+                .unwrap_or(Duration::from_secs(60));
+            b = b.max_injected_share(share.0 / 100.0, window);
+        }
+        Ok(b)
     }
 }

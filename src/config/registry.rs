@@ -4,6 +4,7 @@ use super::kinds::{write_into, Entries, Kind, Plan};
 use super::SeawallConfig;
 use crate::adaptive::AdaptiveLimiter;
 use crate::bulkhead::Bulkhead;
+use crate::chaos::Chaos;
 use crate::circuit_breaker::CircuitBreaker;
 use crate::clock::ClockHandle;
 use crate::error::ConfigError;
@@ -42,6 +43,7 @@ pub(super) struct Instances {
     pub(super) adaptive_limiters: Entries<AdaptiveLimiter>,
     pub(super) load_shedders: Entries<LoadShedder>,
     pub(super) retries: Entries<Retry>,
+    pub(super) chaos: Entries<Chaos>,
 }
 
 /// Configures a [`Registry`]: the clock and event listeners every instance
@@ -109,6 +111,7 @@ struct Plans {
     adaptive_limiters: Plan<AdaptiveLimiter>,
     load_shedders: Plan<LoadShedder>,
     retries: Plan<Retry>,
+    chaos: Plan<Chaos>,
 }
 
 impl Plans {
@@ -122,6 +125,7 @@ impl Plans {
             adaptive_limiters: Plan::check(shared, &now.adaptive_limiters, next)?,
             load_shedders: Plan::check(shared, &now.load_shedders, next)?,
             retries: Plan::check(shared, &now.retries, next)?,
+            chaos: Plan::check(shared, &now.chaos, next)?,
         })
     }
 
@@ -140,6 +144,7 @@ impl Plans {
         self.load_shedders
             .apply(shared, &mut now.load_shedders, &mut report);
         self.retries.apply(shared, &mut now.retries, &mut report);
+        self.chaos.apply(shared, &mut now.chaos, &mut report);
         report
     }
 }
@@ -233,6 +238,16 @@ impl Registry {
         self.get(name, |i| &i.retries)
     }
 
+    /// The fault injector `name` (its layer: `.layer()`).
+    pub fn chaos(&self, name: &str) -> Option<Chaos> {
+        self.get(name, |i| &i.chaos)
+    }
+
+    /// The fault injectors' names, in order.
+    pub fn chaos_names(&self) -> Vec<String> {
+        self.names(|i| &i.chaos)
+    }
+
     /// The retries' names, in order.
     pub fn retry_names(&self) -> Vec<String> {
         self.names(|i| &i.retries)
@@ -290,6 +305,7 @@ impl Instances {
         write_into(&self.adaptive_limiters, &mut c);
         write_into(&self.load_shedders, &mut c);
         write_into(&self.retries, &mut c);
+        write_into(&self.chaos, &mut c);
         c
     }
 }
@@ -305,6 +321,7 @@ impl fmt::Debug for Registry {
             .field("adaptive_limiters", &i.adaptive_limiters.keys())
             .field("load_shedders", &i.load_shedders.keys())
             .field("retries", &i.retries.keys())
+            .field("chaos", &i.chaos.keys())
             .finish()
     }
 }
