@@ -6,9 +6,9 @@
 
 use proptest::prelude::*;
 use seawall::config::{
-    AdaptiveLimiterConfig, AlgorithmName, BulkheadConfig, CircuitBreakerConfig, JitterType,
-    LoadShedderConfig, Percent, RateLimiterConfig, Registry, RetryConfig, SeawallConfig, Section,
-    TimeoutConfig, WindowType,
+    AdaptiveLimiterConfig, AlgorithmName, BulkheadConfig, ChaosConfig, CircuitBreakerConfig,
+    JitterType, KeyedRateLimiterConfig, LoadShedderConfig, Percent, RateLimiterConfig, Registry,
+    RetryConfig, SeawallConfig, Section, TimeoutConfig, WindowType,
 };
 use seawall::prelude::*;
 
@@ -64,6 +64,19 @@ deadline = "10s"
 max_retry_after = "5s"
 budget_ratio = "10%"
 budget_min_retries_per_second = 5
+
+[chaos.instances.inventory]
+enabled = false
+error_rate = "30%"
+latency_rate = "10%"
+latency = "100ms"
+latency_max = "800ms"
+max_injected_share = "5%"
+
+[keyed_rate_limiters.instances.per_client]
+rate = 10
+per = "1s"
+max_keys = 10000
 "#;
 
 const YAML: &str = r#"
@@ -105,6 +118,18 @@ retries:
       max_retry_after: 5s
       budget_ratio: 10%
       budget_min_retries_per_second: 5
+chaos:
+  instances:
+    inventory:
+      enabled: false
+      error_rate: 30%
+      latency_rate: 10%
+      latency: 100ms
+      latency_max: 800ms
+      max_injected_share: 5%
+keyed_rate_limiters:
+  instances:
+    per_client: { rate: 10, per: 1s, max_keys: 10000 }
 "#;
 
 const JSON: &str = r#"{
@@ -126,7 +151,12 @@ const JSON: &str = r#"{
     "instances": { "payments": {
       "wait_duration": "100ms", "backoff_multiplier": 1.5, "max_wait_duration": "2s",
       "deadline": "10s", "max_retry_after": "5s", "budget_ratio": "10%",
-      "budget_min_retries_per_second": 5 } } }
+      "budget_min_retries_per_second": 5 } } },
+  "chaos": { "instances": { "inventory": {
+    "enabled": false, "error_rate": "30%", "latency_rate": 10, "latency": "100ms",
+    "latency_max": "800ms", "max_injected_share": "5%" } } },
+  "keyed_rate_limiters": { "instances": { "per_client": {
+    "rate": 10, "per": "1s", "max_keys": 10000 } } }
 }"#;
 
 fn expected() -> SeawallConfig {
@@ -217,6 +247,27 @@ fn expected() -> SeawallConfig {
             max_retry_after: Some(Duration::from_secs(5)),
             budget_ratio: Some(Percent(10.0)),
             budget_min_retries_per_second: Some(5),
+            ..Default::default()
+        },
+    );
+    c.chaos.instances.insert(
+        "inventory".into(),
+        ChaosConfig {
+            enabled: Some(false),
+            error_rate: Some(Percent(30.0)),
+            latency_rate: Some(Percent(10.0)),
+            latency: Some(Duration::from_millis(100)),
+            latency_max: Some(Duration::from_millis(800)),
+            max_injected_share: Some(Percent(5.0)),
+            ..Default::default()
+        },
+    );
+    c.keyed_rate_limiters.instances.insert(
+        "per_client".into(),
+        KeyedRateLimiterConfig {
+            rate: Some(10),
+            per: Some(Duration::from_secs(1)),
+            max_keys: Some(10_000),
             ..Default::default()
         },
     );

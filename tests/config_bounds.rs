@@ -419,6 +419,18 @@ const CASES: &[(&str, &str, &str)] = &[
         "max_injected_share = 0",
         "max_injected_share must be in (0, 1], got 0",
     ),
+    // Keyed rate limiters: a rate limiter's bounds, and the keys.
+    ("keyed_rate_limiters", "rate = 1\nmax_keys = 1", ""),
+    (
+        "keyed_rate_limiters",
+        "rate = 1\nmax_keys = 0",
+        "max_keys must be at least 1, got 0",
+    ),
+    (
+        "keyed_rate_limiters",
+        "rate = 0",
+        "rate count must be at least 1, got 0",
+    ),
 ];
 
 #[test]

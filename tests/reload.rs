@@ -542,3 +542,30 @@ async fn a_reloaded_fault_injector_changes_its_rates_and_switch() {
     let seeded = toml(&file(true, "100%").replace("seed = 7", "seed = 8"));
     assert_eq!(registry.reload(&seeded).unwrap_err().field(), "seed");
 }
+
+#[test]
+fn a_reloaded_keyed_limiter_keeps_each_keys_tokens() {
+    let file = |burst: u32| {
+        format!(
+            "[keyed_rate_limiters.instances.per_client]\nrate = 1\nper = \"1h\"\n\
+             burst = {burst}\nmax_keys = 100\n"
+        )
+    };
+    let clock = ManualClock::new();
+    let (registry, _) = registry(&clock, &file(3));
+    let limiter = registry.keyed_rate_limiter("per_client").unwrap();
+    let take = |key: &str, n: usize| {
+        (0..n)
+            .filter(|_| limiter.try_acquire(&key.to_string()).is_ok())
+            .count()
+    };
+    assert_eq!(take("alice", 2), 2);
+    assert_eq!(take("bob", 5), 3);
+    registry.reload(&toml(&file(5))).unwrap();
+    // Each key keeps what it spent: alice 2 of 5, bob 3 of 5.
+    assert_eq!(take("alice", 10), 3);
+    assert_eq!(take("bob", 10), 2);
+    assert_eq!(take("carol", 10), 5, "a new key gets the new burst");
+    let more_keys = toml(&file(5).replace("max_keys = 100", "max_keys = 200"));
+    assert_eq!(registry.reload(&more_keys).unwrap_err().field(), "max_keys");
+}

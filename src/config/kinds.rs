@@ -4,8 +4,8 @@
 //! nothing) and only then applies ([`Plan::apply`], which cannot fail).
 
 use super::patterns::{
-    AdaptiveLimiterConfig, BulkheadConfig, ChaosConfig, CircuitBreakerConfig, LoadShedderConfig,
-    RateLimiterConfig, RetryConfig, TimeoutConfig,
+    AdaptiveLimiterConfig, BulkheadConfig, ChaosConfig, CircuitBreakerConfig,
+    KeyedRateLimiterConfig, LoadShedderConfig, RateLimiterConfig, RetryConfig, TimeoutConfig,
 };
 use super::registry::{ReloadReport, Shared};
 use super::{SeawallConfig, Section};
@@ -15,7 +15,7 @@ use crate::chaos::{Chaos, ChaosBuilder};
 use crate::circuit_breaker::{self, CircuitBreaker};
 use crate::error::ConfigError;
 use crate::load_shed::{LoadShedder, LoadShedderBuilder};
-use crate::rate_limit::{LimitParams, RateLimiter};
+use crate::rate_limit::{KeyedRateLimiter, LimitParams, RateLimiter};
 use crate::retry::{Retry, RetryBuilder};
 use crate::telemetry::{reconfigured, Event, Pattern};
 use crate::timeout::{Fixed, TimeoutLayer};
@@ -139,7 +139,8 @@ pub(crate) fn validate_all(c: &SeawallConfig) -> Result<(), (&'static str, Confi
     validate::<AdaptiveLimiter>(c)?;
     validate::<LoadShedder>(c)?;
     validate::<Retry>(c)?;
-    validate::<Chaos>(c)
+    validate::<Chaos>(c)?;
+    validate::<KeyedRateLimiter<String>>(c)
 }
 
 /// Writes each entry's settings into `c` (as instances, no defaults).
@@ -428,5 +429,43 @@ impl Kind for Chaos {
 
     fn put(&self, checked: Self::Checked, _: &Shared, _: &str) {
         Chaos::put(self, &checked);
+    }
+}
+
+impl Kind for KeyedRateLimiter<String> {
+    type Config = KeyedRateLimiterConfig;
+    type Checked = (LimitParams, Duration);
+    const PATTERN: Pattern = Pattern::RateLimiter;
+    section!(keyed_rate_limiters);
+
+    fn validate(c: &Self::Config, name: &str) -> Result<(), ConfigError> {
+        let b = c.builder(name)?;
+        if b.keys() == 0 {
+            return Err(ConfigError::new(
+                &name.into(),
+                "max_keys",
+                "must be at least 1, got 0",
+            ));
+        }
+        b.checked().map(drop)
+    }
+
+    fn build(c: &Self::Config, name: &str, shared: &Shared) -> Result<Self, ConfigError> {
+        c.builder(name)?
+            .telemetry(&shared.clock, &shared.listeners)
+            .build_keyed()
+    }
+
+    fn check(
+        &self,
+        _: &Self::Config,
+        next: &Self::Config,
+        name: &str,
+    ) -> Result<Self::Checked, ConfigError> {
+        self.checked(&next.builder(name)?)
+    }
+
+    fn put(&self, (params, max_wait): Self::Checked, _: &Shared, _: &str) {
+        KeyedRateLimiter::put(self, params, max_wait);
     }
 }

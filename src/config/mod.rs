@@ -70,8 +70,8 @@ mod stack;
 
 pub use self::patterns::{
     AdaptiveLimiterConfig, AlgorithmName, BackoffType, BulkheadConfig, ChaosConfig,
-    CircuitBreakerConfig, JitterType, LoadShedderConfig, Percent, RateLimiterConfig, RetryConfig,
-    TimeoutConfig, WindowType,
+    CircuitBreakerConfig, JitterType, KeyedRateLimiterConfig, LoadShedderConfig, Percent,
+    RateLimiterConfig, RetryConfig, TimeoutConfig, WindowType,
 };
 pub use self::registry::{Registry, RegistryBuilder, ReloadReport};
 #[cfg(feature = "http")]
@@ -115,6 +115,8 @@ pub struct SeawallConfig {
     pub retries: Section<RetryConfig>,
     /// Fault injectors (game days switched from the file).
     pub chaos: Section<ChaosConfig>,
+    /// Keyed rate limiters (a limit per client), keyed by `String`.
+    pub keyed_rate_limiters: Section<KeyedRateLimiterConfig>,
 }
 
 fn file_error(format: &str, why: impl std::fmt::Display) -> ConfigError {

@@ -689,3 +689,43 @@ impl ChaosConfig {
         Ok(b)
     }
 }
+
+/// A keyed rate limiter's settings: each key (a client, a tenant) its own
+/// `rate` per `per` with a `burst`, at most `max_keys` keys at once.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KeyedRateLimiterConfig {
+    /// Calls per `per`, for each key (required).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rate: Option<u32>,
+    /// The period of `rate` (default 1 s).
+    #[serde(with = "humantime_serde", skip_serializing_if = "Option::is_none")]
+    pub per: Option<Duration>,
+    /// Calls a key may make at once above the rate.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub burst: Option<u32>,
+    /// How long a call may wait for its slot (default zero).
+    #[serde(with = "humantime_serde", skip_serializing_if = "Option::is_none")]
+    pub max_wait: Option<Duration>,
+    /// The most keys tracked at once (default 100,000).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_keys: Option<usize>,
+}
+
+impl KeyedRateLimiterConfig {
+    pub(crate) fn merged(&self, over: &Self) -> Self {
+        merged!(self, over, rate, per, burst, max_wait, max_keys)
+    }
+
+    pub(crate) fn builder(&self, name: &str) -> Result<RateLimiterBuilder, ConfigError> {
+        let limit = RateLimiterConfig {
+            rate: self.rate,
+            per: self.per,
+            burst: self.burst,
+            max_wait: self.max_wait,
+        };
+        let mut b = limit.builder(name)?;
+        set_some!(b, self, max_keys);
+        Ok(b)
+    }
+}

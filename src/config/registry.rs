@@ -9,7 +9,7 @@ use crate::circuit_breaker::CircuitBreaker;
 use crate::clock::ClockHandle;
 use crate::error::ConfigError;
 use crate::load_shed::LoadShedder;
-use crate::rate_limit::RateLimiter;
+use crate::rate_limit::{KeyedRateLimiter, RateLimiter};
 use crate::retry::Retry;
 use crate::telemetry::{Listeners, Pattern};
 use crate::timeout::{Fixed, TimeoutLayer};
@@ -44,6 +44,7 @@ pub(super) struct Instances {
     pub(super) load_shedders: Entries<LoadShedder>,
     pub(super) retries: Entries<Retry>,
     pub(super) chaos: Entries<Chaos>,
+    pub(super) keyed_rate_limiters: Entries<KeyedRateLimiter<String>>,
 }
 
 /// Configures a [`Registry`]: the clock and event listeners every instance
@@ -112,6 +113,7 @@ struct Plans {
     load_shedders: Plan<LoadShedder>,
     retries: Plan<Retry>,
     chaos: Plan<Chaos>,
+    keyed_rate_limiters: Plan<KeyedRateLimiter<String>>,
 }
 
 impl Plans {
@@ -126,6 +128,7 @@ impl Plans {
             load_shedders: Plan::check(shared, &now.load_shedders, next)?,
             retries: Plan::check(shared, &now.retries, next)?,
             chaos: Plan::check(shared, &now.chaos, next)?,
+            keyed_rate_limiters: Plan::check(shared, &now.keyed_rate_limiters, next)?,
         })
     }
 
@@ -145,6 +148,8 @@ impl Plans {
             .apply(shared, &mut now.load_shedders, &mut report);
         self.retries.apply(shared, &mut now.retries, &mut report);
         self.chaos.apply(shared, &mut now.chaos, &mut report);
+        self.keyed_rate_limiters
+            .apply(shared, &mut now.keyed_rate_limiters, &mut report);
         report
     }
 }
@@ -238,6 +243,16 @@ impl Registry {
         self.get(name, |i| &i.retries)
     }
 
+    /// The keyed rate limiter `name` (its layer: `.layer(key_fn)`).
+    pub fn keyed_rate_limiter(&self, name: &str) -> Option<KeyedRateLimiter<String>> {
+        self.get(name, |i| &i.keyed_rate_limiters)
+    }
+
+    /// The keyed rate limiters' names, in order.
+    pub fn keyed_rate_limiter_names(&self) -> Vec<String> {
+        self.names(|i| &i.keyed_rate_limiters)
+    }
+
     /// The fault injector `name` (its layer: `.layer()`).
     pub fn chaos(&self, name: &str) -> Option<Chaos> {
         self.get(name, |i| &i.chaos)
@@ -306,6 +321,7 @@ impl Instances {
         write_into(&self.load_shedders, &mut c);
         write_into(&self.retries, &mut c);
         write_into(&self.chaos, &mut c);
+        write_into(&self.keyed_rate_limiters, &mut c);
         c
     }
 }
@@ -322,6 +338,7 @@ impl fmt::Debug for Registry {
             .field("load_shedders", &i.load_shedders.keys())
             .field("retries", &i.retries.keys())
             .field("chaos", &i.chaos.keys())
+            .field("keyed_rate_limiters", &i.keyed_rate_limiters.keys())
             .finish()
     }
 }

@@ -179,6 +179,11 @@ impl RateLimiterBuilder {
         Ok(())
     }
 
+    /// The most keys a keyed limiter of these settings tracks.
+    pub(crate) fn keys(&self) -> usize {
+        self.max_keys
+    }
+
     /// The limit's parameters and the longest wait, validated.
     pub(crate) fn checked(&self) -> Result<(LimitParams, Duration), ConfigError> {
         let err = |field, msg: String| ConfigError::new(&self.name, field, msg);

@@ -312,6 +312,51 @@ where
         })
     }
 
+    /// Changes the settings while the limiter runs, for every key, keeping
+    /// each key's tokens taken (see [`RateLimiter::reconfigure`](super::RateLimiter::reconfigure)).
+    /// `max_keys` is fixed at build: changing it is a [`ConfigError`](crate::ConfigError).
+    pub fn reconfigure(
+        &self,
+        f: impl FnOnce(super::RateLimiterBuilder) -> super::RateLimiterBuilder,
+    ) -> Result<(), crate::ConfigError> {
+        let shared = &self.inner.shared;
+        let now = super::RateLimiter::builder(&shared.name)
+            .with_params(shared.params(), shared.max_wait.get())
+            .max_keys(self.inner.max_keys);
+        let (params, max_wait) = self.checked(&f(now))?;
+        self.put(params, max_wait);
+        Ok(())
+    }
+
+    /// `b`'s settings, checked to replace this limiter's.
+    pub(crate) fn checked(
+        &self,
+        b: &super::RateLimiterBuilder,
+    ) -> Result<(super::LimitParams, Duration), crate::ConfigError> {
+        if b.keys() != self.inner.max_keys {
+            return Err(crate::ConfigError::new(
+                &self.inner.shared.name,
+                "max_keys",
+                "cannot change while the limiter runs; build a new limiter",
+            ));
+        }
+        let (params, max_wait) = b.checked()?;
+        self.inner.shared.check_kind(params)?;
+        Ok((params, max_wait))
+    }
+
+    /// Puts checked parameters in force for every key.
+    pub(crate) fn put(&self, params: super::LimitParams, max_wait: Duration) {
+        let shards = &self.inner.shards;
+        self.inner.shared.put(params, max_wait, &mut |f| {
+            for shard in shards.iter() {
+                for e in shard.read().iter() {
+                    f(&e.cell);
+                }
+            }
+        })
+    }
+
     /// The limiter's name.
     pub fn name(&self) -> &str {
         &self.inner.shared.name
