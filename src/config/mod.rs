@@ -1,7 +1,20 @@
-//! Configuration files (feature `config`): circuit breakers, rate limiters,
-//! bulkheads, timeouts, adaptive limiters and load shedders from one TOML, YAML or JSON file, with shared defaults and
-//! per-instance overrides (resilience4j's `configs.default` +
-//! `instances.X`), built into a [`Registry`] of named instances.
+//! Configuration files (feature `config`, on by default): circuit breakers,
+//! rate limiters (direct and keyed), bulkheads, timeouts, retries, adaptive
+//! limiters, load shedders and fault injectors from one TOML, YAML or JSON
+//! file, with shared defaults and per-instance overrides (resilience4j's
+//! `configs.default` + `instances.X`), built into a [`Registry`] of named
+//! instances, reloaded in place, and made into the standard HTTP client
+//! stack for a named downstream ([`Registry::http_client`]).
+//!
+//! The sections, each `[section.defaults]` and `[section.instances.NAME]`:
+//! `circuit_breakers` ([`CircuitBreakerConfig`]), `rate_limiters`
+//! ([`RateLimiterConfig`]), `keyed_rate_limiters`
+//! ([`KeyedRateLimiterConfig`]), `bulkheads` ([`BulkheadConfig`]),
+//! `timeouts` ([`TimeoutConfig`]), `retries` ([`RetryConfig`]),
+//! `adaptive_limiters` ([`AdaptiveLimiterConfig`]), `load_shedders`
+//! ([`LoadShedderConfig`]) and `chaos` ([`ChaosConfig`]). Fallbacks,
+//! hedges, failover sets, SLOs and the client-side throttle are built with
+//! their builders in code, beside the registry's instances.
 //!
 //! ```
 //! use seawall::config::{Registry, SeawallConfig};
