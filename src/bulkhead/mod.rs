@@ -251,9 +251,14 @@ impl Bulkhead {
         let next = f(Bulkhead::builder(&self.inner.name)
             .max_concurrent_calls(self.inner.max.load(Ordering::Acquire))
             .max_wait(self.inner.max_wait.get()));
-        next.validate()?;
+        self.check(&next)?;
         self.put(&next);
         Ok(())
+    }
+
+    /// Whether `b`'s settings may replace this bulkhead's (any valid ones may).
+    pub(crate) fn check(&self, b: &BulkheadBuilder) -> Result<(), ConfigError> {
+        b.validate()
     }
 
     /// Puts `b`'s settings (validated) in force.

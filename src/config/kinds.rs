@@ -167,6 +167,60 @@ macro_rules! section {
     };
 }
 
+/// A kind whose running instance takes a whole builder: `check(&b)`
+/// says whether it may, `put(&b)` puts it in force.
+macro_rules! builder_kind {
+    ($kind:ty, $config:ty, $builder:ty, $pattern:expr, $section:ident) => {
+        impl Kind for $kind {
+            type Config = $config;
+            type Checked = $builder;
+            const PATTERN: Pattern = $pattern;
+            section!($section);
+
+            fn validate(c: &Self::Config, name: &str) -> Result<(), ConfigError> {
+                c.builder(name)?.validate()
+            }
+
+            fn build(c: &Self::Config, name: &str, shared: &Shared) -> Result<Self, ConfigError> {
+                c.builder(name)?
+                    .telemetry(&shared.clock, &shared.listeners)
+                    .build()
+            }
+
+            fn check(
+                &self,
+                _: &Self::Config,
+                next: &Self::Config,
+                name: &str,
+            ) -> Result<Self::Checked, ConfigError> {
+                let b = next.builder(name)?;
+                <$kind>::check(self, &b)?;
+                Ok(b)
+            }
+
+            fn put(&self, checked: Self::Checked, _: &Shared, _: &str) {
+                <$kind>::put(self, &checked);
+            }
+        }
+    };
+}
+
+builder_kind!(
+    Bulkhead,
+    BulkheadConfig,
+    BulkheadBuilder,
+    Pattern::Bulkhead,
+    bulkheads
+);
+builder_kind!(
+    LoadShedder,
+    LoadShedderConfig,
+    LoadShedderBuilder,
+    Pattern::LoadShedder,
+    load_shedders
+);
+builder_kind!(Chaos, ChaosConfig, ChaosBuilder, Pattern::Chaos, chaos);
+
 impl Kind for CircuitBreaker {
     type Config = CircuitBreakerConfig;
     type Checked = circuit_breaker::Config;
@@ -224,38 +278,6 @@ impl Kind for RateLimiter {
 
     fn put(&self, (params, max_wait): Self::Checked, _: &Shared, _: &str) {
         RateLimiter::put(self, params, max_wait);
-    }
-}
-
-impl Kind for Bulkhead {
-    type Config = BulkheadConfig;
-    type Checked = BulkheadBuilder;
-    const PATTERN: Pattern = Pattern::Bulkhead;
-    section!(bulkheads);
-
-    fn validate(c: &Self::Config, name: &str) -> Result<(), ConfigError> {
-        c.builder(name)?.validate()
-    }
-
-    fn build(c: &Self::Config, name: &str, shared: &Shared) -> Result<Self, ConfigError> {
-        c.builder(name)?
-            .telemetry(&shared.clock, &shared.listeners)
-            .build()
-    }
-
-    fn check(
-        &self,
-        _: &Self::Config,
-        next: &Self::Config,
-        name: &str,
-    ) -> Result<Self::Checked, ConfigError> {
-        let b = next.builder(name)?;
-        b.validate()?;
-        Ok(b)
-    }
-
-    fn put(&self, checked: Self::Checked, _: &Shared, _: &str) {
-        Bulkhead::put(self, &checked);
     }
 }
 
@@ -329,38 +351,6 @@ impl Kind for AdaptiveLimiter {
     }
 }
 
-impl Kind for LoadShedder {
-    type Config = LoadShedderConfig;
-    type Checked = LoadShedderBuilder;
-    const PATTERN: Pattern = Pattern::LoadShedder;
-    section!(load_shedders);
-
-    fn validate(c: &Self::Config, name: &str) -> Result<(), ConfigError> {
-        c.builder(name)?.validate()
-    }
-
-    fn build(c: &Self::Config, name: &str, shared: &Shared) -> Result<Self, ConfigError> {
-        c.builder(name)?
-            .telemetry(&shared.clock, &shared.listeners)
-            .build()
-    }
-
-    fn check(
-        &self,
-        _: &Self::Config,
-        next: &Self::Config,
-        name: &str,
-    ) -> Result<Self::Checked, ConfigError> {
-        let b = next.builder(name)?;
-        LoadShedder::check(self, &b)?;
-        Ok(b)
-    }
-
-    fn put(&self, checked: Self::Checked, _: &Shared, _: &str) {
-        LoadShedder::put(self, &checked);
-    }
-}
-
 impl Kind for Retry {
     type Config = RetryConfig;
     /// The new waits and attempts, and the budget's settings if they changed.
@@ -397,38 +387,6 @@ impl Kind for Retry {
             // Checked when the builder made a budget of these settings.
             let _ = own.reconfigure(name, ratio, floor, max);
         }
-    }
-}
-
-impl Kind for Chaos {
-    type Config = ChaosConfig;
-    type Checked = ChaosBuilder;
-    const PATTERN: Pattern = Pattern::Chaos;
-    section!(chaos);
-
-    fn validate(c: &Self::Config, name: &str) -> Result<(), ConfigError> {
-        c.builder(name)?.validate()
-    }
-
-    fn build(c: &Self::Config, name: &str, shared: &Shared) -> Result<Self, ConfigError> {
-        c.builder(name)?
-            .telemetry(&shared.clock, &shared.listeners)
-            .build()
-    }
-
-    fn check(
-        &self,
-        _: &Self::Config,
-        next: &Self::Config,
-        name: &str,
-    ) -> Result<Self::Checked, ConfigError> {
-        let b = next.builder(name)?;
-        Chaos::check(self, &b)?;
-        Ok(b)
-    }
-
-    fn put(&self, checked: Self::Checked, _: &Shared, _: &str) {
-        Chaos::put(self, &checked);
     }
 }
 
