@@ -431,6 +431,23 @@ const CASES: &[(&str, &str, &str)] = &[
         "rate = 0",
         "rate count must be at least 1, got 0",
     ),
+    // Client-side throttles.
+    (
+        "throttles",
+        "k = 1\nmax_reject = \"100%\"\nwindow = \"20ns\"",
+        "",
+    ),
+    ("throttles", "k = 0.99", "k must be at least 1, got 0.99"),
+    (
+        "throttles",
+        "max_reject = \"101%\"",
+        "max_reject must be in [0, 1], got 1.01",
+    ),
+    (
+        "throttles",
+        "window = \"19ns\"",
+        "window must be at least 20 ns, got 19ns",
+    ),
 ];
 
 #[test]

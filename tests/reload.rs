@@ -569,3 +569,36 @@ fn a_reloaded_keyed_limiter_keeps_each_keys_tokens() {
     let more_keys = toml(&file(5).replace("max_keys = 100", "max_keys = 200"));
     assert_eq!(registry.reload(&more_keys).unwrap_err().field(), "max_keys");
 }
+
+#[test]
+fn a_reloaded_throttle_keeps_its_window() {
+    let file = |k: f64| format!("[throttles.instances.search]\nk = {k:?}\nmax_reject = \"90%\"\n");
+    let clock = ManualClock::new();
+    let (registry, events) = registry(&clock, &file(2.0));
+    let throttle = registry.throttle("search").unwrap();
+    // 100 requests, 40 accepted: with K = 2, (100 − 80) / 101 ≈ 0.198.
+    for i in 0..100 {
+        throttle.try_acquire().map(|t| t.record(i < 40)).ok();
+    }
+    let before = throttle.reject_probability();
+    registry.reload(&toml(&file(1.1))).unwrap();
+    assert_eq!(throttle.settings(), (1.1, 0.9));
+    // The same window under the new K: (100 − 44) / 101 ≈ 0.554.
+    for _ in 0..64 {
+        throttle.try_acquire().map(|t| t.record(false)).ok();
+    }
+    let after = throttle.reject_probability();
+    assert!(after > before + 0.2, "{before} -> {after}");
+    assert_eq!(
+        reconfigured(&events),
+        [(
+            Pattern::Throttle,
+            "search".to_string(),
+            "k",
+            "2.0".to_string(),
+            "1.1".to_string()
+        )]
+    );
+    let wider = toml(&format!("{}window = \"5m\"\n", file(1.1)));
+    assert_eq!(registry.reload(&wider).unwrap_err().field(), "window");
+}

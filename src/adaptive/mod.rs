@@ -105,6 +105,7 @@ mod algorithm;
 mod layer;
 mod limiter;
 mod throttle;
+mod throttle_reconfigure;
 
 pub use self::algorithm::{Aimd, Gradient2, LimitAlgorithm, Sample, Vegas};
 pub use self::layer::{

@@ -15,7 +15,7 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 /// Bins the window is kept in.
-const BINS: usize = 20;
+pub(super) const BINS: usize = 20;
 
 /// A thread recomputes the drop probability on its first call in a bin and
 /// every `REFRESH` calls after: summing the window (every bin of every
@@ -23,11 +23,13 @@ const BINS: usize = 20;
 /// `1 / requests` a call.
 const REFRESH: u64 = 64;
 
-struct Inner {
-    name: Arc<str>,
-    k: f64,
-    max_reject: f64,
-    bin_ns: u64,
+pub(super) struct Inner {
+    pub(super) name: Arc<str>,
+    /// `f64` bits: changed by a reconfiguration, read when `p` is recomputed.
+    pub(super) k: AtomicU64,
+    /// `f64` bits, as `k`.
+    pub(super) max_reject: AtomicU64,
+    pub(super) bin_ns: u64,
     /// The window number each bin holds (`u64::MAX`: none yet).
     epochs: [AtomicU64; BINS],
     /// Per thread: requests of bin `b` at `2b`, accepts at `2b + 1`.
@@ -35,7 +37,7 @@ struct Inner {
     /// The drop probability last computed, as `f64` bits.
     p_bits: AtomicU64,
     draws: AtomicU64,
-    seed: u64,
+    pub(super) seed: u64,
     dropped: AtomicU64,
     clock: ClockHandle,
 }
@@ -59,7 +61,7 @@ struct Inner {
 #[derive(Clone)]
 pub struct AdaptiveThrottle {
     // Shared state, with per-thread handles for the tickets.
-    inner: Handles<Inner>,
+    pub(super) inner: Handles<Inner>,
 }
 
 impl fmt::Debug for AdaptiveThrottle {
@@ -149,8 +151,9 @@ impl Inner {
 
     fn probability(&self, now: u64) -> f64 {
         let (requests, accepts) = self.totals(now);
-        let p = (requests as f64 - self.k * accepts as f64) / (requests as f64 + 1.0);
-        p.clamp(0.0, self.max_reject)
+        let k = f64::from_bits(self.k.load(Ordering::Relaxed));
+        let p = (requests as f64 - k * accepts as f64) / (requests as f64 + 1.0);
+        p.clamp(0.0, f64::from_bits(self.max_reject.load(Ordering::Relaxed)))
     }
 
     /// A uniform draw in [0, 1): the `n`-th of this throttle's stream.
@@ -246,10 +249,10 @@ impl AdaptiveThrottle {
 /// Configures an [`AdaptiveThrottle`].
 pub struct AdaptiveThrottleBuilder {
     name: Arc<str>,
-    k: f64,
-    max_reject: f64,
+    pub(super) k: f64,
+    pub(super) max_reject: f64,
     window: Duration,
-    seed: Option<u64>,
+    pub(super) seed: Option<u64>,
     clock: ClockHandle,
 }
 
@@ -297,6 +300,26 @@ impl AdaptiveThrottleBuilder {
 
     /// Validates and builds.
     pub fn build(self) -> Result<AdaptiveThrottle, ConfigError> {
+        let bin_ns = self.validate()?;
+        Ok(AdaptiveThrottle {
+            inner: Handles::new(Arc::new(Inner {
+                name: self.name,
+                k: AtomicU64::new(self.k.to_bits()),
+                max_reject: AtomicU64::new(self.max_reject.to_bits()),
+                bin_ns,
+                epochs: std::array::from_fn(|_| AtomicU64::new(u64::MAX)),
+                counts: Striped::new(),
+                p_bits: AtomicU64::new(0f64.to_bits()),
+                draws: AtomicU64::new(0),
+                seed: self.seed.unwrap_or_else(rand::random),
+                dropped: AtomicU64::new(0),
+                clock: self.clock,
+            })),
+        })
+    }
+
+    /// Checks the settings; the width of a bin of the window.
+    pub(crate) fn validate(&self) -> Result<u64, ConfigError> {
         let bad = |field: &'static str, why: String| Err(ConfigError::new(&self.name, field, why));
         if !(self.k.is_finite() && self.k >= 1.0) {
             return bad("k", format!("must be at least 1, got {}", self.k));
@@ -314,21 +337,7 @@ impl AdaptiveThrottleBuilder {
                 format!("must be at least {BINS} ns, got {:?}", self.window),
             );
         }
-        Ok(AdaptiveThrottle {
-            inner: Handles::new(Arc::new(Inner {
-                name: self.name,
-                k: self.k,
-                max_reject: self.max_reject,
-                bin_ns,
-                epochs: std::array::from_fn(|_| AtomicU64::new(u64::MAX)),
-                counts: Striped::new(),
-                p_bits: AtomicU64::new(0f64.to_bits()),
-                draws: AtomicU64::new(0),
-                seed: self.seed.unwrap_or_else(rand::random),
-                dropped: AtomicU64::new(0),
-                clock: self.clock,
-            })),
-        })
+        Ok(bin_ns)
     }
 }
 

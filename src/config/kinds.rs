@@ -5,11 +5,14 @@
 
 use super::patterns::{
     AdaptiveLimiterConfig, BulkheadConfig, ChaosConfig, CircuitBreakerConfig,
-    KeyedRateLimiterConfig, LoadShedderConfig, RateLimiterConfig, RetryConfig, TimeoutConfig,
+    KeyedRateLimiterConfig, LoadShedderConfig, RateLimiterConfig, RetryConfig, ThrottleConfig,
+    TimeoutConfig,
 };
 use super::registry::{ReloadReport, Shared};
 use super::{SeawallConfig, Section};
-use crate::adaptive::{AdaptiveLimiter, AdaptiveLimiterBuilder};
+use crate::adaptive::{
+    AdaptiveLimiter, AdaptiveLimiterBuilder, AdaptiveThrottle, AdaptiveThrottleBuilder,
+};
 use crate::bulkhead::{Bulkhead, BulkheadBuilder};
 use crate::chaos::{Chaos, ChaosBuilder};
 use crate::circuit_breaker::{self, CircuitBreaker};
@@ -17,7 +20,7 @@ use crate::error::ConfigError;
 use crate::load_shed::{LoadShedder, LoadShedderBuilder};
 use crate::rate_limit::{KeyedRateLimiter, LimitParams, RateLimiter};
 use crate::retry::{Retry, RetryBuilder};
-use crate::telemetry::{reconfigured, Event, Pattern};
+use crate::telemetry::{reconfigured, Pattern};
 use crate::timeout::{Fixed, TimeoutLayer};
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -140,7 +143,8 @@ pub(crate) fn validate_all(c: &SeawallConfig) -> Result<(), (&'static str, Confi
     validate::<LoadShedder>(c)?;
     validate::<Retry>(c)?;
     validate::<Chaos>(c)?;
-    validate::<KeyedRateLimiter<String>>(c)
+    validate::<KeyedRateLimiter<String>>(c)?;
+    validate::<AdaptiveThrottle>(c)
 }
 
 /// Writes each entry's settings into `c` (as instances, no defaults).
@@ -307,12 +311,7 @@ impl Kind for TimeoutLayer<Fixed> {
     /// A timeout has no listeners of its own: the registry's hear of it.
     fn put(&self, d: Duration, shared: &Shared, name: &str) {
         if let Some(kind) = reconfigured("duration", TimeoutLayer::put(self, d), d) {
-            shared.listeners.emit(Event {
-                pattern: Pattern::Timeout,
-                name: name.into(),
-                at: Duration::from_nanos(shared.clock.now()),
-                kind,
-            });
+            shared.emit(Pattern::Timeout, name, kind);
         }
     }
 }
@@ -425,5 +424,38 @@ impl Kind for KeyedRateLimiter<String> {
 
     fn put(&self, (params, max_wait): Self::Checked, _: &Shared, _: &str) {
         KeyedRateLimiter::put(self, params, max_wait);
+    }
+}
+
+impl Kind for AdaptiveThrottle {
+    type Config = ThrottleConfig;
+    type Checked = AdaptiveThrottleBuilder;
+    const PATTERN: Pattern = Pattern::Throttle;
+    section!(throttles);
+
+    fn validate(c: &Self::Config, name: &str) -> Result<(), ConfigError> {
+        c.builder(name)?.validate().map(drop)
+    }
+
+    fn build(c: &Self::Config, name: &str, shared: &Shared) -> Result<Self, ConfigError> {
+        c.builder(name)?.clock(shared.clock.clone()).build()
+    }
+
+    fn check(
+        &self,
+        _: &Self::Config,
+        next: &Self::Config,
+        name: &str,
+    ) -> Result<Self::Checked, ConfigError> {
+        let b = next.builder(name)?;
+        AdaptiveThrottle::check(self, &b)?;
+        Ok(b)
+    }
+
+    /// A throttle has no listeners of its own: the registry's hear of it.
+    fn put(&self, b: Self::Checked, shared: &Shared, name: &str) {
+        for kind in AdaptiveThrottle::put(self, &b) {
+            shared.emit(Pattern::Throttle, name, kind);
+        }
     }
 }

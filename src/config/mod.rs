@@ -12,9 +12,9 @@
 //! ([`KeyedRateLimiterConfig`]), `bulkheads` ([`BulkheadConfig`]),
 //! `timeouts` ([`TimeoutConfig`]), `retries` ([`RetryConfig`]),
 //! `adaptive_limiters` ([`AdaptiveLimiterConfig`]), `load_shedders`
-//! ([`LoadShedderConfig`]) and `chaos` ([`ChaosConfig`]). Fallbacks,
-//! hedges, failover sets, SLOs and the client-side throttle are built with
-//! their builders in code, beside the registry's instances.
+//! ([`LoadShedderConfig`]), `throttles` ([`ThrottleConfig`]) and `chaos`
+//! ([`ChaosConfig`]). Fallbacks, hedges, failover sets and SLOs are built
+//! with their builders in code, beside the registry's instances.
 //!
 //! ```
 //! use seawall::config::{Registry, SeawallConfig};
@@ -84,7 +84,7 @@ mod stack;
 pub use self::patterns::{
     AdaptiveLimiterConfig, AlgorithmName, BackoffType, BulkheadConfig, ChaosConfig,
     CircuitBreakerConfig, JitterType, KeyedRateLimiterConfig, LoadShedderConfig, Percent,
-    RateLimiterConfig, RetryConfig, TimeoutConfig, WindowType,
+    RateLimiterConfig, RetryConfig, ThrottleConfig, TimeoutConfig, WindowType,
 };
 pub use self::registry::{Registry, RegistryBuilder, ReloadReport};
 #[cfg(feature = "http")]
@@ -130,6 +130,8 @@ pub struct SeawallConfig {
     pub chaos: Section<ChaosConfig>,
     /// Keyed rate limiters (a limit per client), keyed by `String`.
     pub keyed_rate_limiters: Section<KeyedRateLimiterConfig>,
+    /// Client-side adaptive throttles.
+    pub throttles: Section<ThrottleConfig>,
 }
 
 fn file_error(format: &str, why: impl std::fmt::Display) -> ConfigError {

@@ -2,7 +2,9 @@
 //! takes the section's defaults, then the pattern's own), merged and
 //! applied to the pattern's builder, which validates.
 
-use crate::adaptive::{AdaptiveLimiter, AdaptiveLimiterBuilder};
+use crate::adaptive::{
+    AdaptiveLimiter, AdaptiveLimiterBuilder, AdaptiveThrottle, AdaptiveThrottleBuilder,
+};
 use crate::bulkhead::{Bulkhead, BulkheadBuilder};
 use crate::chaos::{Chaos, ChaosBuilder, Latency};
 use crate::circuit_breaker::{CircuitBreaker, CircuitBreakerBuilder, SlidingWindow};
@@ -726,6 +728,36 @@ impl KeyedRateLimiterConfig {
         };
         let mut b = limit.builder(name)?;
         set_some!(b, self, max_keys);
+        Ok(b)
+    }
+}
+
+/// A client-side adaptive throttle's settings (the Google SRE book's).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ThrottleConfig {
+    /// Requests allowed per accept before dropping starts (default 2).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub k: Option<f64>,
+    /// The highest drop probability (default 90%).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_reject: Option<Percent>,
+    /// The rolling window of requests and accepts (default 2 minutes).
+    #[serde(with = "humantime_serde", skip_serializing_if = "Option::is_none")]
+    pub window: Option<Duration>,
+}
+
+impl ThrottleConfig {
+    pub(crate) fn merged(&self, over: &Self) -> Self {
+        merged!(self, over, k, max_reject, window)
+    }
+
+    pub(crate) fn builder(&self, name: &str) -> Result<AdaptiveThrottleBuilder, ConfigError> {
+        let mut b = AdaptiveThrottle::builder(name);
+        set_some!(b, self, k, window);
+        if let Some(p) = self.max_reject {
+            b = b.max_reject(p.0 / 100.0);
+        }
         Ok(b)
     }
 }

@@ -2,7 +2,7 @@
 
 use super::kinds::{write_into, Entries, Kind, Plan};
 use super::SeawallConfig;
-use crate::adaptive::AdaptiveLimiter;
+use crate::adaptive::{AdaptiveLimiter, AdaptiveThrottle};
 use crate::bulkhead::Bulkhead;
 use crate::chaos::Chaos;
 use crate::circuit_breaker::CircuitBreaker;
@@ -45,6 +45,7 @@ pub(super) struct Instances {
     pub(super) retries: Entries<Retry>,
     pub(super) chaos: Entries<Chaos>,
     pub(super) keyed_rate_limiters: Entries<KeyedRateLimiter<String>>,
+    pub(super) throttles: Entries<AdaptiveThrottle>,
 }
 
 /// Configures a [`Registry`]: the clock and event listeners every instance
@@ -114,6 +115,7 @@ struct Plans {
     retries: Plan<Retry>,
     chaos: Plan<Chaos>,
     keyed_rate_limiters: Plan<KeyedRateLimiter<String>>,
+    throttles: Plan<AdaptiveThrottle>,
 }
 
 impl Plans {
@@ -129,6 +131,7 @@ impl Plans {
             retries: Plan::check(shared, &now.retries, next)?,
             chaos: Plan::check(shared, &now.chaos, next)?,
             keyed_rate_limiters: Plan::check(shared, &now.keyed_rate_limiters, next)?,
+            throttles: Plan::check(shared, &now.throttles, next)?,
         })
     }
 
@@ -150,6 +153,8 @@ impl Plans {
         self.chaos.apply(shared, &mut now.chaos, &mut report);
         self.keyed_rate_limiters
             .apply(shared, &mut now.keyed_rate_limiters, &mut report);
+        self.throttles
+            .apply(shared, &mut now.throttles, &mut report);
         report
     }
 }
@@ -253,6 +258,16 @@ impl Registry {
         self.names(|i| &i.keyed_rate_limiters)
     }
 
+    /// The client-side adaptive throttle `name` (its layer: `.layer()`).
+    pub fn throttle(&self, name: &str) -> Option<AdaptiveThrottle> {
+        self.get(name, |i| &i.throttles)
+    }
+
+    /// The throttles' names, in order.
+    pub fn throttle_names(&self) -> Vec<String> {
+        self.names(|i| &i.throttles)
+    }
+
     /// The fault injector `name` (its layer: `.layer()`).
     pub fn chaos(&self, name: &str) -> Option<Chaos> {
         self.get(name, |i| &i.chaos)
@@ -309,6 +324,19 @@ impl Registry {
     }
 }
 
+impl Shared {
+    /// Tells the registry's listeners of `kind` at instance `name` (for
+    /// instances with no listeners of their own).
+    pub(super) fn emit(&self, pattern: Pattern, name: &str, kind: crate::telemetry::EventKind) {
+        self.listeners.emit(crate::telemetry::Event {
+            pattern,
+            name: name.into(),
+            at: std::time::Duration::from_nanos(self.clock.now()),
+            kind,
+        });
+    }
+}
+
 impl Instances {
     /// Each instance's merged settings, as one file.
     fn config(&self) -> SeawallConfig {
@@ -322,6 +350,7 @@ impl Instances {
         write_into(&self.retries, &mut c);
         write_into(&self.chaos, &mut c);
         write_into(&self.keyed_rate_limiters, &mut c);
+        write_into(&self.throttles, &mut c);
         c
     }
 }
@@ -339,6 +368,7 @@ impl fmt::Debug for Registry {
             .field("retries", &i.retries.keys())
             .field("chaos", &i.chaos.keys())
             .field("keyed_rate_limiters", &i.keyed_rate_limiters.keys())
+            .field("throttles", &i.throttles.keys())
             .finish()
     }
 }

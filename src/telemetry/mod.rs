@@ -67,6 +67,8 @@ pub enum Pattern {
     AdaptiveLimiter,
     /// A load shedder.
     LoadShedder,
+    /// A client-side adaptive throttle.
+    Throttle,
 }
 
 impl Pattern {
@@ -87,6 +89,7 @@ impl Pattern {
             Pattern::Failover => "failover",
             Pattern::AdaptiveLimiter => "adaptive_limiter",
             Pattern::LoadShedder => "load_shedder",
+            Pattern::Throttle => "throttle",
         }
     }
 }
