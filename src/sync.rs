@@ -5,9 +5,13 @@
 //! and a `parking_lot` mutex. Nothing outside the crate sees this module.
 
 #[cfg(seawall_loom)]
+pub(crate) use loom::sync::atomic::fence;
+#[cfg(seawall_loom)]
 pub(crate) use loom::sync::atomic::{
     AtomicBool, AtomicI64, AtomicU32, AtomicU64, AtomicU8, AtomicUsize,
 };
+#[cfg(not(seawall_loom))]
+pub(crate) use std::sync::atomic::fence;
 #[cfg(not(seawall_loom))]
 pub(crate) use std::sync::atomic::{
     AtomicBool, AtomicI64, AtomicU32, AtomicU64, AtomicU8, AtomicUsize,

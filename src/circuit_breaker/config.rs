@@ -95,24 +95,6 @@ pub(crate) struct Config {
 }
 
 impl Config {
-    /// Whether the breaker should open for these window counts.
-    #[inline]
-    pub(crate) fn should_open(&self, calls: u64, failures: u64, slow: u64) -> bool {
-        calls >= u64::from(self.minimum_number_of_calls)
-            && self.rates_exceeded(calls, failures, slow)
-    }
-
-    /// Whether the failure or slow-call rate of `calls` reaches its threshold.
-    #[inline]
-    pub(crate) fn rates_exceeded(&self, calls: u64, failures: u64, slow: u64) -> bool {
-        calls > 0
-            && (failures as f64 * 100.0 >= self.failure_rate_threshold * calls as f64
-                || (self.slow_call_duration_threshold.is_some()
-                    && slow as f64 * 100.0 >= self.slow_call_rate_threshold * calls as f64))
-    }
-}
-
-impl Config {
     /// The settings `next` changes: (name, from, to), for the events of a
     /// reconfiguration.
     pub(crate) fn changes(&self, next: &Config) -> Vec<(&'static str, String, String)> {

@@ -2,6 +2,7 @@
 
 use super::config::{Config, SlidingWindow};
 use super::state::{CircuitState, Word, GENERATION_MASK};
+use super::thresholds::{Judge, Thresholds};
 use super::window::{Counts, Window};
 use crate::clock::{nanos, ClockHandle};
 use crate::error::{CircuitOpen, ConfigError};
@@ -105,6 +106,8 @@ pub(crate) struct Core {
     /// Swapped whole by a reconfiguration; read on the cold paths only
     /// (the hot ones read `word` and the flags below, fixed at build).
     config: arc_swap::ArcSwap<Config>,
+    /// What each recorded call is judged by: read per call, cheaply.
+    thresholds: Thresholds,
     pub(crate) clock: ClockHandle,
     pub(crate) listeners: Listeners,
     pub(crate) name: Arc<str>,
@@ -139,6 +142,7 @@ impl Core {
             last_probes: AtomicU64::new(0),
             consecutive_openings: AtomicU32::new(0),
             lock: Mutex::new(()),
+            thresholds: Thresholds::new(Judge::of(&config)),
             config: arc_swap::ArcSwap::from_pointee(config),
             clock,
             listeners,
@@ -186,7 +190,12 @@ impl Core {
     /// that changed.
     pub(crate) fn reconfigure(&self, next: Config) {
         let changes = self.config().changes(&next);
-        self.config.store(Arc::new(next));
+        {
+            // Writers of the thresholds one at a time.
+            let _serial = self.lock.lock();
+            self.thresholds.write(Judge::of(&next));
+            self.config.store(Arc::new(next));
+        }
         for (setting, from, to) in changes {
             self.emit(EventKind::Reconfigured { setting, from, to });
         }
@@ -330,7 +339,7 @@ impl Core {
             None => None,
         };
         let slow = matches!(
-            (self.config().slow_call_duration_threshold, duration),
+            (self.thresholds.read().slow_call_duration_threshold, duration),
             (Some(limit), Some(d)) if d >= limit
         );
         let field = match outcome {
@@ -371,7 +380,7 @@ impl Core {
             return;
         }
         self.calls.incr(CANCELLED);
-        if let Some(limit) = self.config().slow_call_duration_threshold {
+        if let Some(limit) = self.thresholds.read().slow_call_duration_threshold {
             let now = self.clock.now();
             let ran = t.elapsed(now);
             if ran >= limit {
@@ -420,7 +429,10 @@ impl Core {
         if w.generation() != t.generation() {
             return; // from an earlier phase: it no longer counts
         }
-        if let Some(counts) = self.window.record(&self.config(), failure, slow, now) {
+        if let Some(counts) = self
+            .window
+            .record(&self.thresholds.read(), failure, slow, now)
+        {
             if w.state() == CircuitState::Closed {
                 self.transition_with(
                     t.generation(),
@@ -466,7 +478,7 @@ impl Core {
         );
         let reopen = match self.config().window {
             SlidingWindow::ConsecutiveFailures(_) => failed > 0,
-            _ => self.config().rates_exceeded(calls, failed, slow),
+            _ => self.thresholds.read().rates_exceeded(calls, failed, slow),
         };
         if reopen {
             let counts = Counts {

@@ -49,6 +49,7 @@ mod future;
 mod keyed;
 mod layer;
 mod state;
+mod thresholds;
 mod window;
 
 pub use self::config::{

@@ -1,7 +1,8 @@
 //! The rolling windows a closed breaker judges the dependency by. Each keeps
 //! its aggregate incrementally: recording a call never scans the window.
 
-use super::config::{Config, SlidingWindow};
+use super::config::SlidingWindow;
+use super::thresholds::Judge;
 use crate::sync::{AtomicU32, AtomicU64, AtomicU8, AtomicUsize, CachePadded, Mutex, Ordering};
 
 /// Calls, failures and slow calls currently in a window.
@@ -40,7 +41,7 @@ impl Window {
     #[inline]
     pub(crate) fn record(
         &self,
-        config: &Config,
+        judge: &Judge,
         failure: bool,
         slow: bool,
         now: u64,
@@ -59,7 +60,7 @@ impl Window {
                 })
             }
         };
-        config.should_open(c.calls, c.failures, c.slow).then_some(c)
+        judge.should_open(c.calls, c.failures, c.slow).then_some(c)
     }
 
     /// The window's current counts (a time window is first moved to `now`).
