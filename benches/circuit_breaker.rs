@@ -7,6 +7,7 @@ mod support;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use seawall::prelude::*;
 use std::hint::black_box;
+use std::time::Duration;
 use support::{bare, layer_contender, run_threads};
 use tower::Layer;
 
@@ -86,6 +87,26 @@ fn primitive_benches(c: &mut Criterion) {
     }
 
     contender!("bare", (), |_: &(), x| work(x).is_ok());
+    contender!(
+        "seawall (time window, slow-call detection)",
+        CircuitBreaker::builder("bench-timed")
+            .sliding_window(SlidingWindow::time(Duration::from_secs(60)))
+            .slow_call_duration_threshold(Duration::from_secs(1))
+            .build()
+            .unwrap(),
+        |b: &CircuitBreaker, x| match b.try_acquire() {
+            Ok(permit) => {
+                let r = work(x);
+                permit.record(if r.is_ok() {
+                    Outcome::Success
+                } else {
+                    Outcome::Failure
+                });
+                r.is_ok()
+            }
+            Err(_) => false,
+        }
+    );
     contender!(
         "seawall",
         seawall_breaker(),
