@@ -602,3 +602,26 @@ fn a_reloaded_throttle_keeps_its_window() {
     let wider = toml(&format!("{}window = \"5m\"\n", file(1.1)));
     assert_eq!(registry.reload(&wider).unwrap_err().field(), "window");
 }
+
+/// A listener may look instances up while a reload puts its changes in
+/// force (the registry's entries are not locked then).
+#[test]
+fn a_listener_may_use_the_registry_during_a_reload() {
+    let me = Arc::new(std::sync::OnceLock::<Registry>::new());
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let (me2, seen2) = (me.clone(), seen.clone());
+    let registry = Registry::builder()
+        .clock(ManualClock::new())
+        .on_event(move |e| {
+            if let (EventKind::Reconfigured { .. }, Some(r)) = (&e.kind, me2.get()) {
+                seen2.lock().unwrap().push(r.circuit_breaker_names());
+            }
+        })
+        .build(&toml(BREAKER))
+        .unwrap();
+    let _ = me.set(registry.clone());
+    registry
+        .reload(&toml(&BREAKER.replace("\"60%\"", "\"50%\"")))
+        .unwrap();
+    assert_eq!(*seen.lock().unwrap(), [["payments"]]);
+}

@@ -62,10 +62,14 @@ pub(crate) trait Kind: Clone + Sized {
 
 /// What a reload would do to one kind's instances.
 pub(crate) struct Plan<I: Kind> {
-    changed: Vec<(String, I::Config, I::Checked)>,
+    changed: Vec<Change<I>>,
     added: Vec<(String, I::Config, I)>,
     removed: Vec<String>,
 }
+
+/// A running instance's change: its name, new settings, the checked
+/// change (taken when put) and the instance.
+type Change<I> = (String, <I as Kind>::Config, Option<<I as Kind>::Checked>, I);
 
 impl<I: Kind> Plan<I> {
     /// Checks `next`'s instances of this kind against those running; the
@@ -88,7 +92,9 @@ impl<I: Kind> Plan<I> {
                 Some(e) if e.config == config => {}
                 Some(e) => {
                     let checked = e.instance.check(&e.config, &config, name)?;
-                    plan.changed.push((name.clone(), config, checked));
+                    let instance = e.instance.clone();
+                    plan.changed
+                        .push((name.clone(), config, Some(checked), instance));
                 }
                 None => {
                     let instance = I::build(&config, name, shared)?;
@@ -103,12 +109,22 @@ impl<I: Kind> Plan<I> {
         Ok(plan)
     }
 
-    /// Puts the plan in force.
-    pub(crate) fn apply(self, shared: &Shared, now: &mut Entries<I>, report: &mut ReloadReport) {
-        for (name, config, checked) in self.changed {
-            // Present: the registry's lock is held from check to apply.
+    /// Puts the changes in force in the running instances (their events
+    /// fire here: no lock of the registry is held).
+    pub(crate) fn put(&mut self, shared: &Shared) {
+        for (name, _, checked, instance) in &mut self.changed {
+            if let Some(checked) = checked.take() {
+                instance.put(checked, shared, name);
+            }
+        }
+    }
+
+    /// Records the plan in the registry's entries: new settings, instances
+    /// added and removed.
+    pub(crate) fn record(self, now: &mut Entries<I>, report: &mut ReloadReport) {
+        for (name, config, _, _) in self.changed {
+            // Present: reloads run one at a time, and only they change entries.
             if let Some(e) = now.get_mut(&name) {
-                e.instance.put(checked, shared, &name);
                 e.config = config;
                 report.changed.push((I::PATTERN, name));
             }

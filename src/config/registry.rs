@@ -13,7 +13,7 @@ use crate::rate_limit::{KeyedRateLimiter, RateLimiter};
 use crate::retry::Retry;
 use crate::telemetry::{Listeners, Pattern};
 use crate::timeout::{Fixed, TimeoutLayer};
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
 use std::fmt;
 use std::sync::Arc;
 
@@ -30,7 +30,10 @@ pub struct Registry {
 pub(super) struct Shared {
     pub(super) clock: ClockHandle,
     pub(super) listeners: Listeners,
-    /// Taken for writing by a whole reload, so reloads apply one at a time.
+    /// Held by a whole reload, so reloads apply one at a time.
+    reloading: Mutex<()>,
+    /// The entries; written only by a reload, briefly, after the instances
+    /// took their changes (so a listener may look instances up).
     instances: RwLock<Instances>,
 }
 
@@ -71,10 +74,12 @@ impl RegistryBuilder {
         let shared = Shared {
             clock: self.clock,
             listeners: self.listeners,
+            reloading: Mutex::default(),
             instances: RwLock::default(),
         };
         let mut instances = Instances::default();
-        Plans::check(&shared, &instances, config)?.apply(&shared, &mut instances);
+        // Nothing runs yet: every instance is new, nothing to put.
+        Plans::check(&shared, &instances, config)?.record(&mut instances);
         *shared.instances.write() = instances;
         Ok(Registry {
             shared: Arc::new(shared),
@@ -135,26 +140,38 @@ impl Plans {
         })
     }
 
-    /// Puts every plan in force; nothing here can fail.
-    fn apply(self, shared: &Shared, now: &mut Instances) -> ReloadReport {
+    /// Puts every change in force in the running instances.
+    fn put(&mut self, shared: &Shared) {
+        self.circuit_breakers.put(shared);
+        self.rate_limiters.put(shared);
+        self.bulkheads.put(shared);
+        self.timeouts.put(shared);
+        self.adaptive_limiters.put(shared);
+        self.load_shedders.put(shared);
+        self.retries.put(shared);
+        self.chaos.put(shared);
+        self.keyed_rate_limiters.put(shared);
+        self.throttles.put(shared);
+    }
+
+    /// Records every plan in the entries; nothing here can fail.
+    fn record(self, now: &mut Instances) -> ReloadReport {
         let mut report = ReloadReport::default();
         self.circuit_breakers
-            .apply(shared, &mut now.circuit_breakers, &mut report);
+            .record(&mut now.circuit_breakers, &mut report);
         self.rate_limiters
-            .apply(shared, &mut now.rate_limiters, &mut report);
-        self.bulkheads
-            .apply(shared, &mut now.bulkheads, &mut report);
-        self.timeouts.apply(shared, &mut now.timeouts, &mut report);
+            .record(&mut now.rate_limiters, &mut report);
+        self.bulkheads.record(&mut now.bulkheads, &mut report);
+        self.timeouts.record(&mut now.timeouts, &mut report);
         self.adaptive_limiters
-            .apply(shared, &mut now.adaptive_limiters, &mut report);
+            .record(&mut now.adaptive_limiters, &mut report);
         self.load_shedders
-            .apply(shared, &mut now.load_shedders, &mut report);
-        self.retries.apply(shared, &mut now.retries, &mut report);
-        self.chaos.apply(shared, &mut now.chaos, &mut report);
+            .record(&mut now.load_shedders, &mut report);
+        self.retries.record(&mut now.retries, &mut report);
+        self.chaos.record(&mut now.chaos, &mut report);
         self.keyed_rate_limiters
-            .apply(shared, &mut now.keyed_rate_limiters, &mut report);
-        self.throttles
-            .apply(shared, &mut now.throttles, &mut report);
+            .record(&mut now.keyed_rate_limiters, &mut report);
+        self.throttles.record(&mut now.throttles, &mut report);
         report
     }
 }
@@ -202,9 +219,10 @@ impl Registry {
     /// # let _ = payments; Ok(()) }
     /// ```
     pub fn reload(&self, next: &SeawallConfig) -> Result<ReloadReport, ConfigError> {
-        let mut now = self.shared.instances.write();
-        let plans = Plans::check(&self.shared, &now, next)?;
-        Ok(plans.apply(&self.shared, &mut now))
+        let _one_at_a_time = self.shared.reloading.lock();
+        let mut plans = Plans::check(&self.shared, &self.shared.instances.read(), next)?;
+        plans.put(&self.shared);
+        Ok(plans.record(&mut self.shared.instances.write()))
     }
 
     /// The configuration in force: each instance as merged over its
