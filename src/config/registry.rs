@@ -199,7 +199,9 @@ impl Registry {
     /// registry. All or nothing: every instance is checked first, and the
     /// first invalid one (a value out of range, or a change a running
     /// instance cannot take, such as a breaker's window size) is the error
-    /// and nothing changes. Reloads apply one at a time.
+    /// and nothing changes. Reloads apply one at a time; a listener may
+    /// look instances up while one runs, but must not reload from within
+    /// one (it would wait for itself).
     ///
     /// ```
     /// use seawall::config::{Registry, SeawallConfig};
