@@ -448,6 +448,50 @@ const CASES: &[(&str, &str, &str)] = &[
         "window = \"19ns\"",
         "window must be at least 20 ns, got 19ns",
     ),
+    // Hedges.
+    ("hedges", "max_hedges = 1\ndelay = \"7days\"", ""),
+    (
+        "hedges",
+        "max_hedges = 0",
+        "max_hedges must be at least 1, got 0",
+    ),
+    (
+        "hedges",
+        "delay = \"0s\"",
+        "delay a fixed delay of 0 sends every copy at once: say HedgeDelay::Parallel",
+    ),
+    (
+        "hedges",
+        "delay = \"7days 1s\"",
+        "delay must be at most 604800s, got 604801s",
+    ),
+    ("hedges", "percentile = 99.9\nwindow = \"1ns\"", ""),
+    (
+        "hedges",
+        "percentile = 100",
+        "percentile must be in (0, 100), got 100",
+    ),
+    (
+        "hedges",
+        "percentile = 0",
+        "percentile must be in (0, 100), got 0",
+    ),
+    ("hedges", "window = \"0s\"", "window must be longer than 0"),
+    (
+        "hedges",
+        "parallel = true\nwindow = \"1s\"",
+        "parallel conflicts with the learned delay's settings: set one kind @3",
+    ),
+    (
+        "hedges",
+        "delay = \"1s\"\nparallel = true",
+        "delay conflicts with parallel and the learned delay's settings: set one kind @3",
+    ),
+    (
+        "hedges",
+        "budget_max_balance = 0",
+        "budget_max_balance must be at least 1, got 0",
+    ),
 ];
 
 #[test]

@@ -625,3 +625,34 @@ fn a_listener_may_use_the_registry_during_a_reload() {
         .unwrap();
     assert_eq!(*seen.lock().unwrap(), [["payments"]]);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_reloaded_hedge_sends_its_copy_after_the_new_delay() {
+    use tower::{service_fn, Layer, ServiceExt};
+    let file = |delay: &str| format!("[hedges.instances.search]\ndelay = \"{delay}\"\n");
+    let registry = Registry::from_config(&toml(&file("500ms"))).unwrap();
+    let hedge = registry.hedge("search").unwrap();
+    // The first attempt hangs for 10 s; any copy answers at once.
+    let calls = Arc::new(AtomicUsize::new(0));
+    let seen = calls.clone();
+    let svc = hedge.layer().layer(service_fn(move |_: ()| {
+        let first = seen.fetch_add(1, Ordering::SeqCst) % 2 == 0;
+        async move {
+            if first {
+                tokio::time::sleep(Duration::from_secs(10)).await;
+            }
+            Ok::<_, std::io::Error>(())
+        }
+    }));
+    let took = |svc: tower::util::BoxCloneService<(), (), BoxError>| async move {
+        let start = tokio::time::Instant::now();
+        svc.oneshot(()).await.unwrap();
+        start.elapsed()
+    };
+    let boxed = tower::util::BoxCloneService::new(svc.map_err(BoxError::from));
+    assert_eq!(took(boxed.clone()).await, Duration::from_millis(500));
+    registry.reload(&toml(&file("100ms"))).unwrap();
+    assert_eq!(took(boxed.clone()).await, Duration::from_millis(100));
+    let parallel = toml("[hedges.instances.search]\nparallel = true\n");
+    assert_eq!(registry.reload(&parallel).unwrap_err().field(), "delay");
+}

@@ -4,7 +4,7 @@
 //! nothing) and only then applies ([`Plan::apply`], which cannot fail).
 
 use super::patterns::{
-    AdaptiveLimiterConfig, BulkheadConfig, ChaosConfig, CircuitBreakerConfig,
+    AdaptiveLimiterConfig, BulkheadConfig, ChaosConfig, CircuitBreakerConfig, HedgeConfig,
     KeyedRateLimiterConfig, LoadShedderConfig, RateLimiterConfig, RetryConfig, ThrottleConfig,
     TimeoutConfig,
 };
@@ -17,6 +17,7 @@ use crate::bulkhead::{Bulkhead, BulkheadBuilder};
 use crate::chaos::{Chaos, ChaosBuilder};
 use crate::circuit_breaker::{self, CircuitBreaker};
 use crate::error::ConfigError;
+use crate::hedge::{Hedge, HedgeBuilder};
 use crate::load_shed::{LoadShedder, LoadShedderBuilder};
 use crate::rate_limit::{KeyedRateLimiter, LimitParams, RateLimiter};
 use crate::retry::{Retry, RetryBuilder};
@@ -160,7 +161,8 @@ pub(crate) fn validate_all(c: &SeawallConfig) -> Result<(), (&'static str, Confi
     validate::<Retry>(c)?;
     validate::<Chaos>(c)?;
     validate::<KeyedRateLimiter<String>>(c)?;
-    validate::<AdaptiveThrottle>(c)
+    validate::<AdaptiveThrottle>(c)?;
+    validate::<Hedge>(c)
 }
 
 /// Writes each entry's settings into `c` (as instances, no defaults).
@@ -472,6 +474,45 @@ impl Kind for AdaptiveThrottle {
     fn put(&self, b: Self::Checked, shared: &Shared, name: &str) {
         for kind in AdaptiveThrottle::put(self, &b) {
             shared.emit(Pattern::Throttle, name, kind);
+        }
+    }
+}
+
+impl Kind for Hedge {
+    type Config = HedgeConfig;
+    /// The new settings, and the budget's if they changed.
+    type Checked = (HedgeBuilder, Option<(f64, u32, u32)>);
+    const PATTERN: Pattern = Pattern::Hedge;
+    section!(hedges);
+
+    fn validate(c: &Self::Config, name: &str) -> Result<(), ConfigError> {
+        c.builder(name, &Default::default())?.validate()
+    }
+
+    fn build(c: &Self::Config, name: &str, shared: &Shared) -> Result<Self, ConfigError> {
+        c.builder(name, &shared.clock)?
+            .telemetry(&shared.clock, &shared.listeners)
+            .build()
+    }
+
+    /// The budget is this hedge's own: its settings change in place.
+    fn check(
+        &self,
+        now: &Self::Config,
+        next: &Self::Config,
+        name: &str,
+    ) -> Result<Self::Checked, ConfigError> {
+        let b = next.builder(name, &Default::default())?;
+        Hedge::check(self, &b)?;
+        let budget = (now.budget() != next.budget()).then(|| next.budget());
+        Ok((b, budget))
+    }
+
+    fn put(&self, (b, budget): Self::Checked, _: &Shared, name: &str) {
+        Hedge::put(self, &b);
+        if let (Some((ratio, floor, max)), Some(own)) = (budget, self.budget()) {
+            // Checked when the builder made a budget of these settings.
+            let _ = own.reconfigure(name, ratio, floor, max);
         }
     }
 }

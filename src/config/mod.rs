@@ -12,9 +12,10 @@
 //! ([`KeyedRateLimiterConfig`]), `bulkheads` ([`BulkheadConfig`]),
 //! `timeouts` ([`TimeoutConfig`]), `retries` ([`RetryConfig`]),
 //! `adaptive_limiters` ([`AdaptiveLimiterConfig`]), `load_shedders`
-//! ([`LoadShedderConfig`]), `throttles` ([`ThrottleConfig`]) and `chaos`
-//! ([`ChaosConfig`]). Fallbacks, hedges, failover sets and SLOs are built
-//! with their builders in code, beside the registry's instances.
+//! ([`LoadShedderConfig`]), `throttles` ([`ThrottleConfig`]), `hedges`
+//! ([`HedgeConfig`]) and `chaos` ([`ChaosConfig`]). Fallbacks, failover
+//! sets and SLOs are built with their builders in code, beside the
+//! registry's instances.
 //!
 //! ```
 //! use seawall::config::{Registry, SeawallConfig};
@@ -83,8 +84,8 @@ mod stack;
 
 pub use self::patterns::{
     AdaptiveLimiterConfig, AlgorithmName, BackoffType, BulkheadConfig, ChaosConfig,
-    CircuitBreakerConfig, JitterType, KeyedRateLimiterConfig, LoadShedderConfig, Percent,
-    RateLimiterConfig, RetryConfig, ThrottleConfig, TimeoutConfig, WindowType,
+    CircuitBreakerConfig, HedgeConfig, JitterType, KeyedRateLimiterConfig, LoadShedderConfig,
+    Percent, RateLimiterConfig, RetryConfig, ThrottleConfig, TimeoutConfig, WindowType,
 };
 pub use self::registry::{Registry, RegistryBuilder, ReloadReport};
 #[cfg(feature = "http")]
@@ -132,6 +133,8 @@ pub struct SeawallConfig {
     pub keyed_rate_limiters: Section<KeyedRateLimiterConfig>,
     /// Client-side adaptive throttles.
     pub throttles: Section<ThrottleConfig>,
+    /// Hedges.
+    pub hedges: Section<HedgeConfig>,
 }
 
 fn file_error(format: &str, why: impl std::fmt::Display) -> ConfigError {

@@ -9,6 +9,7 @@ use crate::bulkhead::{Bulkhead, BulkheadBuilder};
 use crate::chaos::{Chaos, ChaosBuilder, Latency};
 use crate::circuit_breaker::{CircuitBreaker, CircuitBreakerBuilder, SlidingWindow};
 use crate::error::ConfigError;
+use crate::hedge::{Hedge, HedgeBuilder, HedgeDelay};
 use crate::load_shed::{LoadShedder, LoadShedderBuilder};
 use crate::rate_limit::{RateLimiter, RateLimiterBuilder};
 use crate::retry::{Backoff, Jitter, Retry, RetryBudget, RetryBuilder};
@@ -759,5 +760,110 @@ impl ThrottleConfig {
             b = b.max_reject(p.0 / 100.0);
         }
         Ok(b)
+    }
+}
+
+/// A hedge's settings: when a copy of a slow call is sent.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HedgeConfig {
+    /// Copies a call may send beside its first (default 1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_hedges: Option<u32>,
+    /// A fixed delay before each copy (instead of a learned one).
+    #[serde(with = "humantime_serde", skip_serializing_if = "Option::is_none")]
+    pub delay: Option<Duration>,
+    /// Every copy at once (instead of a delay).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parallel: Option<bool>,
+    /// The learned delay: this percentile of recent latencies (default 95).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub percentile: Option<f64>,
+    /// Calls a window needs before its percentile is used (default 100).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min_samples: Option<u64>,
+    /// How long a window of latencies is (default 10 s).
+    #[serde(with = "humantime_serde", skip_serializing_if = "Option::is_none")]
+    pub window: Option<Duration>,
+    /// Copies may add this share of the calls (default 10%).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub budget_ratio: Option<Percent>,
+    /// Copies allowed each second whatever the load (default 10).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub budget_min_hedges_per_second: Option<u32>,
+    /// The most copies banked (default 100).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub budget_max_balance: Option<u32>,
+}
+
+impl HedgeConfig {
+    pub(crate) fn merged(&self, over: &Self) -> Self {
+        merged!(
+            self,
+            over,
+            max_hedges,
+            delay,
+            parallel,
+            percentile,
+            min_samples,
+            window,
+            budget_ratio,
+            budget_min_hedges_per_second,
+            budget_max_balance
+        )
+    }
+
+    /// The budget's settings, the hedge's defaults where left out.
+    pub(crate) fn budget(&self) -> (f64, u32, u32) {
+        let (ratio, floor, max) = crate::hedge::DEFAULT_BUDGET;
+        (
+            self.budget_ratio.map_or(ratio, |p| p.0 / 100.0),
+            self.budget_min_hedges_per_second.unwrap_or(floor),
+            self.budget_max_balance.unwrap_or(max),
+        )
+    }
+
+    pub(crate) fn builder(
+        &self,
+        name: &str,
+        clock: &crate::clock::ClockHandle,
+    ) -> Result<HedgeBuilder, ConfigError> {
+        let learned =
+            self.percentile.is_some() || self.min_samples.is_some() || self.window.is_some();
+        let parallel = self.parallel.unwrap_or(false);
+        let delay = match self.delay {
+            Some(_) if parallel || learned => {
+                return Err(ConfigError::new(
+                    &std::sync::Arc::from(name),
+                    "delay",
+                    "conflicts with parallel and the learned delay's settings: set one kind",
+                ))
+            }
+            Some(d) => HedgeDelay::Fixed(d),
+            None if parallel && learned => {
+                return Err(ConfigError::new(
+                    &std::sync::Arc::from(name),
+                    "parallel",
+                    "conflicts with the learned delay's settings: set one kind",
+                ))
+            }
+            None if parallel => HedgeDelay::Parallel,
+            None => HedgeDelay::Percentile {
+                percentile: self.percentile.unwrap_or(95.0),
+                min_samples: self.min_samples.unwrap_or(100),
+                window: self.window.unwrap_or(Duration::from_secs(10)),
+            },
+        };
+        let mut b = Hedge::builder(name).clock(clock.clone()).delay(delay);
+        set_some!(b, self, max_hedges);
+        let (ratio, floor, max) = self.budget();
+        let budget = RetryBudget::with_clock(ratio, floor, max, clock.clone()).map_err(|e| {
+            let field = match e.field() {
+                "max_balance" => "budget_max_balance",
+                field => field,
+            };
+            ConfigError::new(&std::sync::Arc::from(name), field, e.message().to_string())
+        })?;
+        Ok(b.budget(budget))
     }
 }

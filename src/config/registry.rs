@@ -8,6 +8,7 @@ use crate::chaos::Chaos;
 use crate::circuit_breaker::CircuitBreaker;
 use crate::clock::ClockHandle;
 use crate::error::ConfigError;
+use crate::hedge::Hedge;
 use crate::load_shed::LoadShedder;
 use crate::rate_limit::{KeyedRateLimiter, RateLimiter};
 use crate::retry::Retry;
@@ -49,6 +50,7 @@ pub(super) struct Instances {
     pub(super) chaos: Entries<Chaos>,
     pub(super) keyed_rate_limiters: Entries<KeyedRateLimiter<String>>,
     pub(super) throttles: Entries<AdaptiveThrottle>,
+    pub(super) hedges: Entries<Hedge>,
 }
 
 /// Configures a [`Registry`]: the clock and event listeners every instance
@@ -121,6 +123,7 @@ struct Plans {
     chaos: Plan<Chaos>,
     keyed_rate_limiters: Plan<KeyedRateLimiter<String>>,
     throttles: Plan<AdaptiveThrottle>,
+    hedges: Plan<Hedge>,
 }
 
 impl Plans {
@@ -137,6 +140,7 @@ impl Plans {
             chaos: Plan::check(shared, &now.chaos, next)?,
             keyed_rate_limiters: Plan::check(shared, &now.keyed_rate_limiters, next)?,
             throttles: Plan::check(shared, &now.throttles, next)?,
+            hedges: Plan::check(shared, &now.hedges, next)?,
         })
     }
 
@@ -152,6 +156,7 @@ impl Plans {
         self.chaos.put(shared);
         self.keyed_rate_limiters.put(shared);
         self.throttles.put(shared);
+        self.hedges.put(shared);
     }
 
     /// Records every plan in the entries; nothing here can fail.
@@ -172,6 +177,7 @@ impl Plans {
         self.keyed_rate_limiters
             .record(&mut now.keyed_rate_limiters, &mut report);
         self.throttles.record(&mut now.throttles, &mut report);
+        self.hedges.record(&mut now.hedges, &mut report);
         report
     }
 }
@@ -288,6 +294,16 @@ impl Registry {
         self.names(|i| &i.throttles)
     }
 
+    /// The hedge `name` (its layer: `.layer()`, or `.layer().for_http()`).
+    pub fn hedge(&self, name: &str) -> Option<Hedge> {
+        self.get(name, |i| &i.hedges)
+    }
+
+    /// The hedges' names, in order.
+    pub fn hedge_names(&self) -> Vec<String> {
+        self.names(|i| &i.hedges)
+    }
+
     /// The fault injector `name` (its layer: `.layer()`).
     pub fn chaos(&self, name: &str) -> Option<Chaos> {
         self.get(name, |i| &i.chaos)
@@ -371,6 +387,7 @@ impl Instances {
         write_into(&self.chaos, &mut c);
         write_into(&self.keyed_rate_limiters, &mut c);
         write_into(&self.throttles, &mut c);
+        write_into(&self.hedges, &mut c);
         c
     }
 }
@@ -389,6 +406,7 @@ impl fmt::Debug for Registry {
             .field("chaos", &i.chaos.keys())
             .field("keyed_rate_limiters", &i.keyed_rate_limiters.keys())
             .field("throttles", &i.throttles.keys())
+            .field("hedges", &i.hedges.keys())
             .finish()
     }
 }

@@ -188,7 +188,7 @@ impl<S: Service<Req>, Req> Hedging<S, Req> {
                     self.due = true;
                 }
             }
-            if self.due && copy.is_some() && self.sent < shared.max_hedges {
+            if self.due && copy.is_some() && self.sent < shared.max_hedges() {
                 if let Some(sent) = self.send(cx, copy, deadline, backup) {
                     if sent {
                         continue; // poll the new hedge
@@ -258,7 +258,7 @@ impl<S: Service<Req>, Req> Hedging<S, Req> {
             return Some(false);
         }
         self.sent += 1;
-        let more = self.sent < shared.max_hedges;
+        let more = self.sent < shared.max_hedges();
         // Keep a copy while another hedge may follow.
         let mut req = match copy
             .as_ref()

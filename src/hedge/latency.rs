@@ -117,6 +117,12 @@ impl Latencies {
         }
     }
 
+    /// `(percentile, min_samples, window)` it learns with.
+    pub(crate) fn params(&self) -> (f64, u64, std::time::Duration) {
+        let window = std::time::Duration::from_nanos(self.window_ns);
+        (self.percentile, self.min_samples, window)
+    }
+
     /// Counts one latency of `latency_ns`, measured at `now_ns`.
     #[inline]
     pub(crate) fn record(&self, now_ns: u64, latency_ns: u64) {

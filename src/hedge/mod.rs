@@ -60,6 +60,7 @@
 mod future;
 mod latency;
 mod layer;
+mod reconfigure;
 
 pub use self::future::ResponseFuture;
 pub use self::layer::{HedgeLayer, HedgeService};
@@ -69,6 +70,7 @@ use self::latency::Latencies;
 use crate::clock::ClockHandle;
 use crate::error::ConfigError;
 use crate::stripes::Striped;
+use crate::sync::{AtomicDuration, AtomicU32, Ordering};
 use crate::telemetry::{
     builder_telemetry_setters, Event, EventKind, EventMask, Listeners, Pattern,
 };
@@ -120,7 +122,8 @@ const NOT_HEDGEABLE: usize = 5;
 
 /// How the delay is decided, built.
 pub(crate) enum Delay {
-    Fixed(Duration),
+    /// Changed by a reconfiguration.
+    Fixed(AtomicDuration),
     Parallel,
     Learned(Latencies),
 }
@@ -128,7 +131,8 @@ pub(crate) enum Delay {
 /// A hedge's configuration and counts, behind an `Arc`.
 pub(crate) struct Shared {
     pub(crate) name: Arc<str>,
-    pub(crate) max_hedges: u32,
+    /// Changed by a reconfiguration.
+    pub(crate) max_hedges: AtomicU32,
     pub(crate) delay: Delay,
     pub(crate) budget: Option<RetryBudget>,
     pub(crate) clock: ClockHandle,
@@ -137,6 +141,12 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
+    /// Copies a call may send beside its first.
+    #[inline]
+    pub(crate) fn max_hedges(&self) -> u32 {
+        self.max_hedges.load(Ordering::Relaxed)
+    }
+
     /// Counts a call (and deposits it in the budget).
     #[inline]
     pub(crate) fn begin(&self) {
@@ -165,7 +175,7 @@ impl Shared {
     #[inline]
     pub(crate) fn delay(&self) -> Option<Duration> {
         match &self.delay {
-            Delay::Fixed(d) => Some(*d),
+            Delay::Fixed(d) => Some(d.get()),
             Delay::Parallel => Some(Duration::ZERO),
             Delay::Learned(l) => l.delay_us(self.clock.now()).map(Duration::from_micros),
         }
@@ -200,6 +210,16 @@ impl Shared {
     /// The answer came from a hedge.
     pub(crate) fn won(&self) {
         self.counts.incr(WINS);
+    }
+
+    /// Emits `kind` to the listeners that want it (a reconfiguration).
+    pub(crate) fn emit_event(&self, kind: EventKind) {
+        self.listeners.emit(Event {
+            pattern: Pattern::Hedge,
+            name: self.name.clone(),
+            at: Duration::from_nanos(self.clock.now()),
+            kind,
+        });
     }
 
     fn emit(&self, kind: impl FnOnce() -> EventKind) {
@@ -347,45 +367,19 @@ impl HedgeBuilder {
 
     /// Validates and builds.
     pub fn build(self) -> Result<Hedge, ConfigError> {
-        let bad = |field: &'static str, why: String| Err(ConfigError::new(&self.name, field, why));
-        if self.max_hedges == 0 {
-            return bad("max_hedges", "must be at least 1, got 0".into());
-        }
+        self.validate()?;
         let delay = match self.delay {
-            HedgeDelay::Fixed(d) if d.is_zero() => {
-                return bad(
-                    "delay",
-                    "a fixed delay of 0 sends every copy at once: say HedgeDelay::Parallel".into(),
-                )
-            }
-            HedgeDelay::Fixed(d) if d > crate::clock::MAX_WAIT => {
-                return bad(
-                    "delay",
-                    format!("must be at most {:?}, got {d:?}", crate::clock::MAX_WAIT),
-                )
-            }
-            HedgeDelay::Fixed(d) => Delay::Fixed(d),
+            HedgeDelay::Fixed(d) => Delay::Fixed(AtomicDuration::new(d)),
             HedgeDelay::Parallel => Delay::Parallel,
             HedgeDelay::Percentile {
                 percentile,
                 min_samples,
                 window,
-            } => {
-                if !(percentile > 0.0 && percentile < 100.0) {
-                    return bad(
-                        "percentile",
-                        format!("must be in (0, 100), got {percentile}"),
-                    );
-                }
-                if window.is_zero() {
-                    return bad("window", "must be longer than 0".into());
-                }
-                Delay::Learned(Latencies::new(
-                    percentile,
-                    min_samples.max(1),
-                    crate::clock::nanos(window),
-                ))
-            }
+            } => Delay::Learned(Latencies::new(
+                percentile,
+                min_samples.max(1),
+                crate::clock::nanos(window),
+            )),
         };
         let budget = match self.budget {
             Some(chosen) => chosen,
@@ -401,7 +395,7 @@ impl HedgeBuilder {
         };
         let shared = Arc::new(Shared {
             name: self.name,
-            max_hedges: self.max_hedges,
+            max_hedges: AtomicU32::new(self.max_hedges),
             delay,
             budget,
             clock: self.clock,
@@ -411,6 +405,43 @@ impl HedgeBuilder {
         #[cfg(feature = "metrics")]
         crate::telemetry::register(Arc::downgrade(&shared) as _);
         Ok(Hedge { shared })
+    }
+
+    /// Checks the settings as `build` does, building nothing.
+    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |field: &'static str, why: String| Err(ConfigError::new(&self.name, field, why));
+        if self.max_hedges == 0 {
+            return bad("max_hedges", "must be at least 1, got 0".into());
+        }
+        match self.delay {
+            HedgeDelay::Fixed(d) if d.is_zero() => {
+                return bad(
+                    "delay",
+                    "a fixed delay of 0 sends every copy at once: say HedgeDelay::Parallel".into(),
+                )
+            }
+            HedgeDelay::Fixed(d) if d > crate::clock::MAX_WAIT => {
+                return bad(
+                    "delay",
+                    format!("must be at most {:?}, got {d:?}", crate::clock::MAX_WAIT),
+                )
+            }
+            HedgeDelay::Fixed(_) | HedgeDelay::Parallel => {}
+            HedgeDelay::Percentile {
+                percentile, window, ..
+            } => {
+                if !(percentile > 0.0 && percentile < 100.0) {
+                    return bad(
+                        "percentile",
+                        format!("must be in (0, 100), got {percentile}"),
+                    );
+                }
+                if window.is_zero() {
+                    return bad("window", "must be longer than 0".into());
+                }
+            }
+        }
+        Ok(())
     }
 }
 
