@@ -492,6 +492,44 @@ const CASES: &[(&str, &str, &str)] = &[
         "budget_max_balance = 0",
         "budget_max_balance must be at least 1, got 0",
     ),
+    // SLOs.
+    (
+        "slos",
+        "objective = \"99.999%\"\nperiod = \"30days\"\nlatency_threshold = \"1ns\"",
+        "",
+    ),
+    // The default alerts (the workbook's) need a period as long as their windows.
+    (
+        "slos",
+        "period = \"1h\"",
+        "alerts the long window 21600s is longer than the period 3600s @2",
+    ),
+    (
+        "slos",
+        "objective = \"100%\"",
+        "objective must be a percentage in (0, 100), got 100",
+    ),
+    (
+        "slos",
+        "objective = 0",
+        "objective must be a percentage in (0, 100), got 0",
+    ),
+    (
+        "slos",
+        "period = \"59m 59s\"",
+        "period must be from 1 hour to 366 days, got 3599s",
+    ),
+    ("slos", "period = \"366days\"", ""),
+    (
+        "slos",
+        "period = \"366days 1s\"",
+        "period must be from 1 hour to 366 days, got 31622401s",
+    ),
+    (
+        "slos",
+        "latency_threshold = \"0s\"",
+        "latency_threshold must be above zero",
+    ),
 ];
 
 #[test]

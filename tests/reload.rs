@@ -656,3 +656,31 @@ async fn a_reloaded_hedge_sends_its_copy_after_the_new_delay() {
     let parallel = toml("[hedges.instances.search]\nparallel = true\n");
     assert_eq!(registry.reload(&parallel).unwrap_err().field(), "delay");
 }
+
+#[test]
+fn a_reloaded_slo_judges_its_record_by_the_new_objective() {
+    let file =
+        |objective: &str| format!("[slos.instances.checkout]\nobjective = \"{objective}\"\n");
+    let clock = ManualClock::new();
+    let (registry, _) = registry(&clock, &file("99.9%"));
+    let slo = registry.slo("checkout").unwrap();
+    for i in 0..10_000 {
+        let outcome = if i < 5 {
+            Outcome::Failure
+        } else {
+            Outcome::Success
+        };
+        slo.record(outcome, Duration::ZERO);
+    }
+    let before = slo.budget();
+    assert_eq!((before.spent, before.allowed.round()), (5, 10.0));
+    registry.reload(&toml(&file("99.95%"))).unwrap();
+    let after = slo.budget();
+    assert_eq!(
+        (after.spent, after.allowed.round()),
+        (5, 5.0),
+        "the record kept"
+    );
+    let monthly = toml(&format!("{}period = \"7days\"\n", file("99.95%")));
+    assert_eq!(registry.reload(&monthly).unwrap_err().field(), "period");
+}

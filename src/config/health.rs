@@ -5,8 +5,9 @@ use crate::health::{Criticality, HealthRegistry};
 
 impl Registry {
     /// A [`HealthRegistry`] reporting each circuit breaker (at
-    /// `breakers`' criticality), bulkhead and rate limiter this registry
-    /// holds, under its name, breakers first; add your own checks to it.
+    /// `breakers`' criticality), bulkhead, rate limiter and SLO this
+    /// registry holds, under its name, breakers first; add your own checks
+    /// to it.
     /// It holds the instances there now: a reload's new settings reach it,
     /// but after a reload that adds or drops instances, build it again.
     ///
@@ -38,6 +39,11 @@ impl Registry {
         for name in self.rate_limiter_names() {
             if let Some(l) = self.rate_limiter(&name) {
                 health = health.rate_limiter(&name, &l);
+            }
+        }
+        for name in self.slo_names() {
+            if let Some(slo) = self.slo(&name) {
+                health = health.slo(&slo);
             }
         }
         health

@@ -5,8 +5,8 @@
 
 use super::patterns::{
     AdaptiveLimiterConfig, BulkheadConfig, ChaosConfig, CircuitBreakerConfig, HedgeConfig,
-    KeyedRateLimiterConfig, LoadShedderConfig, RateLimiterConfig, RetryConfig, ThrottleConfig,
-    TimeoutConfig,
+    KeyedRateLimiterConfig, LoadShedderConfig, RateLimiterConfig, RetryConfig, SloConfig,
+    ThrottleConfig, TimeoutConfig,
 };
 use super::registry::{ReloadReport, Shared};
 use super::{SeawallConfig, Section};
@@ -21,6 +21,7 @@ use crate::hedge::{Hedge, HedgeBuilder};
 use crate::load_shed::{LoadShedder, LoadShedderBuilder};
 use crate::rate_limit::{KeyedRateLimiter, LimitParams, RateLimiter};
 use crate::retry::{Retry, RetryBuilder};
+use crate::slo::{Slo, SloBuilder};
 use crate::telemetry::{reconfigured, Pattern};
 use crate::timeout::{Fixed, TimeoutLayer};
 use std::collections::BTreeMap;
@@ -162,7 +163,8 @@ pub(crate) fn validate_all(c: &SeawallConfig) -> Result<(), (&'static str, Confi
     validate::<Chaos>(c)?;
     validate::<KeyedRateLimiter<String>>(c)?;
     validate::<AdaptiveThrottle>(c)?;
-    validate::<Hedge>(c)
+    validate::<Hedge>(c)?;
+    validate::<Slo>(c)
 }
 
 /// Writes each entry's settings into `c` (as instances, no defaults).
@@ -242,6 +244,7 @@ builder_kind!(
     load_shedders
 );
 builder_kind!(Chaos, ChaosConfig, ChaosBuilder, Pattern::Chaos, chaos);
+builder_kind!(Slo, SloConfig, SloBuilder, Pattern::Slo, slos);
 
 impl Kind for CircuitBreaker {
     type Config = CircuitBreakerConfig;

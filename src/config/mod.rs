@@ -13,9 +13,10 @@
 //! `timeouts` ([`TimeoutConfig`]), `retries` ([`RetryConfig`]),
 //! `adaptive_limiters` ([`AdaptiveLimiterConfig`]), `load_shedders`
 //! ([`LoadShedderConfig`]), `throttles` ([`ThrottleConfig`]), `hedges`
-//! ([`HedgeConfig`]) and `chaos` ([`ChaosConfig`]). Fallbacks, failover
-//! sets and SLOs are built with their builders in code, beside the
-//! registry's instances.
+//! ([`HedgeConfig`]), `slos` ([`SloConfig`]) and `chaos` ([`ChaosConfig`]).
+//! Fallbacks (their answers are code) and failover sets (their endpoints
+//! are services) are built with their builders, beside the registry's
+//! instances.
 //!
 //! ```
 //! use seawall::config::{Registry, SeawallConfig};
@@ -85,7 +86,7 @@ mod stack;
 pub use self::patterns::{
     AdaptiveLimiterConfig, AlgorithmName, BackoffType, BulkheadConfig, ChaosConfig,
     CircuitBreakerConfig, HedgeConfig, JitterType, KeyedRateLimiterConfig, LoadShedderConfig,
-    Percent, RateLimiterConfig, RetryConfig, ThrottleConfig, TimeoutConfig, WindowType,
+    Percent, RateLimiterConfig, RetryConfig, SloConfig, ThrottleConfig, TimeoutConfig, WindowType,
 };
 pub use self::registry::{Registry, RegistryBuilder, ReloadReport};
 #[cfg(feature = "http")]
@@ -135,6 +136,8 @@ pub struct SeawallConfig {
     pub throttles: Section<ThrottleConfig>,
     /// Hedges.
     pub hedges: Section<HedgeConfig>,
+    /// Service-level objectives.
+    pub slos: Section<SloConfig>,
 }
 
 fn file_error(format: &str, why: impl std::fmt::Display) -> ConfigError {

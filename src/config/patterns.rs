@@ -13,6 +13,7 @@ use crate::hedge::{Hedge, HedgeBuilder, HedgeDelay};
 use crate::load_shed::{LoadShedder, LoadShedderBuilder};
 use crate::rate_limit::{RateLimiter, RateLimiterBuilder};
 use crate::retry::{Backoff, Jitter, Retry, RetryBudget, RetryBuilder};
+use crate::slo::{Slo, SloBuilder};
 use crate::timeout::{Timeout, TimeoutBuilder};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -865,5 +866,35 @@ impl HedgeConfig {
             ConfigError::new(&std::sync::Arc::from(name), field, e.message().to_string())
         })?;
         Ok(b.budget(budget))
+    }
+}
+
+/// A service-level objective's settings (the workbook's burn-rate alerts).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SloConfig {
+    /// The share of valid calls that must be good (default 99.9%).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub objective: Option<Percent>,
+    /// The compliance period (default 30 days).
+    #[serde(with = "humantime_serde", skip_serializing_if = "Option::is_none")]
+    pub period: Option<Duration>,
+    /// A latency SLI: a call is good only if it succeeded within this.
+    #[serde(with = "humantime_serde", skip_serializing_if = "Option::is_none")]
+    pub latency_threshold: Option<Duration>,
+}
+
+impl SloConfig {
+    pub(crate) fn merged(&self, over: &Self) -> Self {
+        merged!(self, over, objective, period, latency_threshold)
+    }
+
+    pub(crate) fn builder(&self, name: &str) -> Result<SloBuilder, ConfigError> {
+        let mut b = Slo::builder(name);
+        if let Some(p) = self.objective {
+            b = b.objective(p.0);
+        }
+        set_some!(b, self, period, latency_threshold);
+        Ok(b)
     }
 }

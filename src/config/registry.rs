@@ -12,6 +12,7 @@ use crate::hedge::Hedge;
 use crate::load_shed::LoadShedder;
 use crate::rate_limit::{KeyedRateLimiter, RateLimiter};
 use crate::retry::Retry;
+use crate::slo::Slo;
 use crate::telemetry::{Listeners, Pattern};
 use crate::timeout::{Fixed, TimeoutLayer};
 use parking_lot::{Mutex, RwLock};
@@ -51,6 +52,7 @@ pub(super) struct Instances {
     pub(super) keyed_rate_limiters: Entries<KeyedRateLimiter<String>>,
     pub(super) throttles: Entries<AdaptiveThrottle>,
     pub(super) hedges: Entries<Hedge>,
+    pub(super) slos: Entries<Slo>,
 }
 
 /// Configures a [`Registry`]: the clock and event listeners every instance
@@ -124,6 +126,7 @@ struct Plans {
     keyed_rate_limiters: Plan<KeyedRateLimiter<String>>,
     throttles: Plan<AdaptiveThrottle>,
     hedges: Plan<Hedge>,
+    slos: Plan<Slo>,
 }
 
 impl Plans {
@@ -141,6 +144,7 @@ impl Plans {
             keyed_rate_limiters: Plan::check(shared, &now.keyed_rate_limiters, next)?,
             throttles: Plan::check(shared, &now.throttles, next)?,
             hedges: Plan::check(shared, &now.hedges, next)?,
+            slos: Plan::check(shared, &now.slos, next)?,
         })
     }
 
@@ -157,6 +161,7 @@ impl Plans {
         self.keyed_rate_limiters.put(shared);
         self.throttles.put(shared);
         self.hedges.put(shared);
+        self.slos.put(shared);
     }
 
     /// Records every plan in the entries; nothing here can fail.
@@ -178,6 +183,7 @@ impl Plans {
             .record(&mut now.keyed_rate_limiters, &mut report);
         self.throttles.record(&mut now.throttles, &mut report);
         self.hedges.record(&mut now.hedges, &mut report);
+        self.slos.record(&mut now.slos, &mut report);
         report
     }
 }
@@ -304,6 +310,16 @@ impl Registry {
         self.names(|i| &i.hedges)
     }
 
+    /// The SLO `name` (its layer: `.layer()`).
+    pub fn slo(&self, name: &str) -> Option<Slo> {
+        self.get(name, |i| &i.slos)
+    }
+
+    /// The SLOs' names, in order.
+    pub fn slo_names(&self) -> Vec<String> {
+        self.names(|i| &i.slos)
+    }
+
     /// The fault injector `name` (its layer: `.layer()`).
     pub fn chaos(&self, name: &str) -> Option<Chaos> {
         self.get(name, |i| &i.chaos)
@@ -388,6 +404,7 @@ impl Instances {
         write_into(&self.keyed_rate_limiters, &mut c);
         write_into(&self.throttles, &mut c);
         write_into(&self.hedges, &mut c);
+        write_into(&self.slos, &mut c);
         c
     }
 }
@@ -407,6 +424,7 @@ impl fmt::Debug for Registry {
             .field("keyed_rate_limiters", &i.keyed_rate_limiters.keys())
             .field("throttles", &i.throttles.keys())
             .field("hedges", &i.hedges.keys())
+            .field("slos", &i.slos.keys())
             .finish()
     }
 }

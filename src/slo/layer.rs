@@ -104,7 +104,7 @@ where
     fn call(&mut self, req: Req) -> Self::Future {
         let slo = self.handles.get().clone();
         // Timed only when a latency threshold needs it.
-        let start = slo.latency.map(|_| slo.clock.now());
+        let start = slo.latency().map(|_| slo.clock.now());
         SloFuture {
             inner: self.inner.call(req),
             slo,
@@ -143,7 +143,7 @@ where
             Outcome::Failure => false,
         };
         let now = slo.clock.now();
-        let fast = match (*this.start, slo.latency) {
+        let fast = match (*this.start, slo.latency()) {
             (Some(start), Some(threshold)) => {
                 now.saturating_sub(start) <= threshold.as_nanos() as u64
             }

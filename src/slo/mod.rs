@@ -40,6 +40,7 @@
 
 mod alert;
 mod layer;
+mod reconfigure;
 mod ring;
 mod rules;
 
@@ -53,6 +54,7 @@ use crate::outcome::Outcome;
 use crate::telemetry::{Event, EventKind, Listeners, Pattern};
 use parking_lot::Mutex;
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -70,11 +72,11 @@ pub struct Slo {
 
 pub(crate) struct Inner {
     pub(crate) name: Arc<str>,
-    /// Allowed bad share: 1 − objective.
-    allowed: f64,
-    objective: f64,
+    /// The objective in percent, as `f64` bits (a reconfiguration changes it).
+    objective: AtomicU64,
     period: Duration,
-    pub(crate) latency: Option<Duration>,
+    /// Nanoseconds; 0: no latency SLI (fixed at build; its length is not).
+    latency: AtomicU64,
     alerts: Vec<BurnAlert>,
     pub(crate) rings: Rings,
     /// Which alerts fire, and whether the budget policy is engaged.
@@ -134,7 +136,7 @@ impl Slo {
 
     /// The objective, in percent.
     pub fn objective(&self) -> f64 {
-        self.inner.objective
+        f64::from_bits(self.inner.objective.load(Ordering::Relaxed))
     }
 
     /// The compliance period.
@@ -157,7 +159,7 @@ impl Slo {
         let inner = &*self.inner;
         let good = match outcome {
             Outcome::Ignored => return,
-            Outcome::Success => inner.latency.is_none_or(|t| duration <= t),
+            Outcome::Success => inner.latency().is_none_or(|t| duration <= t),
             Outcome::Failure => false,
         };
         inner.rings.record(inner.clock.now(), good);
@@ -316,12 +318,12 @@ impl Inner {
         if c.valid == 0 {
             return 0.0;
         }
-        (c.valid - c.good) as f64 / c.valid as f64 / self.allowed
+        (c.valid - c.good) as f64 / c.valid as f64 / self.allowed()
     }
 
     fn budget(&self) -> Budget {
         let c = self.counts(self.period);
-        let allowed = self.allowed * c.valid as f64;
+        let allowed = self.allowed() * c.valid as f64;
         let spent = c.valid - c.good;
         let remaining = allowed - spent as f64;
         Budget {
@@ -350,6 +352,20 @@ impl Inner {
                 }
             })
             .collect()
+    }
+
+    /// The latency threshold, if there is a latency SLI.
+    #[inline]
+    pub(crate) fn latency(&self) -> Option<Duration> {
+        match self.latency.load(Ordering::Relaxed) {
+            0 => None,
+            ns => Some(Duration::from_nanos(ns)),
+        }
+    }
+
+    /// The bad share allowed: 1 − objective.
+    fn allowed(&self) -> f64 {
+        1.0 - f64::from_bits(self.objective.load(Ordering::Relaxed)) / 100.0
     }
 
     fn emit(&self, kind: EventKind) {
@@ -408,47 +424,52 @@ impl SloBuilder {
 
     /// Validates and builds.
     pub fn build(self) -> Result<Slo, ConfigError> {
-        let name = self.name;
-        if !(self.objective > 0.0 && self.objective < 100.0) {
-            return Err(ConfigError::new(
-                &name,
-                "objective",
-                format!("must be a percentage in (0, 100), got {}", self.objective),
-            ));
-        }
-        if !(Duration::from_secs(3600)..=366 * DAY).contains(&self.period) {
-            return Err(ConfigError::new(
-                &name,
-                "period",
-                format!("must be from 1 hour to 366 days, got {:?}", self.period),
-            ));
-        }
-        if self.latency == Some(Duration::ZERO) {
-            return Err(ConfigError::new(
-                &name,
-                "latency_threshold",
-                "must be above zero",
-            ));
-        }
-        for a in &self.alerts {
-            a.validate(&name, self.period)?;
-        }
+        self.validate()?;
         let inner = Arc::new(Inner {
-            allowed: 1.0 - self.objective / 100.0,
-            objective: self.objective,
+            objective: AtomicU64::new(self.objective.to_bits()),
             period: self.period,
-            latency: self.latency,
+            latency: AtomicU64::new(self.latency.map_or(0, crate::clock::nanos)),
             rings: Rings::new(self.period.as_secs()),
             state: Mutex::new((vec![false; self.alerts.len()], false)),
             alerts: self.alerts,
             policy: self.policy,
             clock: self.clock,
             listeners: self.listeners,
-            name,
+            name: self.name,
         });
         #[cfg(feature = "metrics")]
         crate::telemetry::register(Arc::downgrade(&inner) as _);
         Ok(Slo { inner })
+    }
+
+    /// Checks the settings as `build` does, building nothing.
+    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
+        let name = &self.name;
+        if !(self.objective > 0.0 && self.objective < 100.0) {
+            return Err(ConfigError::new(
+                name,
+                "objective",
+                format!("must be a percentage in (0, 100), got {}", self.objective),
+            ));
+        }
+        if !(Duration::from_secs(3600)..=366 * DAY).contains(&self.period) {
+            return Err(ConfigError::new(
+                name,
+                "period",
+                format!("must be from 1 hour to 366 days, got {:?}", self.period),
+            ));
+        }
+        if self.latency == Some(Duration::ZERO) {
+            return Err(ConfigError::new(
+                name,
+                "latency_threshold",
+                "must be above zero",
+            ));
+        }
+        for a in &self.alerts {
+            a.validate(name, self.period)?;
+        }
+        Ok(())
     }
 }
 
@@ -456,7 +477,7 @@ impl fmt::Debug for Slo {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Slo")
             .field("name", &self.inner.name)
-            .field("objective", &self.inner.objective)
+            .field("objective", &self.objective())
             .field("period", &self.inner.period)
             .finish_non_exhaustive()
     }
