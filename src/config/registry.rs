@@ -188,6 +188,21 @@ impl Plans {
     }
 }
 
+/// For each kind: the lookup of one instance by name, and the names.
+macro_rules! lookups {
+    ($($(#[$doc:meta])* $one:ident, $names:ident, $field:ident: $ty:ty;)+) => {$(
+        $(#[$doc])*
+        pub fn $one(&self, name: &str) -> Option<$ty> {
+            self.get(name, |i| &i.$field)
+        }
+
+        #[doc = concat!("The names of the `", stringify!($one), "` instances, in order.")]
+        pub fn $names(&self) -> Vec<String> {
+            self.names(|i| &i.$field)
+        }
+    )+};
+}
+
 impl Registry {
     /// A registry whose instances read `clock` and tell `on_event`
     /// listeners; [`from_config`](Self::from_config) for neither.
@@ -245,124 +260,31 @@ impl Registry {
         self.shared.instances.read().config()
     }
 
-    /// The circuit breaker `name`.
-    pub fn circuit_breaker(&self, name: &str) -> Option<CircuitBreaker> {
-        self.get(name, |i| &i.circuit_breakers)
-    }
-
-    /// The rate limiter `name`.
-    pub fn rate_limiter(&self, name: &str) -> Option<RateLimiter> {
-        self.get(name, |i| &i.rate_limiters)
-    }
-
-    /// The bulkhead `name`.
-    pub fn bulkhead(&self, name: &str) -> Option<Bulkhead> {
-        self.get(name, |i| &i.bulkheads)
-    }
-
-    /// The timeout layer `name` (its duration follows reloads).
-    pub fn timeout(&self, name: &str) -> Option<TimeoutLayer<Fixed>> {
-        self.get(name, |i| &i.timeouts)
-    }
-
-    /// The adaptive limiter `name`.
-    pub fn adaptive_limiter(&self, name: &str) -> Option<AdaptiveLimiter> {
-        self.get(name, |i| &i.adaptive_limiters)
-    }
-
-    /// The load shedder `name`.
-    pub fn load_shedder(&self, name: &str) -> Option<LoadShedder> {
-        self.get(name, |i| &i.load_shedders)
-    }
-
-    /// The retry `name` (its layer: `.layer()`, or `.layer().for_http()`).
-    pub fn retry(&self, name: &str) -> Option<Retry> {
-        self.get(name, |i| &i.retries)
-    }
-
-    /// The keyed rate limiter `name` (its layer: `.layer(key_fn)`).
-    pub fn keyed_rate_limiter(&self, name: &str) -> Option<KeyedRateLimiter<String>> {
-        self.get(name, |i| &i.keyed_rate_limiters)
-    }
-
-    /// The keyed rate limiters' names, in order.
-    pub fn keyed_rate_limiter_names(&self) -> Vec<String> {
-        self.names(|i| &i.keyed_rate_limiters)
-    }
-
-    /// The client-side adaptive throttle `name` (its layer: `.layer()`).
-    pub fn throttle(&self, name: &str) -> Option<AdaptiveThrottle> {
-        self.get(name, |i| &i.throttles)
-    }
-
-    /// The throttles' names, in order.
-    pub fn throttle_names(&self) -> Vec<String> {
-        self.names(|i| &i.throttles)
-    }
-
-    /// The hedge `name` (its layer: `.layer()`, or `.layer().for_http()`).
-    pub fn hedge(&self, name: &str) -> Option<Hedge> {
-        self.get(name, |i| &i.hedges)
-    }
-
-    /// The hedges' names, in order.
-    pub fn hedge_names(&self) -> Vec<String> {
-        self.names(|i| &i.hedges)
-    }
-
-    /// The SLO `name` (its layer: `.layer()`).
-    pub fn slo(&self, name: &str) -> Option<Slo> {
-        self.get(name, |i| &i.slos)
-    }
-
-    /// The SLOs' names, in order.
-    pub fn slo_names(&self) -> Vec<String> {
-        self.names(|i| &i.slos)
-    }
-
-    /// The fault injector `name` (its layer: `.layer()`).
-    pub fn chaos(&self, name: &str) -> Option<Chaos> {
-        self.get(name, |i| &i.chaos)
-    }
-
-    /// The fault injectors' names, in order.
-    pub fn chaos_names(&self) -> Vec<String> {
-        self.names(|i| &i.chaos)
-    }
-
-    /// The retries' names, in order.
-    pub fn retry_names(&self) -> Vec<String> {
-        self.names(|i| &i.retries)
-    }
-
-    /// The circuit breakers' names, in order.
-    pub fn circuit_breaker_names(&self) -> Vec<String> {
-        self.names(|i| &i.circuit_breakers)
-    }
-
-    /// The rate limiters' names, in order.
-    pub fn rate_limiter_names(&self) -> Vec<String> {
-        self.names(|i| &i.rate_limiters)
-    }
-
-    /// The bulkheads' names, in order.
-    pub fn bulkhead_names(&self) -> Vec<String> {
-        self.names(|i| &i.bulkheads)
-    }
-
-    /// The timeouts' names, in order.
-    pub fn timeout_names(&self) -> Vec<String> {
-        self.names(|i| &i.timeouts)
-    }
-
-    /// The adaptive limiters' names, in order.
-    pub fn adaptive_limiter_names(&self) -> Vec<String> {
-        self.names(|i| &i.adaptive_limiters)
-    }
-
-    /// The load shedders' names, in order.
-    pub fn load_shedder_names(&self) -> Vec<String> {
-        self.names(|i| &i.load_shedders)
+    lookups! {
+        /// The circuit breaker `name`.
+        circuit_breaker, circuit_breaker_names, circuit_breakers: CircuitBreaker;
+        /// The rate limiter `name`.
+        rate_limiter, rate_limiter_names, rate_limiters: RateLimiter;
+        /// The keyed rate limiter `name` (its layer: `.layer(key_fn)`).
+        keyed_rate_limiter, keyed_rate_limiter_names, keyed_rate_limiters: KeyedRateLimiter<String>;
+        /// The bulkhead `name`.
+        bulkhead, bulkhead_names, bulkheads: Bulkhead;
+        /// The timeout layer `name` (its duration follows reloads).
+        timeout, timeout_names, timeouts: TimeoutLayer<Fixed>;
+        /// The retry `name` (its layer: `.layer()`, or `.layer().for_http()`).
+        retry, retry_names, retries: Retry;
+        /// The hedge `name` (its layer: `.layer()`, or `.layer().for_http()`).
+        hedge, hedge_names, hedges: Hedge;
+        /// The adaptive limiter `name`.
+        adaptive_limiter, adaptive_limiter_names, adaptive_limiters: AdaptiveLimiter;
+        /// The load shedder `name`.
+        load_shedder, load_shedder_names, load_shedders: LoadShedder;
+        /// The client-side adaptive throttle `name` (its layer: `.layer()`).
+        throttle, throttle_names, throttles: AdaptiveThrottle;
+        /// The SLO `name` (its layer: `.layer()`).
+        slo, slo_names, slos: Slo;
+        /// The fault injector `name` (its layer: `.layer()`).
+        chaos, chaos_names, chaos: Chaos;
     }
 
     fn get<K: Kind>(&self, name: &str, of: impl Fn(&Instances) -> &Entries<K>) -> Option<K> {
