@@ -7,8 +7,9 @@
 use proptest::prelude::*;
 use seawall::config::{
     AdaptiveLimiterConfig, AlgorithmName, BulkheadConfig, ChaosConfig, CircuitBreakerConfig,
-    JitterType, KeyedRateLimiterConfig, LoadShedderConfig, Percent, RateLimiterConfig, Registry,
-    RetryConfig, SeawallConfig, Section, TimeoutConfig, WindowType,
+    HedgeConfig, JitterType, KeyedRateLimiterConfig, LoadShedderConfig, Percent, RateLimiterConfig,
+    Registry, RetryConfig, SeawallConfig, Section, SloConfig, ThrottleConfig, TimeoutConfig,
+    WindowType,
 };
 use seawall::prelude::*;
 
@@ -77,6 +78,22 @@ max_injected_share = "5%"
 rate = 10
 per = "1s"
 max_keys = 10000
+
+[throttles.instances.search]
+k = 1.5
+max_reject = "80%"
+window = "1m"
+
+[hedges.instances.search]
+max_hedges = 2
+percentile = 99.0
+window = "5s"
+budget_ratio = "5%"
+
+[slos.instances.checkout]
+objective = "99.95%"
+period = "28days"
+latency_threshold = "300ms"
 "#;
 
 const YAML: &str = r#"
@@ -130,6 +147,15 @@ chaos:
 keyed_rate_limiters:
   instances:
     per_client: { rate: 10, per: 1s, max_keys: 10000 }
+throttles:
+  instances:
+    search: { k: 1.5, max_reject: 80%, window: 1m }
+hedges:
+  instances:
+    search: { max_hedges: 2, percentile: 99.0, window: 5s, budget_ratio: 5% }
+slos:
+  instances:
+    checkout: { objective: 99.95%, period: 28days, latency_threshold: 300ms }
 "#;
 
 const JSON: &str = r#"{
@@ -156,7 +182,12 @@ const JSON: &str = r#"{
     "enabled": false, "error_rate": "30%", "latency_rate": 10, "latency": "100ms",
     "latency_max": "800ms", "max_injected_share": "5%" } } },
   "keyed_rate_limiters": { "instances": { "per_client": {
-    "rate": 10, "per": "1s", "max_keys": 10000 } } }
+    "rate": 10, "per": "1s", "max_keys": 10000 } } },
+  "throttles": { "instances": { "search": { "k": 1.5, "max_reject": "80%", "window": "1m" } } },
+  "hedges": { "instances": { "search": {
+    "max_hedges": 2, "percentile": 99.0, "window": "5s", "budget_ratio": "5%" } } },
+  "slos": { "instances": { "checkout": {
+    "objective": 99.95, "period": "28days", "latency_threshold": "300ms" } } }
 }"#;
 
 fn expected() -> SeawallConfig {
@@ -269,6 +300,32 @@ fn expected() -> SeawallConfig {
             per: Some(Duration::from_secs(1)),
             max_keys: Some(10_000),
             ..Default::default()
+        },
+    );
+    c.throttles.instances.insert(
+        "search".into(),
+        ThrottleConfig {
+            k: Some(1.5),
+            max_reject: Some(Percent(80.0)),
+            window: Some(Duration::from_secs(60)),
+        },
+    );
+    c.hedges.instances.insert(
+        "search".into(),
+        HedgeConfig {
+            max_hedges: Some(2),
+            percentile: Some(99.0),
+            window: Some(Duration::from_secs(5)),
+            budget_ratio: Some(Percent(5.0)),
+            ..Default::default()
+        },
+    );
+    c.slos.instances.insert(
+        "checkout".into(),
+        SloConfig {
+            objective: Some(Percent(99.95)),
+            period: Some(Duration::from_secs(28 * 86_400)),
+            latency_threshold: Some(Duration::from_millis(300)),
         },
     );
     c
