@@ -684,3 +684,53 @@ fn a_reloaded_slo_judges_its_record_by_the_new_objective() {
     let monthly = toml(&format!("{}period = \"7days\"\n", file("99.95%")));
     assert_eq!(registry.reload(&monthly).unwrap_err().field(), "period");
 }
+
+#[test]
+fn a_reloaded_keyed_breaker_changes_every_keys_breaker_in_place() {
+    let file = |threshold: &str| {
+        format!(
+            "[keyed_circuit_breakers.instances.per_host]\nmax_keys = 100\n\
+             [keyed_circuit_breakers.instances.per_host.breaker]\n\
+             sliding_window_size = 10\nminimum_number_of_calls = 10\n\
+             failure_rate_threshold = \"{threshold}\"\n"
+        )
+    };
+    let clock = ManualClock::new();
+    let (registry, _) = registry(&clock, &file("60%"));
+    let keyed = registry.keyed_circuit_breaker("per_host").unwrap();
+    let key = "a.example".to_string();
+    // 4 failures of 9 in a.example's window: under either threshold yet.
+    for failed in [true, true, true, true, false, false, false, false, false] {
+        let p = keyed.try_acquire(&key).unwrap();
+        p.record(if failed {
+            Outcome::Failure
+        } else {
+            Outcome::Success
+        });
+    }
+    registry.reload(&toml(&file("50%"))).unwrap();
+    keyed.try_acquire(&key).unwrap().record(Outcome::Failure);
+    assert_eq!(
+        keyed.get(&key).unwrap().state(),
+        CircuitState::Open,
+        "5 of 10 at 50%"
+    );
+    // A key made after the reload takes the new settings too.
+    let other = "b.example".to_string();
+    for i in 0..10 {
+        let p = keyed.try_acquire(&other).unwrap();
+        p.record(if i < 5 {
+            Outcome::Failure
+        } else {
+            Outcome::Success
+        });
+    }
+    assert_eq!(keyed.get(&other).unwrap().state(), CircuitState::Open);
+    let e = SeawallConfig::from_toml(&file("150%")).unwrap_err();
+    assert_eq!(
+        (e.instance(), e.field(), e.line()),
+        ("per_host", "failure_rate_threshold", Some(6))
+    );
+    let more = toml(&file("50%").replace("max_keys = 100", "max_keys = 5"));
+    assert_eq!(registry.reload(&more).unwrap_err().field(), "max_keys");
+}

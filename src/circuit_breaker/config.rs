@@ -95,6 +95,28 @@ pub(crate) struct Config {
 }
 
 impl Config {
+    /// Whether `next` may replace these settings in a running breaker
+    /// (`name`'s): what it measures must stay the same (the window it
+    /// keeps, and whether calls are timed, which admission decided at build).
+    pub(crate) fn check_replace(&self, name: &Arc<str>, next: &Config) -> Result<(), ConfigError> {
+        let refuse = |field, why: &str| Err(ConfigError::new(name, field, why.to_string()));
+        if next.window != self.window {
+            return refuse(
+                "sliding_window",
+                "cannot change while the breaker runs (its window is kept); build a new breaker",
+            );
+        }
+        if next.slow_call_duration_threshold.is_some()
+            != self.slow_call_duration_threshold.is_some()
+        {
+            return refuse(
+                "slow_call_duration_threshold",
+                "cannot be turned on or off while the breaker runs; build a new breaker",
+            );
+        }
+        Ok(())
+    }
+
     /// The settings `next` changes: (name, from, to), for the events of a
     /// reconfiguration.
     pub(crate) fn changes(&self, next: &Config) -> Vec<(&'static str, String, String)> {

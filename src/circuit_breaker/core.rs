@@ -167,22 +167,7 @@ impl Core {
     /// what it measures must stay the same (the window it keeps, and
     /// whether calls are timed, which admission decided at build).
     pub(crate) fn check_reconfigure(&self, next: &Config) -> Result<(), ConfigError> {
-        let now = self.config();
-        let refuse = |field, why: &str| Err(ConfigError::new(&self.name, field, why.to_string()));
-        if next.window != now.window {
-            return refuse(
-                "sliding_window",
-                "cannot change while the breaker runs (its window is kept); build a new breaker",
-            );
-        }
-        if next.slow_call_duration_threshold.is_some() != now.slow_call_duration_threshold.is_some()
-        {
-            return refuse(
-                "slow_call_duration_threshold",
-                "cannot be turned on or off while the breaker runs; build a new breaker",
-            );
-        }
-        Ok(())
+        self.config().check_replace(&self.name, next)
     }
 
     /// Puts `next` in force (checked by `check_reconfigure`), keeping the

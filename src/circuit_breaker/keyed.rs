@@ -13,7 +13,7 @@ use super::{CircuitBreaker, CircuitBreakerLayer, CircuitState};
 use crate::clock::ClockHandle;
 use crate::error::{ConfigError, KeyLimitReached};
 use crate::telemetry::Listeners;
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
 use std::collections::HashMap;
 use std::fmt;
 use std::hash::{BuildHasher, Hash, RandomState};
@@ -72,7 +72,9 @@ type Shard<K, C> = RwLock<HashMap<K, Entry<C>>>;
 
 struct Keyed<K, C> {
     name: Arc<str>,
-    config: Config,
+    /// What a new key's breaker is made with; a reconfiguration changes it
+    /// (taken after a shard's lock, never with one held by a reconfiguration).
+    config: Mutex<Config>,
     clock: ClockHandle,
     listeners: Listeners,
     classifier: C,
@@ -131,7 +133,7 @@ impl<C: Clone> CircuitBreakerBuilder<C> {
         Ok(KeyedCircuitBreaker {
             inner: Arc::new(Keyed {
                 name,
-                config,
+                config: Mutex::new(config),
                 clock,
                 listeners,
                 classifier,
@@ -187,7 +189,7 @@ where
         }
         let breaker = CircuitBreaker::from_parts(
             Arc::from(format!("{}:{key}", inner.name)),
-            inner.config.clone(),
+            inner.config.lock().clone(),
             inner.clock.clone(),
             inner.listeners.clone(),
             inner.classifier.clone(),
@@ -237,6 +239,43 @@ where
         inner.keys.fetch_sub(evicted, Ordering::AcqRel);
         inner.evicted.fetch_add(evicted as u64, Ordering::Relaxed);
         evicted
+    }
+
+    /// Changes the settings of every key's breaker, and of those made from
+    /// now on, keeping each one's state and window (see
+    /// [`CircuitBreaker::reconfigure`]): `f` gets a builder holding the
+    /// settings in force.
+    pub fn reconfigure(
+        &self,
+        f: impl FnOnce(CircuitBreakerBuilder) -> CircuitBreakerBuilder,
+    ) -> Result<(), ConfigError> {
+        let now = self.inner.config.lock().clone();
+        let next = f(CircuitBreakerBuilder::new(&self.inner.name).with_config(&now));
+        let next = self.checked(&next)?;
+        self.put(next);
+        Ok(())
+    }
+
+    /// `b`'s settings, checked to replace these.
+    pub(crate) fn checked<C2>(&self, b: &CircuitBreakerBuilder<C2>) -> Result<Config, ConfigError> {
+        let next = b.validate()?;
+        let now = self.inner.config.lock().clone();
+        now.check_replace(&self.inner.name, &next)?;
+        Ok(next)
+    }
+
+    /// Puts checked settings in force for the keys there are and to come.
+    /// A key made meanwhile read the settings under its shard's lock,
+    /// before this visits the shard: it is seen, and changed, too.
+    pub(crate) fn put(&self, next: Config) {
+        *self.inner.config.lock() = next.clone();
+        for shard in self.inner.shards.iter() {
+            // Listeners run after the shard's lock is released.
+            let breakers: Vec<_> = shard.read().values().map(|e| e.breaker.clone()).collect();
+            for b in breakers {
+                b.put(next.clone());
+            }
+        }
     }
 
     /// The state of every key's breaker.

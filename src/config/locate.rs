@@ -58,9 +58,19 @@ fn toml_line(text: &str, section: &str, name: &str, keys: &[&str]) -> Option<usi
     let root = DeTable::parse(text).ok()?;
     let (_, section) = table(root.get_ref(), section)?;
     let own = table(section, "instances").and_then(|(_, i)| table(i, name));
+    // In the instance's table, or one nested in it (a keyed breaker's
+    // `breaker`), then in the defaults.
+    let nested = |t: &DeTable<'_>| {
+        field_at(t).or_else(|| {
+            t.iter().find_map(|(_, v)| match v.get_ref() {
+                DeValue::Table(inner) => field_at(inner),
+                _ => None,
+            })
+        })
+    };
     let at = own
-        .and_then(|(_, t)| field_at(t))
-        .or_else(|| table(section, "defaults").and_then(|(_, d)| field_at(d)))
+        .and_then(|(_, t)| nested(t))
+        .or_else(|| table(section, "defaults").and_then(|(_, d)| nested(d)))
         .or(own.map(|(at, _)| at))?;
     Some(line_at(text, at))
 }

@@ -7,7 +7,8 @@
 //! stack for a named downstream ([`Registry::http_client`]).
 //!
 //! The sections, each `[section.defaults]` and `[section.instances.NAME]`:
-//! `circuit_breakers` ([`CircuitBreakerConfig`]), `rate_limiters`
+//! `circuit_breakers` ([`CircuitBreakerConfig`]), `keyed_circuit_breakers`
+//! ([`KeyedCircuitBreakerConfig`]), `rate_limiters`
 //! ([`RateLimiterConfig`]), `keyed_rate_limiters`
 //! ([`KeyedRateLimiterConfig`]), `bulkheads` ([`BulkheadConfig`]),
 //! `timeouts` ([`TimeoutConfig`]), `retries` ([`RetryConfig`]),
@@ -85,8 +86,9 @@ mod stack;
 
 pub use self::patterns::{
     AdaptiveLimiterConfig, AlgorithmName, BackoffType, BulkheadConfig, ChaosConfig,
-    CircuitBreakerConfig, HedgeConfig, JitterType, KeyedRateLimiterConfig, LoadShedderConfig,
-    Percent, RateLimiterConfig, RetryConfig, SloConfig, ThrottleConfig, TimeoutConfig, WindowType,
+    CircuitBreakerConfig, HedgeConfig, JitterType, KeyedCircuitBreakerConfig,
+    KeyedRateLimiterConfig, LoadShedderConfig, Percent, RateLimiterConfig, RetryConfig, SloConfig,
+    ThrottleConfig, TimeoutConfig, WindowType,
 };
 pub use self::registry::{Registry, RegistryBuilder, ReloadReport};
 #[cfg(feature = "http")]
@@ -138,6 +140,8 @@ pub struct SeawallConfig {
     pub hedges: Section<HedgeConfig>,
     /// Service-level objectives.
     pub slos: Section<SloConfig>,
+    /// Keyed circuit breakers (a breaker per host), keyed by `String`.
+    pub keyed_circuit_breakers: Section<KeyedCircuitBreakerConfig>,
 }
 
 fn file_error(format: &str, why: impl std::fmt::Display) -> ConfigError {

@@ -5,7 +5,7 @@ use super::SeawallConfig;
 use crate::adaptive::{AdaptiveLimiter, AdaptiveThrottle};
 use crate::bulkhead::Bulkhead;
 use crate::chaos::Chaos;
-use crate::circuit_breaker::CircuitBreaker;
+use crate::circuit_breaker::{CircuitBreaker, KeyedCircuitBreaker};
 use crate::clock::ClockHandle;
 use crate::error::ConfigError;
 use crate::hedge::Hedge;
@@ -53,6 +53,7 @@ pub(super) struct Instances {
     pub(super) throttles: Entries<AdaptiveThrottle>,
     pub(super) hedges: Entries<Hedge>,
     pub(super) slos: Entries<Slo>,
+    pub(super) keyed_circuit_breakers: Entries<KeyedCircuitBreaker<String>>,
 }
 
 /// Configures a [`Registry`]: the clock and event listeners every instance
@@ -127,6 +128,7 @@ struct Plans {
     throttles: Plan<AdaptiveThrottle>,
     hedges: Plan<Hedge>,
     slos: Plan<Slo>,
+    keyed_circuit_breakers: Plan<KeyedCircuitBreaker<String>>,
 }
 
 impl Plans {
@@ -145,6 +147,7 @@ impl Plans {
             throttles: Plan::check(shared, &now.throttles, next)?,
             hedges: Plan::check(shared, &now.hedges, next)?,
             slos: Plan::check(shared, &now.slos, next)?,
+            keyed_circuit_breakers: Plan::check(shared, &now.keyed_circuit_breakers, next)?,
         })
     }
 
@@ -162,6 +165,7 @@ impl Plans {
         self.throttles.put(shared);
         self.hedges.put(shared);
         self.slos.put(shared);
+        self.keyed_circuit_breakers.put(shared);
     }
 
     /// Records every plan in the entries; nothing here can fail.
@@ -184,6 +188,8 @@ impl Plans {
         self.throttles.record(&mut now.throttles, &mut report);
         self.hedges.record(&mut now.hedges, &mut report);
         self.slos.record(&mut now.slos, &mut report);
+        self.keyed_circuit_breakers
+            .record(&mut now.keyed_circuit_breakers, &mut report);
         report
     }
 }
@@ -263,6 +269,8 @@ impl Registry {
     lookups! {
         /// The circuit breaker `name`.
         circuit_breaker, circuit_breaker_names, circuit_breakers: CircuitBreaker;
+        /// The keyed circuit breaker `name` (`.layer_for(key)`, `.try_acquire(key)`).
+        keyed_circuit_breaker, keyed_circuit_breaker_names, keyed_circuit_breakers: KeyedCircuitBreaker<String>;
         /// The rate limiter `name`.
         rate_limiter, rate_limiter_names, rate_limiters: RateLimiter;
         /// The keyed rate limiter `name` (its layer: `.layer(key_fn)`).
@@ -327,6 +335,7 @@ impl Instances {
         write_into(&self.throttles, &mut c);
         write_into(&self.hedges, &mut c);
         write_into(&self.slos, &mut c);
+        write_into(&self.keyed_circuit_breakers, &mut c);
         c
     }
 }
@@ -347,6 +356,7 @@ impl fmt::Debug for Registry {
             .field("throttles", &i.throttles.keys())
             .field("hedges", &i.hedges.keys())
             .field("slos", &i.slos.keys())
+            .field("keyed_circuit_breakers", &i.keyed_circuit_breakers.keys())
             .finish()
     }
 }

@@ -7,11 +7,11 @@ use crate::adaptive::{
 };
 use crate::bulkhead::{Bulkhead, BulkheadBuilder};
 use crate::chaos::{Chaos, ChaosBuilder};
-use crate::circuit_breaker::{self, CircuitBreaker};
+use crate::circuit_breaker::{self, CircuitBreaker, KeyedCircuitBreaker};
 use crate::config::patterns::{
     AdaptiveLimiterConfig, BulkheadConfig, ChaosConfig, CircuitBreakerConfig, HedgeConfig,
-    KeyedRateLimiterConfig, LoadShedderConfig, RateLimiterConfig, RetryConfig, SloConfig,
-    ThrottleConfig, TimeoutConfig,
+    KeyedCircuitBreakerConfig, KeyedRateLimiterConfig, LoadShedderConfig, RateLimiterConfig,
+    RetryConfig, SloConfig, ThrottleConfig, TimeoutConfig,
 };
 use crate::config::{SeawallConfig, Section};
 use crate::error::ConfigError;
@@ -366,5 +366,49 @@ impl Kind for Hedge {
             // Checked when the builder made a budget of these settings.
             let _ = own.reconfigure(name, ratio, floor, max);
         }
+    }
+}
+
+impl Kind for KeyedCircuitBreaker<String> {
+    type Config = KeyedCircuitBreakerConfig;
+    type Checked = circuit_breaker::Config;
+    const PATTERN: Pattern = Pattern::CircuitBreaker;
+    section!(keyed_circuit_breakers);
+
+    fn validate(c: &Self::Config, name: &str) -> Result<(), ConfigError> {
+        if c.keys() == 0 {
+            return Err(ConfigError::new(
+                &name.into(),
+                "max_keys",
+                "must be at least 1, got 0",
+            ));
+        }
+        c.breaker.builder(name)?.validate().map(drop)
+    }
+
+    fn build(c: &Self::Config, name: &str, shared: &Shared) -> Result<Self, ConfigError> {
+        (c.breaker.builder(name)?)
+            .telemetry(&shared.clock, &shared.listeners)
+            .build_keyed(c.keys())
+    }
+
+    fn check(
+        &self,
+        now: &Self::Config,
+        next: &Self::Config,
+        name: &str,
+    ) -> Result<Self::Checked, ConfigError> {
+        if now.keys() != next.keys() {
+            return Err(ConfigError::new(
+                &name.into(),
+                "max_keys",
+                "cannot change while the breaker runs; build a new one",
+            ));
+        }
+        self.checked(&next.breaker.builder(name)?)
+    }
+
+    fn put(&self, checked: Self::Checked, _: &Shared, _: &str) {
+        KeyedCircuitBreaker::put(self, checked);
     }
 }

@@ -10,7 +10,7 @@ use super::{SeawallConfig, Section};
 use crate::adaptive::{AdaptiveLimiter, AdaptiveThrottle};
 use crate::bulkhead::Bulkhead;
 use crate::chaos::Chaos;
-use crate::circuit_breaker::CircuitBreaker;
+use crate::circuit_breaker::{CircuitBreaker, KeyedCircuitBreaker};
 use crate::error::ConfigError;
 use crate::hedge::Hedge;
 use crate::load_shed::LoadShedder;
@@ -160,7 +160,8 @@ pub(crate) fn validate_all(c: &SeawallConfig) -> Result<(), (&'static str, Confi
     validate::<KeyedRateLimiter<String>>(c)?;
     validate::<AdaptiveThrottle>(c)?;
     validate::<Hedge>(c)?;
-    validate::<Slo>(c)
+    validate::<Slo>(c)?;
+    validate::<KeyedCircuitBreaker<String>>(c)
 }
 
 /// Writes each entry's settings into `c` (as instances, no defaults).

@@ -399,3 +399,37 @@ impl HedgeConfig {
         Ok(b.budget(budget))
     }
 }
+
+/// A keyed circuit breaker's settings: one breaker per key (a host, a
+/// tenant), each with `breaker`'s settings, at most `max_keys` at once.
+///
+/// ```toml
+/// [keyed_circuit_breakers.instances.per_host]
+/// max_keys = 1000
+///
+/// [keyed_circuit_breakers.instances.per_host.breaker]
+/// failure_rate_threshold = "50%"
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KeyedCircuitBreakerConfig {
+    /// The most keys tracked at once (default 10,000).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_keys: Option<usize>,
+    /// Each key's breaker.
+    pub breaker: CircuitBreakerConfig,
+}
+
+impl KeyedCircuitBreakerConfig {
+    pub(crate) fn merged(&self, over: &Self) -> Self {
+        Self {
+            max_keys: over.max_keys.or(self.max_keys),
+            breaker: self.breaker.merged(&over.breaker),
+        }
+    }
+
+    /// The keys it holds at most.
+    pub(crate) fn keys(&self) -> usize {
+        self.max_keys.unwrap_or(10_000)
+    }
+}

@@ -68,7 +68,8 @@ mod limits;
 mod practice;
 
 pub use self::calls::{
-    BackoffType, CircuitBreakerConfig, HedgeConfig, JitterType, RetryConfig, TimeoutConfig,
+    BackoffType, CircuitBreakerConfig, HedgeConfig, JitterType, KeyedCircuitBreakerConfig,
+    RetryConfig, TimeoutConfig,
 };
 pub use self::limits::{
     AdaptiveLimiterConfig, AlgorithmName, BulkheadConfig, KeyedRateLimiterConfig,
