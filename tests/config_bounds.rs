@@ -530,6 +530,22 @@ const CASES: &[(&str, &str, &str)] = &[
         "latency_threshold = \"0s\"",
         "latency_threshold must be above zero",
     ),
+    // Keyed bulkheads.
+    (
+        "keyed_bulkheads",
+        "max_concurrent_calls = 1\nmax_keys = 1",
+        "",
+    ),
+    (
+        "keyed_bulkheads",
+        "max_concurrent_calls = 0",
+        "max_concurrent_calls must be in 1..=1099511627776, got 0",
+    ),
+    (
+        "keyed_bulkheads",
+        "max_keys = 0",
+        "max_keys must be at least 1, got 0",
+    ),
 ];
 
 #[test]

@@ -734,3 +734,41 @@ fn a_reloaded_keyed_breaker_changes_every_keys_breaker_in_place() {
     let more = toml(&file("50%").replace("max_keys = 100", "max_keys = 5"));
     assert_eq!(registry.reload(&more).unwrap_err().field(), "max_keys");
 }
+
+#[test]
+fn a_reloaded_keyed_bulkhead_keeps_each_keys_calls_in_flight() {
+    let file = |n: usize| {
+        format!(
+            "[keyed_bulkheads.instances.per_tenant]\nmax_concurrent_calls = {n}\nmax_keys = 10\n"
+        )
+    };
+    let clock = ManualClock::new();
+    let (registry, events) = registry(&clock, &file(3));
+    let bulkhead = registry.keyed_bulkhead("per_tenant").unwrap();
+    let acme = "acme".to_string();
+    let held: Vec<_> = (0..3)
+        .map(|_| bulkhead.try_acquire(&acme).unwrap())
+        .collect();
+    registry.reload(&toml(&file(5))).unwrap();
+    let more: Vec<_> = (0..5)
+        .filter_map(|_| bulkhead.try_acquire(&acme).ok())
+        .collect();
+    assert_eq!(more.len(), 2, "3 in flight of the new 5");
+    let globex = "globex".to_string();
+    let other: Vec<_> = (0..9)
+        .filter_map(|_| bulkhead.try_acquire(&globex).ok())
+        .collect();
+    assert_eq!(other.len(), 5, "a new key has the new 5");
+    drop((held, more, other));
+    assert_eq!(bulkhead.in_flight(&acme), 0);
+    assert_eq!(
+        reconfigured(&events),
+        [(
+            Pattern::Bulkhead,
+            "per_tenant".to_string(),
+            "max_concurrent_calls",
+            "3".to_string(),
+            "5".to_string()
+        )]
+    );
+}

@@ -16,7 +16,7 @@ use parking_lot::RwLock;
 use std::collections::HashMap;
 use std::fmt;
 use std::hash::{BuildHasher, Hash, RandomState};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use tower::BoxError;
@@ -28,11 +28,18 @@ const REJECTED: usize = 1;
 
 struct Keyed<K, S> {
     name: Arc<str>,
-    per_key: usize,
+    /// Changed under the map's write lock, with every key's semaphore.
+    per_key: AtomicUsize,
     max_keys: usize,
     map: RwLock<HashMap<K, Arc<Semaphore>, S>>,
     counts: Striped<2>,
     evicted: AtomicU64,
+}
+
+impl<K, S> Keyed<K, S> {
+    fn per_key(&self) -> usize {
+        self.per_key.load(Ordering::Acquire)
+    }
 }
 
 /// A bulkhead per key; a cheap `Clone` handle.
@@ -128,7 +135,7 @@ impl<K: Hash + Eq + Clone> KeyedBulkhead<K, RandomState> {
         Ok(Self {
             inner: Arc::new(Keyed {
                 name,
-                per_key,
+                per_key: AtomicUsize::new(per_key),
                 max_keys,
                 map: RwLock::new(HashMap::default()),
                 counts: Striped::new(),
@@ -150,7 +157,7 @@ impl<K: Hash + Eq + Clone, S: BuildHasher> KeyedBulkhead<K, S> {
             let before = map.len();
             // Idle: every slot free (nothing in flight, nobody waiting).
             map.retain(|_, sem| {
-                sem.available() < inner.per_key as i64 || Arc::strong_count(sem) > 1
+                sem.available() < inner.per_key() as i64 || Arc::strong_count(sem) > 1
             });
             let evicted = before - map.len();
             inner.evicted.fetch_add(evicted as u64, Ordering::Relaxed);
@@ -164,7 +171,7 @@ impl<K: Hash + Eq + Clone, S: BuildHasher> KeyedBulkhead<K, S> {
         }
         let sem = map
             .entry(key.clone())
-            .or_insert_with(|| Arc::new(Semaphore::new(inner.per_key)));
+            .or_insert_with(|| Arc::new(Semaphore::new(inner.per_key())));
         self.take(sem)
     }
 
@@ -178,9 +185,38 @@ impl<K: Hash + Eq + Clone, S: BuildHasher> KeyedBulkhead<K, S> {
             self.inner.counts.incr(REJECTED);
             Err(KeyedBulkheadError::Full(BulkheadFull::new(
                 self.inner.name.clone(),
-                self.inner.per_key,
+                self.inner.per_key(),
             )))
         }
+    }
+
+    /// Changes every key's slots, and those of keys to come, keeping the
+    /// calls in flight: with fewer, a key admits no new call until enough
+    /// of its own have finished. Out of range, nothing changes.
+    pub fn set_per_key(&self, per_key: usize) -> Result<(), crate::ConfigError> {
+        super::check_max(&self.inner.name, per_key)?;
+        self.put(per_key);
+        Ok(())
+    }
+
+    /// Puts a checked `per_key` in force; what it replaced.
+    pub(crate) fn put(&self, per_key: usize) -> usize {
+        let map = self.inner.map.write();
+        let old = self.inner.per_key.swap(per_key, Ordering::AcqRel);
+        for sem in map.values() {
+            sem.adjust(per_key as i64 - old as i64);
+        }
+        old
+    }
+
+    /// The slots each key has.
+    pub fn per_key(&self) -> usize {
+        self.inner.per_key()
+    }
+
+    /// The most keys tracked at once.
+    pub fn max_keys(&self) -> usize {
+        self.inner.max_keys
     }
 
     /// Keys tracked now.
@@ -196,7 +232,7 @@ impl<K: Hash + Eq + Clone, S: BuildHasher> KeyedBulkhead<K, S> {
     /// Slots of `key` in use now (0 for an unknown key).
     pub fn in_flight(&self, key: &K) -> usize {
         self.inner.map.read().get(key).map_or(0, |s| {
-            (self.inner.per_key as i64 - s.available()).max(0) as usize
+            (self.inner.per_key() as i64 - s.available()).max(0) as usize
         })
     }
 

@@ -8,7 +8,8 @@
 //!
 //! The sections, each `[section.defaults]` and `[section.instances.NAME]`:
 //! `circuit_breakers` ([`CircuitBreakerConfig`]), `keyed_circuit_breakers`
-//! ([`KeyedCircuitBreakerConfig`]), `rate_limiters`
+//! ([`KeyedCircuitBreakerConfig`]), `keyed_bulkheads`
+//! ([`KeyedBulkheadConfig`]), `rate_limiters`
 //! ([`RateLimiterConfig`]), `keyed_rate_limiters`
 //! ([`KeyedRateLimiterConfig`]), `bulkheads` ([`BulkheadConfig`]),
 //! `timeouts` ([`TimeoutConfig`]), `retries` ([`RetryConfig`]),
@@ -86,7 +87,7 @@ mod stack;
 
 pub use self::patterns::{
     AdaptiveLimiterConfig, AlgorithmName, BackoffType, BulkheadConfig, ChaosConfig,
-    CircuitBreakerConfig, HedgeConfig, JitterType, KeyedCircuitBreakerConfig,
+    CircuitBreakerConfig, HedgeConfig, JitterType, KeyedBulkheadConfig, KeyedCircuitBreakerConfig,
     KeyedRateLimiterConfig, LoadShedderConfig, Percent, RateLimiterConfig, RetryConfig, SloConfig,
     ThrottleConfig, TimeoutConfig, WindowType,
 };
@@ -142,6 +143,8 @@ pub struct SeawallConfig {
     pub slos: Section<SloConfig>,
     /// Keyed circuit breakers (a breaker per host), keyed by `String`.
     pub keyed_circuit_breakers: Section<KeyedCircuitBreakerConfig>,
+    /// Keyed bulkheads (slots per tenant), keyed by `String`.
+    pub keyed_bulkheads: Section<KeyedBulkheadConfig>,
 }
 
 fn file_error(format: &str, why: impl std::fmt::Display) -> ConfigError {

@@ -3,7 +3,7 @@
 use super::kinds::{write_into, Entries, Kind, Plan};
 use super::SeawallConfig;
 use crate::adaptive::{AdaptiveLimiter, AdaptiveThrottle};
-use crate::bulkhead::Bulkhead;
+use crate::bulkhead::{Bulkhead, KeyedBulkhead};
 use crate::chaos::Chaos;
 use crate::circuit_breaker::{CircuitBreaker, KeyedCircuitBreaker};
 use crate::clock::ClockHandle;
@@ -54,6 +54,7 @@ pub(super) struct Instances {
     pub(super) hedges: Entries<Hedge>,
     pub(super) slos: Entries<Slo>,
     pub(super) keyed_circuit_breakers: Entries<KeyedCircuitBreaker<String>>,
+    pub(super) keyed_bulkheads: Entries<KeyedBulkhead<String>>,
 }
 
 /// Configures a [`Registry`]: the clock and event listeners every instance
@@ -129,6 +130,7 @@ struct Plans {
     hedges: Plan<Hedge>,
     slos: Plan<Slo>,
     keyed_circuit_breakers: Plan<KeyedCircuitBreaker<String>>,
+    keyed_bulkheads: Plan<KeyedBulkhead<String>>,
 }
 
 impl Plans {
@@ -148,6 +150,7 @@ impl Plans {
             hedges: Plan::check(shared, &now.hedges, next)?,
             slos: Plan::check(shared, &now.slos, next)?,
             keyed_circuit_breakers: Plan::check(shared, &now.keyed_circuit_breakers, next)?,
+            keyed_bulkheads: Plan::check(shared, &now.keyed_bulkheads, next)?,
         })
     }
 
@@ -166,6 +169,7 @@ impl Plans {
         self.hedges.put(shared);
         self.slos.put(shared);
         self.keyed_circuit_breakers.put(shared);
+        self.keyed_bulkheads.put(shared);
     }
 
     /// Records every plan in the entries; nothing here can fail.
@@ -190,6 +194,8 @@ impl Plans {
         self.slos.record(&mut now.slos, &mut report);
         self.keyed_circuit_breakers
             .record(&mut now.keyed_circuit_breakers, &mut report);
+        self.keyed_bulkheads
+            .record(&mut now.keyed_bulkheads, &mut report);
         report
     }
 }
@@ -277,6 +283,8 @@ impl Registry {
         keyed_rate_limiter, keyed_rate_limiter_names, keyed_rate_limiters: KeyedRateLimiter<String>;
         /// The bulkhead `name`.
         bulkhead, bulkhead_names, bulkheads: Bulkhead;
+        /// The keyed bulkhead `name` (its layer: `.layer(key_fn)`).
+        keyed_bulkhead, keyed_bulkhead_names, keyed_bulkheads: KeyedBulkhead<String>;
         /// The timeout layer `name` (its duration follows reloads).
         timeout, timeout_names, timeouts: TimeoutLayer<Fixed>;
         /// The retry `name` (its layer: `.layer()`, or `.layer().for_http()`).
@@ -336,6 +344,7 @@ impl Instances {
         write_into(&self.hedges, &mut c);
         write_into(&self.slos, &mut c);
         write_into(&self.keyed_circuit_breakers, &mut c);
+        write_into(&self.keyed_bulkheads, &mut c);
         c
     }
 }
@@ -357,6 +366,7 @@ impl fmt::Debug for Registry {
             .field("hedges", &i.hedges.keys())
             .field("slos", &i.slos.keys())
             .field("keyed_circuit_breakers", &i.keyed_circuit_breakers.keys())
+            .field("keyed_bulkheads", &i.keyed_bulkheads.keys())
             .finish()
     }
 }

@@ -5,13 +5,13 @@ use super::{Kind, Shared};
 use crate::adaptive::{
     AdaptiveLimiter, AdaptiveLimiterBuilder, AdaptiveThrottle, AdaptiveThrottleBuilder,
 };
-use crate::bulkhead::{Bulkhead, BulkheadBuilder};
+use crate::bulkhead::{Bulkhead, BulkheadBuilder, KeyedBulkhead};
 use crate::chaos::{Chaos, ChaosBuilder};
 use crate::circuit_breaker::{self, CircuitBreaker, KeyedCircuitBreaker};
 use crate::config::patterns::{
     AdaptiveLimiterConfig, BulkheadConfig, ChaosConfig, CircuitBreakerConfig, HedgeConfig,
-    KeyedCircuitBreakerConfig, KeyedRateLimiterConfig, LoadShedderConfig, RateLimiterConfig,
-    RetryConfig, SloConfig, ThrottleConfig, TimeoutConfig,
+    KeyedBulkheadConfig, KeyedCircuitBreakerConfig, KeyedRateLimiterConfig, LoadShedderConfig,
+    RateLimiterConfig, RetryConfig, SloConfig, ThrottleConfig, TimeoutConfig,
 };
 use crate::config::{SeawallConfig, Section};
 use crate::error::ConfigError;
@@ -410,5 +410,51 @@ impl Kind for KeyedCircuitBreaker<String> {
 
     fn put(&self, checked: Self::Checked, _: &Shared, _: &str) {
         KeyedCircuitBreaker::put(self, checked);
+    }
+}
+
+impl Kind for KeyedBulkhead<String> {
+    type Config = KeyedBulkheadConfig;
+    type Checked = usize;
+    const PATTERN: Pattern = Pattern::Bulkhead;
+    section!(keyed_bulkheads);
+
+    fn validate(c: &Self::Config, name: &str) -> Result<(), ConfigError> {
+        let (per_key, keys) = c.limits();
+        KeyedBulkhead::<String>::new(name, per_key, keys).map(drop)
+    }
+
+    fn build(c: &Self::Config, name: &str, _: &Shared) -> Result<Self, ConfigError> {
+        let (per_key, keys) = c.limits();
+        KeyedBulkhead::new(name, per_key, keys)
+    }
+
+    fn check(
+        &self,
+        _: &Self::Config,
+        next: &Self::Config,
+        name: &str,
+    ) -> Result<Self::Checked, ConfigError> {
+        Self::validate(next, name)?;
+        let (per_key, keys) = next.limits();
+        if keys != self.max_keys() {
+            return Err(ConfigError::new(
+                &name.into(),
+                "max_keys",
+                "cannot change while the bulkhead runs; build a new one",
+            ));
+        }
+        Ok(per_key)
+    }
+
+    /// A keyed bulkhead has no listeners of its own: the registry's hear of it.
+    fn put(&self, per_key: usize, shared: &Shared, name: &str) {
+        if let Some(kind) = reconfigured(
+            "max_concurrent_calls",
+            KeyedBulkhead::put(self, per_key),
+            per_key,
+        ) {
+            shared.emit(Pattern::Bulkhead, name, kind);
+        }
     }
 }

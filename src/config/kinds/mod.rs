@@ -8,7 +8,7 @@
 use super::registry::{ReloadReport, Shared};
 use super::{SeawallConfig, Section};
 use crate::adaptive::{AdaptiveLimiter, AdaptiveThrottle};
-use crate::bulkhead::Bulkhead;
+use crate::bulkhead::{Bulkhead, KeyedBulkhead};
 use crate::chaos::Chaos;
 use crate::circuit_breaker::{CircuitBreaker, KeyedCircuitBreaker};
 use crate::error::ConfigError;
@@ -161,7 +161,8 @@ pub(crate) fn validate_all(c: &SeawallConfig) -> Result<(), (&'static str, Confi
     validate::<AdaptiveThrottle>(c)?;
     validate::<Hedge>(c)?;
     validate::<Slo>(c)?;
-    validate::<KeyedCircuitBreaker<String>>(c)
+    validate::<KeyedCircuitBreaker<String>>(c)?;
+    validate::<KeyedBulkhead<String>>(c)
 }
 
 /// Writes each entry's settings into `c` (as instances, no defaults).

@@ -336,3 +336,30 @@ impl ThrottleConfig {
         Ok(b)
     }
 }
+
+/// A keyed bulkhead's settings: each key (a tenant, a client) its own
+/// `max_concurrent_calls`, at most `max_keys` keys at once.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KeyedBulkheadConfig {
+    /// Calls in flight at once, per key (default 25).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_concurrent_calls: Option<usize>,
+    /// The most keys tracked at once (default 10,000).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_keys: Option<usize>,
+}
+
+impl KeyedBulkheadConfig {
+    pub(crate) fn merged(&self, over: &Self) -> Self {
+        merged!(self, over, max_concurrent_calls, max_keys)
+    }
+
+    /// `(per key, keys)`, the defaults where left out.
+    pub(crate) fn limits(&self) -> (usize, usize) {
+        (
+            self.max_concurrent_calls.unwrap_or(25),
+            self.max_keys.unwrap_or(10_000),
+        )
+    }
+}

@@ -72,7 +72,7 @@ pub use self::calls::{
     RetryConfig, TimeoutConfig,
 };
 pub use self::limits::{
-    AdaptiveLimiterConfig, AlgorithmName, BulkheadConfig, KeyedRateLimiterConfig,
-    LoadShedderConfig, RateLimiterConfig, ThrottleConfig,
+    AdaptiveLimiterConfig, AlgorithmName, BulkheadConfig, KeyedBulkheadConfig,
+    KeyedRateLimiterConfig, LoadShedderConfig, RateLimiterConfig, ThrottleConfig,
 };
 pub use self::practice::{ChaosConfig, SloConfig};
