@@ -283,15 +283,7 @@ impl RetryConfig {
             (Some(JitterType::Decorrelated), _) => Jitter::Decorrelated,
             (Some(JitterType::Full) | None, _) => Jitter::Full,
         });
-        let (ratio, floor, max) = self.budget();
-        let budget = RetryBudget::with_clock(ratio, floor, max, clock.clone()).map_err(|e| {
-            let field = match e.field() {
-                "max_balance" => "budget_max_balance",
-                field => field,
-            };
-            ConfigError::new(&std::sync::Arc::from(name), field, e.message().to_string())
-        })?;
-        Ok(b.budget(budget))
+        Ok(b.budget(own_budget(name, self.budget(), clock)?))
     }
 }
 
@@ -388,16 +380,24 @@ impl HedgeConfig {
         };
         let mut b = Hedge::builder(name).clock(clock.clone()).delay(delay);
         set_some!(b, self, max_hedges);
-        let (ratio, floor, max) = self.budget();
-        let budget = RetryBudget::with_clock(ratio, floor, max, clock.clone()).map_err(|e| {
-            let field = match e.field() {
-                "max_balance" => "budget_max_balance",
-                field => field,
-            };
-            ConfigError::new(&std::sync::Arc::from(name), field, e.message().to_string())
-        })?;
-        Ok(b.budget(budget))
+        Ok(b.budget(own_budget(name, self.budget(), clock)?))
     }
+}
+
+/// A budget of its own for retry or hedge `name`, an error naming the
+/// file's key.
+fn own_budget(
+    name: &str,
+    (ratio, floor, max): (f64, u32, u32),
+    clock: &crate::clock::ClockHandle,
+) -> Result<RetryBudget, ConfigError> {
+    RetryBudget::with_clock(ratio, floor, max, clock.clone()).map_err(|e| {
+        let field = match e.field() {
+            "max_balance" => "budget_max_balance",
+            field => field,
+        };
+        ConfigError::new(&std::sync::Arc::from(name), field, e.message().to_string())
+    })
 }
 
 /// A keyed circuit breaker's settings: one breaker per key (a host, a
