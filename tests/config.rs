@@ -7,9 +7,9 @@
 use proptest::prelude::*;
 use seawall::config::{
     AdaptiveLimiterConfig, AlgorithmName, BulkheadConfig, ChaosConfig, CircuitBreakerConfig,
-    HedgeConfig, JitterType, KeyedRateLimiterConfig, LoadShedderConfig, Percent, RateLimiterConfig,
-    Registry, RetryConfig, SeawallConfig, Section, SloConfig, ThrottleConfig, TimeoutConfig,
-    WindowType,
+    HedgeConfig, JitterType, KeyedBulkheadConfig, KeyedCircuitBreakerConfig,
+    KeyedRateLimiterConfig, LoadShedderConfig, Percent, RateLimiterConfig, Registry, RetryConfig,
+    SeawallConfig, Section, SloConfig, ThrottleConfig, TimeoutConfig, WindowType,
 };
 use seawall::prelude::*;
 
@@ -94,6 +94,16 @@ budget_ratio = "5%"
 objective = "99.95%"
 period = "28days"
 latency_threshold = "300ms"
+
+[keyed_circuit_breakers.instances.per_host]
+max_keys = 1000
+
+[keyed_circuit_breakers.instances.per_host.breaker]
+failure_rate_threshold = "40%"
+
+[keyed_bulkheads.instances.per_tenant]
+max_concurrent_calls = 4
+max_keys = 500
 "#;
 
 const YAML: &str = r#"
@@ -156,6 +166,14 @@ hedges:
 slos:
   instances:
     checkout: { objective: 99.95%, period: 28days, latency_threshold: 300ms }
+keyed_circuit_breakers:
+  instances:
+    per_host:
+      max_keys: 1000
+      breaker: { failure_rate_threshold: 40% }
+keyed_bulkheads:
+  instances:
+    per_tenant: { max_concurrent_calls: 4, max_keys: 500 }
 "#;
 
 const JSON: &str = r#"{
@@ -187,7 +205,10 @@ const JSON: &str = r#"{
   "hedges": { "instances": { "search": {
     "max_hedges": 2, "percentile": 99.0, "window": "5s", "budget_ratio": "5%" } } },
   "slos": { "instances": { "checkout": {
-    "objective": 99.95, "period": "28days", "latency_threshold": "300ms" } } }
+    "objective": 99.95, "period": "28days", "latency_threshold": "300ms" } } },
+  "keyed_circuit_breakers": { "instances": { "per_host": {
+    "max_keys": 1000, "breaker": { "failure_rate_threshold": "40%" } } } },
+  "keyed_bulkheads": { "instances": { "per_tenant": { "max_concurrent_calls": 4, "max_keys": 500 } } }
 }"#;
 
 fn expected() -> SeawallConfig {
@@ -326,6 +347,23 @@ fn expected() -> SeawallConfig {
             objective: Some(Percent(99.95)),
             period: Some(Duration::from_secs(28 * 86_400)),
             latency_threshold: Some(Duration::from_millis(300)),
+        },
+    );
+    c.keyed_circuit_breakers.instances.insert(
+        "per_host".into(),
+        KeyedCircuitBreakerConfig {
+            max_keys: Some(1000),
+            breaker: CircuitBreakerConfig {
+                failure_rate_threshold: Some(Percent(40.0)),
+                ..Default::default()
+            },
+        },
+    );
+    c.keyed_bulkheads.instances.insert(
+        "per_tenant".into(),
+        KeyedBulkheadConfig {
+            max_concurrent_calls: Some(4),
+            max_keys: Some(500),
         },
     );
     c
