@@ -772,3 +772,34 @@ fn a_reloaded_keyed_bulkhead_keeps_each_keys_calls_in_flight() {
         )]
     );
 }
+
+#[cfg(feature = "grpc")]
+#[test]
+fn the_grpc_client_preset_takes_the_files_instances() {
+    let text = "[circuit_breakers.instances.inventory]\nminimum_number_of_calls = 5\n\
+                [retries.instances.inventory]\nmax_attempts = 2\ndeadline = \"10s\"\n\
+                [timeouts.instances.\"inventory.attempt\"]\nduration = \"750ms\"\n";
+    let registry = Registry::from_config(&toml(text)).unwrap();
+    let stack = registry.grpc_client("inventory").unwrap();
+    assert_eq!(
+        stack.attempt_timeout_layer().duration(),
+        Duration::from_millis(750)
+    );
+    // The stack's breaker is the registry's, its total timeout the preset's.
+    registry.circuit_breaker("inventory").unwrap().force_open();
+    assert_eq!(
+        stack.circuit_breaker_layer().handle().state(),
+        CircuitState::ForcedOpen
+    );
+    assert_eq!(
+        stack.total_timeout_layer().duration(),
+        Duration::from_secs(10)
+    );
+    registry
+        .reload(&toml(&text.replace("750ms", "250ms")))
+        .unwrap();
+    assert_eq!(
+        stack.attempt_timeout_layer().duration(),
+        Duration::from_millis(250)
+    );
+}

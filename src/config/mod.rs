@@ -92,6 +92,8 @@ pub use self::patterns::{
     ThrottleConfig, TimeoutConfig, WindowType,
 };
 pub use self::registry::{Registry, RegistryBuilder, ReloadReport};
+#[cfg(feature = "grpc")]
+pub use self::stack::ConfiguredGrpcClient;
 #[cfg(feature = "http")]
 pub use self::stack::ConfiguredHttpClient;
 

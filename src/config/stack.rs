@@ -5,6 +5,7 @@ use super::Registry;
 use crate::error::ConfigError;
 use crate::http::{HttpClassifier, HttpReplay, RetryHttp};
 use crate::outcome::DefaultClassifier;
+use crate::retry::RetryLayer;
 use crate::stack::{ClientStack, Stack, SwappedClassifier};
 
 /// The stack [`Registry::http_client`] builds: the fused
@@ -12,6 +13,14 @@ use crate::stack::{ClientStack, Stack, SwappedClassifier};
 /// file (classified as the preset classifies HTTP answers).
 pub type ConfiguredHttpClient =
     ClientStack<RetryHttp, HttpReplay, SwappedClassifier<HttpClassifier, DefaultClassifier>>;
+
+/// The stack [`Registry::grpc_client`] builds (feature `grpc`).
+#[cfg(feature = "grpc")]
+pub type ConfiguredGrpcClient = ClientStack<
+    crate::grpc::RetryGrpc,
+    crate::grpc::GrpcReplay,
+    SwappedClassifier<crate::grpc::GrpcClassifier, DefaultClassifier>,
+>;
 
 impl Registry {
     /// The [`http_client`](Stack::http_client) preset for downstream
@@ -42,14 +51,40 @@ impl Registry {
     /// # Ok(()) }
     /// ```
     pub fn http_client(&self, name: &str) -> Result<ConfiguredHttpClient, ConfigError> {
-        let preset = Stack::http_client(name)?;
+        self.fill(name, Stack::http_client(name)?, |retry| {
+            retry.layer().for_http()
+        })
+    }
+
+    /// The [`grpc_client`](Stack::grpc_client) preset for downstream
+    /// `name` (feature `grpc`), its slots filled as
+    /// [`http_client`](Self::http_client)'s, the retry speaking gRPC
+    /// (transport errors and `UNAVAILABLE` retried, messages replayed from
+    /// the retry buffer). Give the file's retry a `deadline` (the preset's
+    /// is its total timeout) for every attempt to tell the server the time
+    /// left in `grpc-timeout`.
+    #[cfg(feature = "grpc")]
+    pub fn grpc_client(&self, name: &str) -> Result<ConfiguredGrpcClient, ConfigError> {
+        use crate::grpc::{GrpcReplay, RetryGrpc};
+        self.fill(name, Stack::grpc_client(name)?, |retry| {
+            retry.layer().retry_if(RetryGrpc::new()).replay(GrpcReplay)
+        })
+    }
+
+    /// `preset` with the file's instances named after `name` in its slots.
+    fn fill<P, R, C: Clone>(
+        &self,
+        name: &str,
+        preset: ClientStack<P, R, C>,
+        retry_layer: impl FnOnce(&crate::retry::Retry) -> RetryLayer<P, R>,
+    ) -> Result<ClientStack<P, R, SwappedClassifier<C, DefaultClassifier>>, ConfigError> {
         let breaker = match self.circuit_breaker(name) {
             Some(breaker) => breaker,
             None => preset.circuit_breaker_layer().handle().copy_settings()?,
         };
         let mut stack = preset.with_circuit_breaker(breaker.layer());
         if let Some(retry) = self.retry(name) {
-            stack = stack.with_retry(retry.layer().for_http());
+            stack = stack.with_retry(retry_layer(&retry));
         }
         if let Some(bulkhead) = self.bulkhead(name) {
             stack = stack.with_bulkhead(bulkhead.layer());
