@@ -8,8 +8,9 @@ use proptest::prelude::*;
 use seawall::config::{
     AdaptiveLimiterConfig, AlgorithmName, BulkheadConfig, ChaosConfig, CircuitBreakerConfig,
     HedgeConfig, JitterType, KeyedBulkheadConfig, KeyedCircuitBreakerConfig,
-    KeyedRateLimiterConfig, LoadShedderConfig, Percent, RateLimiterConfig, Registry, RetryConfig,
-    SeawallConfig, Section, SloConfig, ThrottleConfig, TimeoutConfig, WindowType,
+    KeyedRateLimiterConfig, LoadShedderConfig, OutlierDetectionConfig, Percent, RateLimiterConfig,
+    Registry, RetryConfig, SeawallConfig, Section, SloConfig, ThrottleConfig, TimeoutConfig,
+    WindowType,
 };
 use seawall::prelude::*;
 
@@ -104,6 +105,11 @@ failure_rate_threshold = "40%"
 [keyed_bulkheads.instances.per_tenant]
 max_concurrent_calls = 4
 max_keys = 500
+
+[outlier_detections.instances.inventory]
+consecutive_failures = 3
+base_ejection_time = "10s"
+max_ejection_percent = 50
 "#;
 
 const YAML: &str = r#"
@@ -174,6 +180,9 @@ keyed_circuit_breakers:
 keyed_bulkheads:
   instances:
     per_tenant: { max_concurrent_calls: 4, max_keys: 500 }
+outlier_detections:
+  instances:
+    inventory: { consecutive_failures: 3, base_ejection_time: 10s, max_ejection_percent: 50 }
 "#;
 
 const JSON: &str = r#"{
@@ -208,7 +217,9 @@ const JSON: &str = r#"{
     "objective": 99.95, "period": "28days", "latency_threshold": "300ms" } } },
   "keyed_circuit_breakers": { "instances": { "per_host": {
     "max_keys": 1000, "breaker": { "failure_rate_threshold": "40%" } } } },
-  "keyed_bulkheads": { "instances": { "per_tenant": { "max_concurrent_calls": 4, "max_keys": 500 } } }
+  "keyed_bulkheads": { "instances": { "per_tenant": { "max_concurrent_calls": 4, "max_keys": 500 } } },
+  "outlier_detections": { "instances": { "inventory": {
+    "consecutive_failures": 3, "base_ejection_time": "10s", "max_ejection_percent": 50 } } }
 }"#;
 
 fn expected() -> SeawallConfig {
@@ -364,6 +375,15 @@ fn expected() -> SeawallConfig {
         KeyedBulkheadConfig {
             max_concurrent_calls: Some(4),
             max_keys: Some(500),
+        },
+    );
+    c.outlier_detections.instances.insert(
+        "inventory".into(),
+        OutlierDetectionConfig {
+            consecutive_failures: Some(3),
+            base_ejection_time: Some(Duration::from_secs(10)),
+            max_ejection_percent: Some(50),
+            ..Default::default()
         },
     );
     c

@@ -546,6 +546,53 @@ const CASES: &[(&str, &str, &str)] = &[
         "max_keys = 0",
         "max_keys must be at least 1, got 0",
     ),
+    // Failover sets' outlier detection.
+    (
+        "outlier_detections",
+        "max_ejection_percent = 100\nconsecutive_failures = 0",
+        "",
+    ),
+    (
+        "outlier_detections",
+        "max_ejection_percent = 101",
+        "max_ejection_percent must be at most 100, got 101",
+    ),
+    (
+        "outlier_detections",
+        "failure_percentage_threshold = 100",
+        "",
+    ),
+    (
+        "outlier_detections",
+        "failure_percentage_threshold = 101",
+        "failure_percentage_threshold must be at most 100, got 101",
+    ),
+    (
+        "outlier_detections",
+        "interval = \"1ns\"\nbase_ejection_time = \"1ns\"",
+        "",
+    ),
+    (
+        "outlier_detections",
+        "interval = \"0s\"",
+        "interval must be longer than 0",
+    ),
+    (
+        "outlier_detections",
+        "base_ejection_time = \"0s\"",
+        "base_ejection_time must be longer than 0",
+    ),
+    (
+        "outlier_detections",
+        "max_ejection_time = \"29s\"",
+        "max_ejection_time must be at least base_ejection_time (30s), got 29s",
+    ),
+    ("outlier_detections", "success_rate_stdev_factor = 0", ""),
+    (
+        "outlier_detections",
+        "success_rate_stdev_factor = -0.1",
+        "success_rate_stdev_factor must be a number at least 0, got -0.1",
+    ),
 ];
 
 #[test]

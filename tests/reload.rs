@@ -803,3 +803,46 @@ fn the_grpc_client_preset_takes_the_files_instances() {
         Duration::from_millis(250)
     );
 }
+
+/// A failover set's endpoints are services, built in code; its outlier
+/// detection comes from the file and follows reloads.
+#[tokio::test(start_paused = true)]
+async fn a_reloaded_outlier_detection_reaches_a_running_failover_set() {
+    use seawall::failover::Failover;
+    use tower::{service_fn, ServiceExt};
+    let file =
+        |n: u32| format!("[outlier_detections.instances.inventory]\nconsecutive_failures = {n}\n");
+    let registry = Registry::from_config(&toml(&file(5))).unwrap();
+    let endpoint = |fails: bool| {
+        tower::util::BoxCloneService::new(service_fn(move |_: u32| async move {
+            if fails {
+                Err::<u32, BoxError>("down".into())
+            } else {
+                Ok(1)
+            }
+        }))
+    };
+    let set = Failover::builder("inventory")
+        .outlier_settings(registry.outlier_detection("inventory").unwrap())
+        .build(vec![endpoint(true), endpoint(false)])
+        .unwrap();
+    for _ in 0..2 {
+        assert_eq!(
+            set.clone().oneshot(7).await.unwrap(),
+            1,
+            "moved to the second"
+        );
+    }
+    assert_eq!(
+        set.metrics().ejected,
+        [false, false],
+        "2 failures of the 5 needed"
+    );
+    registry.reload(&toml(&file(3))).unwrap();
+    set.clone().oneshot(7).await.unwrap();
+    assert_eq!(
+        set.metrics().ejected,
+        [true, false],
+        "the third, at the new 3"
+    );
+}

@@ -15,10 +15,10 @@
 //! `timeouts` ([`TimeoutConfig`]), `retries` ([`RetryConfig`]),
 //! `adaptive_limiters` ([`AdaptiveLimiterConfig`]), `load_shedders`
 //! ([`LoadShedderConfig`]), `throttles` ([`ThrottleConfig`]), `hedges`
-//! ([`HedgeConfig`]), `slos` ([`SloConfig`]) and `chaos` ([`ChaosConfig`]).
-//! Fallbacks (their answers are code) and failover sets (their endpoints
-//! are services) are built with their builders, beside the registry's
-//! instances.
+//! ([`HedgeConfig`]), `slos` ([`SloConfig`]), `outlier_detections`
+//! ([`OutlierDetectionConfig`]: a failover set's, whose endpoints are
+//! services built in code) and `chaos` ([`ChaosConfig`]). A fallback has no
+//! settings: its answer is code.
 //!
 //! ```
 //! use seawall::config::{Registry, SeawallConfig};
@@ -88,8 +88,8 @@ mod stack;
 pub use self::patterns::{
     AdaptiveLimiterConfig, AlgorithmName, BackoffType, BulkheadConfig, ChaosConfig,
     CircuitBreakerConfig, HedgeConfig, JitterType, KeyedBulkheadConfig, KeyedCircuitBreakerConfig,
-    KeyedRateLimiterConfig, LoadShedderConfig, Percent, RateLimiterConfig, RetryConfig, SloConfig,
-    ThrottleConfig, TimeoutConfig, WindowType,
+    KeyedRateLimiterConfig, LoadShedderConfig, OutlierDetectionConfig, Percent, RateLimiterConfig,
+    RetryConfig, SloConfig, ThrottleConfig, TimeoutConfig, WindowType,
 };
 pub use self::registry::{Registry, RegistryBuilder, ReloadReport};
 #[cfg(feature = "grpc")]
@@ -147,6 +147,8 @@ pub struct SeawallConfig {
     pub keyed_circuit_breakers: Section<KeyedCircuitBreakerConfig>,
     /// Keyed bulkheads (slots per tenant), keyed by `String`.
     pub keyed_bulkheads: Section<KeyedBulkheadConfig>,
+    /// Failover sets' outlier detection, by the set's name.
+    pub outlier_detections: Section<OutlierDetectionConfig>,
 }
 
 fn file_error(format: &str, why: impl std::fmt::Display) -> ConfigError {

@@ -8,6 +8,7 @@ use crate::chaos::Chaos;
 use crate::circuit_breaker::{CircuitBreaker, KeyedCircuitBreaker};
 use crate::clock::ClockHandle;
 use crate::error::ConfigError;
+use crate::failover::OutlierSettings;
 use crate::hedge::Hedge;
 use crate::load_shed::LoadShedder;
 use crate::rate_limit::{KeyedRateLimiter, RateLimiter};
@@ -55,6 +56,7 @@ pub(super) struct Instances {
     pub(super) slos: Entries<Slo>,
     pub(super) keyed_circuit_breakers: Entries<KeyedCircuitBreaker<String>>,
     pub(super) keyed_bulkheads: Entries<KeyedBulkhead<String>>,
+    pub(super) outlier_detections: Entries<OutlierSettings>,
 }
 
 /// Configures a [`Registry`]: the clock and event listeners every instance
@@ -131,6 +133,7 @@ struct Plans {
     slos: Plan<Slo>,
     keyed_circuit_breakers: Plan<KeyedCircuitBreaker<String>>,
     keyed_bulkheads: Plan<KeyedBulkhead<String>>,
+    outlier_detections: Plan<OutlierSettings>,
 }
 
 impl Plans {
@@ -151,6 +154,7 @@ impl Plans {
             slos: Plan::check(shared, &now.slos, next)?,
             keyed_circuit_breakers: Plan::check(shared, &now.keyed_circuit_breakers, next)?,
             keyed_bulkheads: Plan::check(shared, &now.keyed_bulkheads, next)?,
+            outlier_detections: Plan::check(shared, &now.outlier_detections, next)?,
         })
     }
 
@@ -170,6 +174,7 @@ impl Plans {
         self.slos.put(shared);
         self.keyed_circuit_breakers.put(shared);
         self.keyed_bulkheads.put(shared);
+        self.outlier_detections.put(shared);
     }
 
     /// Records every plan in the entries; nothing here can fail.
@@ -196,6 +201,8 @@ impl Plans {
             .record(&mut now.keyed_circuit_breakers, &mut report);
         self.keyed_bulkheads
             .record(&mut now.keyed_bulkheads, &mut report);
+        self.outlier_detections
+            .record(&mut now.outlier_detections, &mut report);
         report
     }
 }
@@ -297,6 +304,9 @@ impl Registry {
         load_shedder, load_shedder_names, load_shedders: LoadShedder;
         /// The client-side adaptive throttle `name` (its layer: `.layer()`).
         throttle, throttle_names, throttles: AdaptiveThrottle;
+        /// The outlier detection of failover set `name`, for
+        /// `Failover::builder(name).outlier_settings(..)`: reloads reach the set.
+        outlier_detection, outlier_detection_names, outlier_detections: OutlierSettings;
         /// The SLO `name` (its layer: `.layer()`).
         slo, slo_names, slos: Slo;
         /// The fault injector `name` (its layer: `.layer()`).
@@ -345,6 +355,7 @@ impl Instances {
         write_into(&self.slos, &mut c);
         write_into(&self.keyed_circuit_breakers, &mut c);
         write_into(&self.keyed_bulkheads, &mut c);
+        write_into(&self.outlier_detections, &mut c);
         c
     }
 }
@@ -367,6 +378,7 @@ impl fmt::Debug for Registry {
             .field("slos", &i.slos.keys())
             .field("keyed_circuit_breakers", &i.keyed_circuit_breakers.keys())
             .field("keyed_bulkheads", &i.keyed_bulkheads.keys())
+            .field("outlier_detections", &i.outlier_detections.keys())
             .finish()
     }
 }

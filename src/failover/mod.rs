@@ -46,7 +46,7 @@ mod future;
 mod outlier;
 
 pub use self::future::ResponseFuture;
-pub use self::outlier::OutlierDetection;
+pub use self::outlier::{OutlierDetection, OutlierSettings};
 
 use self::outlier::IntervalCounts;
 use crate::clock::ClockHandle;
@@ -143,7 +143,8 @@ const FAILOVERS: usize = 1;
 pub(crate) struct Health {
     pub(crate) name: Arc<str>,
     routing: Routing,
-    outlier: OutlierDetection,
+    /// Read on the failure path only; a reconfiguration swaps it.
+    outlier: OutlierSettings,
     endpoints: Box<[Endpoint]>,
     /// Endpoints ejected now.
     ejected: AtomicU32,
@@ -234,18 +235,18 @@ impl Health {
     fn failed(&self, i: usize, failure: Failure) {
         let e = &self.endpoints[i];
         let local = failure == Failure::Local;
-        let split = self.outlier.split_local_origin;
-        if local && split {
+        let outlier = self.outlier.load();
+        if local && outlier.split_local_origin {
             let n = e.consecutive_local.fetch_add(1, Ordering::Relaxed) + 1;
-            if self.outlier.consecutive_local_origin_failures > 0
-                && n >= self.outlier.consecutive_local_origin_failures
+            if outlier.consecutive_local_origin_failures > 0
+                && n >= outlier.consecutive_local_origin_failures
             {
                 self.eject(i, EjectionReason::ConsecutiveLocalOriginFailures);
             }
         } else {
             e.counts.incr(FAILURES);
             let n = e.consecutive.fetch_add(1, Ordering::Relaxed) + 1;
-            if self.outlier.consecutive_failures > 0 && n >= self.outlier.consecutive_failures {
+            if outlier.consecutive_failures > 0 && n >= outlier.consecutive_failures {
                 self.eject(i, EjectionReason::ConsecutiveFailures);
             }
         }
@@ -262,7 +263,8 @@ impl Health {
             let e = &self.endpoints[i];
             let n = self.endpoints.len();
             if e.ejected_until.load(Ordering::Relaxed) != 0
-                || self.ejected.load(Ordering::Relaxed) as usize >= self.outlier.max_ejected(n)
+                || self.ejected.load(Ordering::Relaxed) as usize
+                    >= self.outlier.load().max_ejected(n)
             {
                 return;
             }
@@ -270,7 +272,7 @@ impl Health {
             e.times_ejected.store(times, Ordering::Relaxed);
             let now = self.clock.now();
             let jitter = rand::random::<u64>();
-            let time = self.outlier.ejection_time(times, jitter);
+            let time = self.outlier.load().ejection_time(times, jitter);
             let until = now.saturating_add(crate::clock::nanos(time)).max(1);
             e.ejected_until.store(until, Ordering::Relaxed);
             if self.ejected.load(Ordering::Relaxed) == 0
@@ -321,7 +323,8 @@ impl Health {
     #[cold]
     fn sweep(&self, now: u64) {
         let due = self.next_sweep.load(Ordering::Relaxed);
-        let interval = crate::clock::nanos(self.outlier.interval);
+        let outlier = self.outlier.load();
+        let interval = crate::clock::nanos(outlier.interval);
         let next = now.saturating_add(interval);
         // The interval being judged began an interval before it was due.
         let began = due.saturating_sub(interval);
@@ -352,11 +355,11 @@ impl Health {
                 })
                 .unzip()
         };
-        for i in outlier::sweep(&self.outlier, &counts, &ejected) {
+        for i in self::outlier::sweep(&outlier, &counts, &ejected) {
             let c = counts[i];
             let reason = if 100 * c.failures
-                >= u64::from(self.outlier.failure_percentage_threshold) * (c.successes + c.failures)
-                && c.successes + c.failures >= self.outlier.failure_percentage_request_volume
+                >= u64::from(outlier.failure_percentage_threshold) * (c.successes + c.failures)
+                && c.successes + c.failures >= outlier.failure_percentage_request_volume
             {
                 EjectionReason::FailurePercentage
             } else {
@@ -456,6 +459,7 @@ impl Failover<()> {
             name: Arc::from(name),
             routing: Routing::Priority,
             outlier: OutlierDetection::default(),
+            shared: None,
             replay: CloneRequests,
             classify: DefaultClassifier,
             clock: ClockHandle::default(),
@@ -468,6 +472,11 @@ impl<S, R, C> Failover<S, R, C> {
     /// Its name.
     pub fn name(&self) -> &str {
         &self.set.health.name
+    }
+
+    /// Its outlier-detection settings, to change while it runs.
+    pub fn outlier_settings(&self) -> OutlierSettings {
+        self.set.health.outlier.clone()
     }
 
     /// Counts so far, and which endpoints are out.
@@ -492,6 +501,8 @@ pub struct FailoverBuilder<R = CloneRequests, C = DefaultClassifier> {
     name: Arc<str>,
     routing: Routing,
     outlier: OutlierDetection,
+    /// Settings shared with others (a registry's), instead of `outlier`.
+    shared: Option<OutlierSettings>,
     replay: R,
     classify: C,
     clock: ClockHandle,
@@ -520,6 +531,7 @@ impl<R, C> FailoverBuilder<R, C> {
             name: self.name,
             routing: self.routing,
             outlier: self.outlier,
+            shared: self.shared,
             replay,
             classify: self.classify,
             clock: self.clock,
@@ -533,6 +545,7 @@ impl<R, C> FailoverBuilder<R, C> {
             name: self.name,
             routing: self.routing,
             outlier: self.outlier,
+            shared: self.shared,
             replay: self.replay,
             classify,
             clock: self.clock,
@@ -549,6 +562,16 @@ impl<R, C> FailoverBuilder<R, C> {
     /// When endpoints are ejected (default: Envoy's).
     pub fn outlier_detection(mut self, outlier: OutlierDetection) -> Self {
         self.outlier = outlier;
+        self.shared = None;
+        self
+    }
+
+    /// Ejects by `settings`, shared: a change to them (their
+    /// [`reconfigure`](OutlierSettings::reconfigure), a registry's reload)
+    /// reaches the running set. A configuration file's are
+    /// [`Registry::outlier_detection`](crate::config::Registry::outlier_detection).
+    pub fn outlier_settings(mut self, settings: OutlierSettings) -> Self {
+        self.shared = Some(settings);
         self
     }
 
@@ -564,20 +587,22 @@ impl<R, C> FailoverBuilder<R, C> {
                 format!("must be 1 to {MAX_ENDPOINTS}, got {}", endpoints.len()),
             ));
         }
-        self.outlier.validate(&self.name)?;
+        let outlier = match self.shared {
+            Some(shared) => shared,
+            None => OutlierSettings::new(&self.name, self.outlier)?,
+        };
+        let interval = outlier.load().interval;
         let now = self.clock.now();
         let health = Arc::new(Health {
             routing: self.routing,
             endpoints: endpoints.iter().map(|_| Endpoint::new()).collect(),
             ejected: AtomicU32::new(0),
-            next_sweep: AtomicU64::new(
-                now.saturating_add(crate::clock::nanos(self.outlier.interval)),
-            ),
+            next_sweep: AtomicU64::new(now.saturating_add(crate::clock::nanos(interval))),
             next_return: AtomicU64::new(u64::MAX),
             judging: Mutex::new(()),
             counts: Striped::new(),
             ejections: Default::default(),
-            outlier: self.outlier,
+            outlier,
             clock: self.clock,
             listeners: self.listeners,
             name: self.name,

@@ -3,6 +3,7 @@
 //! for a while, longer each time.
 
 use crate::error::ConfigError;
+use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -83,6 +84,73 @@ macro_rules! setters {
             }
         )*
     };
+}
+
+/// Outlier-detection settings one or more running failover sets follow
+/// ([`FailoverBuilder::outlier_settings`](super::FailoverBuilder::outlier_settings)):
+/// [`reconfigure`](Self::reconfigure) changes them in place, keeping each
+/// endpoint's counts and ejections. A cheap `Clone`; read on the failure
+/// path only.
+///
+/// ```
+/// use seawall::failover::{OutlierDetection, OutlierSettings};
+///
+/// let settings = OutlierSettings::new("inventory", OutlierDetection::new())?;
+/// settings.reconfigure(|o| o.consecutive_failures(3))?;
+/// assert!(settings.reconfigure(|o| o.max_ejection_percent(101)).is_err());
+/// # Ok::<(), seawall::ConfigError>(())
+/// ```
+#[derive(Clone)]
+pub struct OutlierSettings {
+    name: Arc<str>,
+    settings: Arc<arc_swap::ArcSwap<OutlierDetection>>,
+}
+
+impl fmt::Debug for OutlierSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("OutlierSettings")
+            .field(&**self.settings.load())
+            .finish()
+    }
+}
+
+impl OutlierSettings {
+    /// `settings`, checked, to share; `name` names them in errors.
+    pub fn new(name: &str, settings: OutlierDetection) -> Result<Self, ConfigError> {
+        let name: Arc<str> = Arc::from(name);
+        settings.validate(&name)?;
+        Ok(Self {
+            name,
+            settings: Arc::new(arc_swap::ArcSwap::from_pointee(settings)),
+        })
+    }
+
+    /// The settings in force.
+    pub fn get(&self) -> OutlierDetection {
+        OutlierDetection::clone(&self.settings.load())
+    }
+
+    /// Changes the settings: `f` gets those in force. Invalid ones are a
+    /// [`ConfigError`] and change nothing. A new `interval` applies from
+    /// the next sweep.
+    pub fn reconfigure(
+        &self,
+        f: impl FnOnce(OutlierDetection) -> OutlierDetection,
+    ) -> Result<(), ConfigError> {
+        let next = f(self.get());
+        next.validate(&self.name)?;
+        self.put(next);
+        Ok(())
+    }
+
+    /// Puts checked settings in force; those they replaced.
+    pub(crate) fn put(&self, next: OutlierDetection) -> Arc<OutlierDetection> {
+        self.settings.swap(Arc::new(next))
+    }
+
+    pub(crate) fn load(&self) -> arc_swap::Guard<Arc<OutlierDetection>> {
+        self.settings.load()
+    }
 }
 
 impl OutlierDetection {

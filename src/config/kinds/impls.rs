@@ -11,10 +11,12 @@ use crate::circuit_breaker::{self, CircuitBreaker, KeyedCircuitBreaker};
 use crate::config::patterns::{
     AdaptiveLimiterConfig, BulkheadConfig, ChaosConfig, CircuitBreakerConfig, HedgeConfig,
     KeyedBulkheadConfig, KeyedCircuitBreakerConfig, KeyedRateLimiterConfig, LoadShedderConfig,
-    RateLimiterConfig, RetryConfig, SloConfig, ThrottleConfig, TimeoutConfig,
+    OutlierDetectionConfig, RateLimiterConfig, RetryConfig, SloConfig, ThrottleConfig,
+    TimeoutConfig,
 };
 use crate::config::{SeawallConfig, Section};
 use crate::error::ConfigError;
+use crate::failover::OutlierSettings;
 use crate::hedge::{Hedge, HedgeBuilder};
 use crate::load_shed::{LoadShedder, LoadShedderBuilder};
 use crate::rate_limit::{KeyedRateLimiter, LimitParams, RateLimiter};
@@ -455,6 +457,41 @@ impl Kind for KeyedBulkhead<String> {
             per_key,
         ) {
             shared.emit(Pattern::Bulkhead, name, kind);
+        }
+    }
+}
+
+impl Kind for OutlierSettings {
+    type Config = OutlierDetectionConfig;
+    type Checked = crate::failover::OutlierDetection;
+    const PATTERN: Pattern = Pattern::Failover;
+    section!(outlier_detections);
+
+    fn validate(c: &Self::Config, name: &str) -> Result<(), ConfigError> {
+        OutlierSettings::new(name, c.settings()).map(drop)
+    }
+
+    fn build(c: &Self::Config, name: &str, _: &Shared) -> Result<Self, ConfigError> {
+        OutlierSettings::new(name, c.settings())
+    }
+
+    fn check(
+        &self,
+        _: &Self::Config,
+        next: &Self::Config,
+        name: &str,
+    ) -> Result<Self::Checked, ConfigError> {
+        Self::validate(next, name)?;
+        Ok(next.settings())
+    }
+
+    /// Outlier settings have no listeners of their own: the registry's
+    /// hear of each one that changed.
+    fn put(&self, next: Self::Checked, shared: &Shared, name: &str) {
+        let old = OutlierSettings::put(self, next.clone());
+        let (old, next) = (format!("{old:?}"), format!("{next:?}"));
+        if let Some(kind) = reconfigured("outlier_detection", old, next) {
+            shared.emit(Pattern::Failover, name, kind);
         }
     }
 }

@@ -12,6 +12,7 @@ use crate::bulkhead::{Bulkhead, KeyedBulkhead};
 use crate::chaos::Chaos;
 use crate::circuit_breaker::{CircuitBreaker, KeyedCircuitBreaker};
 use crate::error::ConfigError;
+use crate::failover::OutlierSettings;
 use crate::hedge::Hedge;
 use crate::load_shed::LoadShedder;
 use crate::rate_limit::{KeyedRateLimiter, RateLimiter};
@@ -162,7 +163,8 @@ pub(crate) fn validate_all(c: &SeawallConfig) -> Result<(), (&'static str, Confi
     validate::<Hedge>(c)?;
     validate::<Slo>(c)?;
     validate::<KeyedCircuitBreaker<String>>(c)?;
-    validate::<KeyedBulkhead<String>>(c)
+    validate::<KeyedBulkhead<String>>(c)?;
+    validate::<OutlierSettings>(c)
 }
 
 /// Writes each entry's settings into `c` (as instances, no defaults).

@@ -4,6 +4,7 @@
 use super::{Percent, WindowType};
 use crate::circuit_breaker::{CircuitBreaker, CircuitBreakerBuilder, SlidingWindow};
 use crate::error::ConfigError;
+use crate::failover::OutlierDetection;
 use crate::hedge::{Hedge, HedgeBuilder, HedgeDelay};
 use crate::retry::{Backoff, Jitter, Retry, RetryBudget, RetryBuilder};
 use crate::timeout::{Timeout, TimeoutBuilder};
@@ -431,5 +432,102 @@ impl KeyedCircuitBreakerConfig {
     /// The keys it holds at most.
     pub(crate) fn keys(&self) -> usize {
         self.max_keys.unwrap_or(10_000)
+    }
+}
+
+/// A failover set's outlier detection (Envoy's names): the endpoints are
+/// services, built in code; these settings come from the file and follow
+/// reloads (`FailoverBuilder::outlier_settings`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OutlierDetectionConfig {
+    /// Failures in a row that eject an endpoint (default 5; 0: never).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub consecutive_failures: Option<u32>,
+    /// Local failures in a row that eject it, with `split_local_origin`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub consecutive_local_origin_failures: Option<u32>,
+    /// Count local failures apart from the endpoint's answers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub split_local_origin: Option<bool>,
+    /// How often success rates and failure percentages are judged (10 s).
+    #[serde(with = "humantime_serde", skip_serializing_if = "Option::is_none")]
+    pub interval: Option<Duration>,
+    /// An ejection's length, times the ejections in a row (30 s).
+    #[serde(with = "humantime_serde", skip_serializing_if = "Option::is_none")]
+    pub base_ejection_time: Option<Duration>,
+    /// The longest ejection (300 s).
+    #[serde(with = "humantime_serde", skip_serializing_if = "Option::is_none")]
+    pub max_ejection_time: Option<Duration>,
+    /// The most endpoints ejected at once, in percent (10).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_ejection_percent: Option<u32>,
+    /// Ejected below mean − factor × stdev of the peers' success rates (1.9).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub success_rate_stdev_factor: Option<f64>,
+    /// Endpoints with enough calls to judge success rates (5).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub success_rate_minimum_hosts: Option<usize>,
+    /// Calls an endpoint needs in an interval for its success rate (100).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub success_rate_request_volume: Option<u64>,
+    /// Ejected at or above this failure percentage (85).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure_percentage_threshold: Option<u32>,
+    /// Endpoints with enough calls to judge failure percentages (5).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure_percentage_minimum_hosts: Option<usize>,
+    /// Calls an endpoint needs in an interval for its failure percentage (50).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure_percentage_request_volume: Option<u64>,
+    /// Up to this much added to each ejection, at random.
+    #[serde(with = "humantime_serde", skip_serializing_if = "Option::is_none")]
+    pub ejection_jitter: Option<Duration>,
+}
+
+impl OutlierDetectionConfig {
+    pub(crate) fn merged(&self, over: &Self) -> Self {
+        merged!(
+            self,
+            over,
+            consecutive_failures,
+            consecutive_local_origin_failures,
+            split_local_origin,
+            interval,
+            base_ejection_time,
+            max_ejection_time,
+            max_ejection_percent,
+            success_rate_stdev_factor,
+            success_rate_minimum_hosts,
+            success_rate_request_volume,
+            failure_percentage_threshold,
+            failure_percentage_minimum_hosts,
+            failure_percentage_request_volume,
+            ejection_jitter
+        )
+    }
+
+    /// The settings, Envoy's defaults where left out.
+    pub(crate) fn settings(&self) -> OutlierDetection {
+        let mut o = OutlierDetection::new();
+        set_some!(
+            o,
+            self,
+            consecutive_failures,
+            consecutive_local_origin_failures,
+            split_local_origin,
+            interval,
+            base_ejection_time,
+            max_ejection_time,
+            max_ejection_percent,
+            success_rate_stdev_factor,
+            success_rate_minimum_hosts,
+            success_rate_request_volume,
+            failure_percentage_threshold,
+            failure_percentage_minimum_hosts,
+            failure_percentage_request_volume,
+            ejection_jitter
+        );
+        o
     }
 }

@@ -69,7 +69,7 @@ mod practice;
 
 pub use self::calls::{
     BackoffType, CircuitBreakerConfig, HedgeConfig, JitterType, KeyedCircuitBreakerConfig,
-    RetryConfig, TimeoutConfig,
+    OutlierDetectionConfig, RetryConfig, TimeoutConfig,
 };
 pub use self::limits::{
     AdaptiveLimiterConfig, AlgorithmName, BulkheadConfig, KeyedBulkheadConfig,
