@@ -568,8 +568,8 @@ impl<R, C> FailoverBuilder<R, C> {
 
     /// Ejects by `settings`, shared: a change to them (their
     /// [`reconfigure`](OutlierSettings::reconfigure), a registry's reload)
-    /// reaches the running set. A configuration file's are
-    /// [`Registry::outlier_detection`](crate::config::Registry::outlier_detection).
+    /// reaches the running set (a configuration registry hands out a
+    /// file's: `registry.outlier_detection(name)`).
     pub fn outlier_settings(mut self, settings: OutlierSettings) -> Self {
         self.shared = Some(settings);
         self
