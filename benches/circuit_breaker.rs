@@ -86,6 +86,22 @@ fn primitive_benches(c: &mut Criterion) {
         }};
     }
 
+    /// A call guarded by a seawall breaker, its outcome recorded.
+    fn guarded(b: &CircuitBreaker, x: u64) -> bool {
+        match b.try_acquire() {
+            Ok(permit) => {
+                let r = work(x);
+                permit.record(if r.is_ok() {
+                    Outcome::Success
+                } else {
+                    Outcome::Failure
+                });
+                r.is_ok()
+            }
+            Err(_) => false,
+        }
+    }
+
     contender!("bare", (), |_: &(), x| work(x).is_ok());
     contender!(
         "seawall (time window, slow-call detection)",
@@ -94,35 +110,9 @@ fn primitive_benches(c: &mut Criterion) {
             .slow_call_duration_threshold(Duration::from_secs(1))
             .build()
             .unwrap(),
-        |b: &CircuitBreaker, x| match b.try_acquire() {
-            Ok(permit) => {
-                let r = work(x);
-                permit.record(if r.is_ok() {
-                    Outcome::Success
-                } else {
-                    Outcome::Failure
-                });
-                r.is_ok()
-            }
-            Err(_) => false,
-        }
+        guarded
     );
-    contender!(
-        "seawall",
-        seawall_breaker(),
-        |b: &CircuitBreaker, x| match b.try_acquire() {
-            Ok(permit) => {
-                let r = work(x);
-                permit.record(if r.is_ok() {
-                    Outcome::Success
-                } else {
-                    Outcome::Failure
-                });
-                r.is_ok()
-            }
-            Err(_) => false,
-        }
-    );
+    contender!("seawall", seawall_breaker(), guarded);
     contender!(
         "recloser",
         recloser_breaker(),
