@@ -13,10 +13,12 @@
 //! }
 //! ```
 
+use crate::telemetry::GaveUp;
 use std::error::Error;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
+use tower::BoxError;
 
 /// What kind of rejection a [`Rejection`] is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -36,7 +38,7 @@ pub enum RejectionKind {
     /// evicted ([`KeyLimitReached`]).
     KeyLimitReached,
     /// A retry gave up: attempts, deadline or budget exhausted
-    /// ([`RetriesExhausted`](crate::retry::RetriesExhausted)).
+    /// ([`RetriesExhausted`](RetriesExhausted)).
     RetriesExhausted,
     /// A fault injector failed the call on purpose ([`Injected`]).
     Injected,
@@ -91,7 +93,7 @@ pub fn find_rejection<'a>(error: &'a (dyn Error + 'static)) -> Option<&'a dyn Re
         if let Some(r) = e.downcast_ref::<FeatureDisabled>() {
             return Some(r);
         }
-        if let Some(r) = e.downcast_ref::<crate::retry::RetriesExhausted>() {
+        if let Some(r) = e.downcast_ref::<RetriesExhausted>() {
             return Some(r);
         }
         if let Some(r) = e.downcast_ref::<Injected>() {
@@ -493,6 +495,7 @@ impl ConfigError {
     }
 
     /// The same error, at `line` of a file.
+    #[cfg(feature = "config")]
     pub(crate) fn at_line(mut self, line: usize) -> Self {
         self.line = Some(line);
         self
@@ -571,5 +574,86 @@ mod tests {
     fn other_errors_are_not_rejections() {
         let err: tower::BoxError = "boom".into();
         assert!(rejection(&err).is_none());
+    }
+}
+
+/// The retry layer gave up on a failing call: attempts or deadline used up,
+/// or the budget refused another attempt. The last attempt's error is the
+/// [`source`](Error::source), so [`rejection`] and error-chain walks
+/// still find it. (Errors that are not retried at all — a stop signal, an
+/// error the predicate rejects — come back unwrapped.)
+#[derive(Debug)]
+pub struct RetriesExhausted {
+    name: Arc<str>,
+    attempts: u32,
+    gave_up: GaveUp,
+    source: BoxError,
+}
+
+impl RetriesExhausted {
+    pub(crate) fn new(name: Arc<str>, attempts: u32, gave_up: GaveUp, source: BoxError) -> Self {
+        Self {
+            name,
+            attempts,
+            gave_up,
+            source,
+        }
+    }
+
+    /// Attempts made.
+    pub fn attempts(&self) -> u32 {
+        self.attempts
+    }
+
+    /// Why no further attempt was made.
+    pub fn gave_up(&self) -> GaveUp {
+        self.gave_up
+    }
+
+    /// The last attempt's error.
+    pub fn last_error(&self) -> &BoxError {
+        &self.source
+    }
+
+    /// The last attempt's error, owned.
+    pub fn into_last_error(self) -> BoxError {
+        self.source
+    }
+}
+
+impl fmt::Display for RetriesExhausted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let why = match self.gave_up {
+            GaveUp::BudgetExhausted => "retry budget exhausted",
+            GaveUp::DeadlineExceeded => "no time left before the deadline",
+            _ => "attempts exhausted",
+        };
+        write!(
+            f,
+            "retry `{}` gave up after {} attempt{} ({why}): {}",
+            self.name,
+            self.attempts,
+            if self.attempts == 1 { "" } else { "s" },
+            self.source
+        )
+    }
+}
+
+impl Error for RetriesExhausted {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        Some(&*self.source)
+    }
+}
+
+impl Rejection for RetriesExhausted {
+    fn kind(&self) -> RejectionKind {
+        RejectionKind::RetriesExhausted
+    }
+    fn name(&self) -> &str {
+        &self.name
+    }
+    /// The dependency kept failing: an enclosing breaker counts it.
+    fn is_dependency_failure(&self) -> bool {
+        true
     }
 }

@@ -133,6 +133,7 @@ pub mod bulkhead;
 pub mod chaos;
 pub mod circuit_breaker;
 pub mod clock;
+pub mod deadline;
 #[cfg(feature = "config")]
 pub mod config;
 pub mod error;
@@ -166,37 +167,69 @@ mod sync;
 pub mod telemetry;
 pub mod timeout;
 pub mod waiting;
+pub mod watch;
 
+// Every pattern's instance, builder and layer stands at the root as in its
+// own module: `seawall::Bulkhead` is `seawall::bulkhead::Bulkhead`.
+pub use adaptive::{
+    AdaptiveLimiter, AdaptiveLimiterBuilder, AdaptiveLimiterLayer, AdaptiveThrottle,
+    AdaptiveThrottleBuilder, AdaptiveThrottleLayer,
+};
+pub use bulkhead::{Bulkhead, BulkheadBuilder, BulkheadLayer, KeyedBulkhead};
+pub use chaos::{Chaos, ChaosBuilder, ChaosLayer};
 pub use circuit_breaker::{
     CircuitBreaker, CircuitBreakerBuilder, CircuitBreakerLayer, CircuitBreakerMetrics,
-    CircuitState, OwnedPermit, Permit, SlidingWindow, WaitDuration,
+    CircuitState, KeyedCircuitBreaker, OwnedPermit, Permit, SlidingWindow, WaitDuration,
 };
 #[cfg(feature = "quanta")]
 pub use clock::QuantaClock;
 pub use clock::{Clock, ClockHandle, ManualClock, TokioClock};
+#[cfg(feature = "config")]
+pub use config::{Registry, SeawallConfig};
+pub use deadline::Deadline;
 pub use error::{
     rejection, BulkheadFull, CircuitOpen, ConfigError, Elapsed, FeatureDisabled, Injected,
     InsufficientCapacity, KeyLimitReached, Overloaded, RateLimited, Rejection, RejectionKind,
+    RetriesExhausted,
 };
+pub use failover::{Failover, FailoverBuilder};
+pub use fallback::{DegradationSwitch, Fallback, FallbackBuilder, FallbackLayer, FeatureState};
+pub use health::HealthRegistry;
+pub use hedge::{Hedge, HedgeBuilder, HedgeDelay, HedgeLayer};
+pub use load_shed::{LoadShedLayer, LoadShedder, LoadShedderBuilder, Priority};
 pub use outcome::{Classify, DefaultClassifier, Outcome};
+pub use rate_limit::{KeyedRateLimiter, RateLimitLayer, RateLimiter, RateLimiterBuilder};
+pub use retry::{Backoff, Jitter, Retry, RetryBudget, RetryBuilder, RetryLayer};
+pub use slo::{Slo, SloBuilder, SloLayer};
+pub use stack::Stack;
+pub use timeout::{Timeout, TimeoutBuilder, TimeoutLayer};
 pub use tower::BoxError;
 
 /// Everything a typical user needs, in one import.
 pub mod prelude {
-    pub use crate::bulkhead::Bulkhead;
+    pub use crate::adaptive::{AdaptiveLimiter, AdaptiveThrottle, Aimd, Gradient2, Vegas};
+    pub use crate::bulkhead::{Bulkhead, KeyedBulkhead};
     pub use crate::chaos::{Chaos, Latency};
     pub use crate::circuit_breaker::{
-        CircuitBreaker, CircuitBreakerLayer, CircuitState, SlidingWindow, WaitDuration,
+        CircuitBreaker, CircuitBreakerLayer, CircuitState, KeyedCircuitBreaker, SlidingWindow,
+        WaitDuration,
     };
     pub use crate::clock::{Clock, ManualClock};
+    pub use crate::deadline::Deadline;
     pub use crate::error::{
-        BulkheadFull, CircuitOpen, ConfigError, RateLimited, Rejection, RejectionKind,
+        BulkheadFull, CircuitOpen, ConfigError, Elapsed, Overloaded, RateLimited, Rejection,
+        RejectionKind,
     };
-    pub use crate::fallback::Fallback;
+    pub use crate::failover::Failover;
+    pub use crate::fallback::{DegradationSwitch, Fallback, FeatureState};
+    pub use crate::health::{Criticality, HealthRegistry};
     pub use crate::hedge::{Hedge, HedgeDelay};
+    pub use crate::load_shed::{LoadShedder, Priority};
     pub use crate::outcome::{Classify, Outcome};
     pub use crate::rate_limit::{KeyedRateLimiter, RateLimiter};
     pub use crate::retry::{Backoff, Jitter, RetriesExhausted, Retry, RetryBudget, RetryVerdict};
+    pub use crate::slo::Slo;
+    pub use crate::stack::Stack;
     pub use crate::telemetry::{Event, EventKind};
     pub use crate::timeout::Timeout;
     pub use std::time::Duration;

@@ -60,7 +60,7 @@ pub trait ReplayRequest<Req> {
     fn before_attempt(&self, _req: &mut Req, _attempt: Attempt) {}
 
     /// When the request must be done by, if it carries a deadline (HTTP: a
-    /// [`Deadline`](https://docs.rs/seawall/latest/seawall/http/struct.Deadline.html)
+    /// [`Deadline`](crate::deadline::Deadline)
     /// in its extensions): a hedge is not sent when what is left would not
     /// cover it. Default: none.
     #[inline]

@@ -46,6 +46,7 @@ use crate::semaphore::{Semaphore, Slot, SlotWait};
 use crate::stripes::{Handle, Handles, Striped};
 use crate::sync::AtomicDuration;
 use crate::telemetry::{reconfigured, Event, EventKind, EventMask, Listeners, Pattern};
+use crate::watch::{Occupancy, Watch, Watchable};
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -82,6 +83,15 @@ pub(crate) struct Inner {
 pub struct Bulkhead {
     // The shared state, with per-thread handles for permits.
     inner: Handles<Inner>,
+}
+
+/// Calls in flight and the most allowed at once, as [`metrics`](Bulkhead::metrics)
+/// counts them (two atomic loads).
+impl Watchable<Occupancy> for Bulkhead {
+    fn watch(&self) -> Watch<Occupancy> {
+        let b = self.clone();
+        Watch::new(self.inner.name.clone(), move || b.occupancy().0)
+    }
 }
 
 /// Builds a [`Bulkhead`]; made by [`Bulkhead::builder`].
@@ -280,6 +290,15 @@ impl Bulkhead {
         }
     }
 
+    /// Calls in flight and the limit, with the semaphore's count (below
+    /// zero while a shrunk limit drains).
+    fn occupancy(&self) -> (Occupancy, i64) {
+        let max = self.inner.max.load(Ordering::Acquire);
+        let available = self.inner.semaphore.available();
+        let in_flight = (max as i64 - available).max(0) as usize;
+        (Occupancy { in_flight, max }, available)
+    }
+
     /// The bulkhead's name.
     pub fn name(&self) -> &str {
         &self.inner.name
@@ -287,12 +306,11 @@ impl Bulkhead {
 
     /// A snapshot of the bulkhead.
     pub fn metrics(&self) -> BulkheadMetrics {
-        let max = self.inner.max.load(Ordering::Acquire);
-        let available = self.inner.semaphore.available();
+        let (Occupancy { in_flight, max }, available) = self.occupancy();
         BulkheadMetrics {
             max_concurrent_calls: max,
             available: available.max(0) as usize,
-            in_flight: (max as i64 - available).max(0) as usize,
+            in_flight,
             waiting: self.inner.semaphore.waiting(),
             permitted_calls: self.inner.counts.sum(PERMITTED),
             rejected_calls: self.inner.counts.sum(REJECTED),

@@ -1,7 +1,8 @@
 //! The breaker's shared state and its state machine.
 
 use super::config::{Config, SlidingWindow};
-use super::state::{CircuitState, Word, GENERATION_MASK};
+use super::state::{Word, GENERATION_MASK};
+use super::CircuitState;
 use super::thresholds::{Judge, Thresholds};
 use super::window::{Counts, Window};
 use crate::clock::{nanos, ClockHandle};

@@ -59,7 +59,7 @@ pub use self::config::{
 pub use self::future::ResponseFuture;
 pub use self::keyed::{KeyedBreakerError, KeyedCircuitBreaker};
 pub use self::layer::{CircuitBreakerLayer, CircuitBreakerService};
-pub use self::state::CircuitState;
+pub use crate::telemetry::CircuitState;
 
 pub(crate) use self::config::Config;
 pub(crate) use self::core::Ticket;
@@ -72,6 +72,7 @@ use crate::outcome::{Classify, DefaultClassifier, Outcome};
 use crate::stripes::{Handle, Handles};
 use crate::sync::Ordering;
 use crate::telemetry::Listeners;
+use crate::watch::{Watch, Watchable};
 use std::fmt;
 use std::mem::ManuallyDrop;
 use std::sync::Arc;
@@ -312,6 +313,14 @@ impl<C> CircuitBreaker<C> {
         C: Clone,
     {
         CircuitBreakerLayer::new(self.clone())
+    }
+}
+
+/// The state word's state as it stands (one atomic load; no transition made).
+impl<C> Watchable<CircuitState> for CircuitBreaker<C> {
+    fn watch(&self) -> Watch<CircuitState> {
+        let core = Arc::clone(&self.core);
+        Watch::new(core.name.clone(), move || core.word().state())
     }
 }
 

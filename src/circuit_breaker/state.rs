@@ -16,62 +16,9 @@
 //! generation it was issued in: a permit from an earlier phase can neither
 //! return a half-open slot nor decide a transition.
 
-/// The state of a circuit breaker.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum CircuitState {
-    /// Calls pass and are recorded; the breaker opens on bad rates.
-    Closed,
-    /// Calls are rejected until the wait in the open state ends.
-    Open,
-    /// A limited number of probes pass; their outcomes decide.
-    HalfOpen,
-    /// Calls are rejected until a manual transition.
-    ForcedOpen,
-    /// Calls pass; nothing is recorded.
-    Disabled,
-    /// Calls pass and are recorded, but the breaker never opens.
-    MetricsOnly,
-}
 
-impl CircuitState {
-    const ALL: [CircuitState; 6] = [
-        CircuitState::Closed,
-        CircuitState::Open,
-        CircuitState::HalfOpen,
-        CircuitState::ForcedOpen,
-        CircuitState::Disabled,
-        CircuitState::MetricsOnly,
-    ];
 
-    /// Every state, in a fixed order.
-    pub fn all() -> [CircuitState; 6] {
-        Self::ALL
-    }
-
-    /// A lowercase name, as used in metric labels.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CircuitState::Closed => "closed",
-            CircuitState::Open => "open",
-            CircuitState::HalfOpen => "half_open",
-            CircuitState::ForcedOpen => "forced_open",
-            CircuitState::Disabled => "disabled",
-            CircuitState::MetricsOnly => "metrics_only",
-        }
-    }
-
-    pub(crate) fn index(self) -> usize {
-        self as usize
-    }
-
-    /// Whether calls are admitted without limit in this state.
-    pub fn allows_calls(self) -> bool {
-        matches!(
-            self,
-            CircuitState::Closed | CircuitState::Disabled | CircuitState::MetricsOnly
-        )
-    }
-}
+use super::CircuitState;
 
 const STATE_BITS: u32 = 3;
 const COUNTER_BITS: u32 = 10;

@@ -26,11 +26,11 @@
 //! the bound breaker's state word or bulkhead's counter); a change is noticed
 //! when it is read and reported once, as an event with its reason.
 
-use crate::bulkhead::Bulkhead;
-use crate::circuit_breaker::CircuitBreaker;
+use super::FeatureState;
 use crate::clock::ClockHandle;
 use crate::error::FeatureDisabled;
-use crate::telemetry::{Event, EventKind, Listeners, Pattern};
+use crate::telemetry::{CircuitState, Event, EventKind, Listeners, Pattern};
+use crate::watch::{Occupancy, Watchable};
 use parking_lot::Mutex;
 use pin_project_lite::pin_project;
 use std::collections::HashMap;
@@ -45,34 +45,7 @@ use tower::BoxError;
 use tower_layer::Layer;
 use tower_service::Service;
 
-/// The state of one feature.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum FeatureState {
-    /// The normal path.
-    Enabled,
-    /// The degraded path (a cheaper, cached or partial answer).
-    Degraded,
-    /// Not served at all: calls fail with [`FeatureDisabled`].
-    Disabled,
-}
 
-impl FeatureState {
-    fn from_u8(v: u8) -> Option<Self> {
-        match v {
-            1 => Some(FeatureState::Enabled),
-            2 => Some(FeatureState::Degraded),
-            3 => Some(FeatureState::Disabled),
-            _ => None,
-        }
-    }
-    fn to_u8(self) -> u8 {
-        match self {
-            FeatureState::Enabled => 1,
-            FeatureState::Degraded => 2,
-            FeatureState::Disabled => 3,
-        }
-    }
-}
 
 type Source = Box<dyn Fn() -> (FeatureState, String) + Send + Sync>;
 
@@ -234,28 +207,27 @@ impl FeatureHandle {
 
     /// Follows `breaker`: open (or forced open, or half-open) ⇒ Degraded,
     /// otherwise Enabled.
-    pub fn follow_breaker<C>(self, breaker: &CircuitBreaker<C>) -> Self {
-        let b = Arc::clone(&breaker.core);
+    pub fn follow_breaker(self, breaker: &impl Watchable<CircuitState>) -> Self {
+        let b = breaker.watch();
         let source: Source = Box::new(move || {
-            let s = b.word().state();
+            let s = b.read();
             let state = if s.allows_calls() {
                 FeatureState::Enabled
             } else {
                 FeatureState::Degraded
             };
-            let name = &b.name;
-            (state, format!("breaker `{name}` is {}", s.as_str()))
+            (state, format!("breaker `{}` is {}", b.name(), s.as_str()))
         });
         self.follow(source)
     }
 
     /// Follows `bulkhead`: at least `saturation` (0..=1) of its slots in
     /// use ⇒ Degraded, otherwise Enabled.
-    pub fn follow_bulkhead(self, bulkhead: &Bulkhead, saturation: f64) -> Self {
-        let b = bulkhead.clone();
+    pub fn follow_bulkhead(self, bulkhead: &impl Watchable<Occupancy>, saturation: f64) -> Self {
+        let b = bulkhead.watch();
         let source: Source = Box::new(move || {
-            let m = b.metrics();
-            let used = m.in_flight as f64 / m.max_concurrent_calls.max(1) as f64;
+            let m = b.read();
+            let used = m.in_flight as f64 / m.max.max(1) as f64;
             let state = if used >= saturation {
                 FeatureState::Degraded
             } else {

@@ -29,9 +29,10 @@ mod infallible;
 
 pub use self::degradation::{
     DegradationLayer, DegradationService, DegradationSwitch, DegradationSwitchBuilder,
-    FeatureHandle, FeatureState, RouteFuture,
+    FeatureHandle, RouteFuture,
 };
 pub use self::future::ResponseFuture;
+pub use crate::telemetry::FeatureState;
 pub use self::infallible::{AlwaysFuture, AlwaysLayer, AlwaysService};
 
 use crate::error::{rejection, Rejection};

@@ -59,6 +59,7 @@ pub use self::stream::{
     GuardedBody, StreamingBulkhead, StreamingBulkheadFuture, StreamingBulkheadLayer,
 };
 
+pub use crate::deadline::Deadline;
 use std::fmt;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -86,46 +87,6 @@ impl<B> HttpResponse for http::Response<B> {
     #[inline]
     fn headers(&self) -> &http::HeaderMap {
         self.headers()
-    }
-}
-
-/// When a request must be done by; kept in `http::Request` extensions.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Deadline(pub Instant);
-
-impl Deadline {
-    /// Time left before the deadline (zero once passed).
-    pub fn remaining(&self) -> Duration {
-        self.0.saturating_duration_since(Instant::now())
-    }
-
-    /// The deadline of `req`, if it carries one: the earlier of a
-    /// [`Deadline`] in its extensions and its retry's deadline (from its
-    /// [`Attempt`](crate::retry::Attempt)).
-    #[inline]
-    pub fn of<B>(req: &http::Request<B>) -> Option<Deadline> {
-        Self::in_extensions(req.extensions())
-    }
-
-    /// The deadline in a request's extensions (as [`of`](Self::of) reads
-    /// them): for clients whose requests keep extensions apart, as
-    /// `reqwest-middleware` does.
-    #[inline]
-    pub fn in_extensions(ext: &http::Extensions) -> Option<Deadline> {
-        // The usual case, tested inline: nothing to look up (a lookup is a
-        // call, and the attempt timeout makes it on every call).
-        if ext.is_empty() {
-            return None;
-        }
-        let own = ext.get::<Deadline>().copied();
-        let retry = ext
-            .get::<crate::retry::Attempt>()
-            .and_then(|a| a.deadline)
-            .map(Deadline);
-        match (own, retry) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
     }
 }
 

@@ -44,13 +44,15 @@ mod primitive;
 mod throttle;
 
 pub use self::backoff::{Backoff, Delays, Jitter};
-pub use self::error::{RetriesExhausted, RetryError};
+pub use self::error::RetryError;
 pub use self::future::ResponseFuture;
 #[cfg_attr(not(feature = "http"), allow(unused_imports))]
 pub(crate) use self::layer::Backup;
 pub use self::layer::{RetryLayer, RetryService};
-pub use self::policy::{GaveUp, RetryErrors, RetryReason, RetryVerdict, ShouldRetry};
+pub use self::policy::{RetryErrors, RetryVerdict, ShouldRetry};
 pub use self::primitive::{Retry, RetryBuilder, RetryMetrics, DEFAULT_BUDGET};
 pub use self::throttle::RetryThrottle;
 pub use crate::budget::{RetryBudget, FLOOR_PERIOD};
+pub use crate::error::RetriesExhausted;
+pub use crate::telemetry::{GaveUp, RetryReason};
 pub use crate::replay::{Attempt, CloneRequests, ReplayFn, ReplayRequest};

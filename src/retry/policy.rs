@@ -2,7 +2,9 @@
 //! layer: the verdict on one attempt's result, the stop signals, and the
 //! order of the limits (attempts, deadline, budget).
 
-use super::{Attempt, Backoff, Delays, Jitter, ReplayRequest, RetryBudget, RetryThrottle};
+use super::{
+    Attempt, Backoff, Delays, GaveUp, Jitter, ReplayRequest, RetryBudget, RetryReason, RetryThrottle,
+};
 use crate::clock::ClockHandle;
 use crate::error::{find_rejection, RejectionKind};
 use crate::stripes::Striped;
@@ -26,48 +28,8 @@ pub enum RetryVerdict {
     RetryAfter(Duration),
 }
 
-/// Why an attempt is being retried.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum RetryReason {
-    /// The attempt failed with an error.
-    Error,
-    /// The attempt returned a response chosen for retry (e.g. HTTP 503).
-    Response,
-    /// The dependency or a local limiter said when to come back (a
-    /// `RateLimited` rejection, a `Retry-After` header).
-    Throttled,
-}
 
-impl RetryReason {
-    /// The label used in metrics: `error`, `response`, `throttled`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RetryReason::Error => "error",
-            RetryReason::Response => "response",
-            RetryReason::Throttled => "throttled",
-        }
-    }
-}
 
-/// Why a retry loop stopped without success.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum GaveUp {
-    /// The result is not one to retry (a stop signal like `CircuitOpen`, or
-    /// the predicate said no).
-    NotRetryable,
-    /// `max_attempts` attempts were made.
-    AttemptsExhausted,
-    /// The retry budget was empty: retrying would have added too much load.
-    BudgetExhausted,
-    /// The next attempt could not start before the deadline, or the
-    /// dependency asked for a longer wait than `max_retry_after` allows.
-    DeadlineExceeded,
-    /// The retry throttle ([`RetryThrottle`]) had fallen to half its tokens
-    /// or below: too many recent attempts failed (gRFC A6).
-    Throttled,
-}
 
 /// Decides on a result of type `Result<Res, E>`: the layer's retry
 /// predicate. Implemented for closures `Fn(&Result<Res, E>) -> RetryVerdict`.

@@ -30,7 +30,9 @@
 //! `metrics-exporter-prometheus`) carries the metrics. `examples/opentelemetry.rs`
 //! wires all three.
 
-use crate::circuit_breaker::CircuitState;
+mod states;
+
+pub use self::states::{CircuitState, FeatureState, GaveUp, RetryReason};
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -203,9 +205,9 @@ pub enum EventKind {
         /// The feature.
         feature: Arc<str>,
         /// Its state before.
-        from: crate::fallback::FeatureState,
+        from: FeatureState,
         /// Its state now.
-        to: crate::fallback::FeatureState,
+        to: FeatureState,
         /// Why: set by hand, or which bound breaker or bulkhead moved it.
         reason: Arc<str>,
     },
@@ -249,7 +251,7 @@ pub enum EventKind {
         /// How long the retry waits first.
         delay: Duration,
         /// What made the last attempt fail.
-        reason: crate::retry::RetryReason,
+        reason: RetryReason,
     },
     /// A retry gave up: attempts used up, or the next one could not start
     /// before the deadline.
@@ -257,7 +259,7 @@ pub enum EventKind {
         /// Attempts made.
         attempts: u32,
         /// Why it stopped.
-        gave_up: crate::retry::GaveUp,
+        gave_up: GaveUp,
     },
     /// A retry was refused by its budget: retrying would add more load than
     /// the budget allows.

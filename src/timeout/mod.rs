@@ -80,7 +80,7 @@ impl<Req> TimeoutFor<Req> for Fixed {
 }
 
 /// A fixed timeout, shortened to the request's remaining
-/// [`Deadline`](crate::http::Deadline) when it carries one (feature `http`).
+/// [`Deadline`](crate::deadline::Deadline) when it carries one (feature `http`).
 #[cfg(feature = "http")]
 #[derive(Debug, Clone)]
 pub struct WithinDeadline(Arc<AtomicDuration>);
@@ -103,7 +103,7 @@ impl<B> TimeoutFor<http::Request<B>> for WithinDeadline {
 
     #[inline]
     fn deadline_for(&self, req: &http::Request<B>) -> Option<tokio::time::Instant> {
-        crate::http::Deadline::of(req).map(|d| d.0)
+        crate::deadline::Deadline::of(req).map(|d| d.0)
     }
 }
 
@@ -281,7 +281,7 @@ impl TimeoutLayer<WithinDeadline> {
 #[cfg(feature = "http")]
 impl TimeoutLayer<Fixed> {
     /// The same timeout, shortened for `http::Request`s carrying a
-    /// [`Deadline`](crate::http::Deadline) to what remains of it (one clock
+    /// [`Deadline`](crate::deadline::Deadline) to what remains of it (one clock
     /// read per call).
     pub fn within_deadline(self) -> TimeoutLayer<WithinDeadline> {
         TimeoutLayer {
