@@ -368,9 +368,9 @@ async fn retry_scene() -> Result<(), ConfigError> {
     println!("\n== Retries: 500 requests to a flaky (30% 503) and a dead (100% 503) dependency ==");
     let client: HttpClient = Client::builder(TokioExecutor::new()).build_http();
     let backoff = Backoff::Exponential {
-        base: Duration::from_millis(5),
-        factor: 2.0,
-        cap: Duration::from_millis(100),
+        initial: Duration::from_millis(5),
+        multiplier: 2.0,
+        max: Duration::from_millis(100),
     };
     for (label, failing, retrying, budgeted) in [
         ("flaky, no retry:", 3, false, false),

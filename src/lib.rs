@@ -133,9 +133,9 @@ pub mod bulkhead;
 pub mod chaos;
 pub mod circuit_breaker;
 pub mod clock;
-pub mod deadline;
 #[cfg(feature = "config")]
 pub mod config;
+pub mod deadline;
 pub mod error;
 pub mod failover;
 pub mod fallback;

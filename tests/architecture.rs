@@ -46,7 +46,13 @@ fn source_files(dir: &Path, out: &mut Vec<PathBuf>) {
 /// `src/circuit_breaker/core.rs`, `clock` for `src/clock.rs`.
 fn part_of(src: &Path, file: &Path) -> String {
     let rel = file.strip_prefix(src).unwrap();
-    let first = rel.components().next().unwrap().as_os_str().to_str().unwrap();
+    let first = rel
+        .components()
+        .next()
+        .unwrap()
+        .as_os_str()
+        .to_str()
+        .unwrap();
     first.trim_end_matches(".rs").to_string()
 }
 

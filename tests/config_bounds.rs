@@ -339,12 +339,12 @@ const CASES: &[(&str, &str, &str)] = &[
     (
         "retries",
         "wait_duration = \"5s 1ms\"",
-        "max_wait_duration must be >= base (5.001s), got 5s @2",
+        "max_wait_duration must be >= wait_duration (5.001s), got 5s @2",
     ),
     (
         "retries",
         "max_wait_duration = \"49ms\"",
-        "max_wait_duration must be >= base (50ms), got 49ms",
+        "max_wait_duration must be >= wait_duration (50ms), got 49ms",
     ),
     (
         "retries",

@@ -83,9 +83,9 @@ fn preset() -> Preset {
     let retry = Retry::builder(name)
         .max_attempts(3)
         .backoff(Backoff::Exponential {
-            base: Duration::from_millis(50),
-            factor: 2.0,
-            cap: Duration::from_secs(2),
+            initial: Duration::from_millis(50),
+            multiplier: 2.0,
+            max: Duration::from_secs(2),
         })
         .jitter(Jitter::Full)
         .max_retry_after(Duration::from_secs(5))

@@ -211,9 +211,9 @@ proptest! {
         attempts in any_count(),
         backoff in prop_oneof![
             any_duration().prop_map(Backoff::Constant),
-            (any_duration(), any_duration()).prop_map(|(base, cap)| Backoff::Linear { base, cap }),
+            (any_duration(), any_duration()).prop_map(|(base, cap)| Backoff::Linear { initial: base, max: cap }),
             (any_duration(), any_f64(), any_duration())
-                .prop_map(|(base, factor, cap)| Backoff::Exponential { base, factor, cap }),
+                .prop_map(|(base, factor, cap)| Backoff::Exponential { initial: base, multiplier: factor, max: cap }),
         ],
         jitter in prop_oneof![
             Just(Jitter::None),

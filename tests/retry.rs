@@ -9,9 +9,9 @@ const MS: Duration = Duration::from_millis(1);
 
 fn exponential() -> Backoff {
     Backoff::Exponential {
-        base: 10 * MS,
-        factor: 2.0,
-        cap: Duration::from_secs(1),
+        initial: 10 * MS,
+        multiplier: 2.0,
+        max: Duration::from_secs(1),
     }
 }
 

@@ -327,13 +327,13 @@ async fn invalid_configuration_names_the_field() {
     assert_eq!(err.field(), "deadline");
     let err = Retry::builder("x")
         .backoff(Backoff::Exponential {
-            base: MS,
-            factor: 0.5,
-            cap: Duration::from_secs(1),
+            initial: MS,
+            multiplier: 0.5,
+            max: Duration::from_secs(1),
         })
         .build()
         .unwrap_err();
-    assert_eq!(err.field(), "backoff.factor");
+    assert_eq!(err.field(), "backoff.multiplier");
 }
 
 /// Clones of one retry service on four threads (each call's future holds a

@@ -38,9 +38,9 @@ proptest! {
         let mut b = Retry::builder("prop")
             .max_attempts(attempts)
             .backoff(Backoff::Exponential {
-                base: Duration::from_nanos(base),
-                factor,
-                cap: Duration::from_nanos(cap),
+                initial: Duration::from_nanos(base),
+                multiplier: factor,
+                max: Duration::from_nanos(cap),
             })
             .jitter(jitter)
             .deadline(Duration::from_nanos(deadline));

@@ -47,13 +47,13 @@ fuzz_target!(|input: Input| {
     let backoff = match input.backoff {
         BackoffInput::Constant(d) => Backoff::Constant(d.get()),
         BackoffInput::Linear { base, cap } => Backoff::Linear {
-            base: base.get(),
-            cap: cap.get(),
+            initial: base.get(),
+            max: cap.get(),
         },
         BackoffInput::Exponential { base, factor, cap } => Backoff::Exponential {
-            base: base.get(),
-            factor,
-            cap: cap.get(),
+            initial: base.get(),
+            multiplier: factor,
+            max: cap.get(),
         },
     };
     let jitter = [
@@ -105,7 +105,7 @@ fuzz_target!(|input: Input| {
     if backoff.validate("fuzz").is_ok() {
         let (base, cap) = match &backoff {
             Backoff::Constant(d) => (*d, *d),
-            Backoff::Linear { base, cap } | Backoff::Exponential { base, cap, .. } => (*base, *cap),
+            Backoff::Linear { initial: base, max: cap } | Backoff::Exponential { initial: base, max: cap, .. } => (*base, *cap),
             Backoff::Custom(_) => unreachable!(),
         };
         let mut prev = base;

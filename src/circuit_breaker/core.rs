@@ -2,9 +2,9 @@
 
 use super::config::{Config, SlidingWindow};
 use super::state::{Word, GENERATION_MASK};
-use super::CircuitState;
 use super::thresholds::{Judge, Thresholds};
 use super::window::{Counts, Window};
+use super::CircuitState;
 use crate::clock::{nanos, ClockHandle};
 use crate::error::{CircuitOpen, ConfigError};
 use crate::outcome::Outcome;

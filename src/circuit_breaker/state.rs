@@ -16,8 +16,6 @@
 //! generation it was issued in: a permit from an earlier phase can neither
 //! return a half-open slot nor decide a transition.
 
-
-
 use super::CircuitState;
 
 const STATE_BITS: u32 = 3;

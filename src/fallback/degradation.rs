@@ -45,8 +45,6 @@ use tower::BoxError;
 use tower_layer::Layer;
 use tower_service::Service;
 
-
-
 type Source = Box<dyn Fn() -> (FeatureState, String) + Send + Sync>;
 
 struct Feature {

@@ -32,8 +32,8 @@ pub use self::degradation::{
     FeatureHandle, RouteFuture,
 };
 pub use self::future::ResponseFuture;
-pub use crate::telemetry::FeatureState;
 pub use self::infallible::{AlwaysFuture, AlwaysLayer, AlwaysService};
+pub use crate::telemetry::FeatureState;
 
 use crate::error::{rejection, Rejection};
 use crate::outcome::Outcome;

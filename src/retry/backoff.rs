@@ -2,14 +2,14 @@
 //! "Exponential Backoff And Jitter": the delay before retry `n` (1-based) is
 //!
 //! ```text
-//! constant:     d(n) = base
-//! linear:       d(n) = min(cap, base·n)
-//! exponential:  d(n) = min(cap, base·factorⁿ⁻¹)
+//! constant:     d(n) = d
+//! linear:       d(n) = min(max, initial·n)
+//! exponential:  d(n) = min(max, initial·multiplierⁿ⁻¹)
 //! ```
 //!
 //! and jitter spreads it: none `d`; full `U(0, d)`; equal `d/2 + U(0, d/2)`;
-//! decorrelated `min(cap, U(base, 3·prev))` with `prev` the previous delay
-//! (starting at `base`). Draws come from a seedable generator, so a test
+//! decorrelated `min(max, U(initial, 3·prev))` with `prev` the previous delay
+//! (starting at `initial`). Draws come from a seedable generator, so a test
 //! can pin the exact sequence.
 
 use crate::error::ConfigError;
@@ -22,21 +22,22 @@ use std::time::Duration;
 pub enum Backoff {
     /// The same delay every time.
     Constant(Duration),
-    /// `base·n`, capped.
+    /// `initial·n`, at most `max`.
     Linear {
         /// The first delay.
-        base: Duration,
+        initial: Duration,
         /// The longest delay.
-        cap: Duration,
+        max: Duration,
     },
-    /// `base·factorⁿ⁻¹`, capped.
+    /// `initial·multiplierⁿ⁻¹`, at most `max` (the names resilience4j
+    /// and the breaker's [`WaitDuration::Exponential`](crate::circuit_breaker::WaitDuration) use).
     Exponential {
         /// The first delay.
-        base: Duration,
+        initial: Duration,
         /// Growth per retry, at least 1.
-        factor: f64,
+        multiplier: f64,
         /// The longest delay.
-        cap: Duration,
+        max: Duration,
     },
     /// A user's function of the retry number (1-based).
     Custom(Arc<dyn Fn(u32) -> Duration + Send + Sync>),
@@ -46,16 +47,20 @@ impl fmt::Debug for Backoff {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Backoff::Constant(d) => f.debug_tuple("Constant").field(d).finish(),
-            Backoff::Linear { base, cap } => f
+            Backoff::Linear { initial, max } => f
                 .debug_struct("Linear")
-                .field("base", base)
-                .field("cap", cap)
+                .field("initial", initial)
+                .field("max", max)
                 .finish(),
-            Backoff::Exponential { base, factor, cap } => f
+            Backoff::Exponential {
+                initial,
+                multiplier,
+                max,
+            } => f
                 .debug_struct("Exponential")
-                .field("base", base)
-                .field("factor", factor)
-                .field("cap", cap)
+                .field("initial", initial)
+                .field("multiplier", multiplier)
+                .field("max", max)
                 .finish(),
             Backoff::Custom(_) => f.write_str("Custom"),
         }
@@ -71,13 +76,13 @@ pub enum Jitter {
     Full,
     /// Uniform in `[d/2, d]`.
     Equal,
-    /// Uniform in `[base, 3·previous]`, capped (needs a base and cap: for
-    /// `Custom` backoff the first delay is the base and there is no cap).
+    /// Uniform in `[initial, 3·previous]`, at most `max` (for `Custom`
+    /// backoff the first delay is the initial one and there is no maximum).
     Decorrelated,
     /// Uniform in `[d·(1 - f), d·(1 + f)]` for a randomization factor `f`
     /// in `[0, 1]`: resilience4j's and tower-resilience's
     /// `randomizationFactor` (resilience4j's default is 0.5). Not capped:
-    /// a delay at the cap may exceed it by up to `f`. A builder refuses `f`
+    /// a delay at the maximum may exceed it by up to `f`. A builder refuses `f`
     /// outside `[0, 1]` (`ConfigError` on `jitter`); a value built by hand
     /// is clamped into it.
     Randomized(f64),
@@ -101,47 +106,55 @@ impl Backoff {
     /// The delay before retry `n` (1-based: 1 is the first retry; 0 has no
     /// meaning and gives the first retry's delay, as 1 does), before jitter.
     ///
-    /// Never panics, whatever the values: an exponential `factor` that
+    /// Never panics, whatever the values: an exponential `multiplier` that
     /// [`validate`](Self::validate) refuses (below 1, NaN, infinite) is read
-    /// as 1, giving `base` every time; a `cap` below `base` caps at `cap`.
+    /// as 1, giving `initial` every time; a `max` below `initial` gives `max`.
     pub fn delay(&self, n: u32) -> Duration {
         let n = n.max(1);
         match self {
             Backoff::Constant(d) => *d,
-            Backoff::Linear { base, cap } => base.saturating_mul(n).min(*cap),
-            Backoff::Exponential { base, factor, cap } => {
-                crate::growth::exponential(*base, *factor, n, *cap)
-            }
+            Backoff::Linear { initial, max } => initial.saturating_mul(n).min(*max),
+            Backoff::Exponential {
+                initial,
+                multiplier,
+                max,
+            } => crate::growth::exponential(*initial, *multiplier, n, *max),
             Backoff::Custom(f) => f(n),
         }
     }
 
-    fn base_and_cap(&self) -> (Duration, Duration) {
+    fn initial_and_max(&self) -> (Duration, Duration) {
         match self {
             Backoff::Constant(d) => (*d, *d),
-            Backoff::Linear { base, cap } | Backoff::Exponential { base, cap, .. } => (*base, *cap),
+            Backoff::Linear { initial, max } | Backoff::Exponential { initial, max, .. } => {
+                (*initial, *max)
+            }
             Backoff::Custom(f) => (f(1), Duration::MAX),
         }
     }
 
-    /// Checks the parameters (factor ≥ 1, cap ≥ base); `instance` names the
+    /// Checks the parameters (multiplier ≥ 1, max ≥ initial); `instance` names the
     /// retry in the error.
     pub fn validate(&self, instance: &str) -> Result<(), ConfigError> {
         let instance: Arc<str> = Arc::from(instance);
         let err = |field, m: String| Err(ConfigError::new(&instance, field, m));
         match self {
-            Backoff::Linear { base, cap } | Backoff::Exponential { base, cap, .. }
-                if cap < base =>
+            Backoff::Linear { initial, max } | Backoff::Exponential { initial, max, .. }
+                if max < initial =>
             {
                 err(
-                    "backoff.cap",
-                    format!("must be >= base ({base:?}), got {cap:?}"),
+                    "backoff.max",
+                    format!("must be >= initial ({initial:?}), got {max:?}"),
                 )
             }
-            Backoff::Exponential { factor, .. } if !(factor.is_finite() && *factor >= 1.0) => err(
-                "backoff.factor",
-                format!("must be finite and >= 1, got {factor}"),
-            ),
+            Backoff::Exponential { multiplier, .. }
+                if !(multiplier.is_finite() && *multiplier >= 1.0) =>
+            {
+                err(
+                    "backoff.multiplier",
+                    format!("must be finite and >= 1, got {multiplier}"),
+                )
+            }
             _ => Ok(()),
         }
     }
@@ -149,7 +162,7 @@ impl Backoff {
     /// The delays before retries 1, 2, 3, ... with `jitter`, drawing from a
     /// generator seeded with `seed`.
     pub fn delays(&self, jitter: Jitter, seed: u64) -> Delays {
-        let (base, cap) = self.base_and_cap();
+        let (base, cap) = self.initial_and_max();
         Delays {
             backoff: self.clone(),
             jitter,
@@ -240,16 +253,16 @@ mod tests {
         assert_eq!(take(Backoff::Constant(5 * MS)), vec![5 * MS; 6]);
         assert_eq!(
             take(Backoff::Linear {
-                base: 10 * MS,
-                cap: 35 * MS
+                initial: 10 * MS,
+                max: 35 * MS
             }),
             vec![10 * MS, 20 * MS, 30 * MS, 35 * MS, 35 * MS, 35 * MS]
         );
         assert_eq!(
             take(Backoff::Exponential {
-                base: 10 * MS,
-                factor: 2.0,
-                cap: 100 * MS
+                initial: 10 * MS,
+                multiplier: 2.0,
+                max: 100 * MS
             }),
             vec![10 * MS, 20 * MS, 40 * MS, 80 * MS, 100 * MS, 100 * MS]
         );
@@ -266,9 +279,9 @@ mod tests {
         let base = Duration::from_secs(5_283_475_648_931_677_380);
         let cap = Duration::from_secs(7_089_336_938_131_513_954);
         let b = Backoff::Exponential {
-            base,
-            factor: 1.0,
-            cap,
+            initial: base,
+            multiplier: 1.0,
+            max: cap,
         };
         assert_eq!(b.delay(1), base);
         assert!((1..40).all(|n| (base..=cap).contains(&b.delay(n))));
@@ -277,9 +290,9 @@ mod tests {
     #[test]
     fn a_seed_pins_the_exact_jittered_sequence() {
         let b = Backoff::Exponential {
-            base: 10 * MS,
-            factor: 2.0,
-            cap: Duration::from_secs(1),
+            initial: 10 * MS,
+            multiplier: 2.0,
+            max: Duration::from_secs(1),
         };
         let first: Vec<_> = b.delays(Jitter::Full, 42).take(8).collect();
         let again: Vec<_> = b.delays(Jitter::Full, 42).take(8).collect();
@@ -318,9 +331,9 @@ mod tests {
 
         let (base, cap) = (10 * MS, Duration::from_secs(2));
         let b = Backoff::Exponential {
-            base,
-            factor: 2.0,
-            cap,
+            initial: base,
+            multiplier: 2.0,
+            max: cap,
         };
         let mut prev = base;
         for x in b.delays(Jitter::Decorrelated, 3).take(10_000) {
@@ -334,9 +347,9 @@ mod tests {
         let cap = Duration::from_secs(1);
         for factor in [-2.0, 0.5, 0.0, f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
             let b = Backoff::Exponential {
-                base: MS,
-                factor,
-                cap,
+                initial: MS,
+                multiplier: factor,
+                max: cap,
             };
             for n in [0, 1, 2, 3, u32::MAX] {
                 assert_eq!(b.delay(n), MS, "factor {factor}, n {n}");
@@ -352,9 +365,9 @@ mod tests {
         }
         // A cap below the base caps.
         let inverted = Backoff::Exponential {
-            base: Duration::from_secs(2),
-            factor: 2.0,
-            cap,
+            initial: Duration::from_secs(2),
+            multiplier: 2.0,
+            max: cap,
         };
         assert_eq!(inverted.delay(3), cap);
         assert!(inverted
@@ -398,23 +411,23 @@ mod tests {
         let name = "r";
         let bad = [
             Backoff::Exponential {
-                base: MS,
-                factor: 0.5,
-                cap: Duration::from_secs(1),
+                initial: MS,
+                multiplier: 0.5,
+                max: Duration::from_secs(1),
             },
             Backoff::Exponential {
-                base: MS,
-                factor: f64::NAN,
-                cap: Duration::from_secs(1),
+                initial: MS,
+                multiplier: f64::NAN,
+                max: Duration::from_secs(1),
             },
             Backoff::Exponential {
-                base: Duration::from_secs(2),
-                factor: 2.0,
-                cap: Duration::from_secs(1),
+                initial: Duration::from_secs(2),
+                multiplier: 2.0,
+                max: Duration::from_secs(1),
             },
             Backoff::Linear {
-                base: Duration::from_secs(2),
-                cap: Duration::from_secs(1),
+                initial: Duration::from_secs(2),
+                max: Duration::from_secs(1),
             },
         ];
         for b in bad {

@@ -19,7 +19,7 @@
 //! # async fn main() -> Result<(), seawall::BoxError> {
 //! let retry = Retry::builder("inventory")
 //!     .max_attempts(4)
-//!     .backoff(Backoff::Exponential { base: Duration::from_millis(100), factor: 2.0, cap: Duration::from_secs(2) })
+//!     .backoff(Backoff::Exponential { initial: Duration::from_millis(100), multiplier: 2.0, max: Duration::from_secs(2) })
 //!     .jitter(Jitter::Full)
 //!     .deadline(Duration::from_secs(5))
 //!     .build()?;
@@ -54,5 +54,5 @@ pub use self::primitive::{Retry, RetryBuilder, RetryMetrics, DEFAULT_BUDGET};
 pub use self::throttle::RetryThrottle;
 pub use crate::budget::{RetryBudget, FLOOR_PERIOD};
 pub use crate::error::RetriesExhausted;
-pub use crate::telemetry::{GaveUp, RetryReason};
 pub use crate::replay::{Attempt, CloneRequests, ReplayFn, ReplayRequest};
+pub use crate::telemetry::{GaveUp, RetryReason};

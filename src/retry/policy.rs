@@ -3,7 +3,8 @@
 //! order of the limits (attempts, deadline, budget).
 
 use super::{
-    Attempt, Backoff, Delays, GaveUp, Jitter, ReplayRequest, RetryBudget, RetryReason, RetryThrottle,
+    Attempt, Backoff, Delays, GaveUp, Jitter, ReplayRequest, RetryBudget, RetryReason,
+    RetryThrottle,
 };
 use crate::clock::ClockHandle;
 use crate::error::{find_rejection, RejectionKind};
@@ -27,9 +28,6 @@ pub enum RetryVerdict {
     /// an HTTP `Retry-After`); the longer of this and the backoff is used.
     RetryAfter(Duration),
 }
-
-
-
 
 /// Decides on a result of type `Result<Res, E>`: the layer's retry
 /// predicate. Implemented for closures `Fn(&Result<Res, E>) -> RetryVerdict`.

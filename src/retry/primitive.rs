@@ -26,7 +26,7 @@ use std::time::Duration;
 /// # async fn main() {
 /// let retry = Retry::builder("inventory")
 ///     .max_attempts(3)
-///     .backoff(Backoff::Exponential { base: Duration::from_millis(10), factor: 2.0, cap: Duration::from_secs(1) })
+///     .backoff(Backoff::Exponential { initial: Duration::from_millis(10), multiplier: 2.0, max: Duration::from_secs(1) })
 ///     .build()
 ///     .unwrap();
 /// let answer = retry
@@ -87,9 +87,9 @@ impl Retry {
             name: Arc::from(name),
             max_attempts: 3,
             backoff: Backoff::Exponential {
-                base: Duration::from_millis(50),
-                factor: 2.0,
-                cap: Duration::from_secs(5),
+                initial: Duration::from_millis(50),
+                multiplier: 2.0,
+                max: Duration::from_secs(5),
             },
             jitter: Jitter::Full,
             seed: 0x5EA_3A11,

@@ -186,9 +186,9 @@ fn client<P, R, C: Clone>(
     let retry = retry
         .max_attempts(3)
         .backoff(Backoff::Exponential {
-            base: Duration::from_millis(50),
-            factor: 2.0,
-            cap: Duration::from_secs(2),
+            initial: Duration::from_millis(50),
+            multiplier: 2.0,
+            max: Duration::from_secs(2),
         })
         .jitter(Jitter::Full)
         // Half the total: a longer wait would end in the total timeout,

@@ -205,21 +205,21 @@ impl RetryConfig {
     }
 
     /// Checks `b` (made by [`builder`](Self::builder)), naming the file's
-    /// keys: the backoff's `cap` is `max_wait_duration`, its `factor`
-    /// `backoff_multiplier`, a randomized jitter's factor
-    /// `randomization_factor`.
+    /// keys: the backoff's `initial` is `wait_duration`, its `max`
+    /// `max_wait_duration`, its `multiplier` `backoff_multiplier`, a
+    /// randomized jitter's factor `randomization_factor`.
     pub(crate) fn validate(b: &RetryBuilder) -> Result<(), ConfigError> {
         b.validate().map_err(|e| {
             let field = match e.field() {
-                "backoff.cap" => "max_wait_duration",
-                "backoff.factor" => "backoff_multiplier",
+                "backoff.max" => "max_wait_duration",
+                "backoff.multiplier" => "backoff_multiplier",
                 "jitter" => "randomization_factor",
                 field => field,
             };
             ConfigError::new(
                 &std::sync::Arc::from(e.instance()),
                 field,
-                e.message().to_string(),
+                e.message().replace(">= initial", ">= wait_duration"),
             )
         })
     }
@@ -257,13 +257,16 @@ impl RetryConfig {
         };
         b = b.backoff(match self.backoff.unwrap_or(BackoffType::Exponential) {
             BackoffType::Exponential => Backoff::Exponential {
-                base,
-                factor: self.backoff_multiplier.unwrap_or(2.0),
-                cap,
+                initial: base,
+                multiplier: self.backoff_multiplier.unwrap_or(2.0),
+                max: cap,
             },
             BackoffType::Linear => {
                 only_exponential(self.backoff_multiplier.is_some())?;
-                Backoff::Linear { base, cap }
+                Backoff::Linear {
+                    initial: base,
+                    max: cap,
+                }
             }
             BackoffType::Constant => {
                 only_exponential(self.backoff_multiplier.is_some())?;

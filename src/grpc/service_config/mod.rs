@@ -199,9 +199,9 @@ fn stack(
             retry = retry
                 .max_attempts(p.max_attempts)
                 .backoff(Backoff::Exponential {
-                    base: p.initial_backoff,
-                    factor: p.multiplier,
-                    cap: p.max_backoff,
+                    initial: p.initial_backoff,
+                    multiplier: p.multiplier,
+                    max: p.max_backoff,
                 })
                 .jitter(Jitter::Full);
             predicate = predicate.codes(p.codes.iter().copied());
