@@ -38,7 +38,7 @@ pub enum RejectionKind {
     /// evicted ([`KeyLimitReached`]).
     KeyLimitReached,
     /// A retry gave up: attempts, deadline or budget exhausted
-    /// ([`RetriesExhausted`](RetriesExhausted)).
+    /// ([`RetriesExhausted`]).
     RetriesExhausted,
     /// A fault injector failed the call on purpose ([`Injected`]).
     Injected,

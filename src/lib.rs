@@ -8,6 +8,11 @@
 //! of time ([`clock`]), one error model ([`error`]) and one telemetry model
 //! ([`telemetry`]).
 //!
+//! New here? The [`guide`] walks from one breaker to the full stack, then
+//! servers, the SRE layer (chaos experiments, SLOs, health), fleet-wide
+//! limits and configuration files, with a table of names for those coming
+//! from resilience4j, Polly, tower-resilience or governor.
+//!
 //! ## Quick start
 //!
 //! ```
@@ -116,13 +121,13 @@
 )]
 #![cfg_attr(
     feature = "quanta",
-    doc = "- `quanta`: [`QuantaClock`], a TSC clock several times
-  cheaper to read than the OS clock, for limiters in production."
+    doc = "- `quanta` (default): [`QuantaClock`], a TSC clock several times
+  cheaper to read than the OS clock, the default clock outside paused tokio time."
 )]
 #![cfg_attr(
     not(feature = "quanta"),
-    doc = "- `quanta`: `QuantaClock`, a TSC clock several times
-  cheaper to read than the OS clock, for limiters in production."
+    doc = "- `quanta` (default): `QuantaClock`, a TSC clock several times
+  cheaper to read than the OS clock, the default clock outside paused tokio time."
 )]
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -143,6 +148,7 @@ pub mod future;
 mod growth;
 #[cfg(feature = "grpc")]
 pub mod grpc;
+pub mod guide;
 pub mod health;
 pub mod hedge;
 #[cfg(feature = "http")]
@@ -204,6 +210,11 @@ pub use slo::{Slo, SloBuilder, SloLayer};
 pub use stack::Stack;
 pub use timeout::{Timeout, TimeoutBuilder, TimeoutLayer};
 pub use tower::BoxError;
+
+// The README's examples run with the doc tests, so what a newcomer copies works.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeExamples;
 
 /// Everything a typical user needs, in one import.
 pub mod prelude {

@@ -1,4 +1,4 @@
-//! The README's metric catalogue matches what an export emits.
+//! The guide's metric catalogue (`seawall::guide::sre`) matches what an export emits.
 #![cfg(feature = "metrics")]
 
 mod support;
@@ -10,10 +10,10 @@ use std::collections::BTreeSet;
 
 type Row = (String, &'static str, Vec<String>);
 
-/// Rows of the README table: `| `name` | type | `label`, `label` | meaning |`.
+/// Rows of the guide's catalogue table: `| `name` | type | `label`, `label` | meaning |`.
 fn catalogue(prefix: &str) -> BTreeSet<Row> {
     let readme =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/src/guide/sre.md")).unwrap();
     readme
         .lines()
         .filter(|l| l.starts_with(&format!("| `{prefix}")))
@@ -24,7 +24,7 @@ fn catalogue(prefix: &str) -> BTreeSet<Row> {
                 "counter" => "counter",
                 "gauge" => "gauge",
                 "histogram" => "histogram",
-                other => panic!("unknown metric type {other} in README"),
+                other => panic!("unknown metric type {other} in the guide's catalogue"),
             };
             let mut labels: Vec<String> = cells[3]
                 .split(',')
@@ -248,11 +248,11 @@ fn slo_metrics_match_the_readme_catalogue() {
 }
 
 /// The descriptions seawall gives the recorder (HELP lines, units) are the
-/// README's catalogue: the same names, types and meanings.
+/// The guide's catalogue: the same names, types and meanings.
 #[test]
 fn the_described_metrics_are_the_readme_catalogue() {
     let readme =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/src/guide/sre.md")).unwrap();
     let documented: Vec<(String, String, String)> = readme
         .lines()
         .filter(|l| l.starts_with("| `seawall_"))

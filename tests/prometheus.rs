@@ -1,4 +1,4 @@
-//! The README's metric catalogue, scraped from a real Prometheus endpoint:
+//! The guide's metric catalogue (`seawall::guide::sre`), scraped from a real Prometheus endpoint:
 //! `metrics-exporter-prometheus` serving `/metrics` on 127.0.0.1, after a
 //! little traffic through every pattern. Every name in the catalogue must
 //! appear in the scrape, with its `HELP` line.
@@ -13,10 +13,10 @@ use seawall::prelude::*;
 use std::net::SocketAddr;
 use tower::{service_fn, Layer, ServiceExt};
 
-/// Metric names in the README's catalogue table.
+/// Metric names in the guide's catalogue table.
 fn catalogue() -> Vec<String> {
     let readme =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/src/guide/sre.md")).unwrap();
     readme
         .lines()
         .filter(|l| l.starts_with("| `seawall_"))

@@ -30,7 +30,7 @@ pub enum Backoff {
         max: Duration,
     },
     /// `initial·multiplierⁿ⁻¹`, at most `max` (the names resilience4j
-    /// and the breaker's [`WaitDuration::Exponential`](crate::circuit_breaker::WaitDuration) use).
+    /// and the circuit breaker's `WaitDuration::Exponential` use).
     Exponential {
         /// The first delay.
         initial: Duration,

@@ -1,5 +1,5 @@
 //! Every series seawall publishes, described once: the `HELP` lines and
-//! units a Prometheus scrape shows. The README's catalogue is this table
+//! units a Prometheus scrape shows. The guide's catalogue (`guide::sre`) is this table
 //! (a test holds them equal).
 
 use metrics::Unit;

@@ -13,7 +13,7 @@
 //! [`spawn_metrics_exporter`] does so on an interval. The hot path never
 //! touches the facade, and a recorder installed after the instances were built
 //! still gets everything. Names follow `seawall_<pattern>_<what>` with label
-//! `name`; the catalogue is [`METRICS`] (and the README), described to the
+//! `name`; the catalogue is [`METRICS`] (and the guide's table), described to the
 //! recorder on every export ([`describe_metrics`]: `HELP` lines, units).
 //!
 //! **Tracing** (feature `tracing`): an `info` event on every state transition,
