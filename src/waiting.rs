@@ -4,13 +4,33 @@
 //! (a bulkhead slot, say) until the call completes. Nothing downstream is
 //! reserved while waiting.
 
+use crate::error::ConfigError;
 use pin_project_lite::pin_project;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{ready, Context, Poll};
+use std::time::Duration;
 use tower::BoxError;
 use tower_service::Service;
+
+/// Checks how long a waiting layer may wait against its pattern's
+/// `limit`: one rule and one message for every pattern that waits.
+pub(crate) fn check_max_wait(
+    name: &Arc<str>,
+    max_wait: Duration,
+    limit: Duration,
+) -> Result<(), ConfigError> {
+    if max_wait > limit {
+        return Err(ConfigError::new(
+            name,
+            "max_wait",
+            format!("must be at most {limit:?}, got {max_wait:?}"),
+        ));
+    }
+    Ok(())
+}
 
 pin_project! {
     /// Waits for admission `W`, then calls `S`. Dropped at any point, it

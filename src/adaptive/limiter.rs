@@ -9,7 +9,8 @@ use crate::semaphore::{Semaphore, Slot, SlotWait};
 use crate::stripes::{Handle, Handles, Striped};
 use crate::sync::AtomicDuration;
 use crate::sync::{AtomicU64, AtomicUsize, Mutex, Ordering};
-use crate::telemetry::{reconfigured, Event, EventKind, EventMask, Listeners, Pattern};
+use crate::telemetry::{reconfigured, EventKind, EventMask, Listeners, Pattern};
+use crate::waiting::check_max_wait;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -261,15 +262,7 @@ impl AdaptiveLimiterBuilder {
                 format!("must be in 1..={MAX_LIMIT}, got {initial}"),
             );
         }
-        if self.max_wait > MAX_WAIT_LIMIT {
-            return bad(
-                "max_wait",
-                format!(
-                    "must be at most {MAX_WAIT_LIMIT:?}, got {:?}",
-                    self.max_wait
-                ),
-            );
-        }
+        check_max_wait(&self.name, self.max_wait, MAX_WAIT_LIMIT)?;
         if !self.sample_every.is_power_of_two() {
             return bad(
                 "sample_every",
@@ -775,12 +768,8 @@ impl Inner {
     }
 
     fn emit(&self, kind: EventKind) {
-        self.listeners.emit(Event {
-            pattern: Pattern::AdaptiveLimiter,
-            name: self.name.clone(),
-            at: Duration::from_nanos(self.clock.now()),
-            kind,
-        });
+        self.listeners
+            .emit_now(Pattern::AdaptiveLimiter, &self.name, &self.clock, kind);
     }
 }
 

@@ -45,7 +45,8 @@ use crate::error::{BulkheadFull, ConfigError};
 use crate::semaphore::{Semaphore, Slot, SlotWait};
 use crate::stripes::{Handle, Handles, Striped};
 use crate::sync::AtomicDuration;
-use crate::telemetry::{reconfigured, Event, EventKind, EventMask, Listeners, Pattern};
+use crate::telemetry::{reconfigured, EventKind, EventMask, Listeners, Pattern};
+use crate::waiting::check_max_wait;
 use crate::watch::{Occupancy, Watch, Watchable};
 use std::fmt;
 use std::future::Future;
@@ -123,17 +124,7 @@ impl BulkheadBuilder {
 
     pub(crate) fn validate(&self) -> Result<(), ConfigError> {
         check_max(&self.name, self.max_concurrent_calls)?;
-        if self.max_wait > MAX_WAIT_LIMIT {
-            return Err(ConfigError::new(
-                &self.name,
-                "max_wait",
-                format!(
-                    "must be at most {MAX_WAIT_LIMIT:?}, got {:?}",
-                    self.max_wait
-                ),
-            ));
-        }
-        Ok(())
+        check_max_wait(&self.name, self.max_wait, MAX_WAIT_LIMIT)
     }
 
     /// Validates and builds the bulkhead.
@@ -349,12 +340,8 @@ impl Inner {
     }
 
     fn emit(&self, kind: EventKind) {
-        self.listeners.emit(Event {
-            pattern: Pattern::Bulkhead,
-            name: self.name.clone(),
-            at: Duration::from_nanos(self.clock.now()),
-            kind,
-        });
+        self.listeners
+            .emit_now(Pattern::Bulkhead, &self.name, &self.clock, kind);
     }
 }
 

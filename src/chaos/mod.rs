@@ -57,7 +57,7 @@ use self::guard::Guard;
 use crate::clock::ClockHandle;
 use crate::error::{ConfigError, Injected};
 use crate::stripes::Striped;
-use crate::telemetry::{Event, EventKind, EventMask, Listeners, Pattern};
+use crate::telemetry::{EventKind, EventMask, Listeners, Pattern};
 use std::fmt;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -408,12 +408,8 @@ impl Inner {
     }
 
     fn emit(&self, kind: EventKind) {
-        self.listeners.emit(Event {
-            pattern: Pattern::Chaos,
-            name: self.name.clone(),
-            at: Duration::from_nanos(self.clock.now()),
-            kind,
-        });
+        self.listeners
+            .emit_now(Pattern::Chaos, &self.name, &self.clock, kind);
     }
 }
 

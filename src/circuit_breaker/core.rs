@@ -10,7 +10,7 @@ use crate::error::{CircuitOpen, ConfigError};
 use crate::outcome::Outcome;
 use crate::stripes::Striped;
 use crate::sync::{AtomicU32, AtomicU64, CachePadded, Mutex, Ordering};
-use crate::telemetry::{Event, EventKind, EventMask, Listeners, Pattern};
+use crate::telemetry::{EventKind, EventMask, Listeners, Pattern};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -716,12 +716,8 @@ impl Core {
     // ---- telemetry --------------------------------------------------------
 
     pub(crate) fn emit(&self, kind: EventKind) {
-        self.listeners.emit(Event {
-            pattern: Pattern::CircuitBreaker,
-            name: self.name.clone(),
-            at: Duration::from_nanos(self.clock.now()),
-            kind,
-        });
+        self.listeners
+            .emit_now(Pattern::CircuitBreaker, &self.name, &self.clock, kind);
     }
 
     /// The counts a snapshot reports, and whether they are probes: the

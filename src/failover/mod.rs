@@ -55,11 +55,10 @@ use crate::outcome::DefaultClassifier;
 use crate::replay::CloneRequests;
 use crate::stripes::{Handles, Striped};
 use crate::sync::{AtomicU32, AtomicU64, Ordering};
-use crate::telemetry::{builder_telemetry_setters, Event, EventKind, Listeners, Pattern};
+use crate::telemetry::{builder_telemetry_setters, EventKind, Listeners, Pattern};
 use parking_lot::Mutex;
 use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
 
 /// How calls are spread over the endpoints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -370,12 +369,8 @@ impl Health {
     }
 
     fn emit(&self, kind: EventKind) {
-        self.listeners.emit(Event {
-            pattern: Pattern::Failover,
-            name: self.name.clone(),
-            at: Duration::from_nanos(self.clock.now()),
-            kind,
-        });
+        self.listeners
+            .emit_now(Pattern::Failover, &self.name, &self.clock, kind);
     }
 }
 

@@ -29,7 +29,7 @@
 use super::FeatureState;
 use crate::clock::ClockHandle;
 use crate::error::FeatureDisabled;
-use crate::telemetry::{CircuitState, Event, EventKind, Listeners, Pattern};
+use crate::telemetry::{CircuitState, EventKind, Listeners, Pattern};
 use crate::watch::{Occupancy, Watchable};
 use parking_lot::Mutex;
 use pin_project_lite::pin_project;
@@ -40,7 +40,6 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Duration;
 use tower::BoxError;
 use tower_layer::Layer;
 use tower_service::Service;
@@ -256,17 +255,17 @@ impl FeatureHandle {
         }
         let from = FeatureState::from_u8(prev).unwrap_or(FeatureState::Enabled);
         let inner = &self.switch.inner;
-        inner.listeners.emit(Event {
-            pattern: Pattern::DegradationSwitch,
-            name: inner.name.clone(),
-            at: Duration::from_nanos(inner.clock.now()),
-            kind: EventKind::FeatureChanged {
+        inner.listeners.emit_now(
+            Pattern::DegradationSwitch,
+            &inner.name,
+            &inner.clock,
+            EventKind::FeatureChanged {
                 feature: self.feature.name.clone(),
                 from,
                 to: state,
                 reason: Arc::from(reason()),
             },
-        });
+        );
     }
 
     /// A layer routing each call by this feature's state: Enabled calls the

@@ -71,9 +71,7 @@ use crate::clock::ClockHandle;
 use crate::error::ConfigError;
 use crate::stripes::Striped;
 use crate::sync::{AtomicDuration, AtomicU32, Ordering};
-use crate::telemetry::{
-    builder_telemetry_setters, Event, EventKind, EventMask, Listeners, Pattern,
-};
+use crate::telemetry::{builder_telemetry_setters, EventKind, EventMask, Listeners, Pattern};
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -214,22 +212,14 @@ impl Shared {
 
     /// Emits `kind` to the listeners that want it (a reconfiguration).
     pub(crate) fn emit_event(&self, kind: EventKind) {
-        self.listeners.emit(Event {
-            pattern: Pattern::Hedge,
-            name: self.name.clone(),
-            at: Duration::from_nanos(self.clock.now()),
-            kind,
-        });
+        self.listeners
+            .emit_now(Pattern::Hedge, &self.name, &self.clock, kind);
     }
 
     fn emit(&self, kind: impl FnOnce() -> EventKind) {
         if self.listeners.wants(EventMask::RETRIES) || cfg!(feature = "tracing") {
-            self.listeners.emit(Event {
-                pattern: Pattern::Hedge,
-                name: self.name.clone(),
-                at: Duration::from_nanos(self.clock.now()),
-                kind: kind(),
-            });
+            self.listeners
+                .emit_now(Pattern::Hedge, &self.name, &self.clock, kind());
         }
     }
 }

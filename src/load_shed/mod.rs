@@ -59,7 +59,8 @@ use crate::error::{ConfigError, Overloaded};
 use crate::semaphore::{Semaphore, Slot, SlotWait};
 use crate::stripes::{Handles, Striped};
 use crate::sync::{AtomicDuration, AtomicI64, AtomicU64, AtomicUsize, Mutex, Ordering};
-use crate::telemetry::{Event, EventKind, EventMask, Listeners, Pattern};
+use crate::telemetry::{EventKind, EventMask, Listeners, Pattern};
+use crate::waiting::check_max_wait;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -215,16 +216,7 @@ impl LoadShedderBuilder {
                 format!("must be in (0, 1], got {}", self.min_share),
             );
         }
-        if self.max_wait > crate::clock::MAX_WAIT {
-            return bad(
-                "max_wait",
-                format!(
-                    "must be at most {:?}, got {:?}",
-                    crate::clock::MAX_WAIT,
-                    self.max_wait
-                ),
-            );
-        }
+        check_max_wait(&self.name, self.max_wait, crate::clock::MAX_WAIT)?;
         if !limited && !self.max_wait.is_zero() {
             return bad(
                 "max_wait",
@@ -382,12 +374,8 @@ impl Inner {
     }
 
     fn emit(&self, kind: EventKind) {
-        self.listeners.emit(Event {
-            pattern: Pattern::LoadShedder,
-            name: self.name.clone(),
-            at: Duration::from_nanos(self.clock.now()),
-            kind,
-        });
+        self.listeners
+            .emit_now(Pattern::LoadShedder, &self.name, &self.clock, kind);
     }
 }
 

@@ -6,6 +6,7 @@ use super::{KeyedRateLimiter, Limit, RateLimiter, Shared};
 use crate::clock::{nanos, ClockHandle};
 use crate::error::ConfigError;
 use crate::telemetry::Listeners;
+use crate::waiting::check_max_wait;
 use std::hash::{BuildHasher, Hash, RandomState};
 use std::sync::Arc;
 use std::time::Duration;
@@ -166,17 +167,7 @@ impl RateLimiterBuilder {
     }
 
     fn check_max_wait(&self) -> Result<(), ConfigError> {
-        if self.max_wait > MAX_WAIT_LIMIT {
-            return Err(ConfigError::new(
-                &self.name,
-                "max_wait",
-                format!(
-                    "must be at most {MAX_WAIT_LIMIT:?}, got {:?}",
-                    self.max_wait
-                ),
-            ));
-        }
-        Ok(())
+        check_max_wait(&self.name, self.max_wait, MAX_WAIT_LIMIT)
     }
 
     /// The most keys a keyed limiter of these settings tracks.

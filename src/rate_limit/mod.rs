@@ -59,7 +59,7 @@ use crate::clock::ClockHandle;
 use crate::error::{ConfigError, InsufficientCapacity, RateLimited};
 use crate::stripes::Striped;
 use crate::sync::{AtomicDuration, AtomicU64, CachePadded};
-use crate::telemetry::{reconfigured, Event, EventKind, EventMask, Listeners, Pattern};
+use crate::telemetry::{reconfigured, EventKind, EventMask, Listeners, Pattern};
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -354,12 +354,8 @@ impl Shared {
     }
 
     pub(crate) fn emit(&self, kind: EventKind) {
-        self.listeners.emit(Event {
-            pattern: Pattern::RateLimiter,
-            name: self.name.clone(),
-            at: Duration::from_nanos(self.clock.now()),
-            kind,
-        });
+        self.listeners
+            .emit_now(Pattern::RateLimiter, &self.name, &self.clock, kind);
     }
 
     pub(crate) fn limited(&self, d: Denied) -> LimitError {

@@ -65,7 +65,7 @@ use crate::circuit_breaker::{CircuitBreaker, SlidingWindow};
 use crate::clock::ClockHandle;
 use crate::error::{ConfigError, InsufficientCapacity, RateLimited};
 use crate::rate_limit::{LimitError, RateLimiter, RateLimiterBuilder};
-use crate::telemetry::{Event, EventKind, Listeners, Pattern};
+use crate::telemetry::{EventKind, Listeners, Pattern};
 use parking_lot::Mutex;
 use redis::aio::ConnectionManager;
 use std::collections::HashMap;
@@ -573,15 +573,15 @@ impl Inner {
     }
 
     fn emit(&self, degraded: bool, reason: String) {
-        self.listeners.emit(Event {
-            pattern: Pattern::RateLimiter,
-            name: self.name.clone(),
-            at: Duration::from_nanos(self.clock.now()),
-            kind: EventKind::FleetLimitDegraded {
+        self.listeners.emit_now(
+            Pattern::RateLimiter,
+            &self.name,
+            &self.clock,
+            EventKind::FleetLimitDegraded {
                 degraded,
                 reason: reason.into(),
             },
-        });
+        );
     }
 }
 

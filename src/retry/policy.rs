@@ -9,7 +9,7 @@ use super::{
 use crate::clock::ClockHandle;
 use crate::error::{find_rejection, RejectionKind};
 use crate::stripes::Striped;
-use crate::telemetry::{Event, EventKind, EventMask, Listeners, NotRetriedReason, Pattern};
+use crate::telemetry::{EventKind, EventMask, Listeners, NotRetriedReason, Pattern};
 use std::any::Any;
 use std::error::Error;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -379,22 +379,14 @@ impl Shared {
 
     /// Emits `kind` to the listeners that want it (a reconfiguration).
     pub(crate) fn emit_event(&self, kind: EventKind) {
-        self.listeners.emit(Event {
-            pattern: Pattern::Retry,
-            name: self.name.clone(),
-            at: Duration::from_nanos(self.clock.now()),
-            kind,
-        });
+        self.listeners
+            .emit_now(Pattern::Retry, &self.name, &self.clock, kind);
     }
 
     fn emit(&self, kind: impl FnOnce() -> EventKind) {
         if self.listeners.wants(EventMask::RETRIES) || cfg!(feature = "tracing") {
-            self.listeners.emit(Event {
-                pattern: Pattern::Retry,
-                name: self.name.clone(),
-                at: Duration::from_nanos(self.clock.now()),
-                kind: kind(),
-            });
+            self.listeners
+                .emit_now(Pattern::Retry, &self.name, &self.clock, kind());
         }
     }
 

@@ -51,7 +51,7 @@ use self::ring::{Counts, Rings};
 use crate::clock::ClockHandle;
 use crate::error::ConfigError;
 use crate::outcome::Outcome;
-use crate::telemetry::{Event, EventKind, Listeners, Pattern};
+use crate::telemetry::{EventKind, Listeners, Pattern};
 use parking_lot::Mutex;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -369,12 +369,8 @@ impl Inner {
     }
 
     fn emit(&self, kind: EventKind) {
-        self.listeners.emit(Event {
-            pattern: Pattern::Slo,
-            name: self.name.clone(),
-            at: Duration::from_nanos(self.clock.now()),
-            kind,
-        });
+        self.listeners
+            .emit_now(Pattern::Slo, &self.name, &self.clock, kind);
     }
 }
 

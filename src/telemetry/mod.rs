@@ -624,6 +624,23 @@ impl Listeners {
         self.wanted.0 & kind.0 != 0
     }
 
+    /// Tells the listeners that `kind` happened now, on `clock`, to
+    /// `pattern`'s instance `name`: how every pattern reports.
+    pub(crate) fn emit_now(
+        &self,
+        pattern: Pattern,
+        name: &Arc<str>,
+        clock: &crate::clock::ClockHandle,
+        kind: EventKind,
+    ) {
+        self.emit(Event {
+            pattern,
+            name: name.clone(),
+            at: Duration::from_nanos(clock.now()),
+            kind,
+        });
+    }
+
     pub(crate) fn emit(&self, event: Event) {
         #[cfg(feature = "tracing")]
         trace_event(&event);
