@@ -76,6 +76,18 @@ impl<K, S> fmt::Debug for KeyedBulkhead<K, S> {
 }
 
 /// Why a keyed call was refused.
+///
+/// ```
+/// use seawall::bulkhead::KeyedBulkheadError;
+/// use seawall::prelude::*;
+///
+/// # fn main() -> Result<(), BoxError> {
+/// let per_tenant = KeyedBulkhead::new("tenants", 1, 100)?; // 1 call at once per tenant
+/// let _a = per_tenant.try_acquire(&"acme")?;
+/// let err = per_tenant.try_acquire(&"acme").unwrap_err();
+/// assert!(matches!(err, KeyedBulkheadError::Full(_)));
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone)]
 pub enum KeyedBulkheadError {
     /// This key's slots are all taken.
@@ -103,6 +115,18 @@ impl std::error::Error for KeyedBulkheadError {
 }
 
 /// A slot of one key's bulkhead; returned when dropped.
+///
+/// ```
+/// use seawall::prelude::*;
+///
+/// # fn main() -> Result<(), BoxError> {
+/// let per_tenant = KeyedBulkhead::new("tenants", 2, 100)?;
+/// let permit = per_tenant.try_acquire(&"acme")?;
+/// assert_eq!(per_tenant.in_flight(&"acme"), 1);
+/// drop(permit);
+/// assert_eq!(per_tenant.in_flight(&"acme"), 0);
+/// # Ok(()) }
+/// ```
 #[must_use = "the slot is returned as soon as the permit is dropped"]
 pub struct KeyedBulkheadPermit {
     semaphore: Arc<Semaphore>,
@@ -259,6 +283,19 @@ impl<K: Hash + Eq + Clone, S: BuildHasher> KeyedBulkhead<K, S> {
 }
 
 /// Bounds concurrency per key; made by [`KeyedBulkhead::layer`].
+///
+/// ```
+/// use seawall::prelude::*;
+/// use tower::{service_fn, Layer, Service, ServiceExt};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), BoxError> {
+/// let per_tenant = KeyedBulkhead::new("tenants", 4, 10_000)?;
+/// let layer = per_tenant.layer(|req: &(String, u32)| req.0.clone()); // the key of a request
+/// let mut svc = layer.layer(service_fn(|req: (String, u32)| async move { Ok::<_, BoxError>(req.1) }));
+/// assert_eq!(svc.ready().await?.call(("acme".into(), 7)).await?, 7);
+/// # Ok(()) }
+/// ```
 pub struct KeyedBulkheadLayer<K, S, F> {
     bulkhead: KeyedBulkhead<K, S>,
     key_of: F,
@@ -292,6 +329,23 @@ impl<Svc, K, S, F: Clone> Layer<Svc> for KeyedBulkheadLayer<K, S, F> {
 }
 
 /// A service bounded per key; made by [`KeyedBulkheadLayer`].
+///
+/// ```
+/// use seawall::prelude::*;
+/// use tower::{service_fn, Layer, Service, ServiceExt};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), BoxError> {
+/// let per_tenant = KeyedBulkhead::new("tenants", 1, 10_000)?;
+/// let mut svc = per_tenant
+///     .layer(|req: &(String, u32)| req.0.clone())
+///     .layer(service_fn(|req: (String, u32)| async move { Ok::<_, BoxError>(req.1) }));
+/// let _busy = per_tenant.try_acquire(&"acme".to_string())?;
+/// let err = svc.ready().await?.call(("acme".into(), 7)).await.unwrap_err();
+/// assert_eq!(seawall::rejection(&err).unwrap().kind(), RejectionKind::BulkheadFull);
+/// assert_eq!(svc.ready().await?.call(("globex".into(), 8)).await?, 8); // other tenants pass
+/// # Ok(()) }
+/// ```
 pub struct KeyedBulkheadService<Svc, K, S, F> {
     inner: Svc,
     layer: KeyedBulkheadLayer<K, S, F>,

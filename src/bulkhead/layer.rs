@@ -53,6 +53,18 @@ impl<S> Layer<S> for BulkheadLayer {
 }
 
 /// A service behind a rejecting bulkhead; made by [`BulkheadLayer`].
+///
+/// ```
+/// use seawall::prelude::*;
+/// use tower::{service_fn, Layer, Service, ServiceExt};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), BoxError> {
+/// let bulkhead = Bulkhead::builder("echo").max_concurrent_calls(8).build()?;
+/// let mut svc = bulkhead.layer().layer(service_fn(|x: u32| async move { Ok::<_, BoxError>(x) }));
+/// assert_eq!(svc.ready().await?.call(7).await?, 7);
+/// # Ok(()) }
+/// ```
 #[derive(Clone, Debug)]
 pub struct BulkheadService<S> {
     inner: S,
@@ -86,9 +98,39 @@ where
 
 /// Waits up to the bulkhead's `max_wait` (FIFO) for a slot, then calls;
 /// see [`WaitingLayer`](crate::waiting::WaitingLayer).
+///
+/// ```
+/// use seawall::prelude::*;
+/// use tower::{service_fn, Layer, Service, ServiceExt};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), BoxError> {
+/// let bulkhead = Bulkhead::builder("echo")
+///     .max_concurrent_calls(8)
+///     .max_wait(Duration::from_millis(100))
+///     .build()?;
+/// // Full: waits up to 100 ms for a slot (the inner service must be Clone).
+/// let mut svc = bulkhead.waiting_layer().layer(service_fn(|x: u32| async move { Ok::<_, BoxError>(x) }));
+/// assert_eq!(svc.ready().await?.call(7).await?, 7);
+/// # Ok(()) }
+/// ```
 pub type WaitingBulkheadLayer = crate::waiting::WaitingLayer<Bulkhead>;
 
 /// A service behind a waiting bulkhead; made by [`WaitingBulkheadLayer`].
+///
+/// ```
+/// use seawall::prelude::*;
+/// use tower::{service_fn, Layer, Service, ServiceExt};
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() -> Result<(), BoxError> {
+/// let bulkhead = Bulkhead::builder("echo").max_concurrent_calls(1).max_wait(Duration::from_millis(100)).build()?;
+/// let mut svc = bulkhead.waiting_layer().layer(service_fn(|x: u32| async move { Ok::<_, BoxError>(x) }));
+/// let held = bulkhead.try_acquire()?;        // someone else holds the only slot
+/// let err = svc.ready().await?.call(7).await.unwrap_err();
+/// assert_eq!(seawall::rejection(&err).unwrap().kind(), RejectionKind::BulkheadFull); // after 100 ms
+/// # drop(held); Ok(()) }
+/// ```
 pub type WaitingBulkheadService<S> = crate::waiting::WaitingService<S, Bulkhead>;
 
 impl crate::waiting::Admission for Bulkhead {

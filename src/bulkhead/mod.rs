@@ -80,6 +80,19 @@ pub(crate) struct Inner {
 }
 
 /// A bulkhead: a cheap `Clone` handle to one shared limit on concurrency.
+///
+/// ```
+/// use seawall::prelude::*;
+///
+/// # fn main() -> Result<(), BoxError> {
+/// let reports = Bulkhead::builder("reports").max_concurrent_calls(2).build()?;
+/// let a = reports.try_acquire()?;
+/// let b = reports.try_acquire()?;
+/// assert!(reports.try_acquire().is_err());   // BulkheadFull: two calls already run
+/// drop(a);                                   // a slot comes back on drop
+/// let c = reports.try_acquire()?;
+/// # drop((b, c)); Ok(()) }
+/// ```
 #[derive(Clone)]
 pub struct Bulkhead {
     // The shared state, with per-thread handles for permits.
@@ -96,6 +109,18 @@ impl Watchable<Occupancy> for Bulkhead {
 }
 
 /// Builds a [`Bulkhead`]; made by [`Bulkhead::builder`].
+///
+/// ```
+/// use seawall::prelude::*;
+///
+/// # fn main() -> Result<(), ConfigError> {
+/// let search = Bulkhead::builder("search")
+///     .max_concurrent_calls(20)
+///     .max_wait(Duration::from_millis(100)) // acquire().await and the waiting layer wait this long
+///     .build()?;
+/// assert!(Bulkhead::builder("search").max_concurrent_calls(0).build().is_err());
+/// # let _ = search; Ok(()) }
+/// ```
 #[derive(Debug)]
 #[must_use]
 pub struct BulkheadBuilder {
@@ -355,6 +380,19 @@ impl fmt::Debug for Bulkhead {
 }
 
 /// A slot in the bulkhead; returned when dropped.
+///
+/// ```
+/// use seawall::prelude::*;
+///
+/// # fn main() -> Result<(), BoxError> {
+/// let bulkhead = Bulkhead::builder("db").max_concurrent_calls(1).build()?;
+/// {
+///     let _permit = bulkhead.try_acquire()?;
+///     assert_eq!(bulkhead.metrics().in_flight, 1);
+/// } // dropped: on completion, cancellation or panic alike
+/// assert_eq!(bulkhead.metrics().in_flight, 0);
+/// # Ok(()) }
+/// ```
 #[must_use = "the slot is returned as soon as the permit is dropped"]
 pub struct BulkheadPermit {
     // This thread's handle: permits taken on several threads do not share
@@ -378,6 +416,18 @@ impl fmt::Debug for BulkheadPermit {
 }
 
 /// A snapshot of a bulkhead.
+///
+/// ```
+/// use seawall::prelude::*;
+///
+/// # fn main() -> Result<(), BoxError> {
+/// let bulkhead = Bulkhead::builder("db").max_concurrent_calls(4).build()?;
+/// let _permit = bulkhead.try_acquire()?;
+/// let m = bulkhead.metrics();
+/// assert_eq!((m.max_concurrent_calls, m.in_flight, m.available), (4, 1, 3));
+/// assert_eq!((m.permitted_calls, m.rejected_calls), (1, 0));
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct BulkheadMetrics {
@@ -398,6 +448,22 @@ pub struct BulkheadMetrics {
 }
 
 /// The future of [`Bulkhead::acquire`].
+///
+/// ```
+/// use seawall::prelude::*;
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() -> Result<(), BoxError> {
+/// let bulkhead = Bulkhead::builder("db")
+///     .max_concurrent_calls(1)
+///     .max_wait(Duration::from_secs(1))
+///     .build()?;
+/// let first = bulkhead.acquire().await?;
+/// let waiting = bulkhead.acquire();          // an `Acquire`: waits in line (FIFO)
+/// drop(first);
+/// let _second = waiting.await?;              // the freed slot
+/// # Ok(()) }
+/// ```
 pub struct Acquire {
     inner: Handles<Inner>,
     wait: SlotWait,

@@ -17,6 +17,17 @@ pub const MAX_TIME_WINDOW_SECS: u64 = 3600;
 pub const MAX_HALF_OPEN_CALLS: u32 = 1023;
 
 /// How the breaker judges the dependency's recent health.
+///
+/// ```
+/// use seawall::prelude::*;
+///
+/// # fn main() -> Result<(), ConfigError> {
+/// let last_100_calls = SlidingWindow::count(100);
+/// let last_minute = SlidingWindow::time(Duration::from_secs(60));
+/// let five_in_a_row = SlidingWindow::consecutive_failures(5);
+/// let breaker = CircuitBreaker::builder("payments").sliding_window(five_in_a_row).build()?;
+/// # let _ = (last_100_calls, last_minute, breaker); Ok(()) }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SlidingWindow {
     /// The last `n` recorded calls.
@@ -44,6 +55,21 @@ impl SlidingWindow {
 }
 
 /// How long the breaker stays open before it lets probes through.
+///
+/// ```
+/// use seawall::prelude::*;
+///
+/// # fn main() -> Result<(), ConfigError> {
+/// // 10 s after the first opening in a row, then 20 s, 40 s, ... at most 5 min.
+/// let breaker = CircuitBreaker::builder("payments")
+///     .wait_duration_in_open_state_backoff(WaitDuration::Exponential {
+///         initial: Duration::from_secs(10),
+///         multiplier: 2.0,
+///         max: Duration::from_secs(300),
+///     })
+///     .build()?;
+/// # let _ = breaker; Ok(()) }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum WaitDuration {
     /// Always the same.
@@ -163,6 +189,21 @@ impl Config {
 /// half-open. One difference: slow-call detection is off until
 /// [`slow_call_duration_threshold`](Self::slow_call_duration_threshold) is
 /// set, so a count window needs no clock read per call.
+///
+/// ```
+/// use seawall::prelude::*;
+///
+/// # fn main() -> Result<(), ConfigError> {
+/// let breaker = CircuitBreaker::builder("payments")
+///     .sliding_window(SlidingWindow::time(Duration::from_secs(60)))
+///     .minimum_number_of_calls(20)
+///     .failure_rate_threshold(50.0)
+///     .wait_duration_in_open_state(Duration::from_secs(30))
+///     .build()?;
+/// let err = CircuitBreaker::builder("payments").failure_rate_threshold(150.0).build().unwrap_err();
+/// assert_eq!(err.field(), "failure_rate_threshold");
+/// # let _ = breaker; Ok(()) }
+/// ```
 #[derive(Debug)]
 #[must_use]
 pub struct CircuitBreakerBuilder<C = DefaultClassifier> {

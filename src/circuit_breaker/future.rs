@@ -17,6 +17,20 @@ pin_project! {
     /// The response future of [`CircuitBreakerService`](super::CircuitBreakerService):
     /// either a ready rejection or the inner call, whose outcome it records.
     /// Dropped before completion, it records a cancelled call.
+    ///
+    /// ```
+    /// use seawall::prelude::*;
+    /// use tower::{service_fn, Layer, Service, ServiceExt};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), BoxError> {
+    /// let breaker = CircuitBreaker::builder("echo").build()?;
+    /// let mut svc = breaker.layer().layer(service_fn(|x: u32| async move { Ok::<_, BoxError>(x) }));
+    /// let future = svc.ready().await?.call(7);  // holds the permit
+    /// drop(future);                             // dropped unfinished: recorded as cancelled
+    /// assert_eq!(breaker.metrics().total_cancelled, 1);
+    /// # Ok(()) }
+    /// ```
     pub struct ResponseFuture<F, C> {
         #[pin]
         kind: Kind<F, C>,

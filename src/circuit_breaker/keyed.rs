@@ -87,6 +87,19 @@ struct Keyed<K, C> {
 }
 
 /// Why a keyed breaker refused a call.
+///
+/// ```
+/// use seawall::circuit_breaker::KeyedBreakerError;
+/// use seawall::prelude::*;
+///
+/// # fn main() -> Result<(), BoxError> {
+/// let per_host = CircuitBreaker::builder("hosts").build_keyed::<String>(1)?;
+/// let permit = per_host.try_acquire(&"a.example".to_string())?;
+/// // A second host while the first holds the only key:
+/// let err = per_host.try_acquire(&"b.example".to_string()).unwrap_err();
+/// assert!(matches!(err, KeyedBreakerError::KeyLimitReached(_)));
+/// # drop(permit); Ok(()) }
+/// ```
 #[derive(Debug)]
 pub enum KeyedBreakerError {
     /// The key's breaker is open.

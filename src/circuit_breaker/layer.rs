@@ -93,6 +93,19 @@ impl<S, C> Layer<S> for CircuitBreakerLayer<C> {
 }
 
 /// A service guarded by a circuit breaker; made by [`CircuitBreakerLayer`].
+///
+/// ```
+/// use seawall::prelude::*;
+/// use tower::{service_fn, Layer, Service, ServiceExt};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), BoxError> {
+/// let breaker = CircuitBreaker::builder("echo").build()?;
+/// let mut svc = breaker.layer().layer(service_fn(|x: u32| async move { Ok::<_, BoxError>(x) }));
+/// assert_eq!(svc.ready().await?.call(7).await?, 7);
+/// assert_eq!(breaker.metrics().total_successes, 1);
+/// # Ok(()) }
+/// ```
 pub struct CircuitBreakerService<S, C> {
     inner: S,
     breaker: Handles<CircuitBreaker<C>>,

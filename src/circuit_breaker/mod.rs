@@ -81,6 +81,22 @@ use std::time::{Duration, SystemTime};
 /// A circuit breaker: a cheap `Clone` handle to one shared breaker.
 ///
 /// `C` is the classifier its layer applies to typed results.
+///
+/// ```
+/// use seawall::prelude::*;
+///
+/// # fn main() -> Result<(), BoxError> {
+/// let breaker = CircuitBreaker::builder("payments")
+///     .sliding_window(SlidingWindow::consecutive_failures(2))
+///     .build()?;
+/// for _ in 0..2 {
+///     breaker.try_acquire()?.record(Outcome::Failure);
+/// }
+/// assert_eq!(breaker.state(), CircuitState::Open);
+/// breaker.reset(); // back to closed, the window cleared
+/// assert_eq!(breaker.state(), CircuitState::Closed);
+/// # Ok(()) }
+/// ```
 pub struct CircuitBreaker<C = DefaultClassifier> {
     // The shared state, with per-thread handles for owned permits.
     pub(crate) core: Handles<Core>,
@@ -345,6 +361,17 @@ impl<C> fmt::Debug for CircuitBreaker<C> {
 /// Permission for one call, borrowing the breaker. Record its outcome;
 /// dropping it unrecorded counts as a cancelled call and returns any
 /// half-open slot it held. See [`OwnedPermit`] to move one into a task.
+///
+/// ```
+/// use seawall::prelude::*;
+///
+/// # fn main() -> Result<(), BoxError> {
+/// let breaker = CircuitBreaker::builder("payments").build()?;
+/// let permit = breaker.try_acquire()?;       // borrows the breaker
+/// permit.record(Outcome::Success);           // or drop it: counted as cancelled
+/// assert_eq!(breaker.metrics().total_successes, 1);
+/// # Ok(()) }
+/// ```
 #[must_use = "record the call's outcome; a dropped permit counts as cancelled"]
 pub struct Permit<'a> {
     core: &'a Arc<Core>,
@@ -387,6 +414,18 @@ impl fmt::Debug for Permit<'_> {
 /// A [`Permit`] that owns a handle to its breaker (`'static`, `Send`), from
 /// [`CircuitBreaker::try_acquire_owned`]. Costs a reference-count update
 /// (on a count of this thread's, not one shared with other threads).
+///
+/// ```
+/// use seawall::prelude::*;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), BoxError> {
+/// let breaker = CircuitBreaker::builder("payments").build()?;
+/// let permit = breaker.try_acquire_owned()?; // 'static: moves into a task
+/// tokio::spawn(async move { permit.record(Outcome::Failure) }).await?;
+/// assert_eq!(breaker.metrics().total_failures, 1);
+/// # Ok(()) }
+/// ```
 #[must_use = "record the call's outcome; a dropped permit counts as cancelled"]
 pub struct OwnedPermit {
     /// `None` once recorded. This thread's handle, so permits taken on
@@ -431,6 +470,20 @@ impl fmt::Debug for OwnedPermit {
 }
 
 /// A snapshot of a breaker's state and counts.
+///
+/// ```
+/// use seawall::prelude::*;
+///
+/// # fn main() -> Result<(), BoxError> {
+/// let breaker = CircuitBreaker::builder("payments").minimum_number_of_calls(4).build()?;
+/// breaker.try_acquire()?.record(Outcome::Success);
+/// breaker.try_acquire()?.record(Outcome::Failure);
+/// let m = breaker.metrics();
+/// assert_eq!(m.state, CircuitState::Closed);
+/// assert_eq!(m.failure_rate, None); // below minimum_number_of_calls
+/// assert_eq!((m.successful_calls, m.failed_calls), (1, 1));
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct CircuitBreakerMetrics {

@@ -35,6 +35,19 @@ pub const MAX_EMISSION_INTERVAL: Duration = Duration::from_nanos(gcra::MAX_EMISS
 /// or a sliding window ([`sliding_window`](Self::sliding_window)), never
 /// both: setting both is a [`ConfigError`]. With neither, it is a token
 /// bucket of 100 per second with a burst of 100.
+///
+/// ```
+/// use seawall::prelude::*;
+///
+/// # fn main() -> Result<(), ConfigError> {
+/// let token_bucket = RateLimiter::builder("api").rate(100, Duration::from_secs(1)).burst(20).build()?;
+/// let window = RateLimiter::builder("exports").sliding_window(1000, Duration::from_secs(60)).build()?;
+/// let per_key = RateLimiter::builder("per-client")
+///     .rate(10, Duration::from_secs(1))
+///     .max_keys(100_000)
+///     .build_keyed::<String>()?;
+/// # let _ = (token_bucket, window, per_key); Ok(()) }
+/// ```
 #[derive(Debug)]
 #[must_use]
 pub struct RateLimiterBuilder {

@@ -11,11 +11,41 @@ use tokio::time::Sleep;
 
 /// The response future of the rejecting layers: a ready rejection, or the
 /// inner call.
+///
+/// ```
+/// use seawall::prelude::*;
+/// use tower::{service_fn, Layer, Service, ServiceExt};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), BoxError> {
+/// let limiter = RateLimiter::builder("api").rate(1, Duration::from_secs(1)).build()?;
+/// let mut svc = limiter.layer().layer(service_fn(|x: u32| async move { Ok::<_, BoxError>(x) }));
+/// assert_eq!(svc.ready().await?.call(1).await?, 1);
+/// let err = svc.ready().await?.call(2).await.unwrap_err(); // a ready future: refused at once
+/// assert_eq!(seawall::rejection(&err).unwrap().kind(), RejectionKind::RateLimited);
+/// # Ok(()) }
+/// ```
 pub type ResponseFuture<F> = crate::future::AdmitFuture<F>;
 
 /// The response future of [`WaitingRateLimitService`](super::WaitingRateLimitService):
 /// waits for a slot (see [`SlotWait`]), then drives its own clone of the
 /// inner service to readiness and calls it.
+///
+/// ```
+/// use seawall::prelude::*;
+/// use tower::{service_fn, Layer, Service, ServiceExt};
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() -> Result<(), BoxError> {
+/// let limiter = RateLimiter::builder("api")
+///     .rate(1, Duration::from_secs(1))
+///     .max_wait(Duration::from_secs(2))
+///     .build()?;
+/// let mut svc = limiter.waiting_layer().layer(service_fn(|x: u32| async move { Ok::<_, BoxError>(x) }));
+/// svc.ready().await?.call(1).await?;
+/// assert_eq!(svc.ready().await?.call(2).await?, 2); // waited a second for its token
+/// # Ok(()) }
+/// ```
 pub type WaitingResponseFuture<S, Req> = crate::waiting::WaitThenCall<S, Req, SlotWait, ()>;
 
 pin_project! {
@@ -24,6 +54,23 @@ pin_project! {
     /// Consumes nothing until it resolves `Ok`, so dropping it is free. The
     /// wait is bounded both on the limiter's clock and by the time actually
     /// slept, so a clock that does not follow tokio cannot make it hang.
+    ///
+    /// ```
+    /// use seawall::prelude::*;
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), BoxError> {
+    /// let limiter = RateLimiter::builder("api")
+    ///     .rate(10, Duration::from_secs(1))
+    ///     .burst(1)
+    ///     .max_wait(Duration::from_secs(1))
+    ///     .build()?;
+    /// limiter.try_acquire()?;
+    /// let start = tokio::time::Instant::now();
+    /// limiter.acquire_n(1).await?;                     // sleeps until the next token
+    /// assert_eq!(start.elapsed(), Duration::from_millis(100));
+    /// # Ok(()) }
+    /// ```
     pub struct SlotWait {
         limiter: RateLimiter,
         n: u32,

@@ -87,6 +87,21 @@ impl<K, S> fmt::Debug for KeyedRateLimiter<K, S> {
 }
 
 /// Why a keyed call was refused.
+///
+/// ```
+/// use seawall::prelude::*;
+/// use seawall::rate_limit::KeyedLimitError;
+///
+/// # fn main() -> Result<(), BoxError> {
+/// let per_client = RateLimiter::builder("per-client")
+///     .rate(1, Duration::from_secs(1))
+///     .build_keyed::<String>()?;
+/// per_client.try_acquire(&"alice".to_string())?;
+/// let err = per_client.try_acquire(&"alice".to_string()).unwrap_err();
+/// assert!(matches!(err, KeyedLimitError::Limit(_)));
+/// per_client.try_acquire(&"bob".to_string())?;   // each key its own limit
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone)]
 pub enum KeyedLimitError {
     /// The key is over its limit, or asked for more than its burst.
@@ -422,6 +437,23 @@ impl<K: Send + Sync, S: Send + Sync> crate::telemetry::ExportMetrics for Keyed<K
 /// Over-limit calls are rejected at once with
 /// [`RateLimited`](crate::error::RateLimited) (or
 /// [`KeyLimitReached`]).
+///
+/// ```
+/// use seawall::prelude::*;
+/// use tower::{service_fn, Layer, Service, ServiceExt};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), BoxError> {
+/// let per_client = RateLimiter::builder("per-client")
+///     .rate(1, Duration::from_secs(1))
+///     .build_keyed::<String>()?;
+/// let layer = per_client.layer(|req: &(String, u32)| req.0.clone());
+/// let mut svc = layer.layer(service_fn(|req: (String, u32)| async move { Ok::<_, BoxError>(req.1) }));
+/// assert_eq!(svc.ready().await?.call(("alice".into(), 1)).await?, 1);
+/// assert!(svc.ready().await?.call(("alice".into(), 2)).await.is_err()); // alice is over
+/// assert_eq!(svc.ready().await?.call(("bob".into(), 3)).await?, 3);     // bob is not
+/// # Ok(()) }
+/// ```
 pub struct KeyedRateLimitLayer<K, S, F> {
     limiter: KeyedRateLimiter<K, S>,
     key_of: F,
@@ -456,6 +488,23 @@ impl<Svc, K, S, F: Clone> Layer<Svc> for KeyedRateLimitLayer<K, S, F> {
 }
 
 /// A service limited per key; made by [`KeyedRateLimitLayer`].
+///
+/// ```
+/// use seawall::prelude::*;
+/// use tower::{service_fn, Layer, Service, ServiceExt};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), BoxError> {
+/// let per_client = RateLimiter::builder("per-client")
+///     .rate(10, Duration::from_secs(1))
+///     .build_keyed::<String>()?;
+/// // `None`: the request is exempt.
+/// let mut svc = per_client
+///     .layer(|req: &Option<String>| req.clone())
+///     .layer(service_fn(|_req: Option<String>| async { Ok::<_, BoxError>("ok") }));
+/// assert_eq!(svc.ready().await?.call(None).await?, "ok");
+/// # Ok(()) }
+/// ```
 pub struct KeyedRateLimitService<Svc, K, S, F> {
     inner: Svc,
     limiter: KeyedRateLimiter<K, S>,

@@ -55,6 +55,19 @@ impl<S> Layer<S> for RateLimitLayer {
 }
 
 /// A service behind a rejecting rate limit; made by [`RateLimitLayer`].
+///
+/// ```
+/// use seawall::prelude::*;
+/// use tower::{service_fn, Layer, Service, ServiceExt};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), BoxError> {
+/// let limiter = RateLimiter::builder("api").rate(100, Duration::from_secs(1)).build()?;
+/// let mut svc = limiter.layer().layer(service_fn(|x: u32| async move { Ok::<_, BoxError>(x) }));
+/// assert_eq!(svc.ready().await?.call(7).await?, 7);
+/// assert_eq!(limiter.metrics().permitted_calls, 1);
+/// # Ok(()) }
+/// ```
 #[derive(Clone, Debug)]
 pub struct RateLimitService<S> {
     inner: S,
@@ -87,9 +100,42 @@ where
 /// Waits up to the limiter's `max_wait` for a slot, then calls; rejects
 /// with [`RateLimited`](crate::error::RateLimited) when the slot is further
 /// off than that. See [`WaitingLayer`](crate::waiting::WaitingLayer).
+///
+/// ```
+/// use seawall::prelude::*;
+/// use tower::ServiceBuilder;
+///
+/// # fn main() -> Result<(), BoxError> {
+/// let limiter = RateLimiter::builder("api")
+///     .rate(100, Duration::from_secs(1))
+///     .max_wait(Duration::from_millis(250))
+///     .build()?;
+/// let svc = ServiceBuilder::new()
+///     .layer(limiter.waiting_layer())             // waits up to 250 ms for a token
+///     .service(tower::service_fn(|x: u32| async move { Ok::<_, BoxError>(x) }));
+/// # let _ = svc; Ok(()) }
+/// ```
 pub type WaitingRateLimitLayer = crate::waiting::WaitingLayer<RateLimiter>;
 
 /// A service behind a waiting rate limit; made by [`WaitingRateLimitLayer`].
+///
+/// ```
+/// use seawall::prelude::*;
+/// use tower::{service_fn, Layer, Service, ServiceExt};
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() -> Result<(), BoxError> {
+/// let limiter = RateLimiter::builder("api")
+///     .rate(1, Duration::from_secs(10))
+///     .max_wait(Duration::from_secs(1))
+///     .build()?;
+/// let mut svc = limiter.waiting_layer().layer(service_fn(|x: u32| async move { Ok::<_, BoxError>(x) }));
+/// svc.ready().await?.call(1).await?;
+/// // The next token is 10 s away, past max_wait: refused at once, not after a second.
+/// let err = svc.ready().await?.call(2).await.unwrap_err();
+/// assert_eq!(seawall::rejection(&err).unwrap().kind(), RejectionKind::RateLimited);
+/// # Ok(()) }
+/// ```
 pub type WaitingRateLimitService<S> = crate::waiting::WaitingService<S, RateLimiter>;
 
 impl crate::waiting::Admission for RateLimiter {

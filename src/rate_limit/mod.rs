@@ -506,6 +506,19 @@ impl Shared {
 }
 
 /// Either a rejection (try later) or a request that can never fit.
+///
+/// ```
+/// use seawall::prelude::*;
+/// use seawall::rate_limit::LimitError;
+///
+/// # fn main() -> Result<(), BoxError> {
+/// let limiter = RateLimiter::builder("api").rate(10, Duration::from_secs(1)).burst(5).build()?;
+/// // More than the burst can ever give: an error at once, never a wait.
+/// assert!(matches!(limiter.try_acquire_n(6), Err(LimitError::Capacity(_))));
+/// limiter.try_acquire_n(5)?;
+/// assert!(matches!(limiter.try_acquire_n(1), Err(LimitError::Limited(_))));
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone)]
 pub enum LimitError {
     /// Over the limit now; fits after `retry_after`.
@@ -555,6 +568,16 @@ impl std::error::Error for LimitError {
 /// what a server tells its callers (`RateLimit-Remaining`). Exact for both
 /// algorithms: the token bucket's tokens left, the sliding window's room
 /// left under its estimate. governor's `StateSnapshot`.
+///
+/// ```
+/// use seawall::prelude::*;
+///
+/// # fn main() -> Result<(), BoxError> {
+/// let limiter = RateLimiter::builder("api").rate(10, Duration::from_secs(1)).burst(5).build()?;
+/// let snapshot = limiter.try_acquire_snapshot(2)?;  // what a server tells its callers
+/// assert_eq!((snapshot.remaining_burst_capacity, snapshot.burst_capacity), (3, 5));
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct RateLimitSnapshot {
@@ -574,6 +597,17 @@ pub struct RateLimitSnapshot {
 
 /// A limiter's policy, as a server states it (`RateLimit-Policy`): the
 /// most it admits at once, and the window that much comes back over.
+///
+/// ```
+/// use seawall::prelude::*;
+///
+/// # fn main() -> Result<(), BoxError> {
+/// let limiter = RateLimiter::builder("api").rate(10, Duration::from_secs(1)).burst(5).build()?;
+/// let policy = limiter.policy();
+/// assert_eq!(policy.burst_capacity, 5);
+/// assert_eq!(policy.window, Duration::from_millis(500)); // 5 tokens at one per 100 ms
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct RateLimitPolicy {
@@ -585,6 +619,18 @@ pub struct RateLimitPolicy {
 }
 
 /// Counts a limiter has kept since it was built.
+///
+/// ```
+/// use seawall::prelude::*;
+///
+/// # fn main() -> Result<(), BoxError> {
+/// let limiter = RateLimiter::builder("api").rate(1, Duration::from_secs(1)).build()?;
+/// limiter.try_acquire()?;
+/// let _ = limiter.try_acquire();
+/// let m = limiter.metrics();
+/// assert_eq!((m.permitted_calls, m.rejected_calls), (1, 1));
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct RateLimiterMetrics {
@@ -614,6 +660,22 @@ impl Direct {
 
 /// A direct (unkeyed) rate limiter: a cheap `Clone` handle to one shared
 /// limit. Build with [`RateLimiter::builder`].
+///
+/// ```
+/// use seawall::prelude::*;
+///
+/// # fn main() -> Result<(), BoxError> {
+/// let limiter = RateLimiter::builder("payments-api")
+///     .rate(100, Duration::from_secs(1))
+///     .burst(3)
+///     .build()?;
+/// for _ in 0..3 {
+///     limiter.try_acquire()?;                     // the burst
+/// }
+/// let refused = limiter.try_acquire().unwrap_err();
+/// assert!(refused.retry_after() <= Some(Duration::from_millis(10))); // one token every 10 ms
+/// # Ok(()) }
+/// ```
 #[derive(Clone)]
 pub struct RateLimiter {
     pub(crate) inner: Arc<Direct>,
