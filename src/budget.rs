@@ -33,6 +33,17 @@ const NANOS_PER_SEC: u64 = 1_000_000_000;
 /// since the last withdrawal into the balance under a lock. Folding a batch
 /// is exact: deposits are never negative, so
 /// `min(cap, min(cap, b + d₁) + d₂) = min(cap, b + d₁ + d₂)`.
+///
+/// ```
+/// use seawall::prelude::*;
+///
+/// # fn main() -> Result<(), ConfigError> {
+/// // Retries may add 20% to the load, plus 10 a second, banking at most 100.
+/// let budget = RetryBudget::new(0.2, 10, 100)?;
+/// let retry = Retry::builder("inventory").budget(budget.clone()).build()?;
+/// let hedge = Hedge::builder("inventory").budget(budget).build()?; // one budget for both
+/// # let _ = (retry, hedge); Ok(()) }
+/// ```
 #[derive(Clone)]
 pub struct RetryBudget {
     inner: Arc<Budget>,

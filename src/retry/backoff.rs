@@ -18,6 +18,21 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// How the delay grows from one retry to the next.
+///
+/// ```
+/// use seawall::prelude::*;
+///
+/// let exponential = Backoff::Exponential {
+///     initial: Duration::from_millis(100),
+///     multiplier: 2.0,
+///     max: Duration::from_secs(1),
+/// };
+/// assert_eq!(exponential.delay(1), Duration::from_millis(100));
+/// assert_eq!(exponential.delay(3), Duration::from_millis(400));
+/// assert_eq!(exponential.delay(10), Duration::from_secs(1));
+/// let linear = Backoff::Linear { initial: Duration::from_millis(100), max: Duration::from_secs(1) };
+/// assert_eq!(linear.delay(3), Duration::from_millis(300));
+/// ```
 #[derive(Clone)]
 pub enum Backoff {
     /// The same delay every time.
@@ -68,6 +83,19 @@ impl fmt::Debug for Backoff {
 }
 
 /// How the delay is randomised.
+///
+/// ```
+/// use seawall::prelude::*;
+///
+/// # fn main() -> Result<(), ConfigError> {
+/// let retry = Retry::builder("inventory")
+///     .backoff(Backoff::Constant(Duration::from_millis(100)))
+///     .jitter(Jitter::Full)        // each delay uniform in [0, 100 ms]
+///     .build()?;
+/// let backoff = Backoff::Constant(Duration::from_millis(100));
+/// assert!(backoff.delays(Jitter::Full, 7).take(10).all(|d| d <= Duration::from_millis(100)));
+/// # let _ = retry; Ok(()) }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Jitter {
     /// The delay as computed.
@@ -176,6 +204,18 @@ impl Backoff {
 }
 
 /// The sequence of delays of a [`Backoff`] with jitter; endless.
+///
+/// ```
+/// use seawall::prelude::*;
+///
+/// let backoff = Backoff::Exponential {
+///     initial: Duration::from_millis(10),
+///     multiplier: 2.0,
+///     max: Duration::from_millis(50),
+/// };
+/// let delays: Vec<Duration> = backoff.delays(Jitter::None, 0).take(4).collect();
+/// assert_eq!(delays, [10, 20, 40, 50].map(Duration::from_millis));
+/// ```
 #[derive(Debug, Clone)]
 pub struct Delays {
     backoff: Backoff,

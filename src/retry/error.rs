@@ -8,6 +8,22 @@ use tower::BoxError;
 
 /// The last error of a retry loop run by [`Retry::call`](super::Retry::call),
 /// with how many attempts were made and why it stopped.
+///
+/// ```
+/// use seawall::prelude::*;
+/// use seawall::retry::GaveUp;
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() -> Result<(), BoxError> {
+/// let retry = Retry::builder("inventory").max_attempts(3).no_budget().build()?;
+/// let err = retry
+///     .call(|_attempt| async { Err::<(), _>(std::io::Error::other("down")) })
+///     .await
+///     .unwrap_err();
+/// assert_eq!((err.attempts, err.gave_up), (3, GaveUp::AttemptsExhausted));
+/// assert_eq!(err.error.to_string(), "down");
+/// # Ok(()) }
+/// ```
 #[derive(Debug)]
 pub struct RetryError<E> {
     /// The last attempt's error.

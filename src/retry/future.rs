@@ -18,6 +18,19 @@ use tower_service::Service;
 
 pin_project! {
     /// The response future of [`RetryService`](super::RetryService).
+    ///
+    /// ```
+    /// use seawall::prelude::*;
+    /// use tower::{service_fn, Layer, Service, ServiceExt};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), BoxError> {
+    /// let retry = Retry::builder("echo").max_attempts(2).no_budget().build()?;
+    /// let mut svc = retry.layer().layer(service_fn(|_x: u32| async { Err::<u32, BoxError>("down".into()) }));
+    /// let err = svc.ready().await?.call(7).await.unwrap_err();
+    /// assert_eq!(seawall::rejection(&err).unwrap().kind(), RejectionKind::RetriesExhausted);
+    /// # Ok(()) }
+    /// ```
     #[project = FutureProj]
     pub struct ResponseFuture<S, Req, P, R>
     where

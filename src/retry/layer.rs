@@ -160,6 +160,24 @@ pub(crate) struct Backup<S, P, R> {
 pub(crate) type Stripe<S, P, R> = Handle<Backup<S, P, R>>;
 
 /// A service whose failed calls are retried; made by [`RetryLayer`].
+///
+/// ```
+/// use seawall::prelude::*;
+/// use tower::{service_fn, Layer, Service, ServiceExt};
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() -> Result<(), BoxError> {
+/// let retry = Retry::builder("echo").max_attempts(3).no_budget().build()?;
+/// let calls = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+/// let c = calls.clone();
+/// let mut svc = retry.layer().layer(service_fn(move |x: u32| {
+///     let n = c.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+///     async move { if n == 0 { Err::<u32, BoxError>("flaky".into()) } else { Ok(x) } }
+/// }));
+/// assert_eq!(svc.ready().await?.call(7).await?, 7); // the second attempt answered
+/// assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 2);
+/// # Ok(()) }
+/// ```
 pub struct RetryService<S, P = RetryErrors, R = CloneRequests> {
     inner: S,
     // Also in the backup; here too so a call reads it with one pointer

@@ -18,6 +18,23 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 /// What to do with one attempt's result.
+///
+/// ```
+/// use seawall::prelude::*;
+/// use tower::{service_fn, Layer};
+///
+/// # fn main() -> Result<(), BoxError> {
+/// // Retry 503s after at least the time the answer asks for; keep the rest.
+/// let layer = Retry::builder("inventory").build()?.layer().retry_if(|res: &Result<(u16, u64), BoxError>| {
+///     match res {
+///         Ok((503, secs)) => RetryVerdict::RetryAfter(Duration::from_secs(*secs)),
+///         Ok(_) => RetryVerdict::Accept,
+///         Err(_) => RetryVerdict::Retry,
+///     }
+/// });
+/// let svc = layer.layer(service_fn(|_: ()| async { Ok::<_, BoxError>((200u16, 0u64)) }));
+/// # let _ = svc; Ok(()) }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RetryVerdict {
     /// Keep it: return it to the caller.
@@ -32,6 +49,25 @@ pub enum RetryVerdict {
 /// Decides on a result of type `Result<Res, E>`: the layer's retry
 /// predicate. Implemented for closures `Fn(&Result<Res, E>) -> RetryVerdict`.
 /// Seawall's stop signals are never retried, whatever it says.
+///
+/// ```
+/// use seawall::prelude::*;
+/// use seawall::retry::ShouldRetry;
+///
+/// // A named predicate: retry only timeouts.
+/// #[derive(Clone)]
+/// struct TimeoutsOnly;
+/// impl<Res> ShouldRetry<Res, std::io::Error> for TimeoutsOnly {
+///     fn verdict(&self, result: &Result<Res, std::io::Error>) -> RetryVerdict {
+///         match result {
+///             Err(e) if e.kind() == std::io::ErrorKind::TimedOut => RetryVerdict::Retry,
+///             _ => RetryVerdict::Accept,
+///         }
+///     }
+/// }
+/// let timed_out: Result<(), _> = Err(std::io::Error::from(std::io::ErrorKind::TimedOut));
+/// assert_eq!(TimeoutsOnly.verdict(&timed_out), RetryVerdict::Retry);
+/// ```
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot decide whether to retry a `Result<{Res}, {E}>`",
     label = "not a retry predicate for this service's result",
@@ -63,6 +99,15 @@ where
 }
 
 /// The default predicate: retry every error, accept every response.
+///
+/// ```
+/// use seawall::prelude::*;
+/// use seawall::retry::{RetryErrors, ShouldRetry};
+///
+/// let failed: Result<u32, &str> = Err("down");
+/// assert_eq!(RetryErrors.verdict(&failed), RetryVerdict::Retry);
+/// assert_eq!(RetryErrors.verdict(&Ok::<u32, &str>(7)), RetryVerdict::Accept);
+/// ```
 #[derive(Debug, Clone, Copy, Default)]
 pub struct RetryErrors;
 

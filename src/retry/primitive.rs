@@ -42,6 +42,24 @@ pub struct Retry {
 }
 
 /// Builds a [`Retry`].
+///
+/// ```
+/// use seawall::prelude::*;
+///
+/// # fn main() -> Result<(), ConfigError> {
+/// let retry = Retry::builder("inventory")
+///     .max_attempts(4)                              // the first included
+///     .backoff(Backoff::Exponential {
+///         initial: Duration::from_millis(50),
+///         multiplier: 2.0,
+///         max: Duration::from_secs(2),
+///     })
+///     .jitter(Jitter::Full)
+///     .deadline(Duration::from_secs(5))             // no attempt starts after it
+///     .build()?;
+/// assert!(Retry::builder("inventory").max_attempts(0).build().is_err());
+/// # let _ = retry; Ok(()) }
+/// ```
 #[must_use]
 pub struct RetryBuilder {
     name: Arc<str>,
@@ -239,6 +257,20 @@ impl RetryBuilder {
 }
 
 /// A snapshot of a retry's counts.
+///
+/// ```
+/// use seawall::prelude::*;
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() -> Result<(), BoxError> {
+/// let retry = Retry::builder("inventory").max_attempts(3).no_budget().build()?;
+/// let _ = retry
+///     .call(|attempt| async move { if attempt < 2 { Err("flaky") } else { Ok(()) } })
+///     .await;
+/// let m = retry.metrics();
+/// assert_eq!((m.calls, m.attempts(), m.retries()), (1, 2, 1));
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct RetryMetrics {

@@ -15,6 +15,19 @@ use tower::BoxError;
 
 pin_project! {
     /// The response future of [`TimeoutService`](super::TimeoutService).
+    ///
+    /// ```
+    /// use seawall::prelude::*;
+    /// use tower::{service_fn, Layer, Service, ServiceExt};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), BoxError> {
+    /// let timeout = Timeout::builder("echo").duration(Duration::from_secs(1)).build()?;
+    /// let mut svc = timeout.layer(service_fn(|x: u32| async move { Ok::<_, BoxError>(x) }));
+    /// let future = svc.ready().await?.call(7); // the timer is armed only if the call is pending
+    /// assert_eq!(future.await?, 7);
+    /// # Ok(()) }
+    /// ```
     pub struct ResponseFuture<F> {
         #[pin]
         future: F,

@@ -49,6 +49,20 @@ use tower_service::Service;
 pub const MAX_TIMEOUT: Duration = crate::clock::MAX_WAIT;
 
 /// Chooses a request's timeout; `None` means no timeout for it.
+///
+/// ```
+/// use seawall::prelude::*;
+/// use seawall::timeout::TimeoutFor;
+///
+/// // Fixed, WithinDeadline and per-request closures implement it; so can yours.
+/// struct FromRequest;
+/// impl TimeoutFor<Duration> for FromRequest {
+///     fn timeout_for(&self, req: &Duration) -> Option<Duration> {
+///         Some(*req)
+///     }
+/// }
+/// assert_eq!(FromRequest.timeout_for(&Duration::from_secs(3)), Some(Duration::from_secs(3)));
+/// ```
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot choose a timeout for a `{Req}`",
     label = "no timeout for this request type",
@@ -69,6 +83,15 @@ pub trait TimeoutFor<Req> {
 /// The same timeout for every request: one duration the layer, every
 /// service it made and its [`within_deadline`](TimeoutLayer::within_deadline)
 /// form share, so [`TimeoutLayer::reconfigure`] reaches them all.
+///
+/// ```
+/// use seawall::prelude::*;
+/// use seawall::timeout::{Fixed, TimeoutLayer};
+///
+/// # fn main() -> Result<(), ConfigError> {
+/// let layer: TimeoutLayer<Fixed> = Timeout::builder("db").duration(Duration::from_millis(250)).build()?;
+/// # let _ = layer; Ok(()) }
+/// ```
 #[derive(Debug, Clone)]
 pub struct Fixed(Arc<AtomicDuration>);
 
@@ -81,6 +104,26 @@ impl<Req> TimeoutFor<Req> for Fixed {
 
 /// A fixed timeout, shortened to the request's remaining
 /// [`Deadline`](crate::deadline::Deadline) when it carries one (feature `http`).
+///
+/// ```
+/// use seawall::prelude::*;
+/// use seawall::http::DeadlineLayer;
+/// use tower::{service_fn, Service, ServiceBuilder, ServiceExt};
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() -> Result<(), BoxError> {
+/// let mut svc = ServiceBuilder::new()
+///     .layer(DeadlineLayer::new(Duration::from_secs(1)))            // the whole call: 1 s
+///     .layer(Timeout::builder("attempt").duration(Duration::from_secs(5)).build()?.within_deadline())
+///     .service(service_fn(|_req: http::Request<()>| async {
+///         tokio::time::sleep(Duration::from_secs(3)).await;
+///         Ok::<_, BoxError>(())
+///     }));
+/// let start = tokio::time::Instant::now();
+/// assert!(svc.ready().await?.call(http::Request::new(())).await.is_err());
+/// assert_eq!(start.elapsed(), Duration::from_secs(1));                  // the deadline won
+/// # Ok(()) }
+/// ```
 #[cfg(feature = "http")]
 #[derive(Debug, Clone)]
 pub struct WithinDeadline(Arc<AtomicDuration>);
@@ -108,6 +151,25 @@ impl<B> TimeoutFor<http::Request<B>> for WithinDeadline {
 }
 
 /// A per-request timeout from a closure.
+///
+/// ```
+/// use seawall::prelude::*;
+/// use tower::{service_fn, Layer, Service, ServiceExt};
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() -> Result<(), BoxError> {
+/// // Reports may take a minute, everything else a second.
+/// let layer = Timeout::builder("api").per_request(|path: &&str| {
+///     Some(if path.starts_with("/reports") { Duration::from_secs(60) } else { Duration::from_secs(1) })
+/// });
+/// let mut svc = layer.layer(service_fn(|_path: &str| async {
+///     tokio::time::sleep(Duration::from_secs(2)).await;
+///     Ok::<_, BoxError>(())
+/// }));
+/// assert!(svc.ready().await?.call("/reports/q3").await.is_ok());
+/// assert!(svc.ready().await?.call("/items").await.is_err());
+/// # Ok(()) }
+/// ```
 #[derive(Clone, Copy)]
 pub struct PerRequest<F>(F);
 
@@ -133,6 +195,22 @@ pub(crate) struct Inner {
 }
 
 /// Entry point: [`Timeout::builder`].
+///
+/// ```
+/// use seawall::prelude::*;
+/// use tower::{service_fn, Layer, Service, ServiceExt};
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() -> Result<(), BoxError> {
+/// let timeout = Timeout::builder("inventory").duration(Duration::from_millis(300)).build()?;
+/// let mut svc = timeout.layer(service_fn(|_: ()| async {
+///     tokio::time::sleep(Duration::from_secs(1)).await;
+///     Ok::<_, BoxError>(())
+/// }));
+/// let err = svc.ready().await?.call(()).await.unwrap_err();
+/// assert_eq!(seawall::rejection(&err).unwrap().kind(), RejectionKind::Elapsed);
+/// # Ok(()) }
+/// ```
 #[derive(Debug)]
 pub struct Timeout;
 
@@ -148,6 +226,16 @@ impl Timeout {
 
 /// Builds a [`TimeoutLayer`]. Without [`duration`](Self::duration) the
 /// timeout is 30 s; at most [`MAX_TIMEOUT`].
+///
+/// ```
+/// use seawall::prelude::*;
+///
+/// # fn main() -> Result<(), ConfigError> {
+/// let fixed = Timeout::builder("inventory").duration(Duration::from_secs(2)).build()?;
+/// let per_request = Timeout::builder("inventory").per_request(|req: &(u32, Duration)| Some(req.1));
+/// assert!(Timeout::builder("inventory").duration(Duration::ZERO).build().is_err());
+/// # let _ = (fixed, per_request); Ok(()) }
+/// ```
 #[derive(Debug)]
 #[must_use]
 pub struct TimeoutBuilder {
@@ -195,6 +283,18 @@ impl TimeoutBuilder {
 /// A call still pending when first polled starts tokio's timer: outside a
 /// tokio runtime with the time driver that panics, with a message naming
 /// seawall and the fix.
+///
+/// ```
+/// use seawall::prelude::*;
+///
+/// # fn main() -> Result<(), ConfigError> {
+/// let attempt = Timeout::builder("inventory").duration(Duration::from_secs(2)).build()?;
+/// assert_eq!(attempt.duration(), Duration::from_secs(2));
+/// // Live: every service this layer made times out at 1 s from now on.
+/// attempt.reconfigure(|b| b.duration(Duration::from_secs(1)))?;
+/// assert_eq!(attempt.duration(), Duration::from_secs(1));
+/// # Ok(()) }
+/// ```
 pub struct TimeoutLayer<D> {
     inner: Handles<Inner>,
     duration: D,
@@ -320,6 +420,19 @@ impl<S, D: Clone> Layer<S> for TimeoutLayer<D> {
 }
 
 /// A service with a timeout; made by [`TimeoutLayer`].
+///
+/// ```
+/// use seawall::prelude::*;
+/// use tower::{service_fn, Layer, Service, ServiceExt};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), BoxError> {
+/// let timeout = Timeout::builder("echo").duration(Duration::from_secs(1)).build()?;
+/// let mut svc = timeout.layer(service_fn(|x: u32| async move { Ok::<_, BoxError>(x) }));
+/// assert_eq!(svc.ready().await?.call(7).await?, 7);
+/// assert_eq!(timeout.elapsed_calls(), 0);
+/// # Ok(()) }
+/// ```
 pub struct TimeoutService<S, D> {
     inner: S,
     shared: Handles<Inner>,
