@@ -21,6 +21,23 @@ use std::time::Duration;
 use tower::BoxError;
 
 /// What kind of rejection a [`Rejection`] is.
+///
+/// ```
+/// use seawall::prelude::*;
+///
+/// # fn main() -> Result<(), BoxError> {
+/// let limiter = RateLimiter::builder("api").rate(1, Duration::from_secs(1)).build()?;
+/// limiter.try_acquire()?;
+/// let err: BoxError = Box::new(limiter.try_acquire().unwrap_err());
+/// let status = match seawall::rejection(&err).map(|r| r.kind()) {
+///     Some(RejectionKind::RateLimited) => 429,
+///     Some(RejectionKind::Elapsed) => 504,
+///     Some(_) => 503,
+///     None => 500, // not seawall's: the dependency's own error
+/// };
+/// assert_eq!(status, 429);
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum RejectionKind {
@@ -48,6 +65,15 @@ pub enum RejectionKind {
 }
 
 /// The view common to every rejection seawall produces.
+///
+/// ```
+/// use seawall::prelude::*;
+///
+/// let err: BoxError = Box::new(seawall::CircuitOpen::new("payments".into(), Some(Duration::from_secs(5))));
+/// let r: &dyn Rejection = seawall::rejection(&err).expect("seawall's");
+/// assert_eq!((r.kind(), r.name()), (RejectionKind::CircuitOpen, "payments"));
+/// assert_eq!(r.retry_after(), Some(Duration::from_secs(5)));
+/// ```
 pub trait Rejection: Error + Send + Sync + 'static {
     /// Which pattern rejected the call.
     fn kind(&self) -> RejectionKind;
@@ -109,6 +135,17 @@ pub fn find_rejection<'a>(error: &'a (dyn Error + 'static)) -> Option<&'a dyn Re
 
 /// A circuit breaker rejected the call: it is open (or forced open, or
 /// half-open with every probe slot taken).
+///
+/// ```
+/// use seawall::prelude::*;
+///
+/// # fn main() -> Result<(), BoxError> {
+/// let breaker = CircuitBreaker::builder("payments").build()?;
+/// breaker.force_open();
+/// let open: CircuitOpen = breaker.try_acquire().unwrap_err();
+/// assert_eq!(open.to_string(), "circuit breaker `payments` is open");
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone)]
 pub struct CircuitOpen {
     name: Arc<str>,
@@ -147,6 +184,17 @@ impl Rejection for CircuitOpen {
 }
 
 /// A rate limiter rejected the call: it would fit in `retry_after`.
+///
+/// ```
+/// use seawall::prelude::*;
+///
+/// # fn main() -> Result<(), BoxError> {
+/// let limiter = RateLimiter::builder("api").rate(1, Duration::from_secs(1)).build()?;
+/// limiter.try_acquire()?;
+/// let limited: RateLimited = limiter.try_acquire().unwrap_err();
+/// assert!(limited.retry_after().unwrap() <= Duration::from_secs(1)); // when to come back
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone)]
 pub struct RateLimited {
     name: Arc<str>,
@@ -187,6 +235,17 @@ impl Rejection for RateLimited {
 /// A keyed limiter already tracks `max_keys` keys, none of which has
 /// returned to full (evicting one would hand it a free burst), so a new key
 /// is refused.
+///
+/// ```
+/// use seawall::prelude::*;
+///
+/// # fn main() -> Result<(), BoxError> {
+/// let per_tenant = KeyedBulkhead::new("tenants", 1, 1)?; // one key tracked at most
+/// let _busy = per_tenant.try_acquire(&"acme")?;
+/// let err = per_tenant.try_acquire(&"globex").unwrap_err(); // a new key, the map full of busy ones
+/// assert!(err.to_string().contains("tenants"));
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone)]
 pub struct KeyLimitReached {
     name: Arc<str>,
@@ -222,6 +281,17 @@ impl Rejection for KeyLimitReached {
 }
 
 /// A bulkhead had no free slot (or none freed within its `max_wait`).
+///
+/// ```
+/// use seawall::prelude::*;
+///
+/// # fn main() -> Result<(), BoxError> {
+/// let bulkhead = Bulkhead::builder("reports").max_concurrent_calls(1).build()?;
+/// let _slot = bulkhead.try_acquire()?;
+/// let full: BulkheadFull = bulkhead.try_acquire().unwrap_err();
+/// assert_eq!(full.kind(), RejectionKind::BulkheadFull);
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone)]
 pub struct BulkheadFull {
     name: Arc<str>,
@@ -260,6 +330,22 @@ impl Rejection for BulkheadFull {
 }
 
 /// A call ran past its timeout and was abandoned.
+///
+/// ```
+/// use seawall::prelude::*;
+/// use tower::{service_fn, Layer, Service, ServiceExt};
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() -> Result<(), BoxError> {
+/// let mut svc = Timeout::builder("db").duration(Duration::from_secs(1)).build()?.layer(service_fn(|_: ()| async {
+///     tokio::time::sleep(Duration::from_secs(5)).await;
+///     Ok::<_, BoxError>(())
+/// }));
+/// let err = svc.ready().await?.call(()).await.unwrap_err();
+/// let elapsed = err.downcast_ref::<Elapsed>().expect("timed out");
+/// assert_eq!(elapsed.name(), "db");
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone)]
 pub struct Elapsed {
     name: Arc<str>,
@@ -303,6 +389,16 @@ impl Rejection for Elapsed {
 /// A fault injector (`seawall::chaos::Chaos`) failed the call on
 /// purpose. It stands for a failure of the dependency: breakers count it
 /// as a failure and retries retry it, as they would a real one.
+///
+/// ```
+/// use seawall::prelude::*;
+///
+/// # fn main() -> Result<(), BoxError> {
+/// let err: BoxError = Box::new(seawall::Injected::new("game-day".into()));
+/// // A fault injector's error counts as the dependency's failure, as a real one would.
+/// assert!(seawall::rejection(&err).unwrap().is_dependency_failure());
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone)]
 pub struct Injected {
     name: Arc<str>,
@@ -340,6 +436,17 @@ impl Rejection for Injected {
 /// an adaptive throttle drew this call to be dropped, an adaptive
 /// concurrency limit was reached, or a load shedder shed the call's
 /// priority. A local decision: breakers ignore it, retries do not retry it.
+///
+/// ```
+/// use seawall::prelude::*;
+///
+/// # fn main() -> Result<(), BoxError> {
+/// let shedder = LoadShedder::builder("api").max_in_flight(1).build()?;
+/// let _running = shedder.try_acquire(Priority::DEFAULT)?;
+/// let shed: Overloaded = shedder.try_acquire(Priority::DEFAULT).unwrap_err();
+/// assert_eq!(shed.kind(), RejectionKind::Overloaded);
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone)]
 pub struct Overloaded {
     name: Arc<str>,
@@ -410,6 +517,23 @@ impl Rejection for Overloaded {
 /// A degradation switch has this feature disabled (an operator's kill
 /// switch): the call was not made. Distinct from a breaker's `Disabled`
 /// state, which lets calls through.
+///
+/// ```
+/// use seawall::prelude::*;
+/// use tower::{service_fn, Layer, Service, ServiceExt};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), BoxError> {
+/// let switch = DegradationSwitch::builder("storefront").build();
+/// let recs = switch.feature("recommendations");
+/// recs.set(FeatureState::Disabled, "incident 4711");
+/// let mut svc = recs
+///     .layer(|_user: u32| async { Ok::<_, BoxError>("bestsellers") })
+///     .layer(service_fn(|_user: u32| async { Ok::<_, BoxError>("for you") }));
+/// let err = svc.ready().await?.call(7).await.unwrap_err();
+/// assert!(err.downcast_ref::<seawall::FeatureDisabled>().is_some());
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone)]
 pub struct FeatureDisabled {
     name: Arc<str>,
@@ -451,6 +575,17 @@ impl Rejection for FeatureDisabled {
 
 /// A request for more tokens than the limiter's burst can ever hold: it
 /// could never be admitted, so it fails at once instead of waiting forever.
+///
+/// ```
+/// use seawall::prelude::*;
+/// use seawall::rate_limit::LimitError;
+///
+/// # fn main() -> Result<(), BoxError> {
+/// let limiter = RateLimiter::builder("api").rate(10, Duration::from_secs(1)).burst(5).build()?;
+/// let Err(LimitError::Capacity(c)) = limiter.try_acquire_n(8) else { panic!("8 > burst") };
+/// assert_eq!((c.requested, c.capacity), (8, 5));
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InsufficientCapacity {
     /// Tokens requested.
@@ -472,6 +607,14 @@ impl fmt::Display for InsufficientCapacity {
 impl Error for InsufficientCapacity {}
 
 /// Invalid configuration: names the instance, the field and the bound it broke.
+///
+/// ```
+/// use seawall::prelude::*;
+///
+/// let err = Bulkhead::builder("reports").max_concurrent_calls(0).build().unwrap_err();
+/// assert_eq!((err.instance(), err.field()), ("reports", "max_concurrent_calls"));
+/// println!("{err}"); // names the instance, the field and what it must be
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {
     instance: Arc<str>,
@@ -582,6 +725,21 @@ mod tests {
 /// [`source`](Error::source), so [`rejection`] and error-chain walks
 /// still find it. (Errors that are not retried at all — a stop signal, an
 /// error the predicate rejects — come back unwrapped.)
+///
+/// ```
+/// use seawall::prelude::*;
+/// use tower::{service_fn, Layer, Service, ServiceExt};
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() -> Result<(), BoxError> {
+/// let retry = Retry::builder("inventory").max_attempts(3).no_budget().build()?;
+/// let mut svc = retry.layer().layer(service_fn(|_: ()| async { Err::<(), BoxError>("down".into()) }));
+/// let err = svc.ready().await?.call(()).await.unwrap_err();
+/// let gave_up = err.downcast_ref::<RetriesExhausted>().expect("gave up");
+/// assert_eq!(gave_up.attempts(), 3);
+/// assert_eq!(gave_up.last_error().to_string(), "down");
+/// # Ok(()) }
+/// ```
 #[derive(Debug)]
 pub struct RetriesExhausted {
     name: Arc<str>,
