@@ -5,6 +5,13 @@
 use metrics::Unit;
 
 /// What kind of series a metric is.
+///
+/// ```
+/// use seawall::telemetry::{MetricType, METRICS};
+///
+/// let counters = METRICS.iter().filter(|m| m.metric_type == MetricType::Counter).count();
+/// assert!(counters > 10);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum MetricType {
@@ -18,6 +25,13 @@ pub enum MetricType {
 }
 
 /// One series: its name, type, unit and meaning.
+///
+/// ```
+/// use seawall::telemetry::METRICS;
+///
+/// let open = METRICS.iter().find(|m| m.name == "seawall_circuit_breaker_state").unwrap();
+/// println!("{}: {}", open.name, open.help); // the HELP line a Prometheus scrape shows
+/// ```
 #[derive(Debug, Clone, Copy)]
 #[non_exhaustive]
 pub struct MetricDescription {

@@ -38,6 +38,22 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// The pattern an event comes from.
+///
+/// ```
+/// use seawall::prelude::*;
+/// use seawall::telemetry::Pattern;
+/// use std::sync::{Arc, Mutex};
+///
+/// # fn main() -> Result<(), BoxError> {
+/// let seen = Arc::new(Mutex::new(Vec::new()));
+/// let log = seen.clone();
+/// let breaker = CircuitBreaker::builder("payments")
+///     .on_event(move |e| log.lock().unwrap().push(e.pattern))
+///     .build()?;
+/// breaker.force_open();
+/// assert_eq!(seen.lock().unwrap()[0], Pattern::CircuitBreaker);
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Pattern {
@@ -97,6 +113,23 @@ impl Pattern {
 }
 
 /// Something that happened to an instance.
+///
+/// ```
+/// use seawall::prelude::*;
+/// use std::sync::{Arc, Mutex};
+///
+/// # fn main() -> Result<(), BoxError> {
+/// let events = Arc::new(Mutex::new(Vec::new()));
+/// let log = events.clone();
+/// let breaker = CircuitBreaker::builder("payments")
+///     .on_event(move |e: &Event| log.lock().unwrap().push(e.clone()))
+///     .build()?;
+/// breaker.force_open();
+/// let e = events.lock().unwrap()[0].clone();
+/// assert_eq!(&*e.name, "payments");
+/// assert_eq!(e.kind, EventKind::StateTransition { from: CircuitState::Closed, to: CircuitState::ForcedOpen });
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone)]
 pub struct Event {
     /// The pattern of the instance.
@@ -110,6 +143,15 @@ pub struct Event {
 }
 
 /// What happened, per pattern.
+///
+/// ```
+/// use seawall::prelude::*;
+/// use seawall::telemetry::Pattern;
+///
+/// let kind = EventKind::StateTransition { from: CircuitState::Closed, to: CircuitState::Open };
+/// // The name OpenTelemetry's resilience telemetry (and Polly) give it:
+/// assert_eq!(kind.event_name(Pattern::CircuitBreaker), "OnCircuitOpened");
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum EventKind {
@@ -321,6 +363,16 @@ pub enum EventKind {
 }
 
 /// Who an SLO alert is for.
+///
+/// ```
+/// use seawall::slo::BurnAlert;
+/// use seawall::telemetry::Severity;
+///
+/// // The workbook's alerts: two that page, one that opens a ticket.
+/// let alerts = BurnAlert::workbook();
+/// assert!(alerts.iter().any(|a| a.severity == Severity::Page));
+/// assert!(alerts.iter().any(|a| a.severity == Severity::Ticket));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Severity {
     /// Wake someone up: the budget burns fast.
@@ -340,6 +392,17 @@ impl Severity {
 }
 
 /// The kinds of fault a fault injector (`seawall::chaos::Chaos`) injects.
+///
+/// ```
+/// use seawall::chaos::FaultKind;
+/// use seawall::prelude::*;
+///
+/// # fn main() -> Result<(), BoxError> {
+/// let chaos = Chaos::builder("game-day").build()?;
+/// chaos.set_rate(FaultKind::Error, 0.05)?;     // 5% of calls fail with `Injected`
+/// chaos.set_rate(FaultKind::Latency, 0.10)?;   // 10% are delayed
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum FaultKind {
     /// The call fails with an error.
@@ -488,6 +551,14 @@ pub(crate) fn reconfigured<T: fmt::Debug + PartialEq>(
 }
 
 /// Why a failed attempt that would have been retried was not.
+///
+/// ```
+/// use seawall::telemetry::NotRetriedReason;
+///
+/// // Carried by `EventKind::NotRetried`: why a failed attempt was not sent again.
+/// let why = NotRetriedReason::NotIdempotent; // a POST whose failure may have reached the server
+/// assert_ne!(why, NotRetriedReason::NotReplayable);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum NotRetriedReason {
@@ -510,6 +581,18 @@ impl NotRetriedReason {
 }
 
 /// Which kinds of event a listener wants.
+///
+/// ```
+/// use seawall::prelude::*;
+/// use seawall::telemetry::EventMask;
+///
+/// # fn main() -> Result<(), ConfigError> {
+/// // Only transitions and rejections: per-call events are never even built.
+/// let breaker = CircuitBreaker::builder("payments")
+///     .on_events(EventMask::TRANSITIONS | EventMask::REJECTIONS, |e| println!("{e:?}"))
+///     .build()?;
+/// # let _ = breaker; Ok(()) }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EventMask(u8);
 

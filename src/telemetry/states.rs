@@ -5,6 +5,18 @@
 //! (`seawall::circuit_breaker::CircuitState` and so on).
 
 /// The state of a circuit breaker.
+///
+/// ```
+/// use seawall::prelude::*;
+///
+/// # fn main() -> Result<(), ConfigError> {
+/// let breaker = CircuitBreaker::builder("payments").build()?;
+/// assert_eq!(breaker.state(), CircuitState::Closed);
+/// breaker.force_open();
+/// assert_eq!(breaker.state().as_str(), "forced_open"); // the metric label
+/// assert!(!breaker.state().allows_calls());
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum CircuitState {
     /// Calls pass and are recorded; the breaker opens on bad rates.
@@ -62,6 +74,16 @@ impl CircuitState {
 }
 
 /// The state of one feature.
+///
+/// ```
+/// use seawall::prelude::*;
+///
+/// let switch = DegradationSwitch::builder("storefront").build();
+/// let recs = switch.feature("recommendations");
+/// assert_eq!(recs.state(), FeatureState::Enabled);
+/// recs.set(FeatureState::Degraded, "the recommender is slow");
+/// assert_eq!(recs.state(), FeatureState::Degraded);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum FeatureState {
     /// The normal path.
@@ -91,6 +113,14 @@ impl FeatureState {
 }
 
 /// Why an attempt is being retried.
+///
+/// ```
+/// use seawall::retry::RetryReason;
+///
+/// // Carried by `EventKind::RetryScheduled`, and the `reason` label of
+/// // `seawall_retry_retries_total`.
+/// assert_eq!(RetryReason::Throttled.as_str(), "throttled");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum RetryReason {
@@ -115,6 +145,18 @@ impl RetryReason {
 }
 
 /// Why a retry loop stopped without success.
+///
+/// ```
+/// use seawall::prelude::*;
+/// use seawall::retry::GaveUp;
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() -> Result<(), BoxError> {
+/// let retry = Retry::builder("inventory").max_attempts(2).no_budget().build()?;
+/// let err = retry.call(|_| async { Err::<(), _>("down") }).await.unwrap_err();
+/// assert_eq!(err.gave_up, GaveUp::AttemptsExhausted);
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum GaveUp {
