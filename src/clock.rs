@@ -26,6 +26,23 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 /// A source of time for seawall's primitives.
+///
+/// ```
+/// use seawall::prelude::*;
+/// use std::sync::Arc;
+///
+/// // A clock of your own: nanoseconds since an origin of your choice.
+/// struct Frozen;
+/// impl Clock for Frozen {
+///     fn now(&self) -> u64 {
+///         42
+///     }
+/// }
+/// # fn main() -> Result<(), ConfigError> {
+/// let clock: Arc<dyn Clock> = Arc::new(Frozen);
+/// let breaker = CircuitBreaker::builder("payments").clock(clock).build()?;
+/// # let _ = breaker; Ok(()) }
+/// ```
 pub trait Clock: Send + Sync + 'static {
     /// Nanoseconds elapsed since this clock's origin. Never goes backwards.
     fn now(&self) -> u64;
@@ -84,6 +101,19 @@ fn no_runtime(what: &'static str) -> ! {
 /// (`tokio::time::pause()`, `#[tokio::test(start_paused = true)]`) drives it:
 /// the default for instances built inside a paused runtime. Outside a
 /// paused runtime it is the monotonic system clock.
+///
+/// ```
+/// use seawall::prelude::*;
+/// use seawall::TokioClock;
+///
+/// # fn main() -> Result<(), ConfigError> {
+/// // Follows tokio's clock, so `tokio::time::pause()` pauses the limiter too.
+/// let limiter = RateLimiter::builder("api")
+///     .rate(10, Duration::from_secs(1))
+///     .clock(TokioClock::new())
+///     .build()?;
+/// # let _ = limiter; Ok(()) }
+/// ```
 #[derive(Clone, Copy, Debug)]
 pub struct TokioClock {
     origin: tokio::time::Instant,
@@ -115,6 +145,18 @@ impl Clock for TokioClock {
 /// monotonic clock on a typical VM. The default clock outside paused tokio
 /// time. It does not follow paused tokio time: instances built in a paused
 /// runtime get [`TokioClock`] instead.
+///
+/// ```
+/// use seawall::prelude::*;
+/// use seawall::QuantaClock;
+///
+/// # fn main() -> Result<(), ConfigError> {
+/// let limiter = RateLimiter::builder("api")
+///     .rate(10_000, Duration::from_secs(1))
+///     .clock(QuantaClock::new())     // the TSC: a few ns a read
+///     .build()?;
+/// # let _ = limiter; Ok(()) }
+/// ```
 #[cfg(feature = "quanta")]
 #[derive(Clone, Debug)]
 pub struct QuantaClock {
@@ -172,6 +214,22 @@ impl Clock for QuantaClock {
 }
 
 /// A clock that only moves when told to. Starts at 0; clones share the time.
+///
+/// ```
+/// use seawall::prelude::*;
+///
+/// # fn main() -> Result<(), BoxError> {
+/// let clock = ManualClock::new();
+/// let limiter = RateLimiter::builder("api")
+///     .rate(1, Duration::from_secs(1))
+///     .clock(clock.clone())
+///     .build()?;
+/// limiter.try_acquire()?;
+/// assert!(limiter.try_acquire().is_err());
+/// clock.advance(Duration::from_secs(1));      // time moves when the test says
+/// limiter.try_acquire()?;
+/// # Ok(()) }
+/// ```
 #[derive(Clone)]
 pub struct ManualClock {
     inner: Arc<ManualInner>,
@@ -243,6 +301,16 @@ impl Clock for ManualClock {
 /// The clock handle every primitive holds: an enum rather than a generic
 /// parameter, so the clock does not leak into every type, and the common
 /// case (tokio) is a predictable branch rather than a virtual call.
+///
+/// ```
+/// use seawall::prelude::*;
+/// use seawall::ClockHandle;
+///
+/// let manual = ManualClock::new();
+/// let handle: ClockHandle = manual.clone().into(); // what every builder's `.clock(..)` takes
+/// manual.advance(Duration::from_millis(5));
+/// assert_eq!(handle.now(), 5_000_000);
+/// ```
 #[derive(Clone)]
 pub struct ClockHandle(Kind);
 

@@ -8,6 +8,23 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 /// When a request must be done by; kept in `http::Request` extensions.
+///
+/// ```
+/// use seawall::prelude::*;
+/// use tower::{service_fn, Service, ServiceBuilder, ServiceExt};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), BoxError> {
+/// let mut svc = ServiceBuilder::new()
+///     .layer(seawall::http::DeadlineLayer::new(Duration::from_secs(2)))
+///     .service(service_fn(|req: http::Request<()>| async move {
+///         let left = Deadline::of(&req).expect("set by the layer").remaining();
+///         Ok::<_, BoxError>(left)
+///     }));
+/// let left = svc.ready().await?.call(http::Request::new(())).await?;
+/// assert!(left <= Duration::from_secs(2));
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Deadline(pub Instant);
 

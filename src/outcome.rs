@@ -21,6 +21,17 @@ use std::any::Any;
 use std::error::Error;
 
 /// The verdict on one call.
+///
+/// ```
+/// use seawall::prelude::*;
+///
+/// # fn main() -> Result<(), BoxError> {
+/// let breaker = CircuitBreaker::builder("search").build()?;
+/// breaker.try_acquire()?.record(Outcome::Success);
+/// breaker.try_acquire()?.record(Outcome::Ignored);   // e.g. a 404: neither good nor bad
+/// assert_eq!(breaker.metrics().total_ignored, 1);
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Outcome {
     /// The dependency did its job.
@@ -35,6 +46,20 @@ pub enum Outcome {
 /// Decides the [`Outcome`] of a call from its typed result.
 ///
 /// Any `Fn(&Result<Res, E>) -> Outcome` is a classifier.
+///
+/// ```
+/// use seawall::prelude::*;
+///
+/// // Any `Fn(&Result<Res, E>) -> Outcome` classifies: 5xx fail, 4xx are ignored.
+/// let by_status = |r: &Result<u16, std::io::Error>| match r {
+///     Ok(s) if *s >= 500 => Outcome::Failure,
+///     Ok(s) if *s >= 400 => Outcome::Ignored,
+///     Ok(_) => Outcome::Success,
+///     Err(_) => Outcome::Failure,
+/// };
+/// assert_eq!(by_status.classify(&Ok(503)), Outcome::Failure);
+/// assert_eq!(by_status.classify(&Ok(404)), Outcome::Ignored);
+/// ```
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot classify a `Result<{Res}, {E}>`",
     label = "not a classifier for this service's result",
@@ -73,6 +98,17 @@ where
 /// further in (`BulkheadFull`, `RateLimited`, `CircuitOpen`, ...), which say
 /// nothing about the dependency and are [`Outcome::Ignored`]. A timeout
 /// (seawall's `Elapsed` or tower's) stays a failure.
+///
+/// ```
+/// use seawall::prelude::*;
+/// use seawall::DefaultClassifier;
+///
+/// let c = DefaultClassifier;
+/// assert_eq!(c.classify(&Ok::<_, BoxError>(())), Outcome::Success);
+/// // A seawall rejection from further in is not the dependency's fault:
+/// let limited: BoxError = Box::new(seawall::RateLimited::new("api".into(), Duration::from_secs(1)));
+/// assert_eq!(c.classify(&Err::<(), _>(limited)), Outcome::Ignored);
+/// ```
 #[derive(Debug, Clone, Copy, Default)]
 pub struct DefaultClassifier;
 
@@ -123,6 +159,18 @@ pub fn record_errors_where<P>(predicate: P) -> RecordErrorsWhere<P> {
 }
 
 /// See [`record_errors_where`].
+///
+/// ```
+/// use seawall::outcome::record_errors_where;
+/// use seawall::prelude::*;
+///
+/// # fn main() -> Result<(), ConfigError> {
+/// // Not-found is the caller's problem, not the dependency's.
+/// let breaker = CircuitBreaker::builder("files")
+///     .classify(record_errors_where(|e: &std::io::Error| e.kind() != std::io::ErrorKind::NotFound))
+///     .build()?;
+/// # let _ = breaker; Ok(()) }
+/// ```
 #[derive(Debug, Clone, Copy)]
 pub struct RecordErrorsWhere<P> {
     predicate: P,

@@ -7,6 +7,24 @@ use tokio::time::Instant;
 /// Which attempt this is and how much of the retry's deadline is left; a
 /// [`ReplayRequest`] may put it in the request (the HTTP one puts it in the
 /// extensions, so a client can log the attempt or set `grpc-timeout`).
+///
+/// ```
+/// use seawall::prelude::*;
+/// use seawall::retry::Attempt;
+/// use tower::{service_fn, Layer, Service, ServiceExt};
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() -> Result<(), BoxError> {
+/// let retry = Retry::builder("inventory").max_attempts(3).no_budget().build()?;
+/// let mut svc = retry.layer().for_http().layer(service_fn(|req: http::Request<String>| async move {
+///     let attempt = Attempt::of(&req);            // 1, then 2 for the first retry
+///     let status = if attempt.number == 1 { 503 } else { 200 };
+///     Ok::<_, BoxError>(http::Response::builder().status(status).body(String::new())?)
+/// }));
+/// let res = svc.ready().await?.call(http::Request::new(String::new())).await?;
+/// assert_eq!(res.status(), 200);
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Attempt {
     /// 1 for the first attempt, 2 for the first retry, ...
@@ -20,6 +38,24 @@ pub struct Attempt {
 /// Copies requests for later attempts. The layer copies the request once
 /// before the first attempt (the call consumes it) and again before each
 /// retry but the last; a request `replay` cannot copy is simply not retried.
+///
+/// ```
+/// use seawall::retry::ReplayRequest;
+///
+/// // A request type whose body is kept elsewhere: copy the handle, not the bytes.
+/// #[derive(Debug)]
+/// struct Upload { id: u64 }
+/// struct ById;
+/// impl ReplayRequest<Upload> for ById {
+///     fn replay(&self, req: &Upload) -> Option<Upload> {
+///         Some(Upload { id: req.id })
+///     }
+///     fn is_idempotent(&self, _req: &Upload) -> bool {
+///         true // uploads are keyed by id: sending twice is safe
+///     }
+/// }
+/// assert_eq!(ById.replay(&Upload { id: 7 }).unwrap().id, 7);
+/// ```
 #[diagnostic::on_unimplemented(
     message = "seawall's retry cannot copy a `{Req}` for another attempt with `{Self}`",
     label = "no way to replay this request",
@@ -80,6 +116,12 @@ pub trait ReplayRequest<Req> {
 }
 
 /// Copies requests with `Clone` (the default).
+///
+/// ```
+/// use seawall::retry::{CloneRequests, ReplayRequest};
+///
+/// assert_eq!(CloneRequests.replay(&"GET /items".to_string()).as_deref(), Some("GET /items"));
+/// ```
 #[derive(Debug, Clone, Copy, Default)]
 pub struct CloneRequests;
 
@@ -92,6 +134,20 @@ impl<Req: Clone> ReplayRequest<Req> for CloneRequests {
 
 /// Copies requests with a user's function; made by
 /// [`RetryLayer::replay_with`](https://docs.rs/seawall/latest/seawall/retry/struct.RetryLayer.html#method.replay_with).
+///
+/// ```
+/// use seawall::prelude::*;
+/// use tower::{service_fn, Layer};
+///
+/// # fn main() -> Result<(), BoxError> {
+/// // Large requests are sent once; small ones may be retried.
+/// let layer = Retry::builder("uploads")
+///     .build()?
+///     .layer()
+///     .replay_with(|req: &Vec<u8>| (req.len() < 1024).then(|| req.clone()));
+/// let svc = layer.layer(service_fn(|req: Vec<u8>| async move { Ok::<_, BoxError>(req.len()) }));
+/// # let _ = svc; Ok(()) }
+/// ```
 #[derive(Debug, Clone, Copy)]
 pub struct ReplayFn<F>(pub(crate) F);
 

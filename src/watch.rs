@@ -26,6 +26,18 @@ use std::sync::Arc;
 
 /// A named value read on demand from a running pattern: a cheap `Clone`
 /// handle that keeps what it reads alive.
+///
+/// ```
+/// use seawall::prelude::*;
+/// use seawall::watch::{Watch, Watchable};
+///
+/// # fn main() -> Result<(), ConfigError> {
+/// let breaker = CircuitBreaker::builder("payments").build()?;
+/// let state: Watch<CircuitState> = breaker.watch();
+/// breaker.force_open();
+/// assert_eq!(state.read(), CircuitState::ForcedOpen);
+/// # Ok(()) }
+/// ```
 pub struct Watch<T> {
     name: Arc<str>,
     read: Arc<dyn Fn() -> T + Send + Sync>,
@@ -70,12 +82,38 @@ impl<T> fmt::Debug for Watch<T> {
 /// A pattern whose `T` can be watched: `CircuitBreaker` gives its
 /// [`CircuitState`](crate::telemetry::CircuitState), `Bulkhead` its
 /// [`Occupancy`].
+///
+/// ```
+/// use seawall::prelude::*;
+/// use seawall::watch::{Watch, Watchable};
+///
+/// // A follower takes anything it can watch, not a concrete pattern.
+/// fn report(what: &impl Watchable<CircuitState>) -> String {
+///     let w: Watch<CircuitState> = what.watch();
+///     format!("{} is {}", w.name(), w.read().as_str())
+/// }
+/// # fn main() -> Result<(), ConfigError> {
+/// let breaker = CircuitBreaker::builder("payments").build()?;
+/// assert_eq!(report(&breaker), "payments is closed");
+/// # Ok(()) }
+/// ```
 pub trait Watchable<T> {
     /// A watch of this instance's `T`.
     fn watch(&self) -> Watch<T>;
 }
 
 /// How full a concurrency limit is.
+///
+/// ```
+/// use seawall::prelude::*;
+/// use seawall::watch::{Occupancy, Watchable};
+///
+/// # fn main() -> Result<(), BoxError> {
+/// let bulkhead = Bulkhead::builder("reports").max_concurrent_calls(2).build()?;
+/// let _slot = bulkhead.try_acquire()?;
+/// assert_eq!(bulkhead.watch().read(), Occupancy { in_flight: 1, max: 2 });
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Occupancy {
     /// Calls in flight.
