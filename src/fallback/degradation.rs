@@ -85,12 +85,32 @@ struct SwitchInner {
 }
 
 /// A shared set of feature states; a cheap `Clone` handle.
+///
+/// ```
+/// use seawall::prelude::*;
+///
+/// let switch = DegradationSwitch::builder("storefront").build();
+/// switch.feature("recommendations").set(FeatureState::Disabled, "incident 4711");
+/// assert_eq!(
+///     switch.states(),
+///     vec![("recommendations".to_string(), FeatureState::Disabled)]
+/// );
+/// ```
 #[derive(Clone)]
 pub struct DegradationSwitch {
     inner: Arc<SwitchInner>,
 }
 
 /// Builds a [`DegradationSwitch`].
+///
+/// ```
+/// use seawall::prelude::*;
+///
+/// let switch = DegradationSwitch::builder("storefront")
+///     .on_event(|e| println!("{e:?}"))          // FeatureChanged { feature, from, to, reason }
+///     .build();
+/// # let _ = switch;
+/// ```
 #[derive(Debug)]
 #[must_use]
 pub struct DegradationSwitchBuilder {
@@ -164,6 +184,18 @@ impl fmt::Debug for DegradationSwitch {
 }
 
 /// One feature of a switch.
+///
+/// ```
+/// use seawall::prelude::*;
+///
+/// # fn main() -> Result<(), ConfigError> {
+/// let breaker = CircuitBreaker::builder("recommender").build()?;
+/// let switch = DegradationSwitch::builder("storefront").build();
+/// let recs = switch.feature("recommendations").follow_breaker(&breaker);
+/// breaker.force_open();
+/// assert_eq!(recs.state(), FeatureState::Degraded);
+/// # Ok(()) }
+/// ```
 #[derive(Clone)]
 pub struct FeatureHandle {
     feature: Arc<Feature>,
@@ -289,6 +321,23 @@ impl fmt::Debug for FeatureHandle {
 }
 
 /// Routes calls by a feature's state; made by [`FeatureHandle::layer`].
+///
+/// ```
+/// use seawall::prelude::*;
+/// use tower::{service_fn, Layer, Service, ServiceExt};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), BoxError> {
+/// let switch = DegradationSwitch::builder("storefront").build();
+/// let recs = switch.feature("recommendations");
+/// let mut svc = recs
+///     .layer(|_user: u32| async { Ok::<_, BoxError>("bestsellers") })   // the degraded path
+///     .layer(service_fn(|_user: u32| async { Ok::<_, BoxError>("for you") }));
+/// assert_eq!(svc.ready().await?.call(7).await?, "for you");
+/// recs.set(FeatureState::Degraded, "recommender slow");
+/// assert_eq!(svc.ready().await?.call(7).await?, "bestsellers");
+/// # Ok(()) }
+/// ```
 #[derive(Clone, Debug)]
 pub struct DegradationLayer<D> {
     feature: FeatureHandle,
@@ -307,6 +356,21 @@ impl<S, D: Clone> Layer<S> for DegradationLayer<D> {
 }
 
 /// A service routed by a feature's state.
+///
+/// ```
+/// use seawall::prelude::*;
+/// use tower::{service_fn, Layer, Service, ServiceExt};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), BoxError> {
+/// let recs = DegradationSwitch::builder("storefront").build().feature("recommendations");
+/// let mut svc = recs
+///     .layer(|_user: u32| async { Ok::<_, BoxError>("bestsellers") })
+///     .layer(service_fn(|_user: u32| async { Ok::<_, BoxError>("for you") }));
+/// recs.set(FeatureState::Disabled, "kill switch");
+/// assert!(svc.ready().await?.call(7).await.is_err()); // FeatureDisabled
+/// # Ok(()) }
+/// ```
 #[derive(Clone, Debug)]
 pub struct DegradationService<S, D> {
     inner: S,
@@ -350,6 +414,21 @@ where
 
 pin_project! {
     /// The response future of [`DegradationService`].
+    ///
+    /// ```
+    /// use seawall::prelude::*;
+    /// use tower::{service_fn, Layer, Service, ServiceExt};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), BoxError> {
+    /// let recs = DegradationSwitch::builder("storefront").build().feature("recommendations");
+    /// let mut svc = recs
+    ///     .layer(|_user: u32| async { Ok::<_, BoxError>("bestsellers") })
+    ///     .layer(service_fn(|_user: u32| async { Ok::<_, BoxError>("for you") }));
+    /// let future = svc.ready().await?.call(7);   // the normal or the degraded path's future
+    /// assert_eq!(future.await?, "for you");
+    /// # Ok(()) }
+    /// ```
     pub struct RouteFuture<F, G> {
         #[pin]
         route: Route<F, G>,

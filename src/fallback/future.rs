@@ -12,6 +12,21 @@ use tower::BoxError;
 
 pin_project! {
     /// The response future of [`FallbackService`](super::FallbackService).
+    ///
+    /// ```
+    /// use seawall::fallback::Fallback;
+    /// use seawall::prelude::*;
+    /// use tower::{service_fn, Layer, Service, ServiceExt};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), BoxError> {
+    /// let mut svc = Fallback::builder("price")
+    ///     .value(0u32)
+    ///     .layer(service_fn(|_: ()| async { Err::<u32, BoxError>("down".into()) }));
+    /// let future = svc.ready().await?.call(());
+    /// assert_eq!(future.await?, 0);
+    /// # Ok(()) }
+    /// ```
     pub struct ResponseFuture<F, G, Req, H, P, C> {
         #[pin]
         state: State<F, G, Req>,

@@ -65,6 +65,21 @@ impl<S, F: Clone, C: Clone> Layer<S> for AlwaysLayer<F, C> {
 }
 
 /// A service that never fails; made by [`AlwaysLayer`].
+///
+/// ```
+/// use seawall::fallback::{Failed, Fallback};
+/// use std::convert::Infallible;
+/// use tower::{service_fn, Layer, Service, ServiceExt};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Infallible> {
+/// let mut svc = Fallback::builder("page")
+///     .always(|_failed: Failed<&str>| "sorry, try later")
+///     .layer(service_fn(|_: ()| async { Err::<&str, seawall::BoxError>("down".into()) }));
+/// let answer: Result<&str, Infallible> = svc.ready().await?.call(()).await;
+/// assert_eq!(answer?, "sorry, try later");
+/// # Ok(()) }
+/// ```
 pub struct AlwaysService<S, F, C> {
     inner: S,
     parts: Arc<AlwaysLayer<F, C>>,
@@ -134,6 +149,20 @@ where
 
 pin_project! {
     /// The response future of [`AlwaysService`].
+    ///
+    /// ```
+    /// use seawall::fallback::{Failed, Fallback};
+    /// use tower::{service_fn, Layer, Service, ServiceExt};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), std::convert::Infallible> {
+    /// let mut svc = Fallback::builder("page")
+    ///     .always(|_failed: Failed<&str>| "sorry")
+    ///     .layer(service_fn(|_: ()| async { Ok::<&str, seawall::BoxError>("page") }));
+    /// let future = svc.ready().await?.call(());
+    /// assert_eq!(future.await?, "page");
+    /// # Ok(()) }
+    /// ```
     pub struct AlwaysFuture<Fut, F, C> {
         #[pin]
         future: Option<Fut>,

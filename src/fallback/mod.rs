@@ -48,6 +48,22 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 /// What went wrong with a call, handed to the fallback.
+///
+/// ```
+/// use seawall::fallback::{Failed, Fallback};
+/// use seawall::prelude::*;
+/// use tower::{service_fn, Layer, Service, ServiceExt};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), BoxError> {
+/// let layer = Fallback::builder("greeting").from_fn(|failed: Failed<String>| match failed {
+///     Failed::Error(e) => Ok(format!("hello (offline: {e})")),
+///     Failed::Response(bad) => Ok(format!("hello (not {bad})")),
+/// });
+/// let mut svc = layer.layer(service_fn(|_: ()| async { Err::<String, BoxError>("down".into()) }));
+/// assert_eq!(svc.ready().await?.call(()).await?, "hello (offline: down)");
+/// # Ok(()) }
+/// ```
 #[derive(Debug)]
 pub enum Failed<Res> {
     /// The inner service (or a layer within) returned an error.
@@ -68,6 +84,20 @@ impl<Res> Failed<Res> {
 }
 
 /// Produces the fallback answer.
+///
+/// ```
+/// use seawall::fallback::{Failed, Fallback, Handler};
+/// use seawall::prelude::*;
+///
+/// use tower::{service_fn, Layer};
+///
+/// // `value`, `from_fn` and `from_async` make the handlers: given the request
+/// // (when kept) and what failed, an answer. A layer takes any of them.
+/// fn fallback_of<H: Handler<u32, String>, P, C>(layer: seawall::fallback::FallbackLayer<H, P, C>) {
+///     let _ = layer;
+/// }
+/// fallback_of(Fallback::builder("greeting").from_fn(|_f: Failed<String>| Ok("hello".to_string())));
+/// ```
 pub trait Handler<Req, Res> {
     /// The answer's future.
     type Future: Future<Output = Result<Res, BoxError>>;
@@ -78,6 +108,20 @@ pub trait Handler<Req, Res> {
 }
 
 /// Answers with a clone of a value.
+///
+/// ```
+/// use seawall::fallback::Fallback;
+/// use seawall::prelude::*;
+/// use tower::{service_fn, Layer, Service, ServiceExt};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), BoxError> {
+/// let mut svc = Fallback::builder("recommendations")
+///     .value(vec!["bestsellers"])                        // a clone of it, each time
+///     .layer(service_fn(|_: u32| async { Err::<Vec<&str>, BoxError>("down".into()) }));
+/// assert_eq!(svc.ready().await?.call(7).await?, ["bestsellers"]);
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone)]
 pub struct Value<T>(T);
 
@@ -92,6 +136,20 @@ impl<Req, Res: Clone> Handler<Req, Res> for Value<Res> {
 }
 
 /// Answers with a sync closure over what went wrong.
+///
+/// ```
+/// use seawall::fallback::{Failed, Fallback};
+/// use seawall::prelude::*;
+/// use tower::{service_fn, Layer, Service, ServiceExt};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), BoxError> {
+/// let mut svc = Fallback::builder("price")
+///     .from_fn(|_failed: Failed<u32>| Ok(0))          // sync: answered at once
+///     .layer(service_fn(|_: ()| async { Err::<u32, BoxError>("down".into()) }));
+/// assert_eq!(svc.ready().await?.call(()).await?, 0);
+/// # Ok(()) }
+/// ```
 #[derive(Clone)]
 pub struct FromFn<F>(F);
 
@@ -110,6 +168,21 @@ where
 
 /// Answers with an async closure given the request and what went wrong.
 /// The request is cloned before each call to keep it for the fallback.
+///
+/// ```
+/// use seawall::fallback::{Failed, Fallback};
+/// use seawall::prelude::*;
+/// use tower::{service_fn, Layer, Service, ServiceExt};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), BoxError> {
+/// // Given the request: look the answer up elsewhere (a cache, a replica).
+/// let mut svc = Fallback::builder("profile")
+///     .from_async(|user: u32, _failed: Failed<String>| async move { Ok(format!("cached profile {user}")) })
+///     .layer(service_fn(|_: u32| async { Err::<String, BoxError>("down".into()) }));
+/// assert_eq!(svc.ready().await?.call(7).await?, "cached profile 7");
+/// # Ok(()) }
+/// ```
 #[derive(Clone)]
 pub struct FromAsync<F>(F);
 
@@ -142,12 +215,35 @@ impl<F> fmt::Debug for FromAsync<F> {
 }
 
 /// Which failures the fallback answers.
+///
+/// ```
+/// use seawall::fallback::{Failed, Fallback};
+/// use seawall::prelude::*;
+/// use tower::{service_fn, Layer, Service, ServiceExt};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), BoxError> {
+/// // Only seawall's own rejections get the fallback; the dependency's errors pass.
+/// let mut svc = Fallback::builder("price")
+///     .when(|failed: &Failed<u32>| failed.rejection().is_some())
+///     .value(0)
+///     .layer(service_fn(|_: ()| async { Err::<u32, BoxError>("bad request".into()) }));
+/// assert!(svc.ready().await?.call(()).await.is_err());
+/// # Ok(()) }
+/// ```
 pub trait Predicate<Res> {
     /// Whether to answer `failed` from the fallback (otherwise it passes on).
     fn applies(&self, failed: &Failed<Res>) -> bool;
 }
 
 /// Answers every failure (the default).
+///
+/// ```
+/// use seawall::fallback::{Always, Failed, Predicate};
+///
+/// // The default predicate: every failure gets the fallback.
+/// assert!(Always.applies(&Failed::<u32>::Error("down".into())));
+/// ```
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Always;
 
@@ -164,12 +260,30 @@ impl<F: Fn(&Failed<Res>) -> bool, Res> Predicate<Res> for F {
 }
 
 /// Which responses count as failures.
+///
+/// ```
+/// use seawall::fallback::{Fallback, ResponseClassifier, ResponsesSucceed};
+/// use seawall::prelude::*;
+///
+/// // The default: every answer is a success, only errors fall back.
+/// assert_eq!(ResponsesSucceed.classify(&503u16), Outcome::Success);
+/// let _layer = Fallback::builder("api")
+///     .classify_responses(|status: &u16| if *status >= 500 { Outcome::Failure } else { Outcome::Success })
+///     .value(200u16);
+/// ```
 pub trait ResponseClassifier<Res> {
     /// The verdict on a response.
     fn classify(&self, res: &Res) -> Outcome;
 }
 
 /// Every response is a success (the default): only errors fall back.
+///
+/// ```
+/// use seawall::fallback::{ResponseClassifier, ResponsesSucceed};
+/// use seawall::prelude::*;
+///
+/// assert_eq!(ResponsesSucceed.classify(&"anything"), Outcome::Success);
+/// ```
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ResponsesSucceed;
 
@@ -181,6 +295,21 @@ impl<Res> ResponseClassifier<Res> for ResponsesSucceed {
 }
 
 /// A closure over the response.
+///
+/// ```
+/// use seawall::fallback::Fallback;
+/// use seawall::prelude::*;
+/// use tower::{service_fn, Layer, Service, ServiceExt};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), BoxError> {
+/// let mut svc = Fallback::builder("api")
+///     .classify_responses(|status: &u16| if *status >= 500 { Outcome::Failure } else { Outcome::Success })
+///     .value(200u16)
+///     .layer(service_fn(|_: ()| async { Ok::<u16, BoxError>(503) }));
+/// assert_eq!(svc.ready().await?.call(()).await?, 200); // a 503 answered from the fallback
+/// # Ok(()) }
+/// ```
 #[derive(Clone)]
 pub struct ClassifyWith<F>(F);
 
@@ -223,6 +352,18 @@ impl crate::telemetry::ExportMetrics for Stats {
 }
 
 /// Entry point: [`Fallback::builder`].
+///
+/// ```
+/// use seawall::fallback::Fallback;
+/// use seawall::prelude::*;
+/// use tower::ServiceBuilder;
+///
+/// # fn main() {
+/// let svc = ServiceBuilder::new()
+///     .layer(Fallback::builder("recommendations").value(vec!["bestsellers"]))
+///     .service(tower::service_fn(|_user: u32| async { Ok::<Vec<&str>, BoxError>(vec!["for you"]) }));
+/// # let _ = svc; }
+/// ```
 #[derive(Debug)]
 pub struct Fallback;
 
@@ -238,6 +379,16 @@ impl Fallback {
 }
 
 /// Configures a [`FallbackLayer`]; the handler given last builds it.
+///
+/// ```
+/// use seawall::fallback::{Failed, Fallback};
+/// use seawall::prelude::*;
+///
+/// let layer = Fallback::builder("recommendations")
+///     .when(|failed: &Failed<Vec<&str>>| matches!(failed, Failed::Error(_)))
+///     .value(vec!["bestsellers"]);
+/// # let _ = layer;
+/// ```
 #[derive(Debug)]
 #[must_use]
 pub struct FallbackBuilder<P, C> {
@@ -314,6 +465,20 @@ impl<C> FallbackBuilder<Always, C> {
 }
 
 /// Answers failed calls from a fallback; made by [`Fallback::builder`].
+///
+/// ```
+/// use seawall::fallback::Fallback;
+/// use seawall::prelude::*;
+/// use tower::{service_fn, Layer, Service, ServiceExt};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), BoxError> {
+/// let layer = Fallback::builder("price").value(0u32);
+/// let mut svc = layer.layer(service_fn(|_: ()| async { Err::<u32, BoxError>("down".into()) }));
+/// svc.ready().await?.call(()).await?;
+/// assert_eq!(layer.answered_calls(), 1);
+/// # Ok(()) }
+/// ```
 pub struct FallbackLayer<H, P, C> {
     stats: Arc<Stats>,
     handler: H,
@@ -358,6 +523,20 @@ impl<S, H: Clone, P: Clone, C: Clone> Layer<S> for FallbackLayer<H, P, C> {
 }
 
 /// A service whose failures are answered from a fallback.
+///
+/// ```
+/// use seawall::fallback::Fallback;
+/// use seawall::prelude::*;
+/// use tower::{service_fn, Layer, Service, ServiceExt};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), BoxError> {
+/// let mut svc = Fallback::builder("price")
+///     .value(0u32)
+///     .layer(service_fn(|x: u32| async move { Ok::<u32, BoxError>(x) }));
+/// assert_eq!(svc.ready().await?.call(9).await?, 9); // success passes untouched
+/// # Ok(()) }
+/// ```
 pub struct FallbackService<S, H, P, C> {
     inner: S,
     // Per-thread handles: a call's future takes its reference count on
