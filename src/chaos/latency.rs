@@ -12,6 +12,19 @@ use std::time::Duration;
 /// Heavy tails are what real latency looks like: most calls a little slow,
 /// a few very slow. The heavy-tailed kinds are capped at their `max`, so
 /// a draw from far in the tail cannot stall a test for hours.
+///
+/// ```
+/// use seawall::prelude::*;
+///
+/// # fn main() -> Result<(), ConfigError> {
+/// let heavy_tail = Latency::LogNormal {
+///     median: Duration::from_millis(50),
+///     sigma: 1.0,
+///     max: Duration::from_secs(5),
+/// };
+/// let chaos = Chaos::builder("inventory").latency(0.2, heavy_tail).build()?;
+/// # let _ = chaos; Ok(()) }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Latency {
     /// Always this long.

@@ -13,6 +13,22 @@ use tower_service::Service;
 
 /// A made-up response for injected outcomes: a closure `Fn() -> Res`, or
 /// [`NoOutcome`] (the default: the layer never injects outcomes).
+///
+/// ```
+/// use seawall::prelude::*;
+/// use tower::{service_fn, Layer, Service, ServiceExt};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), BoxError> {
+/// // A closure making the response is an `InjectOutcome`: here a 503.
+/// let chaos = Chaos::builder("inventory").outcome_rate(1.0).build()?;
+/// let mut svc = chaos
+///     .layer()
+///     .outcome(|| 503u16)
+///     .layer(service_fn(|_: ()| async { Ok::<_, BoxError>(200u16) }));
+/// assert_eq!(svc.ready().await?.call(()).await?, 503);
+/// # Ok(()) }
+/// ```
 pub trait InjectOutcome<Res> {
     /// Whether this can make a response at all.
     const POSSIBLE: bool = true;
@@ -21,6 +37,12 @@ pub trait InjectOutcome<Res> {
 }
 
 /// No made-up response: outcomes are never drawn.
+///
+/// ```
+/// use seawall::chaos::{InjectOutcome, NoOutcome};
+///
+/// assert_eq!(InjectOutcome::<u16>::outcome(&NoOutcome), None);
+/// ```
 #[derive(Debug, Clone, Copy, Default)]
 pub struct NoOutcome;
 
@@ -40,12 +62,35 @@ impl<Res, F: Fn() -> Res> InjectOutcome<Res> for F {
 
 /// Which requests may be injected: every one, or those a closure
 /// `Fn(&Req) -> bool` picks.
+///
+/// ```
+/// use seawall::prelude::*;
+/// use tower::{service_fn, Layer, Service, ServiceExt};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), BoxError> {
+/// // Only requests that ask for it: a closure over the request is a filter.
+/// let chaos = Chaos::builder("inventory").error_rate(1.0).build()?;
+/// let mut svc = chaos
+///     .layer()
+///     .when(|req: &String| req.starts_with("chaos:"))
+///     .layer(service_fn(|req: String| async move { Ok::<_, BoxError>(req.len()) }));
+/// assert!(svc.ready().await?.call("chaos:ping".into()).await.is_err());
+/// assert_eq!(svc.ready().await?.call("ping".into()).await?, 4);
+/// # Ok(()) }
+/// ```
 pub trait ChaosFilter<Req> {
     /// Whether `req` may be injected.
     fn wants(&self, req: &Req) -> bool;
 }
 
 /// Every request may be injected (the default).
+///
+/// ```
+/// use seawall::chaos::{ChaosFilter, Everything};
+///
+/// assert!(Everything.wants(&"any request"));
+/// ```
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Everything;
 
@@ -154,6 +199,19 @@ impl<S, O: Clone, W: Clone> Layer<S> for ChaosLayer<O, W> {
 }
 
 /// The service of [`ChaosLayer`].
+///
+/// ```
+/// use seawall::prelude::*;
+/// use tower::{service_fn, Layer, Service, ServiceExt};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), BoxError> {
+/// let chaos = Chaos::builder("inventory").error_rate(1.0).build()?;
+/// let mut svc = chaos.layer().layer(service_fn(|x: u32| async move { Ok::<_, BoxError>(x) }));
+/// let err = svc.ready().await?.call(7).await.unwrap_err();
+/// assert_eq!(seawall::rejection(&err).unwrap().kind(), RejectionKind::Injected);
+/// # Ok(()) }
+/// ```
 #[derive(Clone)]
 pub struct ChaosService<S, O = NoOutcome, W = Everything> {
     inner: S,
@@ -255,6 +313,20 @@ pin_project! {
     /// The response future of [`ChaosService`]: the inner call's future,
     /// or, when a fault was injected, a boxed future of its own (the
     /// passing path carries no room for a timer or an answer).
+    ///
+    /// ```
+    /// use seawall::prelude::*;
+    /// use tower::{service_fn, Layer, Service, ServiceExt};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), BoxError> {
+    /// let chaos = Chaos::builder("inventory").latency(1.0, Latency::Fixed(Duration::from_secs(1))).build()?;
+    /// let mut svc = chaos.layer().layer(service_fn(|x: u32| async move { Ok::<_, BoxError>(x) }));
+    /// let start = tokio::time::Instant::now();
+    /// assert_eq!(svc.ready().await?.call(7).await?, 7);  // delayed, then called
+    /// assert_eq!(start.elapsed(), Duration::from_secs(1));
+    /// # Ok(()) }
+    /// ```
     pub struct ChaosFuture<S, Req>
     where
         S: Service<Req>,

@@ -50,7 +50,9 @@ mod layer;
 mod reconfigure;
 
 pub use self::latency::Latency;
-pub use self::layer::{ChaosFuture, ChaosLayer, ChaosService, InjectOutcome, NoOutcome};
+pub use self::layer::{
+    ChaosFilter, ChaosFuture, ChaosLayer, ChaosService, Everything, InjectOutcome, NoOutcome,
+};
 pub use crate::telemetry::FaultKind;
 
 use self::guard::Guard;
@@ -72,6 +74,20 @@ type Behaviour = Arc<dyn Fn() + Send + Sync>;
 /// A fault injector: a cheap `Clone` handle to one shared instance. Build
 /// it with [`Chaos::builder`]; put it in front of a service with
 /// [`layer`](Chaos::layer), or call [`decide`](Chaos::decide) yourself.
+///
+/// ```
+/// use seawall::chaos::FaultKind;
+/// use seawall::prelude::*;
+///
+/// # fn main() -> Result<(), BoxError> {
+/// let chaos = Chaos::builder("inventory").error_rate(1.0).seed(7).build()?;
+/// assert!(chaos.decide().error);                 // every call fails
+/// chaos.set_rate(FaultKind::Error, 0.0)?;
+/// assert!(chaos.decide().is_none());
+/// chaos.disable();                               // the operator's switch
+/// assert!(!chaos.is_enabled());
+/// # Ok(()) }
+/// ```
 #[derive(Clone)]
 pub struct Chaos {
     inner: Arc<Inner>,
@@ -109,6 +125,19 @@ struct Inner {
 }
 
 /// The faults decided for one call.
+///
+/// ```
+/// use seawall::prelude::*;
+///
+/// # fn main() -> Result<(), BoxError> {
+/// let chaos = Chaos::builder("inventory")
+///     .latency(1.0, Latency::Fixed(Duration::from_millis(200)))
+///     .build()?;
+/// let faults = chaos.decide();                   // what to do to one call
+/// assert_eq!(faults.latency, Some(Duration::from_millis(200)));
+/// assert!(!faults.error);
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Faults {
     /// Fail the call with the injected error.
@@ -130,6 +159,18 @@ impl Faults {
 }
 
 /// A snapshot of a [`Chaos`]'s counts.
+///
+/// ```
+/// use seawall::chaos::FaultKind;
+/// use seawall::prelude::*;
+///
+/// # fn main() -> Result<(), BoxError> {
+/// let chaos = Chaos::builder("inventory").error_rate(1.0).build()?;
+/// let _ = chaos.decide();
+/// let m = chaos.metrics();
+/// assert_eq!((m.calls, m.injected(FaultKind::Error)), (1, 1));
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ChaosMetrics {
@@ -151,6 +192,21 @@ impl ChaosMetrics {
 }
 
 /// Builds a [`Chaos`]; every rate is 0 and injection enabled unless set.
+///
+/// ```
+/// use seawall::prelude::*;
+///
+/// # fn main() -> Result<(), ConfigError> {
+/// let chaos = Chaos::builder("inventory")
+///     .error_rate(0.05)
+///     .latency(0.1, Latency::Fixed(Duration::from_millis(300)))
+///     .max_injections_per_sec(50)      // blast radius
+///     .seed(42)                        // the same faults every run
+///     .enabled(false)                  // armed, not firing
+///     .build()?;
+/// assert!(Chaos::builder("x").error_rate(1.5).build().is_err());
+/// # let _ = chaos; Ok(()) }
+/// ```
 #[must_use]
 pub struct ChaosBuilder {
     name: Arc<str>,

@@ -19,6 +19,19 @@ use tower_service::Service;
 
 pin_project! {
     /// The response future of [`HedgeService`](super::HedgeService).
+    ///
+    /// ```
+    /// use seawall::prelude::*;
+    /// use tower::{service_fn, Layer, Service, ServiceExt};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), BoxError> {
+    /// let hedge = Hedge::builder("echo").build()?;
+    /// let mut svc = hedge.layer().layer(service_fn(|x: u32| async move { Ok::<_, BoxError>(x) }));
+    /// let future = svc.ready().await?.call(7); // races the first attempt and its copies
+    /// assert_eq!(future.await?, 7);
+    /// # Ok(()) }
+    /// ```
     pub struct ResponseFuture<S, Req, R, C>
     where
         S: Service<Req>,

@@ -16,6 +16,20 @@ use tower_service::Service;
 /// Hedges the calls of the service inside it; made by [`Hedge::layer`].
 /// `R` copies requests (and says which are idempotent), `C` tells a good
 /// answer from a failed attempt.
+///
+/// ```
+/// use seawall::prelude::*;
+/// use tower::ServiceBuilder;
+///
+/// # fn main() -> Result<(), BoxError> {
+/// let hedge = Hedge::builder("search").delay(HedgeDelay::P95).build()?;
+/// let client = ServiceBuilder::new()
+///     .layer(hedge.layer().for_http())   // idempotent requests only; a 5xx sends the next copy
+///     .service(tower::service_fn(|_req: http::Request<String>| async {
+///         Ok::<_, BoxError>(http::Response::new(String::new()))
+///     }));
+/// # let _ = client; Ok(()) }
+/// ```
 #[derive(Clone)]
 pub struct HedgeLayer<R = CloneRequests, C = DefaultClassifier> {
     hedge: Hedge,
@@ -91,6 +105,19 @@ pub(crate) struct Backup<S, R, C> {
 }
 
 /// A service whose slow calls are hedged; made by [`HedgeLayer`].
+///
+/// ```
+/// use seawall::prelude::*;
+/// use tower::{service_fn, Layer, Service, ServiceExt};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), BoxError> {
+/// let hedge = Hedge::builder("echo").build()?;
+/// let mut svc = hedge.layer().layer(service_fn(|x: u32| async move { Ok::<_, BoxError>(x) }));
+/// assert_eq!(svc.ready().await?.call(7).await?, 7); // answered at once: no copy sent
+/// assert_eq!(hedge.metrics().hedges, 0);
+/// # Ok(()) }
+/// ```
 pub struct HedgeService<S, R = CloneRequests, C = DefaultClassifier> {
     inner: S,
     // Per-thread handles: a call's reference count stays on its own core.

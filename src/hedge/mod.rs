@@ -77,6 +77,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// When a copy is sent.
+///
+/// ```
+/// use seawall::prelude::*;
+///
+/// # fn main() -> Result<(), ConfigError> {
+/// let fixed = Hedge::builder("a").delay(HedgeDelay::Fixed(Duration::from_millis(50))).build()?;
+/// let learned = Hedge::builder("b").delay(HedgeDelay::P95).build()?; // the p95 of recent calls
+/// let at_once = Hedge::builder("c").delay(HedgeDelay::Parallel).build()?; // all copies together
+/// # let _ = (fixed, learned, at_once); Ok(()) }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum HedgeDelay {
     /// After the call has waited this long (each further copy as long
@@ -226,6 +236,30 @@ impl Shared {
 
 /// Hedged requests: a primitive shared by every service its layer makes.
 /// A cheap `Clone` handle.
+///
+/// ```
+/// use seawall::prelude::*;
+/// use tower::{service_fn, Layer, Service, ServiceExt};
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() -> Result<(), BoxError> {
+/// let hedge = Hedge::builder("search").delay(HedgeDelay::Fixed(Duration::from_millis(50))).build()?;
+/// let slow_first = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+/// let mut svc = hedge.layer().layer(service_fn(move |q: u32| {
+///     let first = slow_first.swap(false, std::sync::atomic::Ordering::SeqCst);
+///     async move {
+///         if first {
+///             tokio::time::sleep(Duration::from_secs(1)).await; // the slow tail
+///         }
+///         Ok::<_, BoxError>(q)
+///     }
+/// }));
+/// let start = tokio::time::Instant::now();
+/// assert_eq!(svc.ready().await?.call(7).await?, 7);
+/// assert_eq!(start.elapsed(), Duration::from_millis(50)); // the copy sent at 50 ms won
+/// assert_eq!(hedge.metrics().hedge_wins, 1);
+/// # Ok(()) }
+/// ```
 #[derive(Clone)]
 pub struct Hedge {
     pub(crate) shared: Arc<Shared>,
@@ -240,6 +274,16 @@ impl fmt::Debug for Hedge {
 }
 
 /// Counts a hedge has kept since it was built.
+///
+/// ```
+/// use seawall::prelude::*;
+///
+/// # fn main() -> Result<(), ConfigError> {
+/// let hedge = Hedge::builder("search").build()?;
+/// let m = hedge.metrics();
+/// assert_eq!((m.calls, m.hedges, m.hedge_wins), (0, 0, 0));
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct HedgeMetrics {
@@ -308,6 +352,18 @@ impl Hedge {
 }
 
 /// Configures a [`Hedge`].
+///
+/// ```
+/// use seawall::prelude::*;
+///
+/// # fn main() -> Result<(), ConfigError> {
+/// let hedge = Hedge::builder("search")
+///     .delay(HedgeDelay::P95)
+///     .max_hedges(1)                              // copies beside the first
+///     .budget(RetryBudget::new(0.1, 10, 100)?)    // at most 10% more load
+///     .build()?;
+/// # let _ = hedge; Ok(()) }
+/// ```
 pub struct HedgeBuilder {
     name: Arc<str>,
     max_hedges: u32,

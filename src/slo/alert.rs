@@ -21,6 +21,18 @@ const MINUTE: Duration = Duration::from_secs(60);
 /// One burn-rate alert: who is told (`severity`), and how much of the
 /// period's budget (`budget_share`) spent within `long` makes it fire,
 /// confirmed over `short`.
+///
+/// ```
+/// use seawall::slo::BurnAlert;
+/// use seawall::telemetry::Severity;
+/// use std::time::Duration;
+///
+/// // The SRE workbook's first page: 2% of a 30-day budget in an hour,
+/// // confirmed over the last 5 minutes.
+/// let page = &BurnAlert::workbook()[0];
+/// assert_eq!(page.severity, Severity::Page);
+/// assert_eq!((page.long, page.short), (Duration::from_secs(3600), Duration::from_secs(300)));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct BurnAlert {
     /// Page or ticket.
@@ -105,6 +117,19 @@ impl BurnAlert {
 }
 
 /// An alert and whether it fires now.
+///
+/// ```
+/// use seawall::prelude::*;
+///
+/// # fn main() -> Result<(), ConfigError> {
+/// let slo = Slo::builder("checkout").objective(99.9).build()?;
+/// for _ in 0..100 {
+///     slo.record(Outcome::Failure, Duration::ZERO); // everything fails
+/// }
+/// let states = slo.evaluate();
+/// assert!(states.iter().any(|s| s.firing));
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct AlertState {
     /// The alert.

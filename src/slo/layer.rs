@@ -17,6 +17,20 @@ use tower_service::Service;
 /// `Ignored` not counted) by `DefaultClassifier` unless
 /// [`classify`](Self::classify) says otherwise — with an HTTP classifier a
 /// 4xx the caller caused leaves the SLI alone. Results pass unchanged.
+///
+/// ```
+/// use seawall::prelude::*;
+/// use tower::ServiceBuilder;
+///
+/// # fn main() -> Result<(), BoxError> {
+/// let slo = Slo::builder("checkout").objective(99.9).build()?;
+/// let svc = ServiceBuilder::new()
+///     .layer(slo.layer().classify(seawall::http::HttpClassifier::new())) // 5xx are bad
+///     .service(tower::service_fn(|_req: http::Request<String>| async {
+///         Ok::<_, BoxError>(http::Response::new(String::new()))
+///     }));
+/// # let _ = svc; Ok(()) }
+/// ```
 #[derive(Clone)]
 pub struct SloLayer<C = DefaultClassifier> {
     slo: Slo,
@@ -70,6 +84,19 @@ impl<S, C: Clone> Layer<S> for SloLayer<C> {
 }
 
 /// The service of [`SloLayer`].
+///
+/// ```
+/// use seawall::prelude::*;
+/// use tower::{service_fn, Layer, Service, ServiceExt};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), BoxError> {
+/// let slo = Slo::builder("checkout").objective(99.0).build()?;
+/// let mut svc = slo.layer().layer(service_fn(|x: u32| async move { Ok::<_, BoxError>(x) }));
+/// svc.ready().await?.call(1).await?;
+/// assert_eq!(slo.sli(Duration::from_secs(60)), Some(100.0)); // percent
+/// # Ok(()) }
+/// ```
 #[derive(Clone)]
 pub struct SloService<S, C = DefaultClassifier> {
     inner: S,
@@ -116,6 +143,20 @@ where
 
 pin_project! {
     /// The response future of [`SloService`].
+    ///
+    /// ```
+    /// use seawall::prelude::*;
+    /// use tower::{service_fn, Layer, Service, ServiceExt};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), BoxError> {
+    /// let slo = Slo::builder("checkout").objective(99.0).build()?;
+    /// let mut svc = slo.layer().layer(service_fn(|_: ()| async { Err::<(), BoxError>("down".into()) }));
+    /// let future = svc.ready().await?.call(()); // records the outcome when it finishes
+    /// let _ = future.await;
+    /// assert_eq!(slo.budget().spent, 1);
+    /// # Ok(()) }
+    /// ```
     pub struct SloFuture<F, C> {
         #[pin]
         inner: F,

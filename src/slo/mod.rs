@@ -65,6 +65,20 @@ type Policy = Arc<dyn Fn(bool, &str) + Send + Sync>;
 /// An SLO: a cheap `Clone` handle to one shared tracker. Build it with
 /// [`Slo::builder`]; feed it with [`layer`](Slo::layer) or
 /// [`record`](Slo::record).
+///
+/// ```
+/// use seawall::prelude::*;
+///
+/// # fn main() -> Result<(), ConfigError> {
+/// let slo = Slo::builder("checkout").objective(99.0).build()?;
+/// for i in 0..100 {
+///     let outcome = if i < 2 { Outcome::Failure } else { Outcome::Success };
+///     slo.record(outcome, Duration::from_millis(20));
+/// }
+/// assert_eq!(slo.sli(Duration::from_secs(3600)), Some(98.0)); // percent
+/// assert!(slo.burn_rate(Duration::from_secs(3600)) > 1.0); // spending faster than allowed
+/// # Ok(()) }
+/// ```
 #[derive(Clone)]
 pub struct Slo {
     inner: Arc<Inner>,
@@ -87,6 +101,20 @@ pub(crate) struct Inner {
 }
 
 /// The error budget over the compliance period.
+///
+/// ```
+/// use seawall::prelude::*;
+///
+/// # fn main() -> Result<(), ConfigError> {
+/// let slo = Slo::builder("checkout").objective(90.0).build()?;
+/// for i in 0..100 {
+///     slo.record(if i < 5 { Outcome::Failure } else { Outcome::Success }, Duration::ZERO);
+/// }
+/// let budget = slo.budget();
+/// assert_eq!((budget.allowed.round(), budget.spent), (10.0, 5)); // 10% of 100 calls, 5 spent
+/// assert!((budget.remaining_percent - 50.0).abs() < 1e-6);
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Budget {
     /// Bad calls the objective allows over the period so far: (1 −
@@ -101,6 +129,21 @@ pub struct Budget {
 }
 
 /// Builds an [`Slo`].
+///
+/// ```
+/// use seawall::prelude::*;
+/// use seawall::slo::BurnAlert;
+///
+/// # fn main() -> Result<(), ConfigError> {
+/// let slo = Slo::builder("checkout")
+///     .objective(99.9)                                   // percent
+///     .period(Duration::from_secs(28 * 24 * 3600))       // 28 days
+///     .latency_threshold(Duration::from_millis(300))     // slower is bad too
+///     .alerts(BurnAlert::workbook())
+///     .build()?;
+/// assert!(Slo::builder("checkout").objective(100.0).build().is_err());
+/// # let _ = slo; Ok(()) }
+/// ```
 #[must_use]
 pub struct SloBuilder {
     name: Arc<str>,
