@@ -78,6 +78,17 @@ impl<P> LoadShedLayer<P> {
 
 /// A request's priority: `F(&request)`. Made by
 /// [`LoadShedLayer::priority_by`].
+///
+/// ```
+/// use seawall::load_shed::{PriorityBy, PriorityOf};
+/// use seawall::prelude::*;
+///
+/// # fn main() -> Result<(), ConfigError> {
+/// let shedder = LoadShedder::builder("api").build()?;
+/// // `priority_by` wraps the closure in a `PriorityBy`.
+/// let _layer = shedder.layer().priority_by(|n: &u8| Priority(*n));
+/// # Ok(()) }
+/// ```
 #[derive(Clone, Copy)]
 pub struct PriorityBy<F>(F);
 
@@ -88,6 +99,21 @@ impl<F> fmt::Debug for PriorityBy<F> {
 }
 
 /// How a service finds a request's priority.
+///
+/// ```
+/// use seawall::load_shed::PriorityOf;
+/// use seawall::prelude::*;
+///
+/// // A request type that knows its own priority.
+/// struct Job { urgent: bool }
+/// struct ByUrgency;
+/// impl PriorityOf<Job> for ByUrgency {
+///     fn priority_of(&self, job: &Job) -> Priority {
+///         if job.urgent { Priority::CRITICAL } else { Priority::SHEDDABLE }
+///     }
+/// }
+/// assert_eq!(ByUrgency.priority_of(&Job { urgent: true }), Priority::CRITICAL);
+/// ```
 pub trait PriorityOf<Req> {
     /// The priority of `request`.
     fn priority_of(&self, request: &Req) -> Priority;
@@ -121,6 +147,20 @@ impl<S, P: Clone> Layer<S> for LoadShedLayer<P> {
 }
 
 /// A service behind a [`LoadShedLayer`].
+///
+/// ```
+/// use seawall::prelude::*;
+/// use tower::{service_fn, Layer, Service, ServiceExt};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), BoxError> {
+/// let shedder = LoadShedder::builder("api").max_in_flight(1).build()?;
+/// let mut svc = shedder.layer().layer(service_fn(|x: u32| async move { Ok::<_, BoxError>(x) }));
+/// let _busy = shedder.try_acquire(Priority::DEFAULT)?;
+/// let err = svc.ready().await?.call(7).await.unwrap_err();
+/// assert_eq!(seawall::rejection(&err).unwrap().kind(), RejectionKind::Overloaded);
+/// # Ok(()) }
+/// ```
 #[derive(Debug)]
 pub struct LoadShedService<S, P = ()> {
     inner: S,
@@ -146,6 +186,21 @@ impl<S: Clone, P: Clone> Clone for LoadShedService<S, P> {
 }
 
 /// The response future of [`LoadShedService`].
+///
+/// ```
+/// use seawall::prelude::*;
+/// use tower::{service_fn, Layer, Service, ServiceExt};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), BoxError> {
+/// let shedder = LoadShedder::builder("api").max_in_flight(4).build()?;
+/// let mut svc = shedder.layer().layer(service_fn(|x: u32| async move { Ok::<_, BoxError>(x) }));
+/// let future = svc.ready().await?.call(7);  // holds its room until done or dropped
+/// assert_eq!(shedder.metrics().in_flight, 1);
+/// assert_eq!(future.await?, 7);
+/// assert_eq!(shedder.metrics().in_flight, 0);
+/// # Ok(()) }
+/// ```
 pub type ResponseFuture<F> = AdmitFuture<Guarded<F, LoadShedPermit>>;
 
 impl<S, Req, P> Service<Req> for LoadShedService<S, P>
@@ -189,6 +244,21 @@ where
 
 /// Waits up to the shedder's `max_wait` for room; made by
 /// [`LoadShedLayer::waiting`].
+///
+/// ```
+/// use seawall::prelude::*;
+/// use tower::ServiceBuilder;
+///
+/// # fn main() -> Result<(), BoxError> {
+/// let shedder = LoadShedder::builder("api")
+///     .max_in_flight(64)
+///     .max_wait(Duration::from_millis(50))
+///     .build()?;
+/// let app = ServiceBuilder::new()
+///     .layer(shedder.layer().waiting())     // past the room: wait up to 50 ms, by priority
+///     .service(tower::service_fn(|x: u32| async move { Ok::<_, BoxError>(x) }));
+/// # let _ = app; Ok(()) }
+/// ```
 #[derive(Clone, Debug)]
 pub struct WaitingLoadShedLayer<P = ()> {
     shedder: LoadShedder,
@@ -207,6 +277,18 @@ impl<S, P: Clone> Layer<S> for WaitingLoadShedLayer<P> {
 }
 
 /// A service behind a [`WaitingLoadShedLayer`].
+///
+/// ```
+/// use seawall::prelude::*;
+/// use tower::{service_fn, Layer, Service, ServiceExt};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), BoxError> {
+/// let shedder = LoadShedder::builder("api").max_in_flight(8).max_wait(Duration::from_millis(50)).build()?;
+/// let mut svc = shedder.layer().waiting().layer(service_fn(|x: u32| async move { Ok::<_, BoxError>(x) }));
+/// assert_eq!(svc.ready().await?.call(7).await?, 7);
+/// # Ok(()) }
+/// ```
 #[derive(Clone, Debug)]
 pub struct WaitingLoadShedService<S, P = ()> {
     inner: S,
@@ -215,6 +297,21 @@ pub struct WaitingLoadShedService<S, P = ()> {
 }
 
 /// The response future of [`WaitingLoadShedService`].
+///
+/// ```
+/// use seawall::prelude::*;
+/// use tower::{service_fn, Layer, Service, ServiceExt};
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() -> Result<(), BoxError> {
+/// let shedder = LoadShedder::builder("api").max_in_flight(1).max_wait(Duration::from_millis(50)).build()?;
+/// let mut svc = shedder.layer().waiting().layer(service_fn(|x: u32| async move { Ok::<_, BoxError>(x) }));
+/// let busy = shedder.try_acquire(Priority::DEFAULT)?;
+/// let future = svc.ready().await?.call(7);  // waits inside the future
+/// drop(busy);
+/// assert_eq!(future.await?, 7);
+/// # Ok(()) }
+/// ```
 pub type WaitingResponseFuture<S, Req> =
     crate::waiting::WaitThenCall<S, Req, Acquire, LoadShedPermit>;
 

@@ -69,6 +69,18 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 /// How important a call is: `0` is shed first, `255` last.
+///
+/// ```
+/// use seawall::prelude::*;
+///
+/// # fn main() -> Result<(), BoxError> {
+/// let shedder = LoadShedder::builder("api").max_in_flight(2).min_share(0.5).build()?;
+/// let _a = shedder.try_acquire(Priority::DEFAULT)?;
+/// // Half the room is kept from the lowest priorities.
+/// assert!(shedder.try_acquire(Priority::SHEDDABLE).is_err());
+/// let _b = shedder.try_acquire(Priority::CRITICAL)?;
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Priority(pub u8);
 
@@ -113,12 +125,37 @@ pub(crate) struct Inner {
 }
 
 /// A load shedder: a cheap `Clone` handle; see the [module docs](self).
+///
+/// ```
+/// use seawall::prelude::*;
+///
+/// # fn main() -> Result<(), BoxError> {
+/// let shedder = LoadShedder::builder("api").max_in_flight(1).build()?;
+/// let running = shedder.try_acquire(Priority::DEFAULT)?;
+/// assert!(shedder.try_acquire(Priority::DEFAULT).is_err()); // Overloaded
+/// assert_eq!(shedder.shed_calls(Priority::DEFAULT), 1);
+/// drop(running);
+/// # Ok(()) }
+/// ```
 #[derive(Clone)]
 pub struct LoadShedder {
     inner: Handles<Inner>,
 }
 
 /// Configures a [`LoadShedder`]; made by [`LoadShedder::builder`].
+///
+/// ```
+/// use seawall::prelude::*;
+///
+/// # fn main() -> Result<(), ConfigError> {
+/// let shedder = LoadShedder::builder("api")
+///     .max_in_flight(256)                        // room for everyone
+///     .min_share(0.25)                           // the lowest priority gets a quarter of it
+///     .max_wait(Duration::from_millis(50))       // past the room, wait a little
+///     .codel(Duration::from_millis(5), Duration::from_millis(100)) // shed when a queue stands
+///     .build()?;
+/// # let _ = shedder; Ok(()) }
+/// ```
 #[derive(Debug)]
 #[must_use]
 pub struct LoadShedderBuilder {
@@ -389,6 +426,18 @@ impl fmt::Debug for LoadShedder {
 }
 
 /// A call admitted by a [`LoadShedder`]; its room returns when dropped.
+///
+/// ```
+/// use seawall::prelude::*;
+///
+/// # fn main() -> Result<(), BoxError> {
+/// let shedder = LoadShedder::builder("api").max_in_flight(4).build()?;
+/// let permit = shedder.try_acquire(Priority::DEFAULT)?;
+/// assert_eq!(shedder.metrics().in_flight, 1);
+/// drop(permit);                                  // the call finished
+/// assert_eq!(shedder.metrics().in_flight, 0);
+/// # Ok(()) }
+/// ```
 #[must_use = "the room is given back as soon as the permit is dropped"]
 pub struct LoadShedPermit {
     inner: Arc<crate::stripes::Handle<Inner>>,
@@ -414,6 +463,18 @@ impl<T> crate::waiting::Settle<T> for LoadShedPermit {
 }
 
 /// A snapshot of a [`LoadShedder`].
+///
+/// ```
+/// use seawall::prelude::*;
+///
+/// # fn main() -> Result<(), BoxError> {
+/// let shedder = LoadShedder::builder("api").max_in_flight(1).build()?;
+/// let _p = shedder.try_acquire(Priority::DEFAULT)?;
+/// let _ = shedder.try_acquire(Priority::DEFAULT);
+/// let m = shedder.metrics();
+/// assert_eq!((m.admitted_calls, m.shed_calls), (1, 1));
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct LoadShedderMetrics {
@@ -432,6 +493,22 @@ pub struct LoadShedderMetrics {
 }
 
 /// The future of [`LoadShedder::acquire`].
+///
+/// ```
+/// use seawall::prelude::*;
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() -> Result<(), BoxError> {
+/// let shedder = LoadShedder::builder("api")
+///     .max_in_flight(1)
+///     .max_wait(Duration::from_millis(100))
+///     .build()?;
+/// let first = shedder.acquire(Priority::DEFAULT).await?;
+/// let second = shedder.acquire(Priority::CRITICAL);  // waits, the most important first
+/// drop(first);
+/// let _p = second.await?;
+/// # Ok(()) }
+/// ```
 pub struct Acquire {
     shedder: LoadShedder,
     priority: Priority,
