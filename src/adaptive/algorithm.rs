@@ -7,6 +7,16 @@ use std::time::Duration;
 /// What one window of finished calls measured: the input to a
 /// [`LimitAlgorithm`]. Netflix's `onSample(rtt, inflight, didDrop)`, taken
 /// over a window rather than per call (its `WindowedLimit`).
+///
+/// ```
+/// use seawall::adaptive::{Aimd, LimitAlgorithm, Sample};
+/// use std::time::Duration;
+///
+/// // What a window of calls measured, as an algorithm sees it.
+/// let sample = Sample { rtt: Duration::from_millis(20), in_flight: 100, did_drop: true, calls: 500 };
+/// let mut aimd = Aimd::default();
+/// assert!(aimd.update(100, &sample) < 100); // a drop: the limit backs off
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Sample {
     /// The mean round-trip time of the calls not dropped (a refusal comes

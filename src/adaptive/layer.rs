@@ -92,6 +92,21 @@ impl<C, P> AdaptiveLimiterLayer<C, P> {
 
 /// The partition of a request: `F(&request)` names it. Made by
 /// [`AdaptiveLimiterLayer::partition_by`].
+///
+/// ```
+/// use seawall::prelude::*;
+///
+/// # fn main() -> Result<(), ConfigError> {
+/// let limiter = AdaptiveLimiter::builder("api")
+///     .partition("interactive", 0.8)
+///     .partition("batch", 0.2)
+///     .build()?;
+/// // `partition_by` wraps the closure naming each request's partition.
+/// let _layer = limiter.layer().partition_by(|path: &&str| {
+///     if path.starts_with("/batch") { "batch" } else { "interactive" }
+/// });
+/// # Ok(()) }
+/// ```
 #[derive(Clone, Copy)]
 pub struct PartitionBy<F>(F);
 
@@ -102,6 +117,17 @@ impl<F> fmt::Debug for PartitionBy<F> {
 }
 
 /// How a service finds a request's partition.
+///
+/// ```
+/// use seawall::adaptive::Partitioner;
+/// use seawall::prelude::*;
+///
+/// # fn main() -> Result<(), ConfigError> {
+/// let limiter = AdaptiveLimiter::builder("api").build()?;
+/// // No partitioning (`()`): every request shares the whole limit.
+/// let _ = <() as Partitioner<u32>>::index(&(), &limiter, &7);
+/// # Ok(()) }
+/// ```
 pub trait Partitioner<Req> {
     /// The partition's index in the limiter, or none.
     fn index(&self, limiter: &AdaptiveLimiter, request: &Req) -> usize;
@@ -133,6 +159,19 @@ impl<S, C: Clone, P: Clone> Layer<S> for AdaptiveLimiterLayer<C, P> {
 }
 
 /// A service behind an adaptive limit; made by [`AdaptiveLimiterLayer`].
+///
+/// ```
+/// use seawall::prelude::*;
+/// use tower::{service_fn, Layer, Service, ServiceExt};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), BoxError> {
+/// let limiter = AdaptiveLimiter::builder("inventory").build()?;
+/// let mut svc = limiter.layer().layer(service_fn(|x: u32| async move { Ok::<_, BoxError>(x) }));
+/// assert_eq!(svc.ready().await?.call(7).await?, 7);
+/// assert_eq!(limiter.metrics().permitted_calls, 1);
+/// # Ok(()) }
+/// ```
 #[derive(Clone, Debug)]
 pub struct AdaptiveLimiterService<S, C = DefaultClassifier, P = ()> {
     inner: S,
@@ -179,6 +218,22 @@ where
 }
 
 /// A permit and the classifier that will judge its call.
+///
+/// ```
+/// use seawall::prelude::*;
+/// use tower::{service_fn, Layer, Service, ServiceExt};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), BoxError> {
+/// let limiter = AdaptiveLimiter::builder("inventory").build()?;
+/// let mut svc = limiter.layer().layer(service_fn(|x: u32| async move { Ok::<_, BoxError>(x) }));
+/// // The response future holds the permit and its classifier until the call ends.
+/// let future = svc.ready().await?.call(7);
+/// assert_eq!(limiter.metrics().in_flight, 1);
+/// future.await?;
+/// assert_eq!(limiter.metrics().in_flight, 0);
+/// # Ok(()) }
+/// ```
 pub struct Settling<C> {
     permit: AdaptivePermit,
     classify: C,
@@ -203,6 +258,19 @@ impl<C> fmt::Debug for Settling<C> {
 pub type ResponseFuture<F, C> = AdmitFuture<Settled<F, Settling<C>>>;
 
 /// The limiter with its classifier, as a waiting layer's admission.
+///
+/// ```
+/// use seawall::prelude::*;
+/// use tower::{service_fn, Layer, Service, ServiceExt};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), BoxError> {
+/// // The waiting layer's admission: the limiter and the classifier together.
+/// let limiter = AdaptiveLimiter::builder("inventory").max_wait(Duration::from_millis(20)).build()?;
+/// let mut svc = limiter.layer().waiting().layer(service_fn(|x: u32| async move { Ok::<_, BoxError>(x) }));
+/// assert_eq!(svc.ready().await?.call(7).await?, 7);
+/// # Ok(()) }
+/// ```
 #[derive(Clone, Debug)]
 pub struct ClassifiedLimiter<C> {
     limiter: AdaptiveLimiter,
@@ -210,6 +278,19 @@ pub struct ClassifiedLimiter<C> {
 }
 
 /// The future of a [`ClassifiedLimiter`]'s admission.
+///
+/// ```
+/// use seawall::prelude::*;
+/// use tower::{service_fn, Layer, Service, ServiceExt};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), BoxError> {
+/// let limiter = AdaptiveLimiter::builder("inventory").max_wait(Duration::from_millis(20)).build()?;
+/// let mut svc = limiter.layer().waiting().layer(service_fn(|x: u32| async move { Ok::<_, BoxError>(x) }));
+/// let future = svc.ready().await?.call(7); // waits for a slot inside, then calls
+/// assert_eq!(future.await?, 7);
+/// # Ok(()) }
+/// ```
 pub struct ClassifiedAcquire<C> {
     acquire: Acquire,
     classify: Option<C>,

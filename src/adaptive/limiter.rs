@@ -122,6 +122,19 @@ pub struct AdaptiveLimiter {
 }
 
 /// Configures an [`AdaptiveLimiter`]; made by [`AdaptiveLimiter::builder`].
+///
+/// ```
+/// use seawall::prelude::*;
+///
+/// # fn main() -> Result<(), ConfigError> {
+/// let limiter = AdaptiveLimiter::builder("inventory")
+///     .algorithm(Vegas::default())              // or Gradient2::default(), Aimd::default()
+///     .max_wait(Duration::from_millis(20))      // past the limit, wait a little
+///     .partition("interactive", 0.8)            // batch traffic cannot take these
+///     .partition("batch", 0.2)
+///     .build()?;
+/// # let _ = limiter; Ok(()) }
+/// ```
 #[must_use]
 pub struct AdaptiveLimiterBuilder {
     name: Arc<str>,
@@ -786,6 +799,18 @@ impl fmt::Debug for AdaptiveLimiter {
 /// outcome: a success's round trip is a sample, a failure is a drop (the
 /// limit backs off). Dropped unrecorded (cancelled), it frees its slot
 /// and says nothing, as Netflix's `onIgnore`.
+///
+/// ```
+/// use seawall::prelude::*;
+///
+/// # fn main() -> Result<(), BoxError> {
+/// let limiter = AdaptiveLimiter::builder("inventory").build()?;
+/// let permit = limiter.try_acquire()?;
+/// // ... make the call, then say how it went: its round trip feeds the limit.
+/// permit.record(Outcome::Success);
+/// assert_eq!(limiter.metrics().in_flight, 0);
+/// # Ok(()) }
+/// ```
 #[must_use = "record the call's outcome, or the limit learns nothing from it"]
 pub struct AdaptivePermit {
     // `None` once recorded.
@@ -826,6 +851,18 @@ impl fmt::Debug for AdaptivePermit {
 }
 
 /// A snapshot of an [`AdaptiveLimiter`].
+///
+/// ```
+/// use seawall::prelude::*;
+///
+/// # fn main() -> Result<(), BoxError> {
+/// let limiter = AdaptiveLimiter::builder("inventory").build()?;
+/// let _permit = limiter.try_acquire()?;
+/// let m = limiter.metrics();
+/// assert_eq!((m.in_flight, m.permitted_calls), (1, 1));
+/// assert_eq!(m.limit, limiter.limit());
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct AdaptiveLimiterMetrics {
@@ -842,6 +879,17 @@ pub struct AdaptiveLimiterMetrics {
 }
 
 /// The future of [`AdaptiveLimiter::acquire`].
+///
+/// ```
+/// use seawall::prelude::*;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), BoxError> {
+/// let limiter = AdaptiveLimiter::builder("inventory").max_wait(Duration::from_millis(50)).build()?;
+/// let permit = limiter.acquire().await?;       // waits up to 50 ms past the limit
+/// permit.record(Outcome::Success);
+/// # Ok(()) }
+/// ```
 pub struct Acquire {
     limiter: AdaptiveLimiter,
     wait: SlotWait,

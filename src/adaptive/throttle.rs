@@ -74,6 +74,17 @@ impl fmt::Debug for AdaptiveThrottle {
 }
 
 /// A call let through, to be told whether the dependency accepted it.
+///
+/// ```
+/// use seawall::prelude::*;
+///
+/// # fn main() -> Result<(), BoxError> {
+/// let throttle = AdaptiveThrottle::builder("backend").build()?;
+/// let ticket = throttle.try_acquire()?;
+/// ticket.record(true);                         // the backend accepted the call
+/// assert_eq!(throttle.window_counts(), (1, 1)); // requests, accepts
+/// # Ok(()) }
+/// ```
 #[must_use = "record whether the dependency accepted the call"]
 pub struct Ticket {
     inner: Arc<Handle<Inner>>,
@@ -247,6 +258,18 @@ impl AdaptiveThrottle {
 }
 
 /// Configures an [`AdaptiveThrottle`].
+///
+/// ```
+/// use seawall::prelude::*;
+///
+/// # fn main() -> Result<(), ConfigError> {
+/// let throttle = AdaptiveThrottle::builder("backend")
+///     .k(2.0)                                  // allow twice the accepted load
+///     .max_reject(0.9)                         // never drop more than 90%
+///     .window(Duration::from_secs(120))
+///     .build()?;
+/// # let _ = throttle; Ok(()) }
+/// ```
 pub struct AdaptiveThrottleBuilder {
     name: Arc<str>,
     pub(super) k: f64,
@@ -343,6 +366,20 @@ impl AdaptiveThrottleBuilder {
 
 /// Throttles the calls of the service inside it; made by
 /// [`AdaptiveThrottle::layer`].
+///
+/// ```
+/// use seawall::prelude::*;
+/// use tower::ServiceBuilder;
+///
+/// # fn main() -> Result<(), BoxError> {
+/// let throttle = AdaptiveThrottle::builder("backend").build()?;
+/// let client = ServiceBuilder::new()
+///     .layer(throttle.layer().classify(seawall::http::HttpClassifier::new())) // a 5xx is a refusal
+///     .service(tower::service_fn(|_req: http::Request<String>| async {
+///         Ok::<_, BoxError>(http::Response::new(String::new()))
+///     }));
+/// # let _ = client; Ok(()) }
+/// ```
 #[derive(Clone, Debug)]
 pub struct AdaptiveThrottleLayer<C = DefaultClassifier> {
     throttle: AdaptiveThrottle,
@@ -372,6 +409,19 @@ impl<S, C: Clone> Layer<S> for AdaptiveThrottleLayer<C> {
 }
 
 /// Made by [`AdaptiveThrottleLayer`].
+///
+/// ```
+/// use seawall::prelude::*;
+/// use tower::{service_fn, Layer, Service, ServiceExt};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), BoxError> {
+/// let throttle = AdaptiveThrottle::builder("backend").build()?;
+/// let mut svc = throttle.layer().layer(service_fn(|x: u32| async move { Ok::<_, BoxError>(x) }));
+/// assert_eq!(svc.ready().await?.call(7).await?, 7);
+/// assert_eq!(throttle.window_counts(), (1, 1));
+/// # Ok(()) }
+/// ```
 #[derive(Clone, Debug)]
 pub struct AdaptiveThrottleService<S, C = DefaultClassifier> {
     inner: S,
@@ -409,9 +459,40 @@ where
 
 /// The future of [`AdaptiveThrottleService`]: a ready drop, or the call,
 /// whose answer is then judged accepted or refused.
+///
+/// ```
+/// use seawall::prelude::*;
+/// use tower::{service_fn, Layer, Service, ServiceExt};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), BoxError> {
+/// let throttle = AdaptiveThrottle::builder("backend").build()?;
+/// let mut svc = throttle.layer().layer(service_fn(|_: ()| async { Err::<(), BoxError>("refused".into()) }));
+/// let future = svc.ready().await?.call(()); // records the verdict when it ends
+/// let _ = future.await;
+/// assert_eq!(throttle.window_counts(), (1, 0));
+/// # Ok(()) }
+/// ```
 pub type ThrottleFuture<F, C> = AdmitFuture<Settled<F, Judged<C>>>;
 
 /// A ticket and the classifier that will judge its call's answer.
+///
+/// ```
+/// use seawall::prelude::*;
+/// use tower::{service_fn, Layer, Service, ServiceExt};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), BoxError> {
+/// // A ticket with the classifier that will judge its call, inside the future.
+/// let throttle = AdaptiveThrottle::builder("backend").build()?;
+/// let mut svc = throttle
+///     .layer()
+///     .classify(|r: &Result<u16, BoxError>| if matches!(r, Ok(503)) { Outcome::Failure } else { Outcome::Success })
+///     .layer(service_fn(|_: ()| async { Ok::<u16, BoxError>(503) }));
+/// svc.ready().await?.call(()).await?;
+/// assert_eq!(throttle.window_counts(), (1, 0)); // a 503 is no accept
+/// # Ok(()) }
+/// ```
 pub struct Judged<C> {
     ticket: Ticket,
     classify: C,
