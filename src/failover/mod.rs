@@ -61,6 +61,19 @@ use std::fmt;
 use std::sync::Arc;
 
 /// How calls are spread over the endpoints.
+///
+/// ```
+/// use seawall::failover::Routing;
+/// use seawall::prelude::*;
+///
+/// # fn main() -> Result<(), BoxError> {
+/// let replica = |n: u32| tower::service_fn(move |_: ()| async move { Ok::<_, BoxError>(n) });
+/// // Priority: the first endpoint while it is healthy, then the next.
+/// let primary_first = Failover::builder("db").routing(Routing::Priority).build(vec![replica(1), replica(2)])?;
+/// // LeastOutstanding: the endpoint with the fewest calls in flight.
+/// let spread = Failover::builder("db").routing(Routing::LeastOutstanding).build(vec![replica(1), replica(2)])?;
+/// # let _ = (primary_first, spread); Ok(()) }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Routing {
@@ -72,6 +85,13 @@ pub enum Routing {
 }
 
 /// Why an endpoint was ejected.
+///
+/// ```
+/// use seawall::failover::EjectionReason;
+///
+/// // The `reason` label of `seawall_failover_ejections_total`.
+/// assert_eq!(EjectionReason::ConsecutiveFailures.as_str(), "consecutive_failures");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum EjectionReason {
@@ -408,6 +428,23 @@ pub(crate) struct Set<S, R, C> {
 
 /// A set of endpoints as one service: routing, failover within a call,
 /// outlier ejection. A cheap `Clone`; built with [`Failover::builder`].
+///
+/// ```
+/// use seawall::prelude::*;
+/// use tower::{Service, ServiceExt};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), BoxError> {
+/// let down = tower::service_fn(|_: ()| async { Err::<&str, BoxError>("refused".into()) });
+/// let up = tower::service_fn(|_: ()| async { Ok::<&str, BoxError>("from the replica") });
+/// let mut db = Failover::builder("db").build(vec![
+///     tower::util::BoxCloneService::new(down),
+///     tower::util::BoxCloneService::new(up),
+/// ])?;
+/// assert_eq!(db.ready().await?.call(()).await?, "from the replica"); // moved on
+/// assert_eq!(db.metrics().failovers, 1);
+/// # Ok(()) }
+/// ```
 pub struct Failover<S, R = CloneRequests, C = DefaultClassifier> {
     // Per-thread handles: a call's reference count stays on its own core.
     pub(crate) set: Handles<Set<S, R, C>>,
@@ -432,6 +469,21 @@ impl<S, R, C> fmt::Debug for Failover<S, R, C> {
 }
 
 /// Counts an endpoint set has kept since it was built.
+///
+/// ```
+/// use seawall::prelude::*;
+/// use tower::{Service, ServiceExt};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), BoxError> {
+/// let replica = tower::service_fn(|_: ()| async { Ok::<_, BoxError>(()) });
+/// let mut db = Failover::builder("db").build(vec![replica.clone(), replica])?;
+/// db.ready().await?.call(()).await?;
+/// let m = db.metrics();
+/// assert_eq!((m.calls, m.failovers), (1, 0));
+/// assert_eq!(m.ejected, [false, false]);
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct FailoverMetrics {
@@ -492,6 +544,22 @@ impl<S, R, C> Failover<S, R, C> {
 
 /// Configures a [`Failover`]: `R` copies requests to move them to
 /// another endpoint, `C` judges answers.
+///
+/// ```
+/// use seawall::failover::{OutlierDetection, Routing};
+/// use seawall::prelude::*;
+///
+/// # fn main() -> Result<(), BoxError> {
+/// let replica = tower::service_fn(|_req: http::Request<String>| async {
+///     Ok::<_, BoxError>(http::Response::new(String::new()))
+/// });
+/// let inventory = Failover::builder("inventory")
+///     .routing(Routing::LeastOutstanding)
+///     .outlier_detection(OutlierDetection::new().consecutive_failures(3))
+///     .for_http()                                 // idempotent requests move; 5xx fail
+///     .build(vec![replica.clone(), replica.clone(), replica])?;
+/// # let _ = inventory; Ok(()) }
+/// ```
 pub struct FailoverBuilder<R = CloneRequests, C = DefaultClassifier> {
     name: Arc<str>,
     routing: Routing,

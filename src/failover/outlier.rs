@@ -35,6 +35,18 @@ use std::time::Duration;
 /// it is not ejected takes one off its count of ejections, so one that is
 /// bad again at once is ejected for longer (30 s, 60 s, 90 s, ... up to the
 /// cap).
+///
+/// ```
+/// use seawall::failover::OutlierDetection;
+/// use std::time::Duration;
+///
+/// // Envoy's defaults, with a shorter first ejection.
+/// let outliers = OutlierDetection::new()
+///     .consecutive_failures(5)
+///     .base_ejection_time(Duration::from_secs(10))
+///     .max_ejection_percent(50);
+/// # let _ = outliers;
+/// ```
 #[derive(Debug, Clone)]
 pub struct OutlierDetection {
     pub(crate) consecutive_failures: u32,
