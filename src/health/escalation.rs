@@ -20,6 +20,27 @@ type Condition = Arc<dyn Fn() -> bool + Send + Sync>;
 type Notifier = Arc<dyn Fn(Notification) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
 
 /// What the notifier is told.
+///
+/// ```
+/// use seawall::health::escalation::{Escalation, Notification, Rule};
+/// use seawall::telemetry::Severity;
+/// use std::sync::{Arc, Mutex};
+/// use std::time::Duration;
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() {
+/// let sent: Arc<Mutex<Vec<Notification>>> = Arc::default();
+/// let outbox = sent.clone();
+/// let escalation = Escalation::new(move |n: Notification| {
+///     outbox.lock().unwrap().push(n);
+///     async {}
+/// })
+/// .rule(Rule::new("always", Severity::Ticket, Duration::ZERO, || true));
+/// escalation.evaluate().await;
+/// let n = sent.lock().unwrap()[0].clone();
+/// assert!(n.firing && n.severity == Severity::Ticket);
+/// # }
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct Notification {
     /// The rule's name ("database down for 5 minutes").
@@ -49,6 +70,26 @@ impl Notification {
 }
 
 /// One escalation rule: a condition, how long it must hold, who is told.
+///
+/// ```
+/// use seawall::health::escalation::{Escalation, Rule};
+/// use seawall::prelude::*;
+/// use seawall::telemetry::Severity;
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() -> Result<(), BoxError> {
+/// let database = CircuitBreaker::builder("database").build()?;
+/// let db = database.clone();
+/// let rule = Rule::new("database down for 5 minutes", Severity::Page, Duration::from_secs(300), move || {
+///     db.state() == CircuitState::ForcedOpen
+/// });
+/// let escalation = Escalation::new(|n| async move { println!("page: {}", n.rule) }).rule(rule);
+/// database.force_open();
+/// assert_eq!(escalation.evaluate().await, 0);       // not held long enough yet
+/// tokio::time::advance(Duration::from_secs(300)).await;
+/// assert_eq!(escalation.evaluate().await, 1);       // fired: one notification
+/// # Ok(()) }
+/// ```
 #[derive(Clone)]
 pub struct Rule {
     name: String,

@@ -14,6 +14,19 @@ use std::task::{Context, Poll};
 /// JSON, `Cache-Control: no-store`; any other path 404. Mount it in axum
 /// with `Router::route_service("/health/{*probe}", registry.http_service())`
 /// or serve it with hyper.
+///
+/// ```
+/// use seawall::prelude::*;
+/// use tower::{Service, ServiceExt};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), BoxError> {
+/// let mut probes = HealthRegistry::new().http_service();
+/// let req: http::Request<()> = http::Request::get("/health/ready").body(())?;
+/// let res = ServiceExt::<http::Request<()>>::ready(&mut probes).await?.call(req).await?;
+/// assert_eq!(res.status(), 200);
+/// # Ok(()) }
+/// ```
 #[derive(Clone, Debug)]
 pub struct HealthService {
     registry: HealthRegistry,

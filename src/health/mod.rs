@@ -53,6 +53,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// Whether a component's failure makes the service not ready.
+///
+/// ```
+/// use seawall::prelude::*;
+///
+/// # fn main() -> Result<(), ConfigError> {
+/// let db = CircuitBreaker::builder("database").build()?;
+/// let recs = CircuitBreaker::builder("recommendations").build()?;
+/// let _health = HealthRegistry::new()
+///     .breaker("database", &db, Criticality::Critical)       // down: not ready
+///     .breaker("recommendations", &recs, Criticality::Optional); // down: degraded
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Criticality {
     /// Down ⇒ not ready (the service cannot work without it).
@@ -62,6 +74,18 @@ pub enum Criticality {
 }
 
 /// A component's state, or the service's.
+///
+/// ```
+/// use seawall::health::HealthState;
+/// use seawall::prelude::*;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), BoxError> {
+/// let health = HealthRegistry::new();
+/// assert_eq!(health.report().await.status, HealthState::Up);
+/// assert_eq!(HealthState::Degraded.as_str(), "degraded");
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum HealthState {
     /// Working.
@@ -84,6 +108,20 @@ impl HealthState {
 }
 
 /// One component in a [`HealthReport`].
+///
+/// ```
+/// use seawall::health::HealthState;
+/// use seawall::prelude::*;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), BoxError> {
+/// let db = CircuitBreaker::builder("database").build()?;
+/// db.force_open();
+/// let report = HealthRegistry::new().breaker("database", &db, Criticality::Critical).report().await;
+/// let c = &report.components[0];
+/// assert_eq!((c.name.as_str(), c.kind, c.state), ("database", "circuit_breaker", HealthState::Down));
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ComponentHealth {
     /// Its name.
@@ -100,6 +138,22 @@ pub struct ComponentHealth {
 }
 
 /// The service's health: liveness, readiness, and each component.
+///
+/// ```
+/// use seawall::prelude::*;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), BoxError> {
+/// let recs = CircuitBreaker::builder("recommendations").build()?;
+/// recs.force_open();
+/// let report = HealthRegistry::new()
+///     .breaker("recommendations", &recs, Criticality::Optional)
+///     .report()
+///     .await;
+/// assert!(report.live && report.ready);          // optional: degraded, still ready
+/// println!("{}", report.to_json());
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HealthReport {
     /// The process should keep running (no liveness check fails).
@@ -160,6 +214,19 @@ struct Component {
 /// The components a service's health is made of: a cheap `Clone` handle.
 /// Register seawall's instances and your own checks, then ask for a
 /// [`report`](Self::report) (or serve it: `http_service`).
+///
+/// ```
+/// use seawall::prelude::*;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), BoxError> {
+/// let database = CircuitBreaker::builder("database").build()?;
+/// let health = HealthRegistry::new().breaker("database", &database, Criticality::Critical);
+/// assert!(health.report().await.ready);
+/// database.force_open();
+/// assert!(!health.report().await.ready);       // a critical dependency is down
+/// # Ok(()) }
+/// ```
 #[derive(Clone, Default)]
 pub struct HealthRegistry {
     inner: Arc<Inner>,
