@@ -94,6 +94,21 @@ use tower_layer::{Identity, Layer};
 /// The standard stack; see the [module docs](self) for the order and why.
 /// Type parameters are the layers in each slot, outermost first, but the
 /// hedge's (`HG`), last: it goes between the retry and the breaker.
+///
+/// ```
+/// use seawall::prelude::*;
+/// use tower::{service_fn, Layer, Service, ServiceExt};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), BoxError> {
+/// let breaker = CircuitBreaker::builder("inventory").build()?;
+/// let retry = Retry::builder("inventory").build()?;
+/// // Any layers in their slots; the stack nests them in the recommended order.
+/// let stack = Stack::new().circuit_breaker(breaker.layer()).retry(retry.layer());
+/// let mut svc = stack.layer(service_fn(|x: u32| async move { Ok::<_, BoxError>(x) }));
+/// assert_eq!(svc.ready().await?.call(7).await?, 7);
+/// # Ok(()) }
+/// ```
 #[derive(Clone)]
 pub struct Stack<
     F = Identity,

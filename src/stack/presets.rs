@@ -12,20 +12,70 @@ use tower_layer::Identity;
 
 /// The stack [`Stack::http_client`] builds (fused: see [`ClientStack`]),
 /// with fallback `F`.
+///
+/// ```
+/// use seawall::stack::HttpClientStack;
+/// use seawall::Stack;
+///
+/// # fn main() -> Result<(), seawall::ConfigError> {
+/// let preset: HttpClientStack = Stack::http_client("inventory")?;
+/// let breaker = preset.circuit_breaker_layer().handle().clone(); // the preset's own breaker
+/// # let _ = breaker; Ok(()) }
+/// ```
 pub type HttpClientStack<F = Identity> = ClientStack<RetryHttp, HttpReplay, HttpClassifier, F>;
 
 /// The stack [`Stack::server`] builds.
+///
+/// ```
+/// use seawall::stack::ServerStack;
+/// use seawall::Stack;
+/// use tower::{service_fn, Layer, Service, ServiceExt};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), seawall::BoxError> {
+/// let server: ServerStack = Stack::server("api")?;     // 30 s a request, a 512-call bulkhead
+/// let mut app = server.layer(service_fn(|_req: http::Request<String>| async {
+///     Ok::<_, seawall::BoxError>(http::Response::new(String::from("hello")))
+/// }));
+/// let res = app.ready().await?.call(http::Request::new(String::new())).await?;
+/// assert_eq!(res.body(), "hello");
+/// # Ok(()) }
+/// ```
 pub type ServerStack =
     Stack<Identity, TimeoutLayer<Fixed>, Identity, Identity, BulkheadLayer, Identity, Identity>;
 
 const HTTP_TOTAL: Duration = Duration::from_secs(10);
 
 /// The stack [`Stack::grpc_client`] builds.
+///
+/// ```
+/// # #[cfg(feature = "grpc")]
+/// # fn main() -> Result<(), seawall::ConfigError> {
+/// use seawall::stack::GrpcClientStack;
+/// use seawall::Stack;
+///
+/// let preset: GrpcClientStack = Stack::grpc_client("inventory")?; // status codes, grpc-timeout
+/// # let _ = preset; Ok(()) }
+/// # #[cfg(not(feature = "grpc"))]
+/// # fn main() {}
+/// ```
 #[cfg(feature = "grpc")]
 pub type GrpcClientStack<F = Identity> =
     ClientStack<crate::grpc::RetryGrpc, crate::grpc::GrpcReplay, crate::grpc::GrpcClassifier, F>;
 
 /// The stack [`Stack::grpc_server`] builds.
+///
+/// ```
+/// # #[cfg(feature = "grpc")]
+/// # fn main() -> Result<(), seawall::ConfigError> {
+/// use seawall::stack::GrpcServerStack;
+/// use seawall::Stack;
+///
+/// let preset: GrpcServerStack = Stack::grpc_server("inventory")?; // rejections as statuses
+/// # let _ = preset; Ok(()) }
+/// # #[cfg(not(feature = "grpc"))]
+/// # fn main() {}
+/// ```
 #[cfg(feature = "grpc")]
 pub type GrpcServerStack = Stack<
     crate::grpc::GrpcStatusLayer,

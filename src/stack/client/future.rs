@@ -21,6 +21,20 @@ type RetryFuture<S, Req, P, R, C> = crate::retry::ResponseFuture<Attempts<S, C>,
 
 pin_project! {
     /// The response future of [`ClientService`](super::ClientService).
+    ///
+    /// ```
+    /// use seawall::prelude::*;
+    /// use tower::{service_fn, Layer, Service, ServiceExt};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), BoxError> {
+    /// let mut client = Stack::http_client("inventory")?.layer(service_fn(|_req: http::Request<String>| async {
+    ///     Ok::<_, BoxError>(http::Response::new(String::new()))
+    /// }));
+    /// let future = client.ready().await?.call(http::Request::new(String::new()));
+    /// assert_eq!(future.await?.status(), 200);
+    /// # Ok(()) }
+    /// ```
     pub struct ResponseFuture<S, Req, P, R, C>
     where
         S: Service<Req>,

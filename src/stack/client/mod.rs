@@ -52,11 +52,30 @@ use std::fmt;
 use tower_layer::{Identity, Layer};
 
 /// The layered stack a [`ClientStack`] stands for.
+///
+/// ```
+/// use seawall::prelude::*;
+/// use seawall::stack::client::LayeredClientStack;
+///
+/// # fn main() -> Result<(), BoxError> {
+/// // The same preset as nested layers: what any change of slot gives.
+/// let layered: LayeredClientStack<_, _, _> = Stack::http_client("inventory")?.into_stack();
+/// # let _ = layered; Ok(()) }
+/// ```
 pub type LayeredClientStack<P, R, C, F = Identity> =
     Stack<F, Total, RetryLayer<P, R>, CircuitBreakerLayer<C>, BulkheadLayer, Identity, PerAttempt>;
 
 /// A client preset with a hedge `L` (made by [`ClientStack::hedge`]):
 /// its layers, nested.
+///
+/// ```
+/// use seawall::prelude::*;
+///
+/// # fn main() -> Result<(), BoxError> {
+/// let hedge = Hedge::builder("search").delay(HedgeDelay::P95).build()?;
+/// let hedged = Stack::http_client("search")?.hedge(hedge.layer().for_http());
+/// # let _ = hedged; Ok(()) }
+/// ```
 pub type HedgedClientStack<P, R, C, F, L> = Stack<
     F,
     Total,
@@ -71,6 +90,21 @@ pub type HedgedClientStack<P, R, C, F, L> = Stack<
 /// A client preset: retry predicate `P`, request replay `R`, breaker
 /// classifier `C`, fallback `F` (none: [`Identity`]). See the
 /// [module docs](self).
+///
+/// ```
+/// use seawall::prelude::*;
+/// use tower::{service_fn, Layer, Service, ServiceExt};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), BoxError> {
+/// let preset = Stack::http_client("inventory")?;
+/// let mut client = preset.layer(service_fn(|_req: http::Request<String>| async {
+///     Ok::<_, BoxError>(http::Response::new(String::from("in stock")))
+/// }));
+/// let res = client.ready().await?.call(http::Request::new(String::new())).await?;
+/// assert_eq!(res.body(), "in stock");
+/// # Ok(()) }
+/// ```
 #[derive(Clone)]
 pub struct ClientStack<P, R, C, F = Identity> {
     fallback: F,
@@ -105,6 +139,17 @@ impl<P, R, C> ClientStack<P, R, C> {
 /// when it was built without one ([`DefaultClassifier`], which sees every
 /// answer as a success), the preset's protocol classifier (`Preset`). The
 /// choice is made by type, so it costs nothing per call.
+///
+/// ```
+/// use seawall::prelude::*;
+///
+/// # fn main() -> Result<(), BoxError> {
+/// // A breaker of your own in the preset's slot, classifying with the preset's
+/// // HTTP rules: the preset wraps its classifier and yours.
+/// let mine = CircuitBreaker::builder("inventory").failure_rate_threshold(25.0).build()?;
+/// let client = Stack::http_client("inventory")?.with_circuit_breaker(mine.layer());
+/// # let _ = client; Ok(()) }
+/// ```
 #[derive(Debug, Clone)]
 pub struct SwappedClassifier<Preset, Own> {
     preset: Preset,

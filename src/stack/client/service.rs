@@ -16,6 +16,27 @@ use tower_service::Service;
 /// What a retry's later attempts go through: breaker → bulkhead → attempt
 /// timeout → the service, as layers (the first attempt is made by
 /// [`ClientService`] itself).
+///
+/// ```
+/// use seawall::prelude::*;
+/// use tower::{service_fn, Layer, Service, ServiceExt};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), BoxError> {
+/// // Retries past the first attempt go through the layers nested (`Attempts`).
+/// let calls = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+/// let c = calls.clone();
+/// let mut client = Stack::http_client("inventory")?.layer(service_fn(move |_req: http::Request<String>| {
+///     let n = c.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+///     async move {
+///         let status = if n == 0 { 503 } else { 200 };
+///         Ok::<_, BoxError>(http::Response::builder().status(status).body(String::new())?)
+///     }
+/// }));
+/// let res = client.ready().await?.call(http::Request::new(String::new())).await?;
+/// assert_eq!((res.status().as_u16(), calls.load(std::sync::atomic::Ordering::SeqCst)), (200, 2));
+/// # Ok(()) }
+/// ```
 pub type Attempts<S, C> =
     CircuitBreakerService<BulkheadService<TimeoutService<S, WithinDeadline>>, C>;
 
@@ -39,6 +60,21 @@ pub(crate) struct Shared<S, P, R, C> {
 /// once and keeps one future. Behaves as the same layers nested
 /// ([`ClientStack::into_stack`](super::ClientStack::into_stack)); later
 /// attempts, if any, go through them.
+///
+/// ```
+/// use seawall::prelude::*;
+/// use tower::{service_fn, Layer, Service, ServiceExt};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), BoxError> {
+/// // The fused preset: one service doing what five nested layers would.
+/// let mut client = Stack::http_client("inventory")?.layer(service_fn(|_req: http::Request<String>| async {
+///     Ok::<_, BoxError>(http::Response::builder().status(503).body(String::new())?)
+/// }));
+/// let res = client.ready().await?.call(http::Request::new(String::new())).await?;
+/// assert_eq!(res.status(), 503); // retried, then the last answer returned
+/// # Ok(()) }
+/// ```
 pub struct ClientService<S, P, R, C> {
     inner: S,
     shared: Handles<Shared<S, P, R, C>>,
