@@ -106,6 +106,23 @@ use std::sync::Arc;
 
 /// One section of a file: settings every instance starts from, and the
 /// instances by name.
+///
+/// ```
+/// use seawall::config::{Registry, SeawallConfig};
+/// # use std::time::Duration;
+///
+/// # fn main() -> Result<(), seawall::BoxError> {
+/// let config = SeawallConfig::from_toml(r#"
+/// [bulkheads.defaults]
+/// max_concurrent_calls = 16          # every instance starts from these
+/// [bulkheads.instances.reports]
+/// [bulkheads.instances.search]
+/// max_concurrent_calls = 64
+/// "#)?;
+/// let registry = Registry::from_config(&config)?;
+/// assert_eq!(registry.bulkhead("reports").expect("in the file").metrics().max_concurrent_calls, 16);
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Section<T> {
@@ -116,6 +133,23 @@ pub struct Section<T> {
 }
 
 /// A whole configuration file.
+///
+/// ```
+/// use seawall::config::SeawallConfig;
+///
+/// # fn main() -> Result<(), seawall::BoxError> {
+/// let config = SeawallConfig::from_yaml("
+/// bulkheads:
+///   instances:
+///     reports:
+///       max_concurrent_calls: 8
+/// ")?;
+/// let same = SeawallConfig::from_toml(&config.to_toml()?)?;
+/// assert_eq!(config, same);
+/// let bad = SeawallConfig::from_toml("[bulkheads.instances.reports]\nmax_concurrent_calls = 0\n").unwrap_err();
+/// assert_eq!((bad.field(), bad.line()), ("max_concurrent_calls", Some(2)));
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SeawallConfig {

@@ -24,6 +24,19 @@ use std::sync::Arc;
 /// `Clone` handles, the same instance wherever it is used. A
 /// [`reload`](Self::reload) changes them in place, so layers already
 /// wired see the new settings.
+///
+/// ```
+/// use seawall::config::{Registry, SeawallConfig};
+///
+/// # fn main() -> Result<(), seawall::BoxError> {
+/// let v1 = SeawallConfig::from_toml("[bulkheads.instances.reports]\nmax_concurrent_calls = 8\n")?;
+/// let registry = Registry::from_config(&v1)?;
+/// let reports = registry.bulkhead("reports").expect("in the file");
+/// let v2 = SeawallConfig::from_toml("[bulkheads.instances.reports]\nmax_concurrent_calls = 4\n")?;
+/// registry.reload(&v2)?;                                   // the running instance changes
+/// assert_eq!(reports.metrics().max_concurrent_calls, 4);
+/// # Ok(()) }
+/// ```
 #[derive(Clone, Default)]
 pub struct Registry {
     shared: Arc<Shared>,
@@ -61,6 +74,19 @@ pub(super) struct Instances {
 
 /// Configures a [`Registry`]: the clock and event listeners every instance
 /// it builds is given. Made by [`Registry::builder`].
+///
+/// ```
+/// use seawall::config::{Registry, SeawallConfig};
+/// use seawall::ManualClock;
+///
+/// # fn main() -> Result<(), seawall::BoxError> {
+/// let config = SeawallConfig::from_toml("[circuit_breakers.instances.payments]\n")?;
+/// let registry = Registry::builder()
+///     .clock(ManualClock::new())                  // every instance's clock (tests)
+///     .on_event(|e| println!("{e:?}"))            // every instance's events, reloads too
+///     .build(&config)?;
+/// # let _ = registry; Ok(()) }
+/// ```
 #[must_use]
 pub struct RegistryBuilder {
     clock: ClockHandle,
@@ -98,6 +124,18 @@ impl RegistryBuilder {
 /// What a [`Registry::reload`] did, instance by instance (each setting
 /// changed is also an [`EventKind::Reconfigured`](crate::telemetry::EventKind::Reconfigured)
 /// event on the instance's listeners).
+///
+/// ```
+/// use seawall::config::{Registry, SeawallConfig};
+///
+/// # fn main() -> Result<(), seawall::BoxError> {
+/// let registry = Registry::from_config(&SeawallConfig::from_toml("[bulkheads.instances.a]\n")?)?;
+/// let report = registry.reload(&SeawallConfig::from_toml("[bulkheads.instances.b]\n")?)?;
+/// assert_eq!(report.added.len(), 1);
+/// assert_eq!(report.removed.len(), 1);
+/// assert!(report.changed.is_empty());
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ReloadReport {

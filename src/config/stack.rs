@@ -11,10 +11,33 @@ use crate::stack::{ClientStack, Stack, SwappedClassifier};
 /// The stack [`Registry::http_client`] builds: the fused
 /// [`http_client`](Stack::http_client) preset, with a breaker from the
 /// file (classified as the preset classifies HTTP answers).
+///
+/// ```
+/// use seawall::config::{ConfiguredHttpClient, Registry, SeawallConfig};
+///
+/// # fn main() -> Result<(), seawall::BoxError> {
+/// let config = SeawallConfig::from_path("examples/config/http_client.toml")?;
+/// let registry = Registry::from_config(&config)?;
+/// let preset: ConfiguredHttpClient = registry.http_client("inventory")?; // the file's instances in its slots
+/// # let _ = preset; Ok(()) }
+/// ```
 pub type ConfiguredHttpClient =
     ClientStack<RetryHttp, HttpReplay, SwappedClassifier<HttpClassifier, DefaultClassifier>>;
 
 /// The stack [`Registry::grpc_client`] builds (feature `grpc`).
+///
+/// ```
+/// # #[cfg(feature = "grpc")]
+/// # fn main() -> Result<(), seawall::BoxError> {
+/// use seawall::config::{ConfiguredGrpcClient, Registry, SeawallConfig};
+///
+/// let config = SeawallConfig::from_toml("[retries.instances.inventory]\nmax_attempts = 2\n")?;
+/// let registry = Registry::from_config(&config)?;
+/// let preset: ConfiguredGrpcClient = registry.grpc_client("inventory")?;
+/// # let _ = preset; Ok(()) }
+/// # #[cfg(not(feature = "grpc"))]
+/// # fn main() {}
+/// ```
 #[cfg(feature = "grpc")]
 pub type ConfiguredGrpcClient = ClientStack<
     crate::grpc::RetryGrpc,

@@ -12,6 +12,23 @@ use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
 /// A circuit breaker's settings (resilience4j's names).
+///
+/// ```
+/// use seawall::config::{Registry, SeawallConfig};
+/// # use std::time::Duration;
+///
+/// # fn main() -> Result<(), seawall::BoxError> {
+/// let config = SeawallConfig::from_toml(r#"
+/// [circuit_breakers.defaults]
+/// failure_rate_threshold = "50%"
+/// [circuit_breakers.instances.payments]
+/// sliding_window_type = "count"
+/// sliding_window_size = 20
+/// "#)?;
+/// let registry = Registry::from_config(&config)?;
+/// assert_eq!(registry.circuit_breaker("payments").expect("in the file").state(), seawall::CircuitState::Closed);
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CircuitBreakerConfig {
@@ -90,6 +107,20 @@ impl CircuitBreakerConfig {
 }
 
 /// A timeout's settings.
+///
+/// ```
+/// use seawall::config::{Registry, SeawallConfig};
+/// # use std::time::Duration;
+///
+/// # fn main() -> Result<(), seawall::BoxError> {
+/// let config = SeawallConfig::from_toml(r#"
+/// [timeouts.instances.payments]
+/// duration = "2s 500ms"
+/// "#)?;
+/// let registry = Registry::from_config(&config)?;
+/// assert_eq!(registry.timeout("payments").expect("in the file").duration(), Duration::from_millis(2500));
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TimeoutConfig {
@@ -116,6 +147,21 @@ impl TimeoutConfig {
 }
 
 /// How a retry's wait grows.
+///
+/// ```
+/// use seawall::config::{Registry, SeawallConfig};
+/// # use std::time::Duration;
+///
+/// # fn main() -> Result<(), seawall::BoxError> {
+/// let config = SeawallConfig::from_toml(r#"
+/// [retries.instances.inventory]
+/// backoff = "linear"                 # or "exponential" (the default), "constant"
+/// wait_duration = "100ms"
+/// "#)?;
+/// let registry = Registry::from_config(&config)?;
+/// assert_eq!(registry.retry("inventory").is_some(), true);
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum BackoffType {
@@ -128,6 +174,20 @@ pub enum BackoffType {
 }
 
 /// How a retry's waits are randomised.
+///
+/// ```
+/// use seawall::config::{Registry, SeawallConfig};
+/// # use std::time::Duration;
+///
+/// # fn main() -> Result<(), seawall::BoxError> {
+/// let config = SeawallConfig::from_toml(r#"
+/// [retries.instances.inventory]
+/// jitter = "decorrelated"            # or "none", "full" (the default), "equal"
+/// "#)?;
+/// let registry = Registry::from_config(&config)?;
+/// assert_eq!(registry.retry("inventory").is_some(), true);
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum JitterType {
@@ -142,6 +202,24 @@ pub enum JitterType {
 }
 
 /// A retry's settings (resilience4j's names where it has them).
+///
+/// ```
+/// use seawall::config::{Registry, SeawallConfig};
+/// # use std::time::Duration;
+///
+/// # fn main() -> Result<(), seawall::BoxError> {
+/// let config = SeawallConfig::from_toml(r#"
+/// [retries.instances.inventory]
+/// max_attempts = 4
+/// wait_duration = "50ms"
+/// backoff_multiplier = 2.0
+/// max_wait_duration = "2s"
+/// budget_ratio = "20%"
+/// "#)?;
+/// let registry = Registry::from_config(&config)?;
+/// assert_eq!(registry.retry("inventory").is_some(), true);
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RetryConfig {
@@ -292,6 +370,21 @@ impl RetryConfig {
 }
 
 /// A hedge's settings: when a copy of a slow call is sent.
+///
+/// ```
+/// use seawall::config::{Registry, SeawallConfig};
+/// # use std::time::Duration;
+///
+/// # fn main() -> Result<(), seawall::BoxError> {
+/// let config = SeawallConfig::from_toml(r#"
+/// [hedges.instances.search]
+/// max_hedges = 1
+/// percentile = 95.0                  # or a fixed `delay = "50ms"`, or `parallel = true`
+/// "#)?;
+/// let registry = Registry::from_config(&config)?;
+/// assert_eq!(registry.hedge("search").is_some(), true);
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct HedgeConfig {
@@ -441,6 +534,21 @@ impl KeyedCircuitBreakerConfig {
 /// A failover set's outlier detection (Envoy's names): the endpoints are
 /// services, built in code; these settings come from the file and follow
 /// reloads (`FailoverBuilder::outlier_settings`).
+///
+/// ```
+/// use seawall::config::{Registry, SeawallConfig};
+/// # use std::time::Duration;
+///
+/// # fn main() -> Result<(), seawall::BoxError> {
+/// let config = SeawallConfig::from_toml(r#"
+/// [outlier_detections.instances.inventory]
+/// consecutive_failures = 3
+/// base_ejection_time = "10s"
+/// "#)?;
+/// let registry = Registry::from_config(&config)?;
+/// assert_eq!(registry.outlier_detection("inventory").is_some(), true);
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct OutlierDetectionConfig {

@@ -14,6 +14,22 @@ use std::time::Duration;
 
 /// A rate limiter's settings: `rate` calls `per` period, a `burst`, and
 /// how long a call may wait.
+///
+/// ```
+/// use seawall::config::{Registry, SeawallConfig};
+/// # use std::time::Duration;
+///
+/// # fn main() -> Result<(), seawall::BoxError> {
+/// let config = SeawallConfig::from_toml(r#"
+/// [rate_limiters.instances.search]
+/// rate = 100
+/// per = "1s"
+/// burst = 20
+/// "#)?;
+/// let registry = Registry::from_config(&config)?;
+/// assert_eq!(registry.rate_limiter("search").expect("in the file").policy().burst_capacity, 20);
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RateLimiterConfig {
@@ -58,6 +74,22 @@ impl RateLimiterConfig {
 
 /// A keyed rate limiter's settings: each key (a client, a tenant) its own
 /// `rate` per `per` with a `burst`, at most `max_keys` keys at once.
+///
+/// ```
+/// use seawall::config::{Registry, SeawallConfig};
+/// # use std::time::Duration;
+///
+/// # fn main() -> Result<(), seawall::BoxError> {
+/// let config = SeawallConfig::from_toml(r#"
+/// [keyed_rate_limiters.instances.per-client]
+/// rate = 10
+/// per = "1s"
+/// max_keys = 100000
+/// "#)?;
+/// let registry = Registry::from_config(&config)?;
+/// assert_eq!(registry.keyed_rate_limiter("per-client").is_some(), true);
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct KeyedRateLimiterConfig {
@@ -97,6 +129,20 @@ impl KeyedRateLimiterConfig {
 }
 
 /// A bulkhead's settings.
+///
+/// ```
+/// use seawall::config::{Registry, SeawallConfig};
+/// # use std::time::Duration;
+///
+/// # fn main() -> Result<(), seawall::BoxError> {
+/// let config = SeawallConfig::from_toml(r#"
+/// [bulkheads.instances.reports]
+/// max_concurrent_calls = 8
+/// "#)?;
+/// let registry = Registry::from_config(&config)?;
+/// assert_eq!(registry.bulkhead("reports").expect("in the file").metrics().max_concurrent_calls, 8);
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct BulkheadConfig {
@@ -124,6 +170,20 @@ impl BulkheadConfig {
 }
 
 /// Which rule moves an adaptive limit.
+///
+/// ```
+/// use seawall::config::{Registry, SeawallConfig};
+/// # use std::time::Duration;
+///
+/// # fn main() -> Result<(), seawall::BoxError> {
+/// let config = SeawallConfig::from_toml(r#"
+/// [adaptive_limiters.instances.api]
+/// algorithm = "vegas"                # or "gradient2" (the default), "aimd"
+/// "#)?;
+/// let registry = Registry::from_config(&config)?;
+/// assert_eq!(registry.adaptive_limiter("api").is_some(), true);
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AlgorithmName {
@@ -137,6 +197,23 @@ pub enum AlgorithmName {
 
 /// An adaptive concurrency limiter's settings; the algorithm's own
 /// defaults (Netflix's) for what is left out.
+///
+/// ```
+/// use seawall::config::{Registry, SeawallConfig};
+/// # use std::time::Duration;
+///
+/// # fn main() -> Result<(), seawall::BoxError> {
+/// let config = SeawallConfig::from_toml(r#"
+/// [adaptive_limiters.instances.api]
+/// algorithm = "gradient2"
+/// min_limit = 10
+/// max_limit = 500
+/// window = "1s"
+/// "#)?;
+/// let registry = Registry::from_config(&config)?;
+/// assert_eq!(registry.adaptive_limiter("api").is_some(), true);
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AdaptiveLimiterConfig {
@@ -256,6 +333,21 @@ impl AdaptiveLimiterConfig {
 }
 
 /// A load shedder's settings.
+///
+/// ```
+/// use seawall::config::{Registry, SeawallConfig};
+/// # use std::time::Duration;
+///
+/// # fn main() -> Result<(), seawall::BoxError> {
+/// let config = SeawallConfig::from_toml(r#"
+/// [load_shedders.instances.api]
+/// max_in_flight = 256
+/// min_share = "25%"
+/// "#)?;
+/// let registry = Registry::from_config(&config)?;
+/// assert_eq!(registry.load_shedder("api").is_some(), true);
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LoadShedderConfig {
@@ -308,6 +400,21 @@ impl LoadShedderConfig {
 }
 
 /// A client-side adaptive throttle's settings (the Google SRE book's).
+///
+/// ```
+/// use seawall::config::{Registry, SeawallConfig};
+/// # use std::time::Duration;
+///
+/// # fn main() -> Result<(), seawall::BoxError> {
+/// let config = SeawallConfig::from_toml(r#"
+/// [throttles.instances.backend]
+/// k = 2.0
+/// max_reject = "90%"
+/// "#)?;
+/// let registry = Registry::from_config(&config)?;
+/// assert_eq!(registry.throttle("backend").is_some(), true);
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ThrottleConfig {
@@ -339,6 +446,21 @@ impl ThrottleConfig {
 
 /// A keyed bulkhead's settings: each key (a tenant, a client) its own
 /// `max_concurrent_calls`, at most `max_keys` keys at once.
+///
+/// ```
+/// use seawall::config::{Registry, SeawallConfig};
+/// # use std::time::Duration;
+///
+/// # fn main() -> Result<(), seawall::BoxError> {
+/// let config = SeawallConfig::from_toml(r#"
+/// [keyed_bulkheads.instances.tenants]
+/// max_concurrent_calls = 4           # per key
+/// max_keys = 10000
+/// "#)?;
+/// let registry = Registry::from_config(&config)?;
+/// assert_eq!(registry.keyed_bulkhead("tenants").expect("in the file").per_key(), 4);
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct KeyedBulkheadConfig {

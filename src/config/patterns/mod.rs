@@ -5,6 +5,20 @@
 use serde::{Deserialize, Serialize};
 
 /// A percentage: `"50%"` or `50` in a file.
+///
+/// ```
+/// use seawall::config::{Registry, SeawallConfig};
+/// # use std::time::Duration;
+///
+/// # fn main() -> Result<(), seawall::BoxError> {
+/// let config = SeawallConfig::from_toml(r#"
+/// [circuit_breakers.instances.payments]
+/// failure_rate_threshold = "25%"     # or 25.0
+/// "#)?;
+/// let registry = Registry::from_config(&config)?;
+/// assert_eq!(registry.circuit_breaker("payments").is_some(), true);
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 #[serde(into = "String")]
 pub struct Percent(pub f64);
@@ -38,6 +52,21 @@ impl<'de> Deserialize<'de> for Percent {
 }
 
 /// Which calls a breaker's window holds.
+///
+/// ```
+/// use seawall::config::{Registry, SeawallConfig};
+/// # use std::time::Duration;
+///
+/// # fn main() -> Result<(), seawall::BoxError> {
+/// let config = SeawallConfig::from_toml(r#"
+/// [circuit_breakers.instances.payments]
+/// sliding_window_type = "time"       # seconds; or "count" (calls)
+/// sliding_window_size = 60
+/// "#)?;
+/// let registry = Registry::from_config(&config)?;
+/// assert_eq!(registry.circuit_breaker("payments").is_some(), true);
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum WindowType {

@@ -8,6 +8,22 @@ use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
 /// A service-level objective's settings (the workbook's burn-rate alerts).
+///
+/// ```
+/// use seawall::config::{Registry, SeawallConfig};
+/// # use std::time::Duration;
+///
+/// # fn main() -> Result<(), seawall::BoxError> {
+/// let config = SeawallConfig::from_toml(r#"
+/// [slos.instances.checkout]
+/// objective = "99.9%"
+/// period = "28d"
+/// latency_threshold = "300ms"
+/// "#)?;
+/// let registry = Registry::from_config(&config)?;
+/// assert_eq!(registry.slo("checkout").expect("in the file").objective(), 99.9);
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SloConfig {
@@ -38,6 +54,21 @@ impl SloConfig {
 }
 
 /// A fault injector's settings: rates as percentages of calls.
+///
+/// ```
+/// use seawall::config::{Registry, SeawallConfig};
+/// # use std::time::Duration;
+///
+/// # fn main() -> Result<(), seawall::BoxError> {
+/// let config = SeawallConfig::from_toml(r#"
+/// [chaos.instances.inventory]
+/// enabled = false                    # armed; switch on by editing the file
+/// error_rate = "5%"
+/// "#)?;
+/// let registry = Registry::from_config(&config)?;
+/// assert_eq!(registry.chaos("inventory").expect("in the file").is_enabled(), false);
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ChaosConfig {
