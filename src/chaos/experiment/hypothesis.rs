@@ -9,6 +9,24 @@ use std::time::Duration;
 
 /// What callers saw during one stretch of an experiment: the SLIs a
 /// [`Hypothesis`] bounds.
+///
+/// ```
+/// # use seawall::chaos::experiment::{Experiment, Hypothesis, Load, Phase};
+/// # use seawall::prelude::*;
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() -> Result<(), BoxError> {
+/// # let system = tower::service_fn(|n: u64| async move { Ok::<_, BoxError>(n) });
+/// # let experiment = Experiment::builder("the service answers")
+/// #     .hypothesis(Hypothesis::new().availability_at_least(99.0))
+/// #     .steady_state(Duration::from_secs(10), Load::per_second(10))
+/// #     .phase(Phase::new("a quiet minute", Duration::from_secs(60), Load::per_second(10)))
+/// #     .build()?;
+/// # let report = experiment.run(system, |n| n).await;
+/// let stats = &report.stretches[0].stats;
+/// assert_eq!(stats.requests, stats.successes);
+/// assert_eq!(stats.availability(), 100.0);
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, PartialEq, Default)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct Stats {
@@ -84,6 +102,24 @@ pub struct Hypothesis {
 }
 
 /// One bound checked against one stretch.
+///
+/// ```
+/// # use seawall::chaos::experiment::{Experiment, Hypothesis, Load, Phase};
+/// # use seawall::prelude::*;
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() -> Result<(), BoxError> {
+/// # let system = tower::service_fn(|n: u64| async move { Ok::<_, BoxError>(n) });
+/// # let experiment = Experiment::builder("the service answers")
+/// #     .hypothesis(Hypothesis::new().availability_at_least(99.0))
+/// #     .steady_state(Duration::from_secs(10), Load::per_second(10))
+/// #     .phase(Phase::new("a quiet minute", Duration::from_secs(60), Load::per_second(10)))
+/// #     .build()?;
+/// # let report = experiment.run(system, |n| n).await;
+/// let check = &report.stretches[0].checks[0];  // one per bound of the hypothesis
+/// assert!(check.passed);
+/// println!("{}: {} (bound {})", check.sli, check.observed, check.bound);
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct Check {

@@ -65,6 +65,14 @@ type Hook = Arc<dyn Fn() + Send + Sync>;
 
 /// What an experiment can drive: any tower service that is `Clone + Send
 /// + 'static`, with `Send` futures and responses (implemented for all).
+///
+/// ```
+/// use seawall::chaos::experiment::Target;
+///
+/// // Any `Clone + Send` tower service is a target.
+/// fn drivable<T: Target<u64>>(_: &T) {}
+/// drivable(&tower::service_fn(|n: u64| async move { Ok::<_, seawall::BoxError>(n) }));
+/// ```
 pub trait Target<Req>:
     Service<Req, Response: Send + 'static, Error: Into<BoxError>, Future: Send> + Clone + Send + 'static
 {
@@ -87,6 +95,14 @@ trait Judge<Res>: Fn(&Result<Res, BoxError>) -> bool + Send + Sync + 'static {}
 impl<Res, F: Fn(&Result<Res, BoxError>) -> bool + Send + Sync + 'static> Judge<Res> for F {}
 
 /// How much load a stretch offers.
+///
+/// ```
+/// use seawall::chaos::experiment::Load;
+///
+/// let open_loop = Load::per_second(200);   // arrivals whatever the answers (real callers)
+/// let closed_loop = Load::workers(16);     // each worker waits for its answer
+/// assert_ne!(open_loop, closed_loop);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Load {
     /// Open loop: this many requests each second, sent whether or not
@@ -111,6 +127,19 @@ impl Load {
 
 /// One phase of an experiment's method: a duration, a load, and the
 /// faults switched on for it (`on_start`) and off after it (`on_end`).
+///
+/// ```
+/// use seawall::chaos::experiment::{Load, Phase};
+/// use seawall::prelude::*;
+///
+/// # fn main() -> Result<(), ConfigError> {
+/// let chaos = Chaos::builder("inventory").enabled(false).build()?;
+/// let (on, off) = (chaos.clone(), chaos.clone());
+/// let phase = Phase::new("inventory down", Duration::from_secs(60), Load::workers(8))
+///     .on_start(move || on.enable())
+///     .on_end(move || off.disable());
+/// # let _ = phase; Ok(()) }
+/// ```
 #[derive(Clone)]
 pub struct Phase {
     name: String,
@@ -157,6 +186,31 @@ impl fmt::Debug for Phase {
 
 /// A chaos experiment; build it with [`Experiment::builder`], run it with
 /// [`run`](Experiment::run).
+///
+/// ```
+/// use seawall::chaos::experiment::{Experiment, Hypothesis, Load, Phase};
+/// use seawall::chaos::FaultKind;
+/// use seawall::prelude::*;
+/// use tower::Layer;
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() -> Result<(), BoxError> {
+/// let chaos = Chaos::builder("dependency").seed(3).build()?;
+/// let system = chaos.layer().layer(tower::service_fn(|n: u64| async move { Ok::<_, BoxError>(n) }));
+/// let on = chaos.clone();
+/// let report = Experiment::builder("a bare client does not hide errors")
+///     .hypothesis(Hypothesis::new().availability_at_least(99.0))
+///     .steady_state(Duration::from_secs(5), Load::per_second(20))
+///     .phase(Phase::new("50% errors", Duration::from_secs(10), Load::per_second(20))
+///         .on_start(move || on.set_rate(FaultKind::Error, 0.5).unwrap()))
+///     .rollback(move || chaos.disable())
+///     .build()?
+///     .run(system, |n| n)
+///     .await;
+/// assert!(!report.verdict.passed());            // as it should: nothing in front of the faults
+/// assert_eq!(report.first_breach().unwrap().0.name, "50% errors");
+/// # Ok(()) }
+/// ```
 #[derive(Clone)]
 pub struct Experiment {
     title: String,
@@ -171,6 +225,20 @@ pub struct Experiment {
 }
 
 /// Builds an [`Experiment`].
+///
+/// ```
+/// use seawall::chaos::experiment::{Experiment, Hypothesis, Load, Phase};
+/// use seawall::prelude::*;
+///
+/// # fn main() -> Result<(), ConfigError> {
+/// let experiment = Experiment::builder("checkout survives a slow inventory")
+///     .hypothesis(Hypothesis::new().availability_at_least(99.5).latency_at_most(0.99, Duration::from_millis(800)))
+///     .steady_state(Duration::from_secs(30), Load::per_second(50))
+///     .phase(Phase::new("inventory +500 ms", Duration::from_secs(60), Load::per_second(50)))
+///     .abort_on_breach(true)                     // stop the method at the first breach
+///     .build()?;
+/// # let _ = experiment; Ok(()) }
+/// ```
 #[must_use]
 pub struct ExperimentBuilder {
     experiment: Experiment,

@@ -10,6 +10,23 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 /// How an experiment ended (Chaos Toolkit's statuses).
+///
+/// ```
+/// # use seawall::chaos::experiment::{Experiment, Hypothesis, Load, Phase};
+/// # use seawall::prelude::*;
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() -> Result<(), BoxError> {
+/// # let system = tower::service_fn(|n: u64| async move { Ok::<_, BoxError>(n) });
+/// # let experiment = Experiment::builder("the service answers")
+/// #     .hypothesis(Hypothesis::new().availability_at_least(99.0))
+/// #     .steady_state(Duration::from_secs(10), Load::per_second(10))
+/// #     .phase(Phase::new("a quiet minute", Duration::from_secs(60), Load::per_second(10)))
+/// #     .build()?;
+/// # let report = experiment.run(system, |n| n).await;
+/// use seawall::chaos::experiment::Status;
+/// assert_eq!(report.verdict.status, Status::Completed); // not Failed, not Aborted
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub enum Status {
@@ -25,6 +42,24 @@ pub enum Status {
 
 /// The verdict: the status, and whether the system deviated from its
 /// steady state under the faults.
+///
+/// ```
+/// # use seawall::chaos::experiment::{Experiment, Hypothesis, Load, Phase};
+/// # use seawall::prelude::*;
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() -> Result<(), BoxError> {
+/// # let system = tower::service_fn(|n: u64| async move { Ok::<_, BoxError>(n) });
+/// # let experiment = Experiment::builder("the service answers")
+/// #     .hypothesis(Hypothesis::new().availability_at_least(99.0))
+/// #     .steady_state(Duration::from_secs(10), Load::per_second(10))
+/// #     .phase(Phase::new("a quiet minute", Duration::from_secs(60), Load::per_second(10)))
+/// #     .build()?;
+/// # let report = experiment.run(system, |n| n).await;
+/// let verdict = &report.verdict;
+/// assert_eq!(verdict.status, seawall::chaos::experiment::Status::Completed);
+/// assert!(verdict.passed() && !verdict.deviated);
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct Verdict {
@@ -42,6 +77,23 @@ impl Verdict {
 }
 
 /// What a stretch of the experiment was.
+///
+/// ```
+/// # use seawall::chaos::experiment::{Experiment, Hypothesis, Load, Phase};
+/// # use seawall::prelude::*;
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() -> Result<(), BoxError> {
+/// # let system = tower::service_fn(|n: u64| async move { Ok::<_, BoxError>(n) });
+/// # let experiment = Experiment::builder("the service answers")
+/// #     .hypothesis(Hypothesis::new().availability_at_least(99.0))
+/// #     .steady_state(Duration::from_secs(10), Load::per_second(10))
+/// #     .phase(Phase::new("a quiet minute", Duration::from_secs(60), Load::per_second(10)))
+/// #     .build()?;
+/// # let report = experiment.run(system, |n| n).await;
+/// use seawall::chaos::experiment::StretchKind;
+/// assert_eq!(report.stretches[0].kind, StretchKind::Before);
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub enum StretchKind {
@@ -54,6 +106,24 @@ pub enum StretchKind {
 }
 
 /// One stretch of the experiment and how it did.
+///
+/// ```
+/// # use seawall::chaos::experiment::{Experiment, Hypothesis, Load, Phase};
+/// # use seawall::prelude::*;
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() -> Result<(), BoxError> {
+/// # let system = tower::service_fn(|n: u64| async move { Ok::<_, BoxError>(n) });
+/// # let experiment = Experiment::builder("the service answers")
+/// #     .hypothesis(Hypothesis::new().availability_at_least(99.0))
+/// #     .steady_state(Duration::from_secs(10), Load::per_second(10))
+/// #     .phase(Phase::new("a quiet minute", Duration::from_secs(60), Load::per_second(10)))
+/// #     .build()?;
+/// # let report = experiment.run(system, |n| n).await;
+/// let before = report.stretch("steady state (before)").expect("before the faults");
+/// assert!(before.passed());
+/// assert_eq!(before.duration, Duration::from_secs(10));
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct Stretch {
@@ -79,6 +149,23 @@ impl Stretch {
 }
 
 /// One request as the experiment saw it.
+///
+/// ```
+/// # use seawall::chaos::experiment::{Experiment, Hypothesis, Load, Phase};
+/// # use seawall::prelude::*;
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() -> Result<(), BoxError> {
+/// # let system = tower::service_fn(|n: u64| async move { Ok::<_, BoxError>(n) });
+/// # let experiment = Experiment::builder("the service answers")
+/// #     .hypothesis(Hypothesis::new().availability_at_least(99.0))
+/// #     .steady_state(Duration::from_secs(10), Load::per_second(10))
+/// #     .phase(Phase::new("a quiet minute", Duration::from_secs(60), Load::per_second(10)))
+/// #     .build()?;
+/// # let report = experiment.run(system, |n| n).await;
+/// let first = &report.samples[0];          // one per request: when, how long, served or not
+/// assert!(first.served);
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct Sample {
@@ -91,6 +178,25 @@ pub struct Sample {
 }
 
 /// An event of a seawall instance, on the experiment's timeline.
+///
+/// ```
+/// # use seawall::chaos::experiment::{Experiment, Hypothesis, Load, Phase};
+/// # use seawall::prelude::*;
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() -> Result<(), BoxError> {
+/// # let system = tower::service_fn(|n: u64| async move { Ok::<_, BoxError>(n) });
+/// # let experiment = Experiment::builder("the service answers")
+/// #     .hypothesis(Hypothesis::new().availability_at_least(99.0))
+/// #     .steady_state(Duration::from_secs(10), Load::per_second(10))
+/// #     .phase(Phase::new("a quiet minute", Duration::from_secs(60), Load::per_second(10)))
+/// #     .build()?;
+/// # let report = experiment.run(system, |n| n).await;
+/// // Events of watched instances (through a `Timeline`) mark the report.
+/// for mark in &report.marks {
+///     println!("{:?} {}: {}", mark.at, mark.source, mark.what);
+/// }
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct Mark {
@@ -107,6 +213,17 @@ pub struct Mark {
 /// Collects the events of the seawall instances an experiment watches:
 /// pass [`listener`](Timeline::listener) to their builders' `on_event`,
 /// and the timeline to [`ExperimentBuilder::timeline`](super::ExperimentBuilder::timeline).
+///
+/// ```
+/// use seawall::chaos::experiment::Timeline;
+/// use seawall::prelude::*;
+///
+/// # fn main() -> Result<(), ConfigError> {
+/// let timeline = Timeline::new();
+/// // Its listener puts the breaker's transitions on the experiment's report.
+/// let breaker = CircuitBreaker::builder("inventory").on_event(timeline.listener()).build()?;
+/// # let _ = breaker; Ok(()) }
+/// ```
 #[derive(Clone, Default)]
 pub struct Timeline {
     events: Arc<Mutex<Vec<(Instant, Event)>>>,
@@ -177,6 +294,24 @@ impl fmt::Debug for Timeline {
 /// `Display` prints it for a terminal; with feature `serde` it serializes
 /// (to JSON for a CI artifact); with feature `chart`, [`svg`](Report::svg)
 /// draws it.
+///
+/// ```
+/// # use seawall::chaos::experiment::{Experiment, Hypothesis, Load, Phase};
+/// # use seawall::prelude::*;
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() -> Result<(), BoxError> {
+/// # let system = tower::service_fn(|n: u64| async move { Ok::<_, BoxError>(n) });
+/// # let experiment = Experiment::builder("the service answers")
+/// #     .hypothesis(Hypothesis::new().availability_at_least(99.0))
+/// #     .steady_state(Duration::from_secs(10), Load::per_second(10))
+/// #     .phase(Phase::new("a quiet minute", Duration::from_secs(60), Load::per_second(10)))
+/// #     .build()?;
+/// # let report = experiment.run(system, |n| n).await;
+/// println!("{report}");                     // the text report; .to_json(), .svg() too
+/// assert!(report.verdict.passed());
+/// assert_eq!(report.title, "the service answers");
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct Report {
