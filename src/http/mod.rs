@@ -71,6 +71,17 @@ use tower_service::Service;
 /// [`RetryHttp`] and [`HttpClassifier`] judge any client's responses the
 /// same way: `http::Response` (hyper, tonic, axum) and, with feature
 /// `reqwest`, `reqwest::Response`.
+///
+/// ```
+/// use seawall::http::HttpResponse;
+///
+/// // Read the same way from any client's responses.
+/// fn is_throttled(res: &impl HttpResponse) -> bool {
+///     res.status() == 429 || res.headers().contains_key("retry-after")
+/// }
+/// let res = http::Response::builder().status(429).body(()).unwrap();
+/// assert!(is_throttled(&res));
+/// ```
 pub trait HttpResponse {
     /// The status code.
     fn status(&self) -> http::StatusCode;
@@ -93,6 +104,23 @@ impl<B> HttpResponse for http::Response<B> {
 /// Sets each request's [`Deadline`] to now + `budget`, unless it already
 /// carries an earlier one. Pair it with a timeout of the same budget (or let
 /// inner `within_deadline` timeouts enforce it).
+///
+/// ```
+/// use seawall::http::DeadlineLayer;
+/// use seawall::prelude::*;
+/// use tower::ServiceBuilder;
+///
+/// # fn main() -> Result<(), BoxError> {
+/// // The whole call: 2 s, whatever the retries; each attempt's timeout is cut to what is left.
+/// let client = ServiceBuilder::new()
+///     .layer(DeadlineLayer::new(Duration::from_secs(2)))
+///     .layer(Retry::builder("inventory").build()?.layer().for_http())
+///     .layer(Timeout::builder("attempt").duration(Duration::from_secs(1)).build()?.within_deadline())
+///     .service(tower::service_fn(|_req: http::Request<String>| async {
+///         Ok::<_, BoxError>(http::Response::new(String::new()))
+///     }));
+/// # let _ = client; Ok(()) }
+/// ```
 #[derive(Debug, Clone, Copy)]
 pub struct DeadlineLayer {
     budget: Duration,
@@ -120,6 +148,20 @@ impl<S> Layer<S> for DeadlineLayer {
 }
 
 /// Made by [`DeadlineLayer`].
+///
+/// ```
+/// use seawall::http::DeadlineLayer;
+/// use seawall::prelude::*;
+/// use tower::{service_fn, Layer, Service, ServiceExt};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), BoxError> {
+/// let mut svc = DeadlineLayer::new(Duration::from_secs(5)).layer(service_fn(|req: http::Request<()>| async move {
+///     Ok::<_, BoxError>(Deadline::of(&req).is_some())
+/// }));
+/// assert!(svc.ready().await?.call(http::Request::new(())).await?); // the request carries it
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone)]
 pub struct DeadlineService<S> {
     inner: S,
@@ -148,6 +190,13 @@ where
 
 /// Marks a response as a degraded answer (from a fallback or a degradation
 /// switch's degraded path), in its extensions.
+///
+/// ```
+/// use seawall::http::{is_degraded, mark_degraded};
+///
+/// let answer = mark_degraded(http::Response::new("cached page"));
+/// assert!(is_degraded(&answer));   // a client, a test or a metric can tell
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Degraded;
 

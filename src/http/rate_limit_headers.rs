@@ -23,6 +23,16 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 /// Which headers to write.
+///
+/// ```
+/// use seawall::http::{RateLimitHeaderStyle, RateLimitHeadersLayer};
+/// use seawall::prelude::*;
+///
+/// # fn main() -> Result<(), BoxError> {
+/// let limiter = RateLimiter::builder("api").rate(10, Duration::from_secs(1)).build()?;
+/// let layer = RateLimitHeadersLayer::new(limiter).style(RateLimitHeaderStyle::Legacy); // X-RateLimit-*
+/// # let _ = layer; Ok(()) }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum RateLimitHeaderStyle {
@@ -172,10 +182,32 @@ impl<D> fmt::Debug for RateLimitHeadersLayer<D> {
 }
 
 /// One limit for every request.
+///
+/// ```
+/// use seawall::http::{OneLimit, RateLimitHeadersLayer};
+/// use seawall::prelude::*;
+///
+/// # fn main() -> Result<(), BoxError> {
+/// let limiter = RateLimiter::builder("api").rate(10, Duration::from_secs(1)).build()?;
+/// let layer: RateLimitHeadersLayer<OneLimit> = RateLimitHeadersLayer::new(limiter);
+/// # let _ = layer; Ok(()) }
+/// ```
 #[derive(Debug, Clone)]
 pub struct OneLimit(RateLimiter);
 
 /// A limit per key.
+///
+/// ```
+/// use seawall::http::RateLimitHeadersLayer;
+/// use seawall::prelude::*;
+///
+/// # fn main() -> Result<(), BoxError> {
+/// let per_client = RateLimiter::builder("per-client").rate(5, Duration::from_secs(1)).build_keyed::<String>()?;
+/// let layer = RateLimitHeadersLayer::keyed(per_client, |req: &http::Request<String>| {
+///     req.headers().get("x-client").and_then(|v| v.to_str().ok()).map(str::to_owned) // None: exempt
+/// });
+/// # let _ = layer; Ok(()) }
+/// ```
 #[derive(Clone)]
 pub struct PerKeyLimit<K, S, F> {
     limiter: KeyedRateLimiter<K, S>,
@@ -316,10 +348,44 @@ impl<Svc, D: Clone> Layer<Svc> for RateLimitHeadersLayer<D> {
 
 /// Made by [`RateLimitHeadersLayer`]: the limit and its headers, every
 /// error answered as the layer's [`RejectionResponse`] says.
+///
+/// ```
+/// use seawall::http::RateLimitHeadersLayer;
+/// use seawall::prelude::*;
+/// use tower::{service_fn, Layer, Service, ServiceExt};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), BoxError> {
+/// let limiter = RateLimiter::builder("api").rate(1, Duration::from_secs(1)).burst(1).build()?;
+/// let mut app = RateLimitHeadersLayer::new(limiter).layer(service_fn(|_req: http::Request<String>| async {
+///     Ok::<_, BoxError>(http::Response::new(bytes::Bytes::new()))
+/// }));
+/// let ok = app.ready().await?.call(http::Request::new(String::new())).await?;
+/// assert!(ok.headers().contains_key("ratelimit"));
+/// let refused = app.ready().await?.call(http::Request::new(String::new())).await?;
+/// assert_eq!(refused.status(), 429);          // answered, with Retry-After
+/// # Ok(()) }
+/// ```
 pub type RateLimitHeaders<Svc, D> = RejectionResponseService<RateLimitHeadersService<Svc, D>>;
 
 /// The limit and its headers, inside [`RateLimitHeaders`]: refusals are
 /// answered here (429 and the headers); other errors go out as errors.
+///
+/// ```
+/// use seawall::http::RateLimitHeadersLayer;
+/// use seawall::prelude::*;
+/// use tower::{service_fn, Layer, Service, ServiceExt};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), BoxError> {
+/// let limiter = RateLimiter::builder("api").rate(10, Duration::from_secs(1)).burst(5).build()?;
+/// let mut app = RateLimitHeadersLayer::new(limiter).layer(service_fn(|_req: http::Request<String>| async {
+///     Ok::<_, BoxError>(http::Response::new(bytes::Bytes::new()))
+/// }));
+/// let res = app.ready().await?.call(http::Request::new(String::new())).await?;
+/// assert_eq!(res.headers()["x-ratelimit-remaining"], "4");
+/// # Ok(()) }
+/// ```
 #[derive(Clone)]
 pub struct RateLimitHeadersService<Svc, D> {
     inner: Svc,
@@ -377,6 +443,22 @@ where
 
 pin_project! {
     /// The future of [`RateLimitHeadersService`].
+    ///
+    /// ```
+    /// use seawall::http::RateLimitHeadersLayer;
+    /// use seawall::prelude::*;
+    /// use tower::{service_fn, Layer, Service, ServiceExt};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), BoxError> {
+    /// let limiter = RateLimiter::builder("api").rate(10, Duration::from_secs(1)).build()?;
+    /// let mut app = RateLimitHeadersLayer::new(limiter).layer(service_fn(|_req: http::Request<String>| async {
+    ///     Ok::<_, BoxError>(http::Response::new(bytes::Bytes::new()))
+    /// }));
+    /// let future = app.ready().await?.call(http::Request::new(String::new())); // adds the headers on its way out
+    /// assert_eq!(future.await?.status(), 200);
+    /// # Ok(()) }
+    /// ```
     pub struct RateLimitHeadersFuture<F, B> {
         #[pin]
         state: State<F, B>,

@@ -17,6 +17,23 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 /// What the body hook is told about an error it answers.
+///
+/// ```
+/// use seawall::http::RejectionResponse;
+/// use seawall::prelude::*;
+///
+/// # fn main() -> Result<(), BoxError> {
+/// // A JSON problem-details body, from what the refusal says.
+/// let responses = RejectionResponse::new().body(|refusal| {
+///     let kind = refusal.rejection.map(|r| format!("{:?}", r.kind())).unwrap_or_default();
+///     let json = format!(r#"{{"status":{},"kind":"{kind}"}}"#, refusal.status.as_u16());
+///     ("application/problem+json", json)
+/// });
+/// let err: BoxError = Box::new(seawall::RateLimited::new("api".into(), Duration::from_secs(1)));
+/// let res: http::Response<bytes::Bytes> = responses.response(&err);
+/// assert_eq!(&res.body()[..], br#"{"status":429,"kind":"RateLimited"}"#);
+/// # Ok(()) }
+/// ```
 #[derive(Debug)]
 #[non_exhaustive]
 pub struct Refusal<'a> {
@@ -200,6 +217,22 @@ pub(crate) fn status_for(kind: RejectionKind) -> StatusCode {
 
 /// Answers the errors of the service inside it; made by
 /// [`RejectionResponse::layer`].
+///
+/// ```
+/// use seawall::http::RejectionResponse;
+/// use seawall::prelude::*;
+/// use tower::{service_fn, Layer, Service, ServiceExt};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), BoxError> {
+/// // Errors become answers: a router takes the stack as it is, no HandleErrorLayer.
+/// let mut app = RejectionResponse::new().layer().layer(service_fn(|_req: http::Request<()>| async {
+///     Err::<http::Response<bytes::Bytes>, BoxError>(Box::new(seawall::BulkheadFull::new("api".into(), 8)))
+/// }));
+/// let res = app.ready().await?.call(http::Request::new(())).await?;
+/// assert_eq!(res.status(), 503);
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone)]
 pub struct RejectionResponseLayer {
     responses: RejectionResponse,
@@ -217,6 +250,21 @@ impl<S> Layer<S> for RejectionResponseLayer {
 }
 
 /// Made by [`RejectionResponseLayer`].
+///
+/// ```
+/// use seawall::http::RejectionResponse;
+/// use seawall::prelude::*;
+/// use tower::{service_fn, Layer, Service, ServiceExt};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), BoxError> {
+/// let mut app = RejectionResponse::new().layer().layer(service_fn(|_req: http::Request<()>| async {
+///     Ok::<_, BoxError>(http::Response::new(bytes::Bytes::from("hello")))
+/// }));
+/// let res = app.ready().await?.call(http::Request::new(())).await?;
+/// assert_eq!(&res.body()[..], b"hello"); // answers pass untouched
+/// # Ok(()) }
+/// ```
 #[derive(Debug)]
 pub struct RejectionResponseService<S> {
     inner: S,
@@ -272,6 +320,21 @@ where
 
 pin_project! {
     /// The future of [`RejectionResponseService`].
+    ///
+    /// ```
+    /// use seawall::http::RejectionResponse;
+    /// use seawall::prelude::*;
+    /// use tower::{service_fn, Layer, Service, ServiceExt};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), BoxError> {
+    /// let mut app = RejectionResponse::new().layer().layer(service_fn(|_req: http::Request<()>| async {
+    ///     Err::<http::Response<bytes::Bytes>, BoxError>("boom".into())
+    /// }));
+    /// let future = app.ready().await?.call(http::Request::new(()));
+    /// assert_eq!(future.await?.status(), 500); // not seawall's: a 500
+    /// # Ok(()) }
+    /// ```
     pub struct RejectionResponseFuture<F, B> {
         #[pin]
         kind: Kind<F, B>,

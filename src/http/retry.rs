@@ -30,6 +30,17 @@ pub fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
 /// `Retry-After` header sets the next delay when it is longer than the
 /// backoff's. Other responses, 500 included (it may have had effects), are
 /// accepted.
+///
+/// ```
+/// use seawall::http::RetryHttp;
+/// use http::StatusCode;
+///
+/// let rules = RetryHttp::new();                        // 429, 502, 503, 504 by default
+/// assert!(rules.is_retryable(StatusCode::SERVICE_UNAVAILABLE));
+/// assert!(!rules.is_retryable(StatusCode::NOT_FOUND));
+/// let mine = RetryHttp::new().statuses([StatusCode::INTERNAL_SERVER_ERROR]);
+/// assert!(mine.is_retryable(StatusCode::INTERNAL_SERVER_ERROR));
+/// ```
 #[derive(Debug, Clone)]
 pub struct RetryHttp {
     statuses: StatusSet,
@@ -101,6 +112,15 @@ impl<Res: HttpResponse, E> ShouldRetry<Res, E> for RetryHttp {
 /// Marks a request safe to resend even if its method is not idempotent
 /// (e.g. a POST carrying an idempotency key): insert it in the request's
 /// extensions.
+///
+/// ```
+/// use seawall::http::RetrySafe;
+///
+/// // A POST carrying an idempotency key may be sent again after a failure.
+/// let mut req = http::Request::post("/payments").body(String::from("{}")).unwrap();
+/// req.headers_mut().insert("idempotency-key", "7f3a".parse().unwrap());
+/// req.extensions_mut().insert(RetrySafe);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetrySafe;
 
@@ -114,6 +134,16 @@ pub struct RetrySafe;
 /// retry deadline, the first too) carries its [`Attempt`] in its
 /// extensions — read it with [`Attempt::of`] — and so [`Deadline::of`](crate::http::Deadline::of) sees the retry's
 /// deadline.
+///
+/// ```
+/// use seawall::http::HttpReplay;
+/// use seawall::retry::ReplayRequest;
+///
+/// let get = http::Request::get("/items").body(String::new()).unwrap();
+/// assert!(HttpReplay.replay(&get).is_some() && HttpReplay.is_idempotent(&get));
+/// let post = http::Request::post("/orders").body(String::new()).unwrap();
+/// assert!(!HttpReplay.is_idempotent(&post));   // resent only if it never left
+/// ```
 #[derive(Debug, Clone, Copy, Default)]
 pub struct HttpReplay;
 

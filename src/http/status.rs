@@ -5,6 +5,16 @@ use http::StatusCode;
 
 /// A set of status codes (100–611; others are never members), for
 /// classifiers and retry predicates.
+///
+/// ```
+/// use seawall::http::StatusSet;
+/// use http::StatusCode;
+///
+/// let mut set = StatusSet::range(500, 599);
+/// set.remove(StatusCode::NOT_IMPLEMENTED);
+/// assert!(set.contains(StatusCode::BAD_GATEWAY));
+/// assert!(!set.contains(StatusCode::NOT_IMPLEMENTED));
+/// ```
 #[derive(Clone, Copy, PartialEq, Eq, Default)]
 pub struct StatusSet([u64; 8]);
 

@@ -72,6 +72,22 @@ impl<S> Layer<S> for StreamingBulkheadLayer {
 }
 
 /// The service of [`StreamingBulkheadLayer`].
+///
+/// ```
+/// use seawall::http::StreamingBulkheadLayer;
+/// use seawall::prelude::*;
+/// use tower::{service_fn, Layer, Service, ServiceExt};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), BoxError> {
+/// let downloads = Bulkhead::builder("downloads").max_concurrent_calls(1).build()?;
+/// let mut svc = StreamingBulkheadLayer::new(&downloads).layer(service_fn(|_req: ()| async {
+///     Ok::<_, BoxError>(http::Response::new(String::new()))
+/// }));
+/// let streaming = svc.ready().await?.call(()).await?;
+/// assert!(svc.ready().await?.call(()).await.is_err()); // BulkheadFull while the body streams
+/// # drop(streaming); Ok(()) }
+/// ```
 #[derive(Clone)]
 pub struct StreamingBulkhead<S> {
     inner: S,
@@ -117,6 +133,22 @@ where
 pin_project! {
     /// The response future of [`StreamingBulkhead`]: the slot travels into
     /// the response's body.
+    ///
+    /// ```
+    /// use seawall::http::StreamingBulkheadLayer;
+    /// use seawall::prelude::*;
+    /// use tower::{service_fn, Layer, Service, ServiceExt};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), BoxError> {
+    /// let downloads = Bulkhead::builder("downloads").build()?;
+    /// let mut svc = StreamingBulkheadLayer::new(&downloads).layer(service_fn(|_req: ()| async {
+    ///     Ok::<_, BoxError>(http::Response::new(String::new()))
+    /// }));
+    /// let future = svc.ready().await?.call(());
+    /// let res = future.await?;                 // a response whose body holds the slot
+    /// # drop(res); Ok(()) }
+    /// ```
     pub struct StreamingBulkheadFuture<F> {
         #[pin]
         inner: Option<F>,
@@ -155,6 +187,23 @@ impl<F> fmt::Debug for StreamingBulkheadFuture<F> {
 pin_project! {
     /// A response body holding a bulkhead slot until it ends, fails or is
     /// dropped.
+    ///
+    /// ```
+    /// use seawall::http::{GuardedBody, StreamingBulkheadLayer};
+    /// use seawall::prelude::*;
+    /// use tower::{service_fn, Layer, Service, ServiceExt};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), BoxError> {
+    /// let downloads = Bulkhead::builder("downloads").build()?;
+    /// let mut svc = StreamingBulkheadLayer::new(&downloads).layer(service_fn(|_req: ()| async {
+    ///     Ok::<_, BoxError>(http::Response::new(String::from("bytes")))
+    /// }));
+    /// let res: http::Response<GuardedBody<String>> = svc.ready().await?.call(()).await?;
+    /// drop(res.into_body());                   // the stream ended (or was dropped): slot back
+    /// assert_eq!(downloads.metrics().in_flight, 0);
+    /// # Ok(()) }
+    /// ```
     pub struct GuardedBody<B> {
         #[pin]
         body: B,
