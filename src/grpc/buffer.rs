@@ -94,6 +94,19 @@ impl<S> Layer<S> for BufferRequestLayer {
 }
 
 /// Made by [`BufferRequestLayer`].
+///
+/// ```
+/// use seawall::grpc::BufferRequestLayer;
+/// use tower::Layer;
+///
+/// // Records a streaming request's messages as they are sent (up to 64 KiB),
+/// // so a retry can send them again.
+/// let layer = BufferRequestLayer::new().max_bytes(64 * 1024);
+/// let svc = layer.layer(tower::service_fn(|_req: http::Request<tonic::body::Body>| async {
+///     Ok::<_, seawall::BoxError>(http::Response::new(tonic::body::Body::empty()))
+/// }));
+/// # let _ = svc;
+/// ```
 #[derive(Debug, Clone)]
 pub struct BufferRequest<S> {
     inner: S,

@@ -9,6 +9,15 @@ use std::time::Duration;
 use tonic::Code;
 
 /// A set of gRPC status codes.
+///
+/// ```
+/// use seawall::grpc::CodeSet;
+/// use tonic::Code;
+///
+/// let transient = CodeSet::of([Code::Unavailable, Code::ResourceExhausted]);
+/// assert!(transient.contains(Code::Unavailable));
+/// assert!(!transient.contains(Code::InvalidArgument));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct CodeSet(u32);
 
@@ -132,6 +141,17 @@ impl<T> Classify<tonic::Response<T>, tonic::Status> for GrpcClassifier {
 /// cap is 2 s in the preset) is kept, so a fleet told "retry in 10 ms"
 /// still spreads out. A pushback longer than the retry's `max_retry_after`
 /// (5 s in the preset), or past its deadline, ends the retries at once.
+///
+/// ```
+/// use seawall::grpc::RetryGrpc;
+/// use seawall::prelude::*;
+/// use seawall::retry::ShouldRetry;
+///
+/// // An answer carrying UNAVAILABLE in its trailers-only headers is retried.
+/// let unavailable = http::Response::builder().header("grpc-status", "14").body(()).unwrap();
+/// let verdict = RetryGrpc::new().verdict(&Ok::<_, BoxError>(unavailable));
+/// assert_eq!(verdict, RetryVerdict::Retry);
+/// ```
 #[derive(Debug, Clone, Copy)]
 pub struct RetryGrpc {
     codes: CodeSet,
@@ -207,6 +227,16 @@ impl<B, E> ShouldRetry<http::Response<B>, E> for RetryGrpc {
 /// own and the caller's, no attempt starts after it, and each attempt
 /// carries a `grpc-timeout` of the time left before it — never more than
 /// the caller gave, shrinking from attempt to attempt.
+///
+/// ```
+/// use seawall::grpc::{GrpcReplay, RetryGrpc};
+/// use seawall::prelude::*;
+///
+/// # fn main() -> Result<(), BoxError> {
+/// // A retry for tonic channels: status codes decide, the body is replayed.
+/// let retry = Retry::builder("inventory").build()?.layer().retry_if(RetryGrpc::new()).replay(GrpcReplay);
+/// # let _ = retry; Ok(()) }
+/// ```
 #[derive(Debug, Clone, Copy, Default)]
 pub struct GrpcReplay;
 

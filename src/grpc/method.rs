@@ -145,6 +145,20 @@ impl<S: Clone, L: Layer<S>> Layer<S> for PerMethodLayer<L> {
 /// The service of [`PerMethodLayer`]. Like seawall's waiting layers,
 /// `poll_ready` reserves nothing: a call readies a clone of its route's
 /// service, so no route holds a slot of the channel while another is used.
+///
+/// ```
+/// use seawall::grpc::PerMethodLayer;
+/// use seawall::prelude::*;
+/// use tower::Layer;
+///
+/// # fn main() -> Result<(), BoxError> {
+/// let quick = Timeout::builder("rpc").duration(Duration::from_secs(1)).build()?;
+/// let slow = Timeout::builder("report").duration(Duration::from_secs(60)).build()?;
+/// let layer = PerMethodLayer::new(quick).method("inventory.Inventory", "Report", slow);
+/// assert_eq!(layer.layer_for("/inventory.Inventory/Report").duration(), Duration::from_secs(60));
+/// let svc = layer.layer(tower::service_fn(|_req: http::Request<()>| async { Ok::<_, BoxError>(()) }));
+/// # let _ = svc; Ok(()) }
+/// ```
 #[derive(Clone)]
 pub struct PerMethod<S> {
     default: S,

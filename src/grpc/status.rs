@@ -127,6 +127,21 @@ impl<S> Layer<S> for GrpcStatusLayer {
 }
 
 /// The service of [`GrpcStatusLayer`].
+///
+/// ```
+/// use seawall::grpc::GrpcStatusLayer;
+/// use seawall::prelude::*;
+/// use tower::{service_fn, Layer, Service, ServiceExt};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), BoxError> {
+/// let mut svc = GrpcStatusLayer::new().layer(service_fn(|_req: http::Request<tonic::body::Body>| async {
+///     Err::<http::Response<tonic::body::Body>, BoxError>(Box::new(seawall::BulkheadFull::new("api".into(), 8)))
+/// }));
+/// let res = svc.ready().await?.call(http::Request::new(tonic::body::Body::empty())).await?;
+/// assert_eq!(res.headers()["grpc-status"], "14"); // UNAVAILABLE, as a gRPC client expects
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone)]
 pub struct GrpcStatus<S> {
     inner: S,
@@ -157,6 +172,21 @@ where
 
 pin_project! {
     /// The response future of [`GrpcStatus`].
+    ///
+    /// ```
+    /// use seawall::grpc::GrpcStatusLayer;
+    /// use seawall::prelude::*;
+    /// use tower::{service_fn, Layer, Service, ServiceExt};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), BoxError> {
+    /// let mut svc = GrpcStatusLayer::new().layer(service_fn(|_req: http::Request<tonic::body::Body>| async {
+    ///     Ok::<_, BoxError>(http::Response::new(tonic::body::Body::empty()))
+    /// }));
+    /// let future = svc.ready().await?.call(http::Request::new(tonic::body::Body::empty()));
+    /// assert_eq!(future.await?.status(), 200);
+    /// # Ok(()) }
+    /// ```
     pub struct GrpcStatusFuture<F> {
         #[pin]
         inner: F,

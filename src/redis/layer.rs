@@ -13,6 +13,20 @@ use tower_service::Service;
 /// `retry_after` exact); made by [`RedisRateLimiter::layer`]. The decision
 /// needs a Redis round trip, so the call is made from the response future:
 /// the ready service goes with it and a clone stays (tower's idiom).
+///
+/// ```
+/// use seawall::prelude::*;
+/// use seawall::redis::Redis;
+/// use tower::ServiceBuilder;
+///
+/// # fn main() -> Result<(), BoxError> {
+/// let redis = Redis::connect("redis://127.0.0.1:6379")?;
+/// let limiter = RateLimiter::builder("payments-api").rate(100, Duration::from_secs(1)).build_on_redis(&redis)?;
+/// let client = ServiceBuilder::new()
+///     .layer(limiter.layer())            // or .waiting_layer(): wait up to max_wait
+///     .service(tower::service_fn(|x: u32| async move { Ok::<_, BoxError>(x) }));
+/// # let _ = client; Ok(()) }
+/// ```
 #[derive(Clone, Debug)]
 pub struct RedisRateLimitLayer {
     limiter: RedisRateLimiter,
@@ -30,6 +44,24 @@ impl RedisRateLimitLayer {
 
 /// One limit per key, `key(&request)`; made by
 /// [`RedisRateLimiter::keyed_layer`].
+///
+/// ```
+/// use seawall::prelude::*;
+/// use seawall::redis::Redis;
+/// use tower::ServiceBuilder;
+///
+/// # fn main() -> Result<(), BoxError> {
+/// let redis = Redis::connect("redis://127.0.0.1:6379")?;
+/// let limiter = RateLimiter::builder("per-client").rate(10, Duration::from_secs(1)).build_on_redis(&redis)?;
+/// let server = ServiceBuilder::new()
+///     .layer(limiter.keyed_layer(|req: &http::Request<String>| {
+///         req.headers().get("x-client").and_then(|v| v.to_str().ok()).map(str::to_owned) // None: exempt
+///     }))
+///     .service(tower::service_fn(|_req: http::Request<String>| async {
+///         Ok::<_, BoxError>(http::Response::new(String::new()))
+///     }));
+/// # let _ = server; Ok(()) }
+/// ```
 #[derive(Clone)]
 pub struct KeyedRedisRateLimitLayer<F> {
     limiter: RedisRateLimiter,
@@ -54,6 +86,13 @@ impl<F> fmt::Debug for KeyedRedisRateLimitLayer<F> {
 }
 
 /// No key: the limiter's one limit.
+///
+/// ```
+/// use seawall::redis::{KeyedBy, NoKey, RequestKey};
+///
+/// // The plain layer's key: every request counts against the one limit.
+/// assert_eq!(RequestKey::<()>::key(&NoKey, &()).unwrap(), KeyedBy::Limiter);
+/// ```
 #[derive(Clone, Copy, Debug)]
 pub struct NoKey;
 
@@ -82,6 +121,20 @@ impl<S, F: Clone> Layer<S> for KeyedRedisRateLimitLayer<F> {
 }
 
 /// The service of both Redis rate-limit layers.
+///
+/// ```
+/// use seawall::prelude::*;
+/// use seawall::redis::{Degraded, Redis};
+/// use tower::{service_fn, Layer, Service, ServiceExt};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), BoxError> {
+/// let redis = Redis::connect("redis://127.0.0.1:1")?;       // away: fail open (the default)
+/// let limiter = RateLimiter::builder("api").rate(10, Duration::from_secs(1)).build_on_redis(&redis)?;
+/// let mut svc = limiter.layer().layer(service_fn(|x: u32| async move { Ok::<_, BoxError>(x) }));
+/// assert_eq!(svc.ready().await?.call(7).await?, 7);
+/// # let _ = Degraded::FailOpen; Ok(()) }
+/// ```
 #[derive(Clone)]
 pub struct RedisRateLimitService<S, K = NoKey> {
     inner: S,
@@ -99,6 +152,14 @@ impl<S, K> fmt::Debug for RedisRateLimitService<S, K> {
 }
 
 /// Which limit a request counts against.
+///
+/// ```
+/// use seawall::redis::{KeyedBy, RequestKey};
+///
+/// let by_tenant = |req: &(Option<&str>, u32)| req.0.map(str::to_owned);
+/// assert_eq!(by_tenant.key(&(Some("acme"), 1)).unwrap(), KeyedBy::Key("acme".into()));
+/// assert_eq!(by_tenant.key(&(None, 1)).unwrap(), KeyedBy::Exempt);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KeyedBy {
     /// The limiter's one limit.
@@ -113,6 +174,16 @@ pub enum KeyedBy {
 /// or a closure returning the key, an `Option` (`None`: exempt) or a
 /// `Result` (an error is the request's answer), as
 /// [`ExtractedKey`](crate::future::ExtractedKey) says.
+///
+/// ```
+/// use seawall::redis::{KeyedBy, RequestKey};
+///
+/// // A closure returning the key is a `RequestKey`; so is one returning an
+/// // `Option` (None: exempt) or a `Result` (an error answers the request).
+/// let by_path = |req: &http::Request<()>| req.uri().path().to_owned();
+/// let req = http::Request::get("/items").body(()).unwrap();
+/// assert_eq!(by_path.key(&req).unwrap(), KeyedBy::Key("/items".into()));
+/// ```
 pub trait RequestKey<Req> {
     /// The limit `req` counts against, or the error to answer it with.
     fn key(&self, req: &Req) -> Result<KeyedBy, BoxError>;

@@ -83,6 +83,15 @@ const REMEMBERED: usize = 10_000;
 /// A connection to Redis shared by limiters: a cheap `Clone` handle. The
 /// connection itself is made on the first call (inside the tokio runtime
 /// that makes it), then shared.
+///
+/// ```
+/// use seawall::redis::Redis;
+///
+/// # fn main() -> Result<(), seawall::ConfigError> {
+/// let redis = Redis::connect("redis://127.0.0.1:6379/0")?;   // lazy: nothing sent yet
+/// assert!(Redis::connect("not a url").is_err());               // a ConfigError naming `url`
+/// # let _ = redis; Ok(()) }
+/// ```
 #[derive(Clone)]
 pub struct Redis {
     client: redis::Client,
@@ -132,6 +141,28 @@ impl fmt::Debug for Redis {
 }
 
 /// What a limiter decides while Redis cannot answer.
+///
+/// ```
+/// use seawall::prelude::*;
+/// use seawall::redis::{Degraded, Redis};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), BoxError> {
+/// // Nothing listens on port 1: every decision is made as `Degraded` says.
+/// let redis = Redis::connect("redis://127.0.0.1:1")?;
+/// let closed = RateLimiter::builder("payments")
+///     .rate(100, Duration::from_secs(1))
+///     .build_on_redis(&redis)?
+///     .degraded(Degraded::FailClosed);
+/// assert!(closed.try_acquire().await.is_err());                // refuse while Redis is away
+/// let share = RateLimiter::builder("search")
+///     .rate(100, Duration::from_secs(1))
+///     .burst(20)
+///     .build_on_redis(&redis)?
+///     .degraded(Degraded::Local { fleet_size: 4 });            // a quarter of the limit here
+/// assert!(share.try_acquire().await.is_ok());
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Degraded {
     /// Admit every call (the dependency's own limits are the last line).
@@ -157,6 +188,23 @@ impl Degraded {
 }
 
 /// Why a keyed call was refused.
+///
+/// ```
+/// use seawall::prelude::*;
+/// use seawall::redis::{Degraded, Redis, RedisLimitError};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), BoxError> {
+/// let redis = Redis::connect("redis://127.0.0.1:1")?;
+/// let per_client = RateLimiter::builder("per-client")
+///     .rate(10, Duration::from_secs(1))
+///     .build_on_redis(&redis)?
+///     .degraded(Degraded::FailClosed);
+/// let too_long = "k".repeat(2000);
+/// let err = per_client.try_acquire_key(&too_long).await.unwrap_err();
+/// assert!(matches!(err, RedisLimitError::KeyTooLong { len: 2000 }));
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone)]
 pub enum RedisLimitError {
     /// Over the limit now; fits after `retry_after`.
@@ -207,6 +255,21 @@ impl From<LimitError> for RedisLimitError {
 /// A rate limiter shared by every instance through Redis: the same limit
 /// as [`RateLimiter`]'s token bucket, for the whole fleet. A cheap `Clone`
 /// handle; built with [`RateLimiterBuilder::build_on_redis`].
+///
+/// ```
+/// use seawall::prelude::*;
+/// use seawall::redis::Redis;
+///
+/// # fn main() -> Result<(), BoxError> {
+/// let redis = Redis::connect("redis://127.0.0.1:6379")?;
+/// let limiter = RateLimiter::builder("payments-api")
+///     .rate(100, Duration::from_secs(1))
+///     .burst(20)
+///     .build_on_redis(&redis)?          // the same bucket, shared by every instance
+///     .timeout(Duration::from_millis(20));
+/// assert_eq!(limiter.name(), "payments-api");
+/// # Ok(()) }
+/// ```
 #[derive(Clone)]
 pub struct RedisRateLimiter {
     inner: Arc<Inner>,
