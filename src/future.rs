@@ -12,6 +12,20 @@ use tower::BoxError;
 
 pin_project! {
     /// A ready rejection, or the inner call.
+    ///
+    /// ```
+    /// use seawall::prelude::*;
+    /// use tower::{service_fn, Layer, Service, ServiceExt};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), BoxError> {
+    /// // The future of a rejecting limiter: ready at once when refused.
+    /// let limiter = RateLimiter::builder("api").rate(1, Duration::from_secs(60)).build()?;
+    /// let mut svc = limiter.layer().layer(service_fn(|x: u32| async move { Ok::<_, BoxError>(x) }));
+    /// assert_eq!(svc.ready().await?.call(1).await?, 1);
+    /// assert!(svc.ready().await?.call(2).await.is_err());
+    /// # Ok(()) }
+    /// ```
     pub struct AdmitFuture<F> {
         #[pin]
         kind: Kind<F>,
@@ -107,6 +121,22 @@ impl<F> fmt::Debug for AdmitFuture<F> {
 pin_project! {
     /// The inner call, holding `G` (say, a bulkhead slot) until it ends; a
     /// drop (cancellation, unwinding) releases the guard too.
+    ///
+    /// ```
+    /// use seawall::prelude::*;
+    /// use tower::{service_fn, Layer, Service, ServiceExt};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), BoxError> {
+    /// // A bulkhead's admitted call holds its slot until it ends or is dropped.
+    /// let bulkhead = Bulkhead::builder("db").build()?;
+    /// let mut svc = bulkhead.layer().layer(service_fn(|x: u32| async move { Ok::<_, BoxError>(x) }));
+    /// let call = svc.ready().await?.call(7);
+    /// assert_eq!(bulkhead.metrics().in_flight, 1);
+    /// drop(call);
+    /// assert_eq!(bulkhead.metrics().in_flight, 0);
+    /// # Ok(()) }
+    /// ```
     pub struct Guarded<F, G> {
         #[pin]
         future: F,
@@ -209,6 +239,20 @@ pin_project! {
     /// The inner call, whose guard is settled with its result when it ends
     /// (an adaptive limiter's permit learns the outcome); dropped before,
     /// the guard is dropped unsettled.
+    ///
+    /// ```
+    /// use seawall::prelude::*;
+    /// use tower::{service_fn, Layer, Service, ServiceExt};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), BoxError> {
+    /// // An adaptive limiter's call: its permit learns the outcome when it ends.
+    /// let limiter = AdaptiveLimiter::builder("api").build()?;
+    /// let mut svc = limiter.layer().layer(service_fn(|x: u32| async move { Ok::<_, BoxError>(x) }));
+    /// assert_eq!(svc.ready().await?.call(7).await?, 7);
+    /// assert_eq!(limiter.metrics().in_flight, 0);
+    /// # Ok(()) }
+    /// ```
     pub struct Settled<F, G> {
         #[pin]
         future: F,

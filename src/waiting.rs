@@ -35,6 +35,21 @@ pub(crate) fn check_max_wait(
 pin_project! {
     /// Waits for admission `W`, then calls `S`. Dropped at any point, it
     /// releases whatever it holds (the wait's place, or the guard).
+    ///
+    /// ```
+    /// use seawall::prelude::*;
+    /// use tower::{service_fn, Layer, Service, ServiceExt};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), BoxError> {
+    /// let bulkhead = Bulkhead::builder("db").max_concurrent_calls(1).max_wait(Duration::from_secs(1)).build()?;
+    /// let mut svc = bulkhead.waiting_layer().layer(service_fn(|x: u32| async move { Ok::<_, BoxError>(x) }));
+    /// let held = bulkhead.try_acquire()?;
+    /// let future = svc.ready().await?.call(7);   // waits for the slot, then calls a clone of the service
+    /// drop(held);
+    /// assert_eq!(future.await?, 7);
+    /// # Ok(()) }
+    /// ```
     pub struct WaitThenCall<S, Req, W, G>
     where
         S: Service<Req>,
@@ -139,6 +154,20 @@ impl<S: Service<Req>, Req, W, G> fmt::Debug for WaitThenCall<S, Req, W, G> {
 /// What an admission's guard does when the call it admitted ends: most
 /// are simply released (dropped); an adaptive limiter's permit also learns
 /// the call's outcome.
+///
+/// ```
+/// use seawall::prelude::*;
+/// use seawall::waiting::Settle;
+///
+/// // A guard that learns how its call ended (as an adaptive limiter's permit does).
+/// struct Tally;
+/// impl<T> Settle<T> for Tally {
+///     fn settle(self, result: &Result<T, BoxError>) {
+///         println!("call ended {}", if result.is_ok() { "well" } else { "badly" });
+///     }
+/// }
+/// Settle::<()>::settle(Tally, &Ok(()));
+/// ```
 pub trait Settle<T> {
     /// Ends the guard with the call's `result`.
     fn settle(self, result: &Result<T, BoxError>);
@@ -150,6 +179,39 @@ impl<T> Settle<T> for () {
 
 /// Something a waiting layer waits on before each call: a bulkhead slot, a
 /// rate limiter's token.
+///
+/// ```
+/// use seawall::prelude::*;
+/// use seawall::waiting::{Admission, Settle, WaitingLayer};
+/// use std::future::Future;
+/// use std::pin::Pin;
+/// use std::sync::Arc;
+/// use tokio::sync::{AcquireError, OwnedSemaphorePermit, Semaphore};
+/// use tower::{service_fn, Layer, Service, ServiceExt};
+///
+/// // Your own thing to wait for: a slot of a tokio semaphore.
+/// #[derive(Clone)]
+/// struct Slots(Arc<Semaphore>);
+/// struct Held(#[allow(dead_code)] OwnedSemaphorePermit);
+/// impl<T> Settle<T> for Held {
+///     fn settle(self, _result: &Result<T, BoxError>) {} // released on drop
+/// }
+/// impl Admission for Slots {
+///     type Guard = Held;
+///     type Error = AcquireError;
+///     type Wait = Pin<Box<dyn Future<Output = Result<Held, AcquireError>> + Send>>;
+///     fn admit(&self) -> Self::Wait {
+///         let slots = self.0.clone();
+///         Box::pin(async move { slots.acquire_owned().await.map(Held) })
+///     }
+/// }
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), BoxError> {
+/// let mut svc = WaitingLayer::new(Slots(Arc::new(Semaphore::new(2))))
+///     .layer(service_fn(|x: u32| async move { Ok::<_, BoxError>(x) }));
+/// assert_eq!(svc.ready().await?.call(7).await?, 7);
+/// # Ok(()) }
+/// ```
 pub trait Admission: Clone {
     /// What is held during the call (released when it ends).
     type Guard;
@@ -170,6 +232,20 @@ pub trait Admission: Clone {
 ///
 /// A call that has to wait outside a tokio runtime with the time driver
 /// panics, with a message naming seawall and the fix.
+///
+/// ```
+/// use seawall::prelude::*;
+/// use seawall::waiting::WaitingLayer;
+/// use tower::{service_fn, Layer, Service, ServiceExt};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), BoxError> {
+/// // A bulkhead's waiting layer is a `WaitingLayer` over the bulkhead.
+/// let bulkhead = Bulkhead::builder("db").max_concurrent_calls(4).max_wait(Duration::from_millis(50)).build()?;
+/// let mut svc = WaitingLayer::new(bulkhead).layer(service_fn(|x: u32| async move { Ok::<_, BoxError>(x) }));
+/// assert_eq!(svc.ready().await?.call(7).await?, 7);
+/// # Ok(()) }
+/// ```
 #[derive(Clone, Debug)]
 pub struct WaitingLayer<A> {
     admission: A,
@@ -198,6 +274,19 @@ impl<S, A: Clone> tower_layer::Layer<S> for WaitingLayer<A> {
 }
 
 /// A service behind a [`WaitingLayer`].
+///
+/// ```
+/// use seawall::prelude::*;
+/// use seawall::waiting::{WaitingLayer, WaitingService};
+/// use tower::{service_fn, Layer, Service, ServiceExt};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), BoxError> {
+/// let limiter = RateLimiter::builder("api").rate(100, Duration::from_secs(1)).max_wait(Duration::from_secs(1)).build()?;
+/// let mut svc = WaitingLayer::new(limiter).layer(service_fn(|x: u32| async move { Ok::<_, BoxError>(x) }));
+/// assert_eq!(svc.ready().await?.call(7).await?, 7); // poll_ready is always ready: it waits in the future
+/// # Ok(()) }
+/// ```
 #[derive(Clone, Debug)]
 pub struct WaitingService<S, A> {
     inner: S,

@@ -255,6 +255,20 @@ impl<C> fmt::Debug for Settling<C> {
 /// The response future of [`AdaptiveLimiterService`]: a ready refusal, or
 /// the call holding its slot until it ends (or is dropped, which frees the
 /// slot and records nothing).
+///
+/// ```
+/// use seawall::prelude::*;
+/// use tower::{service_fn, Layer, Service, ServiceExt};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), BoxError> {
+/// let limiter = AdaptiveLimiter::builder("api").build()?;
+/// let mut svc = limiter.layer().layer(service_fn(|x: u32| async move { Ok::<_, BoxError>(x) }));
+/// let future = svc.ready().await?.call(7);
+/// drop(future);                               // dropped: the slot is freed, nothing recorded
+/// assert_eq!(limiter.metrics().in_flight, 0);
+/// # Ok(()) }
+/// ```
 pub type ResponseFuture<F, C> = AdmitFuture<Settled<F, Settling<C>>>;
 
 /// The limiter with its classifier, as a waiting layer's admission.
@@ -334,9 +348,31 @@ impl<C: Clone> crate::waiting::Admission for ClassifiedLimiter<C> {
 
 /// Waits up to the limiter's `max_wait` for room, then calls; made by
 /// [`AdaptiveLimiterLayer::waiting`].
+///
+/// ```
+/// use seawall::prelude::*;
+/// use seawall::adaptive::WaitingAdaptiveLimiterLayer;
+///
+/// # fn main() -> Result<(), ConfigError> {
+/// let limiter = AdaptiveLimiter::builder("api").max_wait(Duration::from_millis(20)).build()?;
+/// let layer: WaitingAdaptiveLimiterLayer = limiter.layer().waiting();
+/// # let _ = layer; Ok(()) }
+/// ```
 pub type WaitingAdaptiveLimiterLayer<C = DefaultClassifier> =
     crate::waiting::WaitingLayer<ClassifiedLimiter<C>>;
 
 /// A service behind a [`WaitingAdaptiveLimiterLayer`].
+///
+/// ```
+/// use seawall::prelude::*;
+/// use tower::{service_fn, Layer, Service, ServiceExt};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), BoxError> {
+/// let limiter = AdaptiveLimiter::builder("api").max_wait(Duration::from_millis(20)).build()?;
+/// let mut svc = limiter.layer().waiting().layer(service_fn(|x: u32| async move { Ok::<_, BoxError>(x) }));
+/// assert_eq!(svc.ready().await?.call(7).await?, 7);
+/// # Ok(()) }
+/// ```
 pub type WaitingAdaptiveLimiterService<S, C = DefaultClassifier> =
     crate::waiting::WaitingService<S, ClassifiedLimiter<C>>;

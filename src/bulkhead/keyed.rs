@@ -409,4 +409,20 @@ where
 }
 
 /// The inner call of a keyed bulkhead, holding its key's slot until done.
+///
+/// ```
+/// use seawall::prelude::*;
+/// use tower::{service_fn, Layer, Service, ServiceExt};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), BoxError> {
+/// let per_tenant = KeyedBulkhead::new("tenants", 2, 100)?;
+/// let mut svc = per_tenant
+///     .layer(|req: &(String, u32)| req.0.clone())
+///     .layer(service_fn(|req: (String, u32)| async move { Ok::<_, BoxError>(req.1) }));
+/// let call = svc.ready().await?.call(("acme".into(), 7)); // holds acme's slot
+/// assert_eq!(per_tenant.in_flight(&"acme".to_string()), 1);
+/// assert_eq!(call.await?, 7);
+/// # Ok(()) }
+/// ```
 pub type KeyedCall<F> = crate::future::Guarded<F, KeyedBulkheadPermit>;

@@ -62,6 +62,19 @@ where
 
 pin_project! {
     /// The response future of a [`Failover`].
+    ///
+    /// ```
+    /// use seawall::prelude::*;
+    /// use tower::{Service, ServiceExt};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), BoxError> {
+    /// let replica = tower::service_fn(|x: u32| async move { Ok::<_, BoxError>(x) });
+    /// let mut set = Failover::builder("db").build(vec![replica.clone(), replica])?;
+    /// let future = set.ready().await?.call(7);    // tries the endpoints in turn
+    /// assert_eq!(future.await?, 7);
+    /// # Ok(()) }
+    /// ```
     pub struct ResponseFuture<S, Req, R, C>
     where
         S: Service<Req>,

@@ -33,6 +33,19 @@ pub struct HealthService {
 }
 
 /// The response future of [`HealthService`].
+///
+/// ```
+/// use seawall::prelude::*;
+/// use tower::{Service, ServiceExt};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), BoxError> {
+/// let mut probes = HealthRegistry::new().http_service();
+/// let req: http::Request<()> = http::Request::get("/health/live").body(())?;
+/// let future = ServiceExt::<http::Request<()>>::ready(&mut probes).await?.call(req);
+/// assert_eq!(future.await?.status(), 200);
+/// # Ok(()) }
+/// ```
 pub type HealthFuture =
     Pin<Box<dyn Future<Output = Result<Response<Full<Bytes>>, Infallible>> + Send>>;
 

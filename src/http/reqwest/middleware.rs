@@ -22,6 +22,18 @@ use tower_service::Service;
 
 /// One request on its way down a `ClientWithMiddleware`'s chain: the
 /// request, the rest of the chain, and the request's extensions.
+///
+/// ```
+/// use seawall::reqwest::SeawallMiddleware;
+/// use seawall::Stack;
+///
+/// # fn main() -> Result<(), seawall::BoxError> {
+/// // The preset runs each request (a `NextRequest`) down the rest of the chain.
+/// let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+///     .with(SeawallMiddleware::new(Stack::http_client("inventory")?))
+///     .build();
+/// # let _ = client; Ok(()) }
+/// ```
 pub struct NextRequest<'a> {
     /// The request.
     pub request: reqwest::Request,
@@ -41,6 +53,17 @@ impl fmt::Debug for NextRequest<'_> {
 
 /// The innermost service of a [`SeawallMiddleware`]'s stack: runs the
 /// rest of the chain (the next middleware, or the client).
+///
+/// ```
+/// use seawall::reqwest::{RunNext, SeawallMiddleware};
+/// use seawall::Stack;
+///
+/// # fn main() -> Result<(), seawall::BoxError> {
+/// // `RunNext` is the stack's innermost service: the rest of the chain.
+/// let middleware = SeawallMiddleware::new(Stack::http_client("inventory")?);
+/// let _ = RunNext;
+/// # let _ = middleware; Ok(()) }
+/// ```
 #[derive(Debug, Clone, Copy, Default)]
 pub struct RunNext;
 
