@@ -3,6 +3,19 @@
 //! `within_deadline` timeouts and hedges. A deadline is no HTTP notion, so
 //! it lives with the shared mechanics; the HTTP adapter puts it on
 //! requests (`seawall::http::Deadline` is this type).
+//!
+//! ```
+//! use seawall::prelude::*;
+//! use tokio::time::Instant;
+//!
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)]
+//! # async fn main() {
+//! let mut req = http::Request::new(());
+//! req.extensions_mut().insert(Deadline(Instant::now() + Duration::from_secs(3)));
+//! tokio::time::advance(Duration::from_secs(1)).await;
+//! assert_eq!(Deadline::of(&req).unwrap().remaining(), Duration::from_secs(2));
+//! # }
+//! ```
 
 use std::time::Duration;
 use tokio::time::Instant;

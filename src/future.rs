@@ -2,6 +2,19 @@
 //! keyed forms): a decision made in `call` is either a ready rejection or
 //! the inner call, optionally holding a guard (a bulkhead slot) until the
 //! call ends.
+//!
+//! ```
+//! use seawall::prelude::*;
+//! use tower::{service_fn, Layer, Service, ServiceExt};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), BoxError> {
+//! let bulkhead = Bulkhead::builder("db").build()?;
+//! let mut svc = bulkhead.layer().layer(service_fn(|x: u32| async move { Ok::<_, BoxError>(x) }));
+//! let call = svc.ready().await?.call(7);     // a ready refusal, or the call holding its slot
+//! assert_eq!(call.await?, 7);
+//! # Ok(()) }
+//! ```
 
 use pin_project_lite::pin_project;
 use std::fmt;

@@ -3,7 +3,21 @@
 //! inner service to readiness and call it, holding the admission's guard
 //! (a bulkhead slot, say) until the call completes. Nothing downstream is
 //! reserved while waiting.
-
+//!
+//! ```
+//! use seawall::prelude::*;
+//! use tower::{service_fn, Layer, Service, ServiceExt};
+//!
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)]
+//! # async fn main() -> Result<(), BoxError> {
+//! let bulkhead = Bulkhead::builder("db").max_concurrent_calls(1).max_wait(Duration::from_secs(1)).build()?;
+//! let mut svc = bulkhead.waiting_layer().layer(service_fn(|x: u32| async move { Ok::<_, BoxError>(x) }));
+//! let held = bulkhead.try_acquire()?;
+//! let call = svc.ready().await?.call(7);  // ready at once; the wait is inside the call
+//! drop(held);
+//! assert_eq!(call.await?, 7);
+//! # Ok(()) }
+//! ```
 use crate::error::ConfigError;
 use pin_project_lite::pin_project;
 use std::fmt;

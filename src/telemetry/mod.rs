@@ -1,5 +1,26 @@
 //! Events, listeners, and publishing to `metrics`.
 //!
+//! ```
+//! use seawall::prelude::*;
+//! use std::sync::{Arc, Mutex};
+//!
+//! # fn main() -> Result<(), BoxError> {
+//! // Events: what happened, to whom, when.
+//! let seen = Arc::new(Mutex::new(Vec::new()));
+//! let log = seen.clone();
+//! let breaker = CircuitBreaker::builder("payments")
+//!     .on_event(move |e| log.lock().unwrap().push(e.kind.clone()))
+//!     .build()?;
+//! breaker.force_open();
+//! assert!(matches!(seen.lock().unwrap()[0], EventKind::StateTransition { .. }));
+//!
+//! // Metrics: every live instance, published to whatever recorder is installed.
+//! let prometheus = metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder()?;
+//! seawall::telemetry::export_metrics();
+//! assert!(prometheus.render().contains(r#"seawall_circuit_breaker_state{name="payments",state="forced_open"} 1"#));
+//! # Ok(()) }
+//! ```
+//!
 //! **Events** go to closures a user registers on a builder (`on_event`);
 //! transitions and rejections are always built, per-call events (a recorded
 //! success or error) only when a listener asked for that kind. Listeners run
