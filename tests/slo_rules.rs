@@ -1,6 +1,6 @@
 //! The Prometheus rules an SLO writes: they pass `promtool check rules`
 //! (when promtool is installed; CI installs it and fails without it), they
-//! read only metrics of the README's catalogue, and their thresholds are
+//! read only metrics of the guide's catalogue (`seawall::guide::sre`), and their thresholds are
 //! the alerts' burn rates times the allowed error share.
 
 use seawall::slo::{BurnAlert, Slo};
@@ -37,9 +37,9 @@ fn the_rules_pass_promtool_and_use_catalogued_metrics() {
     assert_eq!(alerts[0]["labels"]["severity"], "page");
     assert_eq!(alerts[3]["labels"]["severity"], "ticket");
 
-    // Every metric the rules read is in the README's catalogue.
+    // Every metric the rules read is in the guide's catalogue.
     let readme =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/src/guide/sre.md")).unwrap();
     for metric in ["seawall_slo_good_total", "seawall_slo_valid_total"] {
         assert!(rules.contains(metric));
         assert!(
